@@ -1,0 +1,21 @@
+//! prechat: pre-chat surveys for WhatsApp Business, as a set of Lambda functions.
+//!
+//! This crate holds everything the functions share. The layout tells where a change goes:
+//! - [`whatsapp`]: Meta's payloads, inbound (webhooks) and outbound (Graph API messages).
+//! - [`survey`]: the survey definition, answer validation and the pure survey engine.
+//! - [`routing`]: agent-assignment jobs, routing rules and strategies.
+//! - [`store`] and [`queue`]: the DynamoDB and SQS ports, each a small trait plus its AWS implementation.
+//! - [`entrypoints`]: turn Lambda events into domain calls and results into responses;
+//!   the binaries in `functions/` are a few lines around these.
+//! - [`config`], [`secrets`], [`telemetry`], [`aws`]: init-time plumbing shared by every function.
+
+pub mod aws;
+pub mod config;
+pub mod entrypoints;
+pub mod queue;
+pub mod routing;
+pub mod secrets;
+pub mod store;
+pub mod survey;
+pub mod telemetry;
+pub mod whatsapp;

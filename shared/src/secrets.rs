@@ -1,0 +1,180 @@
+//! Secrets (app secret, verify token, access token) read once at init.
+//!
+//! In AWS a secret is named by `<NAME>_PARAM`, an SSM Parameter Store SecureString that the
+//! template points at; it is read with decryption in a single `GetParameters` call for all of a
+//! function's secrets. For local runs only, the value itself may be given as `<NAME>`; a real
+//! Lambda environment (which sets `AWS_LAMBDA_INITIALIZATION_TYPE`) refuses plain values so a
+//! secret never ends up in a template or console in clear.
+
+use std::fmt;
+
+use aws_sdk_ssm::Client as SsmClient;
+
+/// A secret value: never printed by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself, for the one place that needs it (an HMAC key, an Authorization header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("secret {0}: set {0}_PARAM to the name of an SSM SecureString parameter (or {0} itself for local runs)")]
+    NotConfigured(String),
+    #[error("secret {0}: a plain value is accepted for local runs only; in Lambda set {0}_PARAM")]
+    PlainInLambda(String),
+    #[error("secret {name}: SSM parameter {parameter} was not found or is empty")]
+    MissingParameter { name: String, parameter: String },
+    #[error("reading secrets from SSM failed: {0}")]
+    Ssm(String),
+}
+
+impl SecretError {
+    /// SSM being unreachable may pass; a missing or misconfigured secret will not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SecretError::Ssm(_))
+    }
+}
+
+/// Where a secret comes from, resolved from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Ssm(String),
+    Plain(Secret),
+}
+
+/// Resolves where `name` comes from, given an environment lookup.
+pub fn resolve_source(
+    name: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<SecretSource, SecretError> {
+    let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+    if let Some(param) = get(&format!("{name}_PARAM")) {
+        return Ok(SecretSource::Ssm(param.trim().to_owned()));
+    }
+    match get(name) {
+        Some(_) if get("AWS_LAMBDA_INITIALIZATION_TYPE").is_some() => {
+            Err(SecretError::PlainInLambda(name.to_owned()))
+        }
+        Some(value) => Ok(SecretSource::Plain(Secret(value))),
+        None => Err(SecretError::NotConfigured(name.to_owned())),
+    }
+}
+
+/// Loads the named secrets (in order) with at most one SSM request.
+pub async fn load(ssm: &SsmClient, names: &[&str]) -> Result<Vec<Secret>, SecretError> {
+    load_with(ssm, names, |k| std::env::var(k).ok()).await
+}
+
+/// As [`load`], for a fixed number of secrets: `let [a, b] = load_array(&ssm, ["A", "B"]).await?`.
+pub async fn load_array<const N: usize>(
+    ssm: &SsmClient,
+    names: [&str; N],
+) -> Result<[Secret; N], SecretError> {
+    let loaded = load(ssm, &names).await?;
+    loaded
+        .try_into()
+        .map_err(|_| SecretError::Ssm("secret count mismatch".to_owned()))
+}
+
+/// As [`load`], with an explicit environment lookup.
+pub async fn load_with(
+    ssm: &SsmClient,
+    names: &[&str],
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<Secret>, SecretError> {
+    let sources = names
+        .iter()
+        .map(|n| resolve_source(n, &lookup))
+        .collect::<Result<Vec<_>, _>>()?;
+    let params: Vec<String> = sources
+        .iter()
+        .filter_map(|s| match s {
+            SecretSource::Ssm(p) => Some(p.clone()),
+            SecretSource::Plain(_) => None,
+        })
+        .collect();
+    let mut fetched = std::collections::HashMap::new();
+    if !params.is_empty() {
+        let out = ssm
+            .get_parameters()
+            .set_names(Some(params))
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| SecretError::Ssm(aws_sdk_ssm::error::DisplayErrorContext(e).to_string()))?;
+        for p in out.parameters() {
+            if let (Some(n), Some(v)) = (p.name(), p.value()) {
+                fetched.insert(n.to_owned(), v.to_owned());
+            }
+        }
+    }
+    names
+        .iter()
+        .zip(sources)
+        .map(|(name, source)| match source {
+            SecretSource::Plain(s) => Ok(s),
+            SecretSource::Ssm(param) => fetched
+                .get(&param)
+                .filter(|v| !v.is_empty())
+                .map(|v| Secret(v.clone()))
+                .ok_or_else(|| SecretError::MissingParameter {
+                    name: (*name).to_owned(),
+                    parameter: param.clone(),
+                }),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn ssm_parameter_wins_over_plain_value() {
+        let src = resolve_source("TOKEN", env(&[("TOKEN_PARAM", "/p/t"), ("TOKEN", "x")])).unwrap();
+        assert_eq!(src, SecretSource::Ssm("/p/t".into()));
+    }
+
+    #[test]
+    fn plain_value_only_outside_lambda() {
+        let src = resolve_source("TOKEN", env(&[("TOKEN", "x")])).unwrap();
+        assert_eq!(src, SecretSource::Plain(Secret::new("x")));
+        let err = resolve_source(
+            "TOKEN",
+            env(&[("TOKEN", "x"), ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, SecretError::PlainInLambda(_)));
+        assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn unconfigured_secret_names_both_variables() {
+        let err = resolve_source("TOKEN", env(&[])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("TOKEN_PARAM") && text.contains("TOKEN"), "{text}");
+    }
+
+    #[test]
+    fn debug_never_prints_the_value() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "Secret(***)");
+    }
+}

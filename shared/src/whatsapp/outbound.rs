@@ -1,0 +1,124 @@
+//! Outbound messages: the body of every message on the outbound FIFO queue.
+//!
+//! The survey engine and the agent assigner decide *what* to say as an [`OutboundMessage`];
+//! the reply sender renders it to Meta's Graph API JSON (enforcing WhatsApp's limits) and sends
+//! it. The JSON form is the queue contract: add fields with `#[serde(default)]`, never rename.
+
+use serde::{Deserialize, Serialize};
+
+/// One message prechat wants delivered to a contact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundMessage {
+    /// The business number to send from (`/{phone_number_id}/messages`).
+    pub phone_number_id: String,
+    /// Who receives it.
+    pub recipient: Recipient,
+    /// Deterministic id (e.g. conversation, step, attempt): the FIFO dedup id and the sender's
+    /// "already sent" record, so a retried invocation never sends twice.
+    pub dedup_id: String,
+    /// The conversation the message belongs to, to record delivery ids and failures on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// When the contact last wrote (Unix seconds): outside 24 h only templates may be sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_at: Option<i64>,
+    pub body: OutboundBody,
+}
+
+impl OutboundMessage {
+    /// FIFO message group: the same (business number, contact) group as inbound events.
+    pub fn group_id(&self) -> String {
+        format!("{}:{}", self.phone_number_id, self.recipient.key().unwrap_or("unknown"))
+    }
+}
+
+/// How to address the contact: `to` (phone) when known, else `recipient` (BSUID).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+impl Recipient {
+    /// The contact key (BSUID first), matching [`super::ContactRef::key`].
+    pub fn key(&self) -> Option<&str> {
+        self.user_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .or(self.wa_id.as_deref().filter(|s| !s.is_empty()))
+    }
+}
+
+impl From<&super::ContactRef> for Recipient {
+    fn from(c: &super::ContactRef) -> Self {
+        Recipient { wa_id: c.wa_id.clone(), user_id: c.user_id.clone() }
+    }
+}
+
+/// What to send. Limits (buttons ≤ 3, titles ≤ 20, list rows ≤ 10, ...) are checked by the
+/// sender at render time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboundBody {
+    Text {
+        body: String,
+        #[serde(default)]
+        preview_url: bool,
+    },
+    /// Interactive reply buttons.
+    Buttons {
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        footer: Option<String>,
+        buttons: Vec<ReplyButton>,
+    },
+    /// Interactive list.
+    List {
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        footer: Option<String>,
+        /// The label of the button that opens the list.
+        button: String,
+        sections: Vec<ListSection>,
+    },
+    /// An approved template (the only kind allowed outside the 24-hour window).
+    Template {
+        name: String,
+        language: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        body_parameters: Vec<String>,
+    },
+    /// Mark an inbound message as read, optionally showing the typing indicator.
+    MarkRead {
+        message_id: String,
+        #[serde(default)]
+        typing_indicator: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyButton {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub rows: Vec<ListRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListRow {
+    pub id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
