@@ -9,6 +9,7 @@
 //!   the binaries in `functions/` are a few lines around these.
 //! - [`config`], [`secrets`], [`telemetry`], [`aws`]: init-time plumbing shared by every function.
 
+pub mod admin;
 pub mod aws;
 pub mod config;
 pub mod entrypoints;

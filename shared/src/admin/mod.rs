@@ -1,0 +1,63 @@
+//! The admin command's logic: argument dispatch to the survey and agent/team commands.
+//! Each command group owns a module and returns the text to print.
+
+use crate::config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}\n\n{USAGE}")]
+    Usage(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub const USAGE: &str = "usage: prechat-admin [--table NAME] <group> <command> [args]
+
+groups:
+  survey   publish, list and show survey definitions
+  help     this text
+
+The table defaults to $PRECHAT_TABLE.";
+
+/// Settings every admin command shares.
+#[derive(Debug, Clone)]
+pub struct AdminContext {
+    pub table: String,
+}
+
+/// Splits off `--table NAME` and resolves the table from the environment otherwise.
+pub fn context(args: &mut Vec<String>) -> Result<AdminContext, AdminError> {
+    let mut table = None;
+    if let Some(i) = args.iter().position(|a| a == "--table") {
+        if i + 1 >= args.len() {
+            return Err(AdminError::Usage("--table needs a value".into()));
+        }
+        table = Some(args.remove(i + 1));
+        args.remove(i);
+    }
+    let table = table
+        .or_else(|| std::env::var("PRECHAT_TABLE").ok())
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| AdminError::Usage("no table: pass --table NAME or set PRECHAT_TABLE".into()))?;
+    Ok(AdminContext { table })
+}
+
+/// Runs one admin command; returns what to print. `--table NAME` may stand anywhere; each
+/// group resolves it with [`context`].
+pub async fn run(mut args: Vec<String>) -> Result<String, AdminError> {
+    let pos = args.iter().position(|a| !a.starts_with("--") && !is_table_value(&args, a));
+    let group = match pos {
+        Some(i) => args.remove(i),
+        None => "help".to_owned(),
+    };
+    match group.as_str() {
+        "help" | "-h" => Ok(USAGE.to_owned()),
+        other => Err(AdminError::Usage(format!("unknown group {other:?}"))),
+    }
+}
+
+fn is_table_value(args: &[String], candidate: &String) -> bool {
+    args.windows(2).any(|w| w[0] == "--table" && std::ptr::eq(&w[1], candidate))
+}
