@@ -6,7 +6,20 @@
 //! attribute. DynamoDB may keep expired items for a while, so readers filter on `expires_at`.
 //!
 //! Each part of the pipeline owns its key prefixes and its store module; this module holds
-//! what they share.
+//! what they share. The key layout is a contract between the functions:
+//!
+//! | item                 | pk                                        | sk              | written by |
+//! |----------------------|-------------------------------------------|-----------------|------------|
+//! | contact              | `CONTACT#{phone_number_id}#{contact_key}` | `PROFILE`       | survey-engine |
+//! | conversation         | `CONV#{conversation_id}`                  | `CONV`          | survey-engine; agent-assigner sets only `assigned_agent`, `assigned_team`, `assigned_at`, `closed_at`, `closed_by` |
+//! | delivery failure     | `CONV#{conversation_id}`                  | `FAIL#{dedup_id}` | reply-sender |
+//! | sent message         | `OUT#{wamid}`                             | `OUT`           | reply-sender (`conversation_id`, `dedup_id`, `contact_key`, `sent_at`) |
+//! | send record (dedup)  | `SENT#{dedup_id}`                         | `SENT`          | reply-sender |
+//! | survey version       | `SURVEY#{survey_id}`                      | `V#{version:06}` | prechat-admin |
+//! | agents, teams, waiting line | `AGENT#`, `TEAM#`, `WAIT#`, `ROUTING#` ... | ...     | agent-assigner, prechat-admin |
+//!
+//! A conversation with `closed_at` set is closed, whoever set it. Conversation ids are ASCII
+//! and SQS-id safe.
 
 use aws_sdk_dynamodb::Client;
 
