@@ -6,6 +6,7 @@
 //! vacuously, and it never talks to a real AWS account by accident.
 
 pub mod lambda;
+pub mod local;
 pub mod provision;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,0 +1,13 @@
+//! `cargo xtask local`: the local stack (see `prechat_tests::local`).
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    prechat::telemetry::init();
+    match prechat_tests::local::run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("prechat-local: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The local stack behind `cargo xtask local`: the whole pipeline on one machine, on the same
+//! entrypoints the Lambdas run, against moto (DynamoDB and SQS) started by xtask.
+//!
+//! - [`settings`](Settings): `PRECHAT_PORT`, `WHATSAPP_*`, `PRECHAT_GRAPH_FAULT_RATE`.
+//! - [`apigw`]: HTTP request -> API Gateway HTTP API event -> `lambda_http::Request`.
+//! - [`meta`]: Meta-shaped, signed webhook deliveries for the simulated users.
+//! - [`graph`]: the local Graph API and its outbox.
+//! - [`esm`]: the SQS event source mapping emulator that drives the consumers.
+//! - [`pipeline`]: which entrypoints run (one line each).
+//! - [`server`]: the front door (`/webhook`, `/local/*`, the chat simulator page).
+
+pub mod apigw;
+pub mod esm;
+pub mod graph;
+pub mod meta;
+pub mod pipeline;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use prechat::config::{ConfigError, EnvReader};
+use prechat::secrets::Secret;
+use prechat::store::DynamoTable;
+
+use crate::provision;
+
+/// Table and queues are named `local-<LogicalId>` in moto.
+pub const PREFIX: &str = "local";
+
+/// The local stack's settings (environment, with defaults for a first run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// `PRECHAT_PORT` (3000).
+    pub port: u16,
+    /// `WHATSAPP_APP_SECRET` (`local-app-secret`): signs the simulated webhooks.
+    pub app_secret: String,
+    /// `WHATSAPP_VERIFY_TOKEN` (`local-verify-token`).
+    pub verify_token: String,
+    /// `WHATSAPP_ACCESS_TOKEN` (`local-access-token`): what the sender presents to the local Graph API.
+    pub access_token: String,
+    /// `PRECHAT_GRAPH_FAULT_RATE` (0.0): share of Graph API calls answered with error 130429.
+    pub fault_rate: f64,
+    /// `PRECHAT_GRAPH_STATUS_MS` (400): pause before each sent/delivered/read status webhook.
+    pub status_step_ms: u64,
+}
+
+impl Settings {
+    pub fn read(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let mut env = EnvReader::with_lookup(lookup);
+        let port = env.parsed_or("PRECHAT_PORT", 3000u16);
+        let text = |env: &mut EnvReader<_>, name: &str, default: &str| {
+            env.optional(name).unwrap_or_else(|| default.to_owned())
+        };
+        let app_secret = text(&mut env, "WHATSAPP_APP_SECRET", "local-app-secret");
+        let verify_token = text(&mut env, "WHATSAPP_VERIFY_TOKEN", "local-verify-token");
+        let access_token = text(&mut env, "WHATSAPP_ACCESS_TOKEN", "local-access-token");
+        let fault_rate: f64 = env.parsed_or("PRECHAT_GRAPH_FAULT_RATE", 0.0);
+        if !(0.0..=1.0).contains(&fault_rate) {
+            env.problem(format!(
+                "PRECHAT_GRAPH_FAULT_RATE must be between 0.0 and 1.0, got {fault_rate}"
+            ));
+        }
+        let status_step_ms = env.parsed_or("PRECHAT_GRAPH_STATUS_MS", 400u64);
+        env.finish()?;
+        Ok(Settings {
+            port,
+            app_secret,
+            verify_token,
+            access_token,
+            fault_rate,
+            status_step_ms,
+        })
+    }
+}
+
+/// Runs the stack until Ctrl-C or SIGTERM.
+pub async fn run() -> Result<(), String> {
+    let settings = Settings::read(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    let sdk = crate::local_sdk_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let template_path = crate::template_path();
+    let template = provision::read_template(&template_path).map_err(|e| e.to_string())?;
+    let template_text = std::fs::read_to_string(&template_path).map_err(|e| e.to_string())?;
+    let resources = provision::provision(&dynamo, &sqs, &template, PREFIX)
+        .await
+        .map_err(|e| {
+            format!(
+                "provisioning infra/template.yaml into {}: {e}",
+                crate::endpoint()
+            )
+        })?;
+    eprintln!(
+        "provisioned {} table(s), {} queue(s)",
+        resources.tables.len(),
+        resources.queue_urls.len()
+    );
+
+    let front = tokio::net::TcpListener::bind(("127.0.0.1", settings.port))
+        .await
+        .map_err(|e| {
+            format!(
+                "127.0.0.1:{}: {e} (set PRECHAT_PORT to another port)",
+                settings.port
+            )
+        })?;
+    let graph_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| format!("local Graph API: {e}"))?;
+    let graph_addr: SocketAddr = graph_listener.local_addr().map_err(|e| e.to_string())?;
+    let webhook_url = format!("http://127.0.0.1:{}/webhook", settings.port);
+
+    // The entrypoints read their configuration from the environment, as in Lambda. This runs
+    // before any of them is built, and nothing else reads these variables concurrently.
+    let table = resources
+        .tables
+        .get("StateTable")
+        .cloned()
+        .unwrap_or_default();
+    let mut vars: Vec<(&str, String)> = vec![
+        ("PRECHAT_TABLE", table.clone()),
+        ("PRECHAT_GRAPH_BASE_URL", format!("http://{graph_addr}")),
+        ("WHATSAPP_APP_SECRET", settings.app_secret.clone()),
+        ("WHATSAPP_VERIFY_TOKEN", settings.verify_token.clone()),
+        ("WHATSAPP_ACCESS_TOKEN", settings.access_token.clone()),
+    ];
+    for (var, queue) in [
+        ("PRECHAT_INBOUND_QUEUE_URL", "InboundQueue"),
+        ("PRECHAT_OUTBOUND_QUEUE_URL", "OutboundQueue"),
+        ("PRECHAT_ASSIGNMENT_QUEUE_URL", "AssignmentQueue"),
+    ] {
+        if let Some(url) = resources.queue_urls.get(queue) {
+            vars.push((var, url.clone()));
+        }
+    }
+    for (k, v) in &vars {
+        std::env::set_var(k, v);
+    }
+
+    let business = meta::Business::default();
+    let outbox = graph::Outbox::new();
+    let graph_api = graph::GraphApi::new(
+        outbox.clone(),
+        settings.fault_rate,
+        Some(graph::StatusTarget {
+            webhook_url: webhook_url.clone(),
+            app_secret: settings.app_secret.clone(),
+            business: business.clone(),
+            step: Duration::from_millis(settings.status_step_ms),
+        }),
+    );
+    let mut tasks = vec![tokio::spawn(async move {
+        if let Err(e) = axum::serve(graph_listener, graph_api.router()).await {
+            eprintln!("local Graph API stopped: {e}");
+        }
+    })];
+
+    let pipeline = pipeline::build(&sdk).await?;
+    let batch_sizes = esm::batch_sizes(&template_text);
+    for consumer in &pipeline.consumers {
+        let (Some(url), Some(arn)) = (
+            resources.queue_urls.get(consumer.queue),
+            resources.queue_arns.get(consumer.queue),
+        ) else {
+            return Err(format!(
+                "{}: queue {} is not in the template",
+                consumer.function, consumer.queue
+            ));
+        };
+        let mapping = esm::EventSourceMapping {
+            name: consumer.function.to_owned(),
+            queue_url: url.clone(),
+            queue_arn: arn.clone(),
+            batch_size: batch_sizes
+                .get(consumer.queue)
+                .copied()
+                .unwrap_or(esm::DEFAULT_BATCH_SIZE),
+            wait_seconds: 20,
+            handler: consumer.handler.clone(),
+        };
+        tasks.push(mapping.spawn(sqs.clone()));
+    }
+
+    let state = server::AppState::new(
+        Secret::new(settings.verify_token.clone()),
+        settings.app_secret.clone(),
+        business,
+        outbox,
+        pipeline.webhook_post.clone(),
+        pipeline.functions(),
+        webhook_url,
+        Some(DynamoTable::new(dynamo.clone(), table)),
+    );
+    state.set_ready();
+    eprintln!(
+        "prechat local stack ready: chat simulator http://127.0.0.1:{port}/  webhook http://127.0.0.1:{port}/webhook  Graph API http://{graph_addr}  functions: {}",
+        pipeline.functions().join(", "),
+        port = settings.port,
+    );
+    let served = axum::serve(front, server::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    for t in &tasks {
+        t.abort();
+    }
+    served.map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+    eprintln!("stopping the local stack");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_one_error_for_every_bad_setting() {
+        let s = Settings::read(|_| None).unwrap();
+        assert_eq!(s.port, 3000);
+        assert_eq!(s.app_secret, "local-app-secret");
+        assert_eq!(s.verify_token, "local-verify-token");
+        assert_eq!(s.fault_rate, 0.0);
+        let err = Settings::read(|k| match k {
+            "PRECHAT_PORT" => Some("http".into()),
+            "PRECHAT_GRAPH_FAULT_RATE" => Some("1.5".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        let s =
+            Settings::read(|k| (k == "PRECHAT_GRAPH_FAULT_RATE").then(|| "0.25".into())).unwrap();
+        assert_eq!(s.fault_rate, 0.25);
+    }
+}

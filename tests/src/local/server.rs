@@ -1,0 +1,394 @@
+//! The local stack's HTTP front door on `127.0.0.1:PRECHAT_PORT`:
+//!
+//! - `GET`/`POST /webhook`: the Lambda entrypoints themselves, each request turned into the
+//!   API Gateway HTTP API event Lambda would get ([`super::apigw`]).
+//! - `GET /`: the chat simulator page (`tests/web/index.html`, embedded).
+//! - `GET /local/health`: 200 once everything is running.
+//! - `GET /local/outbox[?wa_id=|?user_id=]`: every request the local Graph API received.
+//! - `POST /local/send`: builds a Meta-shaped webhook for a simulated user, signs it with the
+//!   app secret and posts it to `/webhook` over HTTP, like Meta does.
+//! - `GET /local/chat`: one simulated user's timeline (what they sent, what the business sent).
+//! - `GET /local/state`: the contact's and conversation's items in the table (side panel).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use prechat::secrets::Secret;
+use prechat::store::DynamoTable;
+
+use super::apigw::{self, RawRequest};
+use super::graph::Outbox;
+use super::meta::{self, Business, SimContact, SimInput, StatusRecipient};
+use super::pipeline::HttpHandler;
+
+const PAGE: &str = include_str!("../../web/index.html");
+
+/// A message a simulated user sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatInbound {
+    pub wamid: String,
+    pub sent_at: u64,
+    pub user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    pub input: Value,
+    /// What `/webhook` answered.
+    pub webhook_status: u16,
+}
+
+pub struct Inner {
+    pub verify_token: Secret,
+    pub app_secret: String,
+    pub business: Business,
+    pub outbox: Outbox,
+    pub webhook_post: Option<HttpHandler>,
+    pub functions: Vec<&'static str>,
+    /// This server's own `/webhook` URL (simulated deliveries go over HTTP, like Meta's).
+    pub webhook_url: String,
+    pub table: Option<DynamoTable>,
+    pub ready: AtomicBool,
+    chat: Mutex<Vec<ChatInbound>>,
+    counter: AtomicU64,
+    http: reqwest::Client,
+}
+
+/// Shared state of the front door.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl AppState {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        verify_token: Secret,
+        app_secret: String,
+        business: Business,
+        outbox: Outbox,
+        webhook_post: Option<HttpHandler>,
+        functions: Vec<&'static str>,
+        webhook_url: String,
+        table: Option<DynamoTable>,
+    ) -> Self {
+        AppState(Arc::new(Inner {
+            verify_token,
+            app_secret,
+            business,
+            outbox,
+            webhook_post,
+            functions,
+            webhook_url,
+            table,
+            ready: AtomicBool::new(false),
+            chat: Mutex::new(Vec::new()),
+            counter: AtomicU64::new(0),
+            http: reqwest::Client::new(),
+        }))
+    }
+
+    pub fn set_ready(&self) {
+        self.0.ready.store(true, Ordering::SeqCst);
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/webhook", get(webhook).post(webhook))
+        .route("/local/health", get(health))
+        .route("/local/outbox", get(outbox))
+        .route("/local/send", post(send))
+        .route("/local/chat", get(chat))
+        .route("/local/state", get(contact_state))
+        .with_state(state)
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn webhook(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let raw = RawRequest {
+        method: method.as_str().to_owned(),
+        path: uri.path().to_owned(),
+        raw_query: uri.query().unwrap_or_default().to_owned(),
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body: body.to_vec(),
+    };
+    let id = format!("local-{}", state.0.counter.fetch_add(1, Ordering::Relaxed));
+    let req = match apigw::to_lambda_request(&raw, &id) {
+        Ok(r) => r,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+    };
+    let resp = if method == Method::GET {
+        prechat::entrypoints::verify::handle(&req, &state.0.verify_token)
+    } else {
+        match &state.0.webhook_post {
+            Some(ingest) => ingest(req).await,
+            None => {
+                return problem(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "webhook-ingest is not part of this build yet",
+                )
+            }
+        }
+    };
+    let status = resp.status();
+    let mut out = (status, apigw::body_bytes(&resp)).into_response();
+    for (k, v) in resp.headers() {
+        out.headers_mut().insert(k.clone(), v.clone());
+    }
+    out
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let ready = state.0.ready.load(Ordering::SeqCst);
+    let body = Json(json!({ "ready": ready, "functions": state.0.functions }));
+    if ready {
+        (StatusCode::OK, body).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct OutboxQuery {
+    wa_id: Option<String>,
+    user_id: Option<String>,
+}
+
+async fn outbox(State(state): State<AppState>, Query(q): Query<OutboxQuery>) -> Response {
+    Json(
+        state
+            .0
+            .outbox
+            .entries(q.wa_id.as_deref(), q.user_id.as_deref()),
+    )
+    .into_response()
+}
+
+/// Who the simulated user is, as the page gives it.
+#[derive(Debug, Deserialize)]
+struct Who {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+}
+
+impl Who {
+    fn contact(&self) -> Result<SimContact, Response> {
+        SimContact::new(&self.name, self.phone.as_deref(), self.username.as_deref())
+            .map_err(|e| problem(StatusCode::BAD_REQUEST, e.to_string()))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SendRequest {
+    #[serde(flatten)]
+    who: Who,
+    input: SimInput,
+}
+
+async fn send(State(state): State<AppState>, Json(req): Json<SendRequest>) -> Response {
+    let contact = match req.who.contact() {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(e) = req.input.check() {
+        return problem(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    let n = state.0.counter.fetch_add(1, Ordering::Relaxed);
+    let sent_at = now_millis();
+    let wamid = format!("wamid.SIM{sent_at:013}{n:06}");
+    let payload = meta::message_webhook(
+        &state.0.business,
+        &contact,
+        &wamid,
+        (sent_at / 1000) as i64,
+        &req.input,
+    );
+    let body = payload.to_string();
+    let signature = meta::sign(&state.0.app_secret, body.as_bytes());
+    state.0.outbox.note_inbound(
+        &wamid,
+        StatusRecipient {
+            wa_id: contact.wa_id.clone(),
+            user_id: Some(contact.user_id.clone()),
+        },
+    );
+    let answered = state
+        .0
+        .http
+        .post(&state.0.webhook_url)
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature)
+        .body(body)
+        .send()
+        .await;
+    let (webhook_status, webhook_body) = match answered {
+        Ok(r) => {
+            let s = r.status().as_u16();
+            (s, r.text().await.unwrap_or_default())
+        }
+        Err(e) => return problem(StatusCode::BAD_GATEWAY, format!("posting to /webhook: {e}")),
+    };
+    let entry = ChatInbound {
+        wamid: wamid.clone(),
+        sent_at,
+        user_id: contact.user_id.clone(),
+        wa_id: contact.wa_id.clone(),
+        input: serde_json::to_value(&req.input).unwrap_or(Value::Null),
+        webhook_status,
+    };
+    state
+        .0
+        .chat
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(entry);
+    Json(json!({
+        "wamid": wamid,
+        "webhook_status": webhook_status,
+        "webhook_body": webhook_body,
+        "contact": { "user_id": contact.user_id, "wa_id": contact.wa_id, "username": contact.username },
+        "payload": payload,
+    }))
+    .into_response()
+}
+
+async fn chat(State(state): State<AppState>, Query(who): Query<Who>) -> Response {
+    let contact = match who.contact() {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let inbound: Vec<ChatInbound> = state
+        .0
+        .chat
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|m| m.user_id == contact.user_id)
+        .cloned()
+        .collect();
+    let mut outbound = state.0.outbox.entries(None, Some(&contact.user_id));
+    if let Some(w) = &contact.wa_id {
+        outbound.extend(state.0.outbox.entries(Some(w), None));
+    }
+    outbound.sort_by_key(|e| e.seq);
+    outbound.dedup_by_key(|e| e.seq);
+    Json(json!({
+        "contact": { "user_id": contact.user_id, "wa_id": contact.wa_id, "username": contact.username },
+        "inbound": inbound,
+        "outbound": outbound,
+    }))
+    .into_response()
+}
+
+/// The contact's items (and its conversation's) as plain JSON, for the side panel.
+async fn contact_state(State(state): State<AppState>, Query(who): Query<Who>) -> Response {
+    let contact = match who.contact() {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(table) = &state.0.table else {
+        return Json(json!({})).into_response();
+    };
+    let pnid = &state.0.business.phone_number_id;
+    let mut keys = vec![contact.user_id.clone()];
+    keys.extend(contact.wa_id.clone());
+    let mut profile = Value::Null;
+    for key in keys {
+        match get_item(table, &format!("CONTACT#{pnid}#{key}"), "PROFILE").await {
+            Ok(Some(item)) => {
+                profile = item;
+                break;
+            }
+            Ok(None) => {}
+            Err(e) => return problem(StatusCode::BAD_GATEWAY, e),
+        }
+    }
+    let conversation_id = profile.as_object().and_then(|o| {
+        o.iter()
+            .filter(|(k, _)| k.contains("conversation"))
+            .find_map(|(_, v)| v.as_str().map(str::to_owned))
+    });
+    let mut conversation = Value::Null;
+    if let Some(id) = &conversation_id {
+        match get_item(table, &format!("CONV#{id}"), "CONV").await {
+            Ok(Some(item)) => conversation = item,
+            Ok(None) => {}
+            Err(e) => return problem(StatusCode::BAD_GATEWAY, e),
+        }
+    }
+    Json(json!({ "contact": profile, "conversation": conversation })).into_response()
+}
+
+async fn get_item(table: &DynamoTable, pk: &str, sk: &str) -> Result<Option<Value>, String> {
+    let out = table
+        .client
+        .get_item()
+        .table_name(&table.name)
+        .key("pk", AttributeValue::S(pk.to_owned()))
+        .key("sk", AttributeValue::S(sk.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    Ok(out.item.map(|i| item_json(&i)))
+}
+
+/// A DynamoDB item as plain JSON (numbers as numbers, sets as arrays).
+pub fn item_json(item: &HashMap<String, AttributeValue>) -> Value {
+    Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), attr_json(v)))
+            .collect(),
+    )
+}
+
+fn attr_json(v: &AttributeValue) -> Value {
+    match v {
+        AttributeValue::S(s) => json!(s),
+        AttributeValue::N(n) => n
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| n.parse::<f64>().map(Value::from))
+            .unwrap_or_else(|_| json!(n)),
+        AttributeValue::Bool(b) => json!(b),
+        AttributeValue::Null(_) => Value::Null,
+        AttributeValue::L(l) => Value::Array(l.iter().map(attr_json).collect()),
+        AttributeValue::M(m) => item_json(m),
+        AttributeValue::Ss(s) => json!(s),
+        AttributeValue::Ns(n) => json!(n),
+        _ => json!("(binary)"),
+    }
+}

@@ -1,0 +1,496 @@
+//! The local stack (`cargo xtask local`): the local Graph API and its outbox, the signed
+//! webhooks of the simulator through the real front door, and the SQS event source mapping
+//! emulator against moto (FIFO order, partial batch failures, redelivery, DLQ redrive).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_sqs::types::QueueAttributeName;
+use prechat::entrypoints::sqs::{process_fifo_batch, Handled, Retry};
+use prechat::queue::{MessageQueue, QueueMessage, SqsQueue};
+use prechat_tests::local::esm::{self, EventSourceMapping};
+use prechat_tests::local::graph::{GraphApi, Outbox, StatusTarget};
+use prechat_tests::local::meta::Business;
+use prechat_tests::local::server::{self, AppState};
+use prechat_tests::TestEnv;
+use serde_json::{json, Value};
+
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    format!("http://{addr}")
+}
+
+fn text_message(to: &str, body: &str) -> Value {
+    json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "text", "text": {"preview_url": false, "body": body}})
+}
+
+#[tokio::test]
+async fn local_graph_api_answers_like_meta_and_records_everything_in_order() {
+    let outbox = Outbox::new();
+    let base = serve(GraphApi::new(outbox.clone(), 0.0, None).router()).await;
+    let http = reqwest::Client::new();
+    let url = format!("{base}/v23.0/106540352242922/messages");
+
+    let first = text_message("16505551234", "Hello!");
+    let r = http
+        .post(&url)
+        .bearer_auth("tok")
+        .json(&first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reply: Value = r.json().await.unwrap();
+    assert_eq!(reply["messaging_product"], "whatsapp");
+    assert_eq!(reply["contacts"][0]["input"], "16505551234");
+    assert_eq!(reply["contacts"][0]["wa_id"], "16505551234");
+    let wamid = reply["messages"][0]["id"].as_str().unwrap().to_owned();
+    assert!(wamid.starts_with("wamid."), "{wamid}");
+
+    let by_bsuid = json!({"messaging_product": "whatsapp", "recipient": "US.1234567890123456789", "type": "interactive",
+        "interactive": {"type": "button", "body": {"text": "Pick"}, "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "A"}}]}}});
+    let r = http
+        .post(&url)
+        .bearer_auth("tok")
+        .json(&by_bsuid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let reply: Value = r.json().await.unwrap();
+    assert_eq!(reply["contacts"][0]["user_id"], "US.1234567890123456789");
+
+    let read = json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN"});
+    let r = http
+        .post(&url)
+        .bearer_auth("tok")
+        .json(&read)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"success": true}));
+
+    let r = http.post(&url).json(&first).send().await.unwrap();
+    assert_eq!(r.status(), 401, "no access token");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], 190);
+    let r = http
+        .post(&url)
+        .bearer_auth("tok")
+        .json(&json!({"to": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let all = outbox.entries(None, None);
+    let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    assert_eq!(all[0].body, first, "the exact JSON body is kept");
+    assert_eq!(all[0].phone_number_id, "106540352242922");
+    assert_eq!(all[0].wamid.as_deref(), Some(wamid.as_str()));
+    let statuses: Vec<u16> = all.iter().map(|e| e.status).collect();
+    assert_eq!(statuses, vec![200, 200, 200, 401, 400]);
+    let mine: Vec<u64> = outbox
+        .entries(Some("16505551234"), None)
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(mine, vec![1, 4]);
+}
+
+#[tokio::test]
+async fn fault_rate_one_answers_every_send_with_metas_retryable_throughput_error() {
+    let outbox = Outbox::new();
+    let base = serve(GraphApi::new(outbox.clone(), 1.0, None).router()).await;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v23.0/1/messages"))
+        .bearer_auth("tok")
+        .json(&text_message("16505551234", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 130429);
+    assert_eq!(body["error"]["message"], "(#130429) Rate limit hit");
+    assert_eq!(body["error"]["error_data"]["messaging_product"], "whatsapp");
+    assert!(body["error"]["fbtrace_id"].is_string());
+    assert_eq!(outbox.entries(None, None)[0].status, 429);
+    assert_eq!(outbox.entries(None, None)[0].wamid, None);
+}
+
+/// A front door with no ingest wired: records what reaches `POST /webhook`.
+async fn front_door(outbox: Outbox, secret: &str) -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
+    let seen: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let sink = seen.clone();
+    let capture = prechat_tests::local::pipeline::http(move |req: lambda_http::Request| {
+        let sink = sink.clone();
+        async move {
+            let sig = req
+                .headers()
+                .get("x-hub-signature-256")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            sink.lock().unwrap().push((sig, req.body().to_vec()));
+            lambda_http::Response::builder()
+                .status(200)
+                .body(lambda_http::Body::Empty)
+                .unwrap()
+        }
+    });
+    let state = AppState::new(
+        prechat::secrets::Secret::new("local-verify-token"),
+        secret.to_owned(),
+        Business::default(),
+        outbox,
+        Some(capture),
+        vec!["webhook-verify", "capture"],
+        format!("{base}/webhook"),
+        None,
+    );
+    state.set_ready();
+    let router = server::router(state);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (base, seen)
+}
+
+#[tokio::test]
+async fn simulator_posts_signed_meta_webhooks_through_the_front_door() {
+    let (base, seen) = front_door(Outbox::new(), "local-app-secret").await;
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{base}/local/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // The verify handshake goes through the Lambda entrypoint.
+    let r = http
+        .get(format!("{base}/webhook?hub.mode=subscribe&hub.verify_token=local-verify-token&hub.challenge=1158201444"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "1158201444");
+    let r = http
+        .get(format!(
+            "{base}/webhook?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let sent: Value = http
+        .post(format!("{base}/local/send"))
+        .json(&json!({"name": "Ana", "phone": "+1 650 555 1234", "input": {"type": "text", "body": "hi"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sent["webhook_status"], 200, "{sent}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let (signature, body) = &seen[0];
+    assert_eq!(
+        signature,
+        &prechat_tests::local::meta::sign("local-app-secret", body)
+    );
+    let delivered: Value = serde_json::from_slice(body).unwrap();
+    let msg = &delivered["entry"][0]["changes"][0]["value"]["messages"][0];
+    assert_eq!(msg["text"]["body"], "hi");
+    assert_eq!(msg["from"], "16505551234");
+    assert_eq!(msg["id"], sent["wamid"]);
+
+    // Bad input is refused with a reason and nothing is posted.
+    let r = http
+        .post(format!("{base}/local/send"))
+        .json(&json!({"name": "Ana", "input": {"type": "text", "body": "hi"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("phone number or a username"));
+
+    let chat: Value = http
+        .get(format!("{base}/local/chat?name=Ana&phone=16505551234"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(chat["inbound"][0]["wamid"], sent["wamid"]);
+}
+
+#[tokio::test]
+async fn accepted_messages_get_sent_delivered_read_status_webhooks() {
+    let outbox = Outbox::new();
+    let (front, seen) = front_door(outbox.clone(), "s3cret").await;
+    let graph = GraphApi::new(
+        outbox.clone(),
+        0.0,
+        Some(StatusTarget {
+            webhook_url: format!("{front}/webhook"),
+            app_secret: "s3cret".into(),
+            business: Business::default(),
+            step: Duration::from_millis(20),
+        }),
+    );
+    let base = serve(graph.router()).await;
+    let r: Value = reqwest::Client::new()
+        .post(format!("{base}/v23.0/106540352242922/messages"))
+        .bearer_auth("tok")
+        .json(&text_message("16505551234", "Welcome"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let wamid = r["messages"][0]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outbox.entries(None, None)[0].delivery.as_deref() != Some("read") {
+        assert!(
+            Instant::now() < deadline,
+            "no read status: {:?}",
+            outbox.entries(None, None)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = seen.lock().unwrap().clone();
+    let statuses: Vec<String> = seen
+        .iter()
+        .map(|(sig, body)| {
+            assert_eq!(sig, &prechat_tests::local::meta::sign("s3cret", body));
+            let v: Value = serde_json::from_slice(body).unwrap();
+            let s = &v["entry"][0]["changes"][0]["value"]["statuses"][0];
+            assert_eq!(s["id"], wamid.as_str());
+            assert_eq!(s["recipient_id"], "16505551234");
+            s["status"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(statuses, vec!["sent", "delivered", "read"]);
+}
+
+#[tokio::test]
+async fn event_source_mapping_keeps_fifo_order_and_lambda_record_shape() {
+    let env = TestEnv::new().await;
+    let url = env.queue_url("InboundQueue").to_owned();
+    let queue = SqsQueue::new(env.sqs.clone(), &url);
+    let mut msgs = Vec::new();
+    for i in 0..14 {
+        let group = if i % 2 == 0 { "pn:alice" } else { "pn:bob" };
+        msgs.push(QueueMessage::fifo(
+            format!("{group}#{i}"),
+            group,
+            &format!("wamid.{i}"),
+        ));
+    }
+    queue.send_all(&msgs).await.unwrap();
+
+    let seen: Arc<Mutex<Vec<SqsEvent>>> = Arc::default();
+    let sink = seen.clone();
+    let mapping = EventSourceMapping {
+        name: "test".into(),
+        queue_url: url.clone(),
+        queue_arn: env.resources.queue_arns["InboundQueue"].clone(),
+        batch_size: 10,
+        wait_seconds: 0,
+        handler: esm::handler(move |e: SqsEvent| {
+            sink.lock().unwrap().push(e.clone());
+            async { Default::default() }
+        }),
+    };
+    let mut total = 0;
+    for _ in 0..20 {
+        total += mapping.poll_once(&env.sqs).await.unwrap().deleted;
+        if total == 14 {
+            break;
+        }
+    }
+    assert_eq!(total, 14);
+    let events = seen.lock().unwrap().clone();
+    assert!(events.iter().all(|e| e.records.len() <= 10));
+    let mut per_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in &events {
+        for r in &e.records {
+            assert_eq!(r.event_source.as_deref(), Some("aws:sqs"));
+            assert_eq!(
+                r.event_source_arn.as_deref(),
+                Some(env.resources.queue_arns["InboundQueue"].as_str())
+            );
+            assert!(r.receipt_handle.is_some() && r.message_id.is_some());
+            assert_eq!(r.attributes["ApproximateReceiveCount"], "1");
+            let body = r.body.clone().unwrap();
+            assert_eq!(
+                r.attributes["MessageGroupId"],
+                body.split('#').next().unwrap()
+            );
+            assert!(r.attributes["MessageDeduplicationId"].starts_with("wamid."));
+            per_group
+                .entry(r.attributes["MessageGroupId"].clone())
+                .or_default()
+                .push(body);
+        }
+    }
+    for (group, got) in per_group {
+        let want: Vec<String> = msgs
+            .iter()
+            .filter(|m| m.group_id == group)
+            .map(|m| m.body.clone())
+            .collect();
+        assert_eq!(got, want, "order within {group}");
+    }
+    assert!(
+        env.receive_all("InboundQueue").await.is_empty(),
+        "everything was deleted"
+    );
+}
+
+#[tokio::test]
+async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
+    let env = TestEnv::new().await;
+    // A queue pair like the template's, with a 1 s visibility timeout and 2 receives, so the
+    // test sees moto's redelivery and redrive without waiting a minute per attempt.
+    let dlq = env
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-esm-dlq.fifo", env.prefix))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap();
+    let dlq_url = dlq.queue_url().unwrap().to_owned();
+    let dlq_arn = env
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    let q = env
+        .sqs
+        .create_queue()
+        .queue_name(format!("{}-esm.fifo", env.prefix))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::VisibilityTimeout, "1")
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let url = q.queue_url().unwrap().to_owned();
+    let queue = SqsQueue::new(env.sqs.clone(), &url);
+    let msgs: Vec<QueueMessage> = ["a", "b", "poison", "c"]
+        .iter()
+        .map(|b| QueueMessage::fifo((*b).to_owned(), "pn:alice", b))
+        .collect();
+    queue.send_all(&msgs).await.unwrap();
+
+    // The handler is the real FIFO driver: "poison" always fails, so it and "c" are reported.
+    let handled: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let sink = handled.clone();
+    let mapping = EventSourceMapping {
+        name: "test".into(),
+        queue_url: url.clone(),
+        queue_arn: "arn:aws:sqs:us-east-1:123456789012:esm.fifo".into(),
+        batch_size: 10,
+        wait_seconds: 1,
+        handler: esm::handler(move |e: SqsEvent| {
+            let sink = sink.clone();
+            async move {
+                process_fifo_batch(e, |m| {
+                    let sink = sink.clone();
+                    async move {
+                        let body = m.body.clone().unwrap_or_default();
+                        let count = m
+                            .attributes
+                            .get("ApproximateReceiveCount")
+                            .cloned()
+                            .unwrap_or_default();
+                        sink.lock().unwrap().push((body.clone(), count));
+                        if body == "poison" {
+                            Err(Retry("downstream unavailable".into()))
+                        } else {
+                            Ok(Handled::Done)
+                        }
+                    }
+                })
+                .await
+            }
+        }),
+    };
+    let first = mapping.poll_once(&env.sqs).await.unwrap();
+    assert_eq!(first.received, 4);
+    assert_eq!(first.deleted, 2, "a and b are done");
+    assert_eq!(first.failed, 2, "poison and everything after it stay");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut parked = Vec::new();
+    while parked.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing reached the DLQ: {:?}",
+            handled.lock().unwrap()
+        );
+        let _ = mapping.poll_once(&env.sqs).await.unwrap();
+        let r = env
+            .sqs
+            .receive_message()
+            .queue_url(&dlq_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        parked.extend(
+            r.messages
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| m.body),
+        );
+    }
+    let log = handled.lock().unwrap().clone();
+    assert_eq!(
+        &log[..3],
+        &[
+            ("a".into(), "1".into()),
+            ("b".into(), "1".into()),
+            ("poison".into(), "1".into())
+        ]
+    );
+    assert!(
+        log.contains(&("poison".into(), "2".into())),
+        "redelivered once: {log:?}"
+    );
+    assert!(
+        !log.iter().any(|(b, _)| b == "c"),
+        "c never overtakes poison: {log:?}"
+    );
+    assert_eq!(
+        parked[0], "poison",
+        "after maxReceiveCount the message is redriven"
+    );
+}
