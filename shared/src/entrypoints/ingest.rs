@@ -255,21 +255,26 @@ fn event_kind(ev: &InboundEvent) -> &'static str {
 }
 
 #[cfg(test)]
+#[path = "ingest_events.rs"]
+mod event_files;
+
+#[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use base64::Engine;
 
     use super::*;
     use crate::queue::QueueError;
 
-    const SECRET: &str = "local-app-secret";
+    /// The local stack's default app secret; the sample events are signed with it.
+    pub(super) const SECRET: &str = "local-app-secret";
 
     /// Records what was sent; fails every send when `fail` is set. Unit tests only: the SQS
     /// implementation is tested against moto in `tests/tests/it/ingest.rs`.
     #[derive(Default)]
-    struct RecordingQueue {
-        sent: Mutex<Vec<QueueMessage>>,
+    pub(super) struct RecordingQueue {
+        sent: Arc<Mutex<Vec<QueueMessage>>>,
         fail: bool,
     }
 
@@ -281,6 +286,13 @@ mod tests {
             self.sent.lock().unwrap().extend_from_slice(messages);
             Ok(())
         }
+    }
+
+    pub(super) fn ingest_with_recorder() -> (Ingest<RecordingQueue>, Arc<Mutex<Vec<QueueMessage>>>)
+    {
+        let f = ingest(false);
+        let sent = f.queue.sent.clone();
+        (f, sent)
     }
 
     fn ingest(fail: bool) -> Ingest<RecordingQueue> {
