@@ -52,10 +52,20 @@ impl Pipeline {
 
 /// Builds every entrypoint from the process environment (set by the local stack beforehand).
 /// `GET /webhook` (webhook-verify) needs only the verify token and is served directly.
-pub async fn build(_sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
-    let pipeline = Pipeline::default();
-    // webhook-ingest, survey-engine, agent-assigner and reply-sender are wired here as their
-    // entrypoints land, e.g.
-    // pipeline.webhook_post = Some(http_fn(prechat::entrypoints::ingest::Ingest::from_env(sdk).await.map_err(init)?));
+pub async fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
+    let mut pipeline = Pipeline::default();
+    let ingest = Arc::new(
+        prechat::entrypoints::ingest::Ingest::from_env(sdk)
+            .await
+            .map_err(|e| init("webhook-ingest", e))?,
+    );
+    pipeline.webhook_post = Some(http(move |req| {
+        let f = ingest.clone();
+        async move { f.handle(req).await }
+    }));
     Ok(pipeline)
+}
+
+fn init(function: &str, e: impl std::fmt::Display) -> String {
+    format!("{function} failed to start: {e}")
 }

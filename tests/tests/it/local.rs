@@ -494,3 +494,145 @@ async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
         "after maxReceiveCount the message is redriven"
     );
 }
+
+#[tokio::test]
+async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbound_queue() {
+    use prechat::whatsapp::event::{DeliveryStatus, InboundEvent, MessageContent};
+    let env = TestEnv::new().await;
+    let secret = prechat::secrets::Secret::new("local-app-secret");
+    let ingest = Arc::new(prechat::entrypoints::ingest::Ingest::new(
+        &secret,
+        SqsQueue::new(env.sqs.clone(), env.queue_url("InboundQueue")),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let outbox = Outbox::new();
+    let state = AppState::new(
+        prechat::secrets::Secret::new("local-verify-token"),
+        "local-app-secret".into(),
+        Business::default(),
+        outbox.clone(),
+        Some(prechat_tests::local::pipeline::http(move |req| {
+            let f = ingest.clone();
+            async move { f.handle(req).await }
+        })),
+        vec!["webhook-verify", "webhook-ingest"],
+        format!("{base}/webhook"),
+        None,
+    );
+    state.set_ready();
+    let router = server::router(state);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = reqwest::Client::new();
+    let send = |body: Value| {
+        let http = http.clone();
+        let url = format!("{base}/local/send");
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let hi = send(
+        json!({"name": "Ana", "phone": "16505551234", "input": {"type": "text", "body": "hi"}}),
+    )
+    .await;
+    assert_eq!(hi["webhook_status"], 200, "{hi}");
+    let tap = send(json!({"name": "U", "username": "ana_b", "input": {"type": "button", "id": "lang_en", "title": "English", "context_id": "wamid.BIZ1"}})).await;
+    assert_eq!(tap["webhook_status"], 200, "{tap}");
+
+    // A status webhook from the local Graph API, through the same path.
+    let graph = GraphApi::new(
+        outbox.clone(),
+        0.0,
+        Some(StatusTarget {
+            webhook_url: format!("{base}/webhook"),
+            app_secret: "local-app-secret".into(),
+            business: Business::default(),
+            step: Duration::from_millis(10),
+        }),
+    );
+    let graph_base = serve(graph.router()).await;
+    http.post(format!("{graph_base}/v23.0/106540352242922/messages"))
+        .bearer_auth("tok")
+        .json(&text_message("16505551234", "Welcome"))
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outbox.entries(None, None)[0].delivery.as_deref() != Some("read") {
+        assert!(
+            Instant::now() < deadline,
+            "statuses were not accepted by ingest"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A forged signature is refused by the real check.
+    let r = http
+        .post(format!("{base}/webhook"))
+        .header(
+            "x-hub-signature-256",
+            prechat_tests::local::meta::sign("wrong-secret", b"{}"),
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let events: Vec<InboundEvent> = env
+        .receive_all("InboundQueue")
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    let messages: Vec<&InboundEvent> = events
+        .iter()
+        .filter(|e| matches!(e, InboundEvent::Message(_)))
+        .collect();
+    assert_eq!(messages.len(), 2, "{events:?}");
+    let InboundEvent::Message(first) = messages[0] else {
+        unreachable!()
+    };
+    assert_eq!(first.message_id, hi["wamid"].as_str().unwrap());
+    assert_eq!(first.contact.wa_id.as_deref(), Some("16505551234"));
+    assert_eq!(
+        first.contact.user_id.as_deref(),
+        hi["contact"]["user_id"].as_str()
+    );
+    assert_eq!(first.content, MessageContent::Text { body: "hi".into() });
+    let InboundEvent::Message(second) = messages[1] else {
+        unreachable!()
+    };
+    assert_eq!(second.contact.wa_id, None, "username-only contact");
+    assert_eq!(second.contact.username.as_deref(), Some("@ana_b"));
+    assert_eq!(second.context_message_id.as_deref(), Some("wamid.BIZ1"));
+    assert_eq!(
+        second.content,
+        MessageContent::ButtonReply {
+            id: "lang_en".into(),
+            title: "English".into()
+        }
+    );
+    let statuses: Vec<DeliveryStatus> = events
+        .iter()
+        .filter_map(|e| match e {
+            InboundEvent::Status(s) => Some(s.status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            DeliveryStatus::Sent,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Read
+        ]
+    );
+}
