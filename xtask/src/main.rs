@@ -2,10 +2,12 @@
 //!
 //! - `cargo xtask test`: installs the Python tools into `.venv` when missing, starts moto on a
 //!   free loopback port, lints the SAM template, and runs every test against moto.
+//! - `cargo xtask e2e`: the end-to-end test of the chat simulator in headless chromium.
 //! - `cargo xtask local`: the whole pipeline on this machine (see README).
 //!
 //! Every process started here is stopped by PID on exit, on failure and on Ctrl-C.
 
+mod e2e;
 mod procs;
 mod venv;
 
@@ -17,6 +19,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   test     install tools if needed, start moto, lint the template, run every test
   local    run the whole pipeline locally (moto, webhook, consumers, chat simulator)
+  e2e      only the end-to-end test of the chat simulator (headless chromium)
   setup    only install the Python tools into .venv";
 
 fn main() -> ExitCode {
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&root, &args[1..]),
         Some("local") => local(&root, &args[1..]),
+        Some("e2e") => e2e_only(&root),
         Some("setup") => venv::ensure(&root).map(|_| ()),
         _ => {
             eprintln!("{USAGE}");
@@ -94,6 +98,15 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     outcome
+}
+
+fn e2e_only(root: &Path) -> Result<(), String> {
+    step("Python tools (.venv)");
+    let venv = venv::ensure(root)?;
+    step("moto_server");
+    let moto = procs::start_moto(&venv)?;
+    step("End-to-end: chat simulator in headless chromium");
+    e2e::run_e2e(root, &venv, &moto)
 }
 
 /// Points the AWS SDK at the local protocol server with dummy credentials.

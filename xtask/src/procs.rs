@@ -82,6 +82,38 @@ pub fn run_tracked(cmd: &mut Command) -> std::io::Result<ExitStatus> {
     status
 }
 
+/// Starts a long-running process in the background, tracked so it is stopped on exit.
+pub fn spawn_tracked(cmd: &mut Command) -> std::io::Result<Child> {
+    let child = cmd.spawn()?;
+    track(child.id());
+    Ok(child)
+}
+
+/// Stops one tracked process (SIGTERM, then SIGKILL after 5 s) and reaps it.
+pub fn stop(child: &mut Child) {
+    let pid = child.id();
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).stderr(Stdio::null()).status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            untrack(pid);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    untrack(pid);
+}
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
 /// Starts moto_server on a free loopback port; returns its endpoint once it answers.
 pub fn start_moto(venv: &Venv) -> Result<String, String> {
     let port = TcpListener::bind("127.0.0.1:0")

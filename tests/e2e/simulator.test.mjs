@@ -1,0 +1,148 @@
+// End-to-end test of the chat simulator: headless Debian chromium, driven by playwright-core,
+// plays a WhatsApp user through the default survey from "hi" to an assignment, with one
+// invalid answer on the way, against the local stack (`cargo xtask test` starts it and sets
+// PRECHAT_E2E_URL). Saves a screenshot to tests/artifacts/.
+//
+// Answers are chosen by what the business asks, so the walk follows the survey as published.
+
+import { chromium } from "playwright-core";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const base = process.env.PRECHAT_E2E_URL || "http://127.0.0.1:3000";
+const artifacts = join(here, "..", "artifacts");
+const STEP_TIMEOUT = 30_000;
+
+// What to write for a free-text question, by the words of its prompt. The first matching rule wins.
+const EMAIL_PROMPT = /e-?mail/i;
+const answers = [
+  [/full name|your name/i, "Ana Silva"],
+  [EMAIL_PROMPT, "ana.silva@example.com"],
+  [/phone|reach you/i, "+1 650 555 1234"],
+  [/customer id/i, "C123456"],
+  [/order number/i, "12345678"],
+  [/country/i, "Spain"],
+  [/company|business name/i, "Acme Ltd"],
+  [/describe|tell us|details|message/i, "My order arrived damaged."],
+];
+
+const log = (...a) => console.log("[e2e]", ...a);
+
+async function main() {
+  mkdirSync(artifacts, { recursive: true });
+  const profile = mkdtempSync(join(tmpdir(), "prechat-e2e-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(STEP_TIMEOUT);
+  page.on("pageerror", (e) => { console.error("[page error]", e); process.exitCode = 1; });
+  try {
+    await walk(page);
+  } catch (e) {
+    await page.screenshot({ path: join(artifacts, "simulator-failure.png"), fullPage: true }).catch(() => {});
+    throw e;
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function walk(page) {
+  await page.goto(base + "/");
+  await page.getByTestId("name").fill("Ana Silva");
+  // A fresh number per run, so a re-run against the same stack starts a new contact.
+  const phone = "+1 650 " + String(Date.now()).slice(-7);
+  await page.getByTestId("phone").fill(phone);
+  await page.getByTestId("start").click();
+
+  await sendText(page, "hi");
+  const mine = page.getByTestId("user-message");
+  await mine.first().waitFor();
+  assert.equal((await mine.first().innerText()).split("\n")[0], "hi");
+
+  let invalidSent = false;
+  let sawRetry = false;
+  let seen = 0;
+  for (let step = 0; step < 30; step++) {
+    if (await assigned(page)) break;
+    const business = page.getByTestId("business-message");
+    await waitFor(async () => (await business.count()) > seen || (await assigned(page)), "a reply from the business");
+    if (await assigned(page)) break;
+    // Let a burst of messages (e.g. greeting + first question) arrive before answering the last.
+    await page.waitForTimeout(800);
+    const count = await business.count();
+    seen = count;
+    const last = business.nth(count - 1);
+    const prompt = await last.innerText();
+    log(`business: ${prompt.split("\n")[0]}`);
+    if (invalidSent && !sawRetry) {
+      sawRetry = /not look like|try again|did not understand/i.test(prompt);
+    }
+    const buttons = page.locator('[data-testid="reply-button"]:not([disabled])');
+    const list = page.locator('[data-testid="list-open"]:not([disabled])');
+    if (await buttons.count()) {
+      const b = buttons.first();
+      log(`tap button: ${await b.innerText()}`);
+      await b.click();
+    } else if (await list.count()) {
+      await list.last().click();
+      const row = page.getByTestId("list-row").first();
+      log(`choose row: ${(await row.innerText()).split("\n")[0]}`);
+      await row.click();
+    } else if (/thank you|agent will|connecting you|in line|queue|away|closed/i.test(prompt)) {
+      continue; // no question: the survey is over; wait for the assignment.
+    } else {
+      let text = (answers.find(([re]) => re.test(prompt)) || [null, "SKIP"])[1];
+      if (EMAIL_PROMPT.test(prompt) && !invalidSent) {
+        text = "not-an-email";
+        invalidSent = true;
+      }
+      log(`write: ${text}`);
+      await sendText(page, text);
+    }
+  }
+  assert.ok(invalidSent, "the survey asked for an email, and an invalid one was sent");
+  assert.ok(sawRetry, "the invalid answer was refused with a retry prompt");
+  await waitFor(() => assigned(page), "the assignment in the side panel");
+  const assignment = await page.getByTestId("assignment").innerText();
+  log(`assignment: ${assignment}`);
+
+  // The business read what the user wrote: blue ticks on the user's messages.
+  await waitFor(async () => (await page.getByTestId("ticks-read").count()) > 0, "read ticks");
+  const answersPanel = await page.getByTestId("answers").innerText();
+  assert.match(answersPanel, /ana\.silva@example\.com/, "the valid email is saved, the invalid one is not");
+  assert.doesNotMatch(answersPanel, /not-an-email/);
+  await page.screenshot({ path: join(artifacts, "simulator.png"), fullPage: true });
+  log(`screenshot: ${join(artifacts, "simulator.png")}`);
+}
+
+async function sendText(page, text) {
+  const before = await page.getByTestId("user-message").count();
+  await page.getByTestId("text").fill(text);
+  await page.getByTestId("send").click();
+  await waitFor(async () => (await page.getByTestId("user-message").count()) > before, `"${text}" in the chat`);
+}
+
+async function assigned(page) {
+  return (await page.locator('[data-testid="assigned-agent"], [data-testid="assignment-outcome"]').count()) > 0;
+}
+
+async function waitFor(check, what, timeout = STEP_TIMEOUT) {
+  const end = Date.now() + timeout;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+main().then(() => log("passed"), (e) => { console.error("[e2e] FAILED:", e.message); process.exit(1); });
