@@ -7,6 +7,7 @@
 //! - [`graph`]: the local Graph API and its outbox.
 //! - [`esm`]: the SQS event source mapping emulator that drives the consumers.
 //! - [`pipeline`]: which entrypoints run (one line each).
+//! - [`seed`]: the default survey, sample teams, routing and agents.
 //! - [`server`]: the front door (`/webhook`, `/local/*`, the chat simulator page).
 
 pub mod apigw;
@@ -14,6 +15,7 @@ pub mod esm;
 pub mod graph;
 pub mod meta;
 pub mod pipeline;
+pub mod seed;
 pub mod server;
 
 use std::net::SocketAddr;
@@ -136,6 +138,15 @@ pub async fn run() -> Result<(), String> {
     }
     for (k, v) in &vars {
         std::env::set_var(k, v);
+    }
+
+    let scratch = std::env::temp_dir().join(format!("prechat-local-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    for line in seed::seed(&table, &scratch).await {
+        match line {
+            Ok(done) => eprintln!("seeded: {done}"),
+            Err(e) => eprintln!("not seeded: {e}"),
+        }
     }
 
     let business = meta::Business::default();

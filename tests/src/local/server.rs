@@ -110,6 +110,8 @@ pub fn router(state: AppState) -> Router {
         .route("/local/send", post(send))
         .route("/local/chat", get(chat))
         .route("/local/state", get(contact_state))
+        .route("/local/agents", get(agents))
+        .route("/local/agents/{id}", post(toggle_agent))
         .with_state(state)
 }
 
@@ -349,7 +351,130 @@ async fn contact_state(State(state): State<AppState>, Query(who): Query<Who>) ->
             Err(e) => return problem(StatusCode::BAD_GATEWAY, e),
         }
     }
-    Json(json!({ "contact": profile, "conversation": conversation })).into_response()
+    // The hand-off ticket, and the place in its team's line while it waits.
+    let mut handoff = Value::Null;
+    let mut queue_position = Value::Null;
+    if let Some(id) = &conversation_id {
+        match get_item(table, &format!("HANDOFF#{id}"), "HANDOFF").await {
+            Ok(Some(ticket)) => {
+                if let Some(line) = ticket.get("gsi1pk").and_then(Value::as_str) {
+                    match line_position(table, line, &format!("HANDOFF#{id}")).await {
+                        Ok(p) => queue_position = p.map(Value::from).unwrap_or(Value::Null),
+                        Err(e) => return problem(StatusCode::BAD_GATEWAY, e),
+                    }
+                }
+                handoff = ticket;
+            }
+            Ok(None) => {}
+            Err(e) => return problem(StatusCode::BAD_GATEWAY, e),
+        }
+    }
+    let agents = match list_agents(table).await {
+        Ok(a) => a,
+        Err(e) => return problem(StatusCode::BAD_GATEWAY, e),
+    };
+    Json(json!({
+        "contact": profile,
+        "conversation": conversation,
+        "handoff": handoff,
+        "queue_position": queue_position,
+        "agents": agents,
+    }))
+    .into_response()
+}
+
+/// 1-based place of `pk` in a `gsi1` partition (a team's waiting line, VIP first then oldest).
+async fn line_position(table: &DynamoTable, line: &str, pk: &str) -> Result<Option<usize>, String> {
+    let items = query_gsi1(table, line).await?;
+    Ok(items
+        .iter()
+        .position(|i| matches!(i.get("pk"), Some(AttributeValue::S(p)) if p == pk))
+        .map(|i| i + 1))
+}
+
+async fn query_gsi1(
+    table: &DynamoTable,
+    partition: &str,
+) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = table
+            .client
+            .query()
+            .table_name(&table.name)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", AttributeValue::S(partition.to_owned()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+        items.extend(out.items.unwrap_or_default());
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
+}
+
+/// Every agent (`AGENT#` items, listed by `gsi1` `AGENTS`): id, name, teams, status, load.
+async fn list_agents(table: &DynamoTable) -> Result<Vec<Value>, String> {
+    let items = query_gsi1(table, "AGENTS").await?;
+    Ok(items
+        .iter()
+        .map(|i| {
+            let item = item_json(i);
+            let spec: Value = item
+                .get("spec")
+                .and_then(Value::as_str)
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or(Value::Null);
+            let id = item
+                .get("pk")
+                .and_then(Value::as_str)
+                .map(|p| p.trim_start_matches("AGENT#").to_owned());
+            let status = item.get("status").or_else(|| spec.get("status")).cloned();
+            json!({
+                "id": id,
+                "name": spec.get("name"),
+                "teams": spec.get("teams"),
+                "status": status,
+                "online": status.as_ref().and_then(Value::as_str) == Some("online"),
+                "open": item.get("open"),
+                "capacity": item.get("capacity"),
+            })
+        })
+        .collect())
+}
+
+async fn agents(State(state): State<AppState>) -> Response {
+    let Some(table) = &state.0.table else {
+        return Json(json!([])).into_response();
+    };
+    match list_agents(table).await {
+        Ok(a) => Json(a).into_response(),
+        Err(e) => problem(StatusCode::BAD_GATEWAY, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Toggle {
+    online: bool,
+}
+
+async fn toggle_agent(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Json(t): Json<Toggle>,
+) -> Response {
+    let Some(table) = &state.0.table else {
+        return problem(StatusCode::NOT_FOUND, "no table");
+    };
+    match super::seed::set_agent_status(&table.name, &id, t.online).await {
+        Ok(text) => Json(json!({ "id": id, "online": t.online, "result": text })).into_response(),
+        Err(e) => problem(StatusCode::BAD_REQUEST, e),
+    }
 }
 
 async fn get_item(table: &DynamoTable, pk: &str, sk: &str) -> Result<Option<Value>, String> {
