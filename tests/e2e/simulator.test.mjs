@@ -100,7 +100,7 @@ async function walk(page) {
       const row = page.getByTestId("list-row").first();
       log(`choose row: ${(await row.innerText()).split("\n")[0]}`);
       await row.click();
-    } else if (/thank you|agent will|connecting you|in line|queue|away|closed/i.test(prompt)) {
+    } else if (/thank you|agent will|connecting you|talking to|in line|queue|away|closed/i.test(prompt)) {
       continue; // no question: the survey is over; wait for the assignment.
     } else {
       let text = (answers.find(([re]) => re.test(prompt)) || [null, "SKIP"])[1];
