@@ -4,10 +4,14 @@
 //!   survey engine consumes (one per message, status or identity notice of a webhook delivery).
 //! - [`outbound`]: the messages prechat decides to send, which travel on the outbound FIFO queue
 //!   to the reply sender.
+//! - [`graph`], [`graph_error`], [`graph_client`]: rendering outbound messages to Graph API bodies,
+//!   classifying Meta's errors, and the HTTP client the reply sender uses.
 //! - [`contact`]: who a contact is (business-scoped user id first, phone number second).
 
 pub mod contact;
 pub mod event;
+pub mod graph;
+pub mod graph_error;
 pub mod outbound;
 
 pub use contact::ContactRef;
