@@ -12,6 +12,7 @@ pub mod contact;
 pub mod event;
 pub mod graph;
 pub mod graph_error;
+pub mod graph_client;
 pub mod outbound;
 
 pub use contact::ContactRef;
