@@ -112,13 +112,8 @@ impl SenderConfig {
                 name,
                 language: "en_US".to_owned(),
             }),
-            (None, Some(_)) => {
-                env.problem(
-                    "PRECHAT_REENGAGEMENT_LANGUAGE is set but PRECHAT_REENGAGEMENT_TEMPLATE is not",
-                );
-                None
-            }
-            (None, None) => None,
+            // The template's language alone means nothing (the template defaults it).
+            (None, _) => None,
         };
         if let Some(t) = &reengagement {
             // Checked now so a bad template name fails the deployment, not a contact's reply.
@@ -955,5 +950,23 @@ mod tests {
         ev.records.push(r);
         assert!(s.handle(ev).await.batch_item_failures.is_empty());
         assert!(s.visibility.0.lock().unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod sample_event {
+    use super::*;
+
+    #[test]
+    fn sample_event_is_a_valid_fifo_batch_of_outbound_messages() {
+        let text = include_str!("../../../events/reply-sender.json");
+        let event: SqsEvent = serde_json::from_str(text).unwrap();
+        assert_eq!(event.records.len(), 2);
+        for r in event.records {
+            let m: OutboundMessage = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+            assert_eq!(r.attributes.get("MessageGroupId"), Some(&m.group_id()));
+            assert_eq!(r.attributes.get("MessageDeduplicationId"), Some(&m.dedup_id));
+            render(&m).unwrap();
+        }
     }
 }
