@@ -416,7 +416,8 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
                 if rendered.creates_message && accepted.wamid.is_none() {
                     tracing::warn!("Meta accepted the message without returning its id");
                 }
-                self.record(msg, accepted.wamid, SentVia::Message).await
+                let wamid = accepted.wamid.filter(|_| rendered.creates_message);
+                self.record(msg, wamid, SentVia::Message).await
             }
             Err(e) => self.on_error(msg, e).await,
         }
@@ -965,7 +966,10 @@ mod sample_event {
         for r in event.records {
             let m: OutboundMessage = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
             assert_eq!(r.attributes.get("MessageGroupId"), Some(&m.group_id()));
-            assert_eq!(r.attributes.get("MessageDeduplicationId"), Some(&m.dedup_id));
+            assert_eq!(
+                r.attributes.get("MessageDeduplicationId"),
+                Some(&m.dedup_id)
+            );
             render(&m).unwrap();
         }
     }
