@@ -726,3 +726,78 @@ async fn sender_parks_a_message_in_the_dlq_after_the_maximum_receives() {
     assert_eq!(m.dedup_id, "c1:m1");
     assert!(rig.item("SENT#c1:m1", "SENT").await.is_none());
 }
+
+/// The real binary under cargo-lambda's runtime emulator, configured only through its
+/// environment (as in the template), handling `events/reply-sender.json`.
+#[tokio::test(flavor = "multi_thread")]
+async fn reply_sender_binary_handles_the_sample_event_under_cargo_lambda() {
+    let env = TestEnv::new().await;
+    let graph = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/v23.0/{PHONE_ID}/messages")))
+        .and(header("authorization", "Bearer local-access-token"))
+        .respond_with(accepting())
+        .mount(&graph)
+        .await;
+    let param = format!("/{}/whatsapp-access-token", env.prefix);
+    env.put_secret(&param, "local-access-token").await;
+    let vars: Vec<(String, String)> = vec![
+        ("PRECHAT_TABLE".into(), env.table("StateTable").into()),
+        (
+            "PRECHAT_OUTBOUND_QUEUE_URL".into(),
+            env.queue_url("OutboundQueue").into(),
+        ),
+        ("PRECHAT_GRAPH_BASE_URL".into(), graph.uri()),
+        ("WHATSAPP_ACCESS_TOKEN_PARAM".into(), param),
+        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+    ];
+    let reply = tokio::task::spawn_blocking(move || {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let emulator = prechat_tests::lambda::Emulator::start("reply-sender", &vars);
+        let event = prechat_tests::workspace_root().join("events/reply-sender.json");
+        let reply = emulator.invoke_file("reply-sender", &event);
+        (reply, emulator.log_text())
+    })
+    .await
+    .unwrap();
+    let (reply, log) = reply;
+    assert_eq!(reply, json!({ "batchItemFailures": [] }), "{log}");
+    let posted: Vec<Value> = graph
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(posted.len(), 2);
+    assert_eq!(posted[0]["status"], "read");
+    assert_eq!(posted[1]["to"], "16505551234");
+    assert_eq!(
+        posted[1]["interactive"]["action"]["buttons"][1]["reply"]["id"],
+        "support"
+    );
+    let sent = env
+        .dynamo
+        .get_item()
+        .table_name(env.table("StateTable"))
+        .key(
+            "pk",
+            AttributeValue::S("SENT#conv-20261123-0001:q1:ask".into()),
+        )
+        .key("sk", AttributeValue::S("SENT".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sent.item.map(|i| s(&i, "wamid")),
+        Some("wamid.T1".to_owned())
+    );
+    assert!(log.contains("sent"), "{log}");
+    for personal in ["16505551234", BSUID, "Which team"] {
+        assert!(
+            !log.contains(personal),
+            "{personal} must not be logged:\n{log}"
+        );
+    }
+}
