@@ -12,6 +12,8 @@
 //!   configured re-engagement template is sent instead, else the failure is recorded;
 //! - 131062 and other permanent errors: recorded on the conversation (`FAIL#{dedup_id}`), logged
 //!   with a fixed message a metric filter counts, not retried.
+//! - a body that is not an `OutboundMessage` (a bug upstream) is kept: retried like the above, it
+//!   ends in the DLQ for a human to look at.
 //!
 //! Exactly once, as far as the API allows: the send record is written after Meta's 200. If the
 //! function dies (or DynamoDB stays unavailable, or the HTTP call times out after Meta accepted
@@ -156,13 +158,10 @@ impl SenderConfig {
     }
 }
 
-/// Sets how long failed messages stay invisible (the back-off).
+/// Sets how long returned messages stay invisible (the back-off).
 pub trait Visibility: Send + Sync {
-    fn delay(
-        &self,
-        receipt_handles: &[String],
-        seconds: i32,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    /// `(receipt handle, seconds)` per message.
+    fn set(&self, entries: &[(String, i32)]) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// [`Visibility`] on the SQS queue (`ChangeMessageVisibilityBatch`, 10 per call).
@@ -182,17 +181,17 @@ impl SqsVisibility {
 }
 
 impl Visibility for SqsVisibility {
-    async fn delay(&self, receipt_handles: &[String], seconds: i32) -> Result<(), String> {
+    async fn set(&self, entries: &[(String, i32)]) -> Result<(), String> {
         use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry as Entry;
-        for chunk in receipt_handles.chunks(10) {
+        for chunk in entries.chunks(10) {
             let entries = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, h)| {
+                .map(|(i, (handle, seconds))| {
                     Entry::builder()
                         .id(format!("m{i}"))
-                        .receipt_handle(h)
-                        .visibility_timeout(seconds)
+                        .receipt_handle(handle)
+                        .visibility_timeout(*seconds)
                         .build()
                         .map_err(|e| e.to_string())
                 })
@@ -308,41 +307,57 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
         &self.outbox
     }
 
-    /// Handles one SQS batch in order; failed messages are returned and backed off.
+    /// Handles one SQS batch in order. The failed message and the later ones of its contact
+    /// come back after the back-off; later messages of other contacts, returned only because a
+    /// FIFO batch stops at its first failure, are made visible again at once.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let records: Vec<(Option<String>, Option<String>, u32)> = event
+        struct Seen {
+            id: Option<String>,
+            handle: Option<String>,
+            group: Option<String>,
+            receives: u32,
+        }
+        let seen: Vec<Seen> = event
             .records
             .iter()
-            .map(|m| {
-                let count = m
+            .map(|m| Seen {
+                id: m.message_id.clone(),
+                handle: m.receipt_handle.clone(),
+                group: m.attributes.get("MessageGroupId").cloned(),
+                receives: m
                     .attributes
                     .get("ApproximateReceiveCount")
                     .and_then(|c| c.parse().ok())
-                    .unwrap_or(1);
-                (m.message_id.clone(), m.receipt_handle.clone(), count)
+                    .unwrap_or(1),
             })
             .collect();
         let response = process_fifo_batch(event, |m| self.handle_message(m)).await;
-        let failed: Vec<&(Option<String>, Option<String>, u32)> = records
+        let failed: Vec<&Seen> = seen
             .iter()
-            .filter(|(id, _, _)| {
+            .filter(|m| {
                 response
                     .batch_item_failures
                     .iter()
-                    .any(|f| Some(&f.item_identifier) == id.as_ref())
+                    .any(|f| Some(&f.item_identifier) == m.id.as_ref())
             })
             .collect();
-        if let Some((_, _, count)) = failed.first() {
+        if let Some(first) = failed.first().filter(|f| f.handle.is_some()) {
             let secs = backoff_seconds(
-                *count,
+                first.receives,
                 self.config.retry_base,
                 self.config.retry_max,
                 random_unit(),
             );
-            let handles: Vec<String> = failed.iter().filter_map(|(_, h, _)| h.clone()).collect();
-            match self.visibility.delay(&handles, secs).await {
+            let entries: Vec<(String, i32)> = failed
+                .iter()
+                .filter_map(|m| {
+                    let same_contact = m.group.is_none() || m.group == first.group;
+                    Some((m.handle.clone()?, if same_contact { secs } else { 0 }))
+                })
+                .collect();
+            match self.visibility.set(&entries).await {
                 Ok(()) => tracing::info!(
-                    messages = handles.len(),
+                    messages = entries.len(),
                     delay_seconds = secs,
                     "backing off"
                 ),
@@ -357,14 +372,16 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
         let body = message.body.unwrap_or_default();
         let msg: OutboundMessage = match serde_json::from_str(&body) {
             Ok(m) => m,
-            // The body is not echoed: it may hold a phone number.
+            // Kept, not dropped: after the queue's maximum receives it lands in the DLQ (which
+            // has an alarm) for a human to look at. The body is not echoed: it may hold a phone
+            // number.
             Err(e) => {
                 tracing::error!(
                     error_line = e.line(),
                     error_column = e.column(),
-                    "{PERMANENT_FAILURE_LOG}: outbound message is not an OutboundMessage"
+                    "UNREADABLE_OUTBOUND_MESSAGE: not an OutboundMessage; it will reach the DLQ"
                 );
-                return Ok(Handled::Discarded("unreadable outbound message".into()));
+                return Err(Retry(format!("unreadable outbound message: {e}")));
             }
         };
         match self.deliver(&msg).await? {
@@ -618,11 +635,11 @@ mod tests {
     }
 
     #[derive(Default)]
-    struct RecordedVisibility(Mutex<Vec<(Vec<String>, i32)>>);
+    struct RecordedVisibility(Mutex<Vec<Vec<(String, i32)>>>);
 
     impl Visibility for RecordedVisibility {
-        async fn delay(&self, handles: &[String], seconds: i32) -> Result<(), String> {
-            self.0.lock().unwrap().push((handles.to_vec(), seconds));
+        async fn set(&self, entries: &[(String, i32)]) -> Result<(), String> {
+            self.0.lock().unwrap().push(entries.to_vec());
             Ok(())
         }
     }
@@ -694,6 +711,7 @@ mod tests {
                 r.body = Some(serde_json::to_string(m).unwrap());
                 r.attributes
                     .insert("ApproximateReceiveCount".into(), "3".into());
+                r.attributes.insert("MessageGroupId".into(), m.group_id());
                 r
             })
             .collect();
@@ -908,7 +926,9 @@ mod tests {
             body: String::new(),
             preview_url: false,
         };
-        let msgs = [bad, text("a"), text("b"), text("c")];
+        let mut other_contact = text("d");
+        other_contact.recipient.user_id = Some("US.99".into());
+        let msgs = [bad, text("a"), text("b"), other_contact, text("c")];
         let mut ev = event(&msgs);
         ev.records.push({
             let mut r = SqsMessage::default();
@@ -922,7 +942,7 @@ mod tests {
             .iter()
             .map(|f| f.item_identifier.as_str())
             .collect();
-        assert_eq!(failed, ["id-b", "id-c", "id-junk"]);
+        assert_eq!(failed, ["id-b", "id-d", "id-c", "id-junk"]);
         assert_eq!(
             s.graph.posted().len(),
             2,
@@ -934,23 +954,31 @@ mod tests {
             1,
             "the empty text was recorded and skipped"
         );
-        let v = s.visibility.0.lock().unwrap().clone();
-        assert_eq!(v.len(), 1);
-        assert_eq!(v[0].0, ["rh-b", "rh-c"]);
-        // Third receive: cap 8 s, equal jitter keeps it in 4..=8.
+        let calls = s.visibility.0.lock().unwrap().clone();
+        assert_eq!(calls.len(), 1);
+        let v = &calls[0];
+        let handles: Vec<&str> = v.iter().map(|(h, _)| h.as_str()).collect();
+        assert_eq!(handles, ["rh-b", "rh-d", "rh-c"]);
+        // Third receive: cap 8 s, equal jitter keeps it in 4..=8, for the failed contact only.
         assert!((4..=8).contains(&v[0].1), "{}", v[0].1);
+        assert_eq!(v[2].1, v[0].1);
+        assert_eq!(v[1].1, 0, "another contact is not held back");
     }
 
     #[tokio::test]
-    async fn unreadable_body_is_discarded_not_retried() {
+    async fn unreadable_body_is_kept_for_the_dlq() {
         let s = sender(false, vec![]);
         let mut ev = SqsEvent::default();
         let mut r = SqsMessage::default();
         r.message_id = Some("x".into());
+        r.receipt_handle = Some("rh-x".into());
         r.body = Some(r#"{"phone_number_id":"1"}"#.into());
         ev.records.push(r);
-        assert!(s.handle(ev).await.batch_item_failures.is_empty());
-        assert!(s.visibility.0.lock().unwrap().is_empty());
+        let failed = s.handle(ev).await.batch_item_failures;
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].item_identifier, "x");
+        assert!(s.graph.posted().is_empty());
+        assert_eq!(s.visibility.0.lock().unwrap()[0].len(), 1);
     }
 }
 

@@ -703,7 +703,7 @@ async fn sender_rereads_the_token_after_an_auth_error() {
 }
 
 #[tokio::test]
-async fn sender_parks_a_message_in_the_dlq_after_the_maximum_receives() {
+async fn sender_parks_messages_in_the_dlq_after_the_maximum_receives() {
     let rig = Rig::new().await;
     Mock::given(method("POST"))
         .respond_with(
@@ -713,17 +713,35 @@ async fn sender_parks_a_message_in_the_dlq_after_the_maximum_receives() {
         .await;
     let sender = rig.sender(false, 0).await;
     rig.enqueue(&[text("c1", 1)]).await;
+    // A body that is not an OutboundMessage (another contact's group) is kept for a human too.
+    let queue = SqsQueue::new(rig.env.sqs.clone(), rig.env.queue_url("OutboundQueue"));
+    queue
+        .send_all(&[QueueMessage::fifo(
+            "{\"kind\":\"text\"}".into(),
+            "106540352242922:other",
+            "junk-1",
+        )])
+        .await
+        .unwrap();
     let mut receives = 0;
-    while let Some((_, r)) = rig.round(&sender).await {
-        assert_eq!(r.batch_item_failures.len(), 1);
+    while let Some((n, r)) = rig.round(&sender).await {
+        assert_eq!(r.batch_item_failures.len(), n, "nothing is deleted");
         receives += 1;
         assert!(receives <= 8, "maxReceiveCount is 8");
     }
     assert_eq!(receives, 8);
-    let parked = rig.env.receive_all("OutboundDeadLetterQueue").await;
-    assert_eq!(parked.len(), 1);
-    let m: OutboundMessage = serde_json::from_str(parked[0].body().unwrap()).unwrap();
+    let mut parked: Vec<String> = rig
+        .env
+        .receive_all("OutboundDeadLetterQueue")
+        .await
+        .iter()
+        .map(|m| m.body().unwrap().to_owned())
+        .collect();
+    parked.sort();
+    assert_eq!(parked.len(), 2);
+    let m: OutboundMessage = serde_json::from_str(&parked[1]).unwrap();
     assert_eq!(m.dedup_id, "c1:m1");
+    assert_eq!(parked[0], "{\"kind\":\"text\"}");
     assert!(rig.item("SENT#c1:m1", "SENT").await.is_none());
 }
 
