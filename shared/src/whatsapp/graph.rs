@@ -15,8 +15,8 @@ use super::outbound::{ListSection, OutboundBody, OutboundMessage, Recipient, Rep
 /// WhatsApp's documented limits, in characters (Unicode scalar values, as Meta counts them).
 pub mod limits {
     pub const TEXT_BODY: usize = 4096;
-    pub const BUTTON_BODY: usize = 1024;
-    pub const LIST_BODY: usize = 4096;
+    /// Interactive (buttons and list) body; Meta's interactive object documents 1,024.
+    pub const INTERACTIVE_BODY: usize = 1024;
     pub const HEADER_TEXT: usize = 60;
     pub const FOOTER_TEXT: usize = 60;
     pub const BUTTONS: usize = 3;
@@ -185,7 +185,7 @@ fn render_buttons(
     footer: Option<&str>,
     buttons: &[ReplyButton],
 ) -> Result<Value, RenderError> {
-    bounded("interactive.body", body, limits::BUTTON_BODY)?;
+    bounded("interactive.body", body, limits::INTERACTIVE_BODY)?;
     count("interactive.buttons", buttons.len(), 1, limits::BUTTONS)?;
     let mut rendered = Vec::with_capacity(buttons.len());
     for (i, b) in buttons.iter().enumerate() {
@@ -211,7 +211,7 @@ fn render_list(
     button: &str,
     sections: &[ListSection],
 ) -> Result<Value, RenderError> {
-    bounded("interactive.body", body, limits::LIST_BODY)?;
+    bounded("interactive.body", body, limits::INTERACTIVE_BODY)?;
     bounded("interactive.action.button", button, limits::LIST_BUTTON)?;
     count(
         "interactive.sections",
@@ -770,6 +770,19 @@ mod tests {
                 .map(|i| row(&format!("r{i}"), "t", None))
                 .collect::<Vec<_>>()
         };
+
+        let long_body = OutboundBody::List {
+            body: "x".repeat(1025),
+            header: None,
+            footer: None,
+            button: "Open".into(),
+            sections: vec![ListSection {
+                title: None,
+                rows: rows(1),
+            }],
+        };
+        let err = render_for(to_phone(), long_body).unwrap_err();
+        assert!(matches!(err, RenderError::TooLong { max: 1024, .. }));
 
         assert!(render_for(
             to_phone(),
