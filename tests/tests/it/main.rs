@@ -4,3 +4,4 @@
 mod foundation;
 mod lambda_emulator;
 mod sender;
+mod template;
