@@ -12,6 +12,9 @@
 //!   configured re-engagement template is sent instead, else the failure is recorded;
 //! - 131062 and other permanent errors: recorded on the conversation (`FAIL#{dedup_id}`), logged
 //!   with a fixed message a metric filter counts, not retried.
+//! - a batch stops taking new messages once `PRECHAT_BATCH_BUDGET_MS` of the invocation is spent
+//!   (default 20 s, under the function's 30 s timeout minus one Graph API timeout); the rest go
+//!   back to the queue with no delay, so a slow Graph API never times the function out mid-send.
 //! - a body that is not an `OutboundMessage` (a bug upstream) is kept: retried like the above, it
 //!   ends in the DLQ for a human to look at.
 //!
@@ -75,6 +78,9 @@ pub struct SenderConfig {
     /// First retry delay; doubled per receive up to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// No message is started after this much of an invocation has passed (the rest go back to
+    /// the queue at once), so a batch never runs into the function timeout mid-send.
+    pub batch_budget: Duration,
 }
 
 impl SenderConfig {
@@ -134,6 +140,7 @@ impl SenderConfig {
         }
         let retry_base: u64 = env.parsed_or("PRECHAT_RETRY_BASE_SECONDS", 2);
         let retry_max: u64 = env.parsed_or("PRECHAT_RETRY_MAX_SECONDS", 300);
+        let budget_ms: u64 = env.parsed_or("PRECHAT_BATCH_BUDGET_MS", 20_000);
         if retry_max > MAX_VISIBILITY_SECONDS {
             env.problem(format!(
                 "PRECHAT_RETRY_MAX_SECONDS must be at most {MAX_VISIBILITY_SECONDS}"
@@ -154,6 +161,7 @@ impl SenderConfig {
             reengagement,
             retry_base: Duration::from_secs(retry_base),
             retry_max: Duration::from_secs(retry_max.max(retry_base)),
+            batch_budget: Duration::from_millis(budget_ms),
         })
     }
 }
@@ -331,7 +339,20 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
                     .unwrap_or(1),
             })
             .collect();
-        let response = process_fifo_batch(event, |m| self.handle_message(m)).await;
+        let started = std::time::Instant::now();
+        let out_of_time = std::sync::atomic::AtomicBool::new(false);
+        let response = process_fifo_batch(event, |m| {
+            let late = started.elapsed() >= self.config.batch_budget;
+            let out_of_time = &out_of_time;
+            async move {
+                if late {
+                    out_of_time.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Err(Retry("invocation time budget spent".into()));
+                }
+                self.handle_message(m).await
+            }
+        })
+        .await;
         let failed: Vec<&Seen> = seen
             .iter()
             .filter(|m| {
@@ -342,12 +363,17 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
             })
             .collect();
         if let Some(first) = failed.first().filter(|f| f.handle.is_some()) {
-            let secs = backoff_seconds(
-                first.receives,
-                self.config.retry_base,
-                self.config.retry_max,
-                random_unit(),
-            );
+            // Out of time is no failure of the message: it comes back at once.
+            let secs = if out_of_time.load(std::sync::atomic::Ordering::Relaxed) {
+                0
+            } else {
+                backoff_seconds(
+                    first.receives,
+                    self.config.retry_base,
+                    self.config.retry_max,
+                    random_unit(),
+                )
+            };
             let entries: Vec<(String, i32)> = failed
                 .iter()
                 .filter_map(|m| {
@@ -726,6 +752,7 @@ mod tests {
         assert_eq!(c.graph.timeout, Duration::from_secs(5));
         assert_eq!(c.reengagement, None);
         assert_eq!((c.retry_base.as_secs(), c.retry_max.as_secs()), (2, 300));
+        assert_eq!(c.batch_budget, Duration::from_secs(20));
         assert_eq!(
             config(true).reengagement,
             Some(ReengagementTemplate {
@@ -963,6 +990,17 @@ mod tests {
         assert!((4..=8).contains(&v[0].1), "{}", v[0].1);
         assert_eq!(v[2].1, v[0].1);
         assert_eq!(v[1].1, 0, "another contact is not held back");
+    }
+
+    #[tokio::test]
+    async fn spent_budget_returns_the_rest_at_once() {
+        let mut s = sender(false, vec![]);
+        s.config.batch_budget = Duration::ZERO;
+        let r = s.handle(event(&[text("a"), text("b")])).await;
+        assert_eq!(r.batch_item_failures.len(), 2);
+        assert!(s.graph.posted().is_empty());
+        let calls = s.visibility.0.lock().unwrap().clone();
+        assert_eq!(calls[0], [("rh-a".to_owned(), 0), ("rh-b".to_owned(), 0)]);
     }
 
     #[tokio::test]

@@ -325,6 +325,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.class, ErrorClass::Retryable);
         assert_eq!(e.status, None);
+        // Nothing listening: a network error, retryable.
+        c.settings.base_url = "http://127.0.0.1:9".into();
+        let e = c
+            .post_message("1", &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!((e.class, e.status), (ErrorClass::Retryable, None));
         let e = c
             .post_message("1/../../x", &serde_json::json!({}))
             .await

@@ -86,6 +86,7 @@ impl Rig {
             }),
             retry_base: Duration::from_secs(retry_base_secs),
             retry_max: Duration::from_secs(retry_base_secs * 16),
+            batch_budget: Duration::from_secs(20),
         }
     }
 
@@ -366,7 +367,12 @@ async fn sender_requests_per_reply() {
     let sender = rig.sender(false, 0).await;
     rig.enqueue(&(0..10).map(|i| text("c1", i)).collect::<Vec<_>>())
         .await;
+    let started = std::time::Instant::now();
     let (n, r) = rig.round(&sender).await.unwrap();
+    println!(
+        "one batch of 10 replies (receive, handle, 10 deletes) against moto + wiremock: {:?}",
+        started.elapsed()
+    );
     assert_eq!((n, r.batch_item_failures.len()), (10, 0));
     let dynamo = rig.dynamo_requests.0.load(Ordering::SeqCst);
     let sqs = rig.sqs_requests.0.load(Ordering::SeqCst);
