@@ -18,11 +18,13 @@
 //! - a body that is not an `OutboundMessage` (a bug upstream) is kept: retried like the above, it
 //!   ends in the DLQ for a human to look at.
 //!
-//! Exactly once, as far as the API allows: the send record is written after Meta's 200. If the
-//! function dies (or DynamoDB stays unavailable, or the HTTP call times out after Meta accepted
-//! it) between Meta accepting the message and the record being written, the redelivered message
-//! is sent a second time. The Graph API has no idempotency key, so this window cannot be closed;
-//! writing the record first would turn it into a window for losing the message instead.
+//! Exactly once, as far as the API allows: the send record is written after Meta's 200. The one
+//! unavoidable window: if the process dies after Meta accepted the message and before the
+//! record is written (or the HTTP call times out although Meta did accept it), the redelivered
+//! message is sent a second time. The Graph API has no idempotency key, so this window cannot be
+//! closed; writing the record first would turn it into a window for losing the message instead.
+//! If only DynamoDB fails after the send (three attempts), the message is reported done, not
+//! resent: its records are missing, which is logged as an error.
 //!
 //! Requests per reply (happy path): 1 DynamoDB GetItem (consistent), 1 Graph API POST, 1
 //! DynamoDB TransactWriteItems; the message is deleted by the Lambda service, not by us. A closed
