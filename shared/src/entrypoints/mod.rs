@@ -2,5 +2,6 @@
 //! The binaries in `functions/` only build clients at init and call into these.
 
 pub mod ingest;
+pub mod sender;
 pub mod sqs;
 pub mod verify;
