@@ -1002,5 +1002,38 @@ mod tests {
                 }
             }
         }
+
+        #[test]
+        fn rendered_lists_always_respect_whatsapp_limits(
+            sizes in proptest::collection::vec(0usize..6, 0..4),
+            title in ".{0,30}",
+            description in proptest::option::of(".{0,80}"),
+            section_title in proptest::option::of(".{0,30}"),
+            button_label in ".{0,25}",
+        ) {
+            let sections = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| ListSection {
+                    title: section_title.clone(),
+                    rows: (0..*n).map(|j| row(&format!("r{i}-{j}"), &title, description.as_deref())).collect(),
+                })
+                .collect::<Vec<_>>();
+            let body = OutboundBody::List { body: "b".into(), header: None, footer: None, button: button_label, sections };
+            if let Ok(r) = render_for(to_phone(), body) {
+                let action = &r.body["interactive"]["action"];
+                proptest::prop_assert!(action["button"].as_str().unwrap_or_default().chars().count() <= 20);
+                let sections = action["sections"].as_array().cloned().unwrap_or_default();
+                let rows: Vec<Value> = sections.iter().flat_map(|s| s["rows"].as_array().cloned().unwrap_or_default()).collect();
+                proptest::prop_assert!((1..=10).contains(&rows.len()));
+                for r in rows {
+                    proptest::prop_assert!(r["title"].as_str().unwrap_or_default().chars().count() <= 24);
+                    proptest::prop_assert!(r.get("description").and_then(Value::as_str).unwrap_or_default().chars().count() <= 72);
+                }
+                if sections.len() > 1 {
+                    proptest::prop_assert!(sections.iter().all(|s| s.get("title").is_some()));
+                }
+            }
+        }
     }
 }
