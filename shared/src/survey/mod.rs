@@ -1,1 +1,13 @@
 //! The pre-chat survey: its definition (YAML), answer validation, and the pure engine.
+//!
+//! - [`definition`]: the YAML model, parsed and validated with precise errors; the shipped default.
+//! - [`answer`]: validation of one reply against one question (newtypes that parse on construction).
+//! - [`text`]: reply normalisation (case, accents) and `{{variable}}` rendering.
+//! - [`locale`]: countries, calling codes and languages, without a network call.
+
+pub mod answer;
+pub mod definition;
+pub mod locale;
+pub mod text;
+
+pub use definition::Survey;
