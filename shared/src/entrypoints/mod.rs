@@ -2,4 +2,5 @@
 //! The binaries in `functions/` only build clients at init and call into these.
 
 pub mod sqs;
+pub mod survey_engine;
 pub mod verify;

@@ -3,4 +3,5 @@
 
 mod foundation;
 mod lambda_emulator;
+mod survey;
 mod template;
