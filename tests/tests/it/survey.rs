@@ -844,3 +844,68 @@ async fn the_sample_event_runs_and_bad_bodies_are_discarded() {
         "a bad body is discarded"
     );
 }
+
+#[tokio::test]
+async fn admin_publishes_lists_and_shows_versions() {
+    let r = rig().await;
+    let store = DynamoSurveyStore::new(DynamoTable::new(
+        r.env.dynamo.clone(),
+        r.env.table("StateTable"),
+    ));
+    let dir = std::env::temp_dir().join(format!("prechat-survey-{}", r.env.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("survey.yaml");
+    let path = file.to_str().unwrap().to_owned();
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // invalid: nothing is published
+    std::fs::write(
+        &file,
+        DEFAULT_SURVEY_YAML.replace("in: [after_sales]", "in: [refunds]"),
+    )
+    .unwrap();
+    let err = prechat::admin::survey::run_with(&store, args(&["publish", &path]), T0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"refunds\" is not a possible answer of \"inquiry\""),
+        "{err}"
+    );
+    assert!(store.list("default").await.unwrap().is_empty());
+    std::fs::write(&file, DEFAULT_SURVEY_YAML).unwrap();
+    let out = prechat::admin::survey::run_with(&store, args(&["publish", &path]), T0)
+        .await
+        .unwrap();
+    assert!(out.contains("published \"default\" version 1"), "{out}");
+    let out = prechat::admin::survey::run_with(&store, args(&["publish", &path]), T0)
+        .await
+        .unwrap();
+    assert!(out.contains("nothing published"), "{out}");
+    std::fs::write(&file, DEFAULT_SURVEY_YAML.replace("Choose", "Pick one")).unwrap();
+    prechat::admin::survey::run_with(&store, args(&["publish", &path]), T0 + 60)
+        .await
+        .unwrap();
+    // through the real command line entry, table given as an option
+    let table = r.env.table("StateTable").to_owned();
+    let listed = prechat::admin::run(args(&["--table", &table, "survey", "list", "default"]))
+        .await
+        .unwrap();
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(lines[0].starts_with("default  v1  2026-"), "{listed}");
+    assert!(lines[1].ends_with("(latest)"), "{listed}");
+    let shown = prechat::admin::run(args(&["survey", "show", "default", "--table", &table]))
+        .await
+        .unwrap();
+    assert!(
+        shown.contains("Pick one") && !shown.contains("\"Choose\""),
+        "latest shown"
+    );
+    let v1 = prechat::admin::run(args(&["survey", "--table", &table, "show", "default", "1"]))
+        .await
+        .unwrap();
+    assert_eq!(v1, DEFAULT_SURVEY_YAML);
+    let none =
+        prechat::admin::run(args(&["--table", &table, "survey", "show", "default", "9"])).await;
+    assert!(none.unwrap_err().to_string().contains("no version 9"));
+}
