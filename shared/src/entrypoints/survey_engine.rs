@@ -21,7 +21,7 @@ use crate::config::{ConfigError, EnvReader};
 use crate::entrypoints::sqs::{process_fifo_batch, Handled, Retry};
 use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
 use crate::store::conversation_store::{
-    ContactRecord, ConversationStore, DynamoConversationStore, Outbox, APPLIED_KEEP,
+    ContactRecord, ConversationStore, DueReminder, DynamoConversationStore, Outbox, APPLIED_KEEP,
 };
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
 use crate::store::{DynamoTable, StoreError};
@@ -197,6 +197,18 @@ impl<V: SurveyStore> SurveyCatalog<V> {
 
 type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// Due conversations looked at per index shard and sweep; the rest wait for the next minute.
+const SWEEP_LIMIT: i32 = 200;
+
+/// What one reminder sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SweepReport {
+    pub due: usize,
+    pub reminded: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
 /// The survey-engine entrypoint.
 pub struct SurveyEngine<S = DynamoConversationStore, V = DynamoSurveyStore, Q = SqsQueue> {
     store: S,
@@ -356,7 +368,13 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
                 outbox: Some(outbox),
                 rev: prev.rev,
                 conversation_closed_at: prev.conversation_closed_at,
+                reminder_due: None,
             };
+            let mut next = next;
+            next.reminder_due = next
+                .conversation
+                .as_ref()
+                .and_then(|c| engine::reminder_due(c, &survey));
             match self.store.commit(&prev, &next, &m.message_id).await {
                 Ok(()) => {
                     let conv = next.conversation.as_ref();
@@ -413,6 +431,105 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
                 .await?;
         }
         Ok(())
+    }
+
+    /// The reminder timer (a scheduled invocation): sends the reminders that are due.
+    pub async fn handle_tick(&self, _event: serde_json::Value) -> Result<SweepReport, EngineError> {
+        let report = self.sweep().await?;
+        tracing::info!(?report, "reminder sweep");
+        Ok(report)
+    }
+
+    /// Looks at every conversation whose reminder is due and reminds the silent contacts.
+    pub async fn sweep(&self) -> Result<SweepReport, EngineError> {
+        let now = (self.clock)();
+        let due = self.store.due_reminders(now, SWEEP_LIMIT).await?;
+        let mut report = SweepReport {
+            due: due.len(),
+            ..Default::default()
+        };
+        for d in &due {
+            match self.remind(d, now).await {
+                Ok(true) => report.reminded += 1,
+                Ok(false) => report.skipped += 1,
+                Err(e) => {
+                    report.failed += 1;
+                    tracing::warn!(conversation = %d.conversation_id, error = %e, "reminder failed; next sweep tries again");
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Reminds one conversation, with the same exactly-once write as a message: the tick has
+    /// its own id (`remind:{conversation}:{step}`) in the applied list and the outbox.
+    /// A reminder is due at the earliest `reminder_after_minutes` after the last message, so it
+    /// never races the redelivery of that message's effects (visibility timeout: 60 s).
+    async fn remind(&self, d: &DueReminder, now: i64) -> Result<bool, EngineError> {
+        for _ in 0..3 {
+            let Some(prev) = self
+                .store
+                .load(&d.phone_number_id, &d.contact_key, false)
+                .await?
+            else {
+                self.store.clear_reminder(&d.conversation_id).await?;
+                return Ok(false);
+            };
+            let Some(conv) = prev
+                .conversation
+                .clone()
+                .filter(|c| c.id == d.conversation_id)
+            else {
+                self.store.clear_reminder(&d.conversation_id).await?;
+                return Ok(false);
+            };
+            let survey = self
+                .surveys
+                .version(&conv.survey_id, conv.survey_version)
+                .await?;
+            let Some((reminded, effects)) =
+                engine::on_timer(&prev.contact, conv.clone(), &survey, now)
+            else {
+                if engine::reminder_due(&conv, &survey).is_some_and(|t| t > now) {
+                    // The contact answered meanwhile; that write moved the index entry.
+                    return Ok(false);
+                }
+                // Expired, outside the 24-hour window, or the contact opted out.
+                self.store.clear_reminder(&d.conversation_id).await?;
+                return Ok(false);
+            };
+            let tick = format!("remind:{}:{}", reminded.id, reminded.step);
+            let mut applied = prev.applied.clone();
+            applied.push(tick.clone());
+            if applied.len() > APPLIED_KEEP {
+                applied.drain(..applied.len() - APPLIED_KEEP);
+            }
+            let next = ContactRecord {
+                contact: prev.contact.clone(),
+                reminder_due: engine::reminder_due(&reminded, &survey),
+                conversation: Some(reminded),
+                applied,
+                outbox: Some(Outbox {
+                    message_id: tick.clone(),
+                    messages: effects.messages,
+                    job: None,
+                }),
+                rev: prev.rev,
+                conversation_closed_at: prev.conversation_closed_at,
+            };
+            match self.store.commit(&prev, &next, &tick).await {
+                Ok(()) => {
+                    if let Some(outbox) = &next.outbox {
+                        self.send(outbox).await?;
+                    }
+                    tracing::info!(contact = %redact(&d.contact_key), conversation = %d.conversation_id, "reminder sent");
+                    return Ok(true);
+                }
+                Err(StoreError::ConditionFailed(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(EngineError::Contended(3))
     }
 
     pub async fn on_status(&self, s: &StatusUpdate) -> Result<Handled, EngineError> {

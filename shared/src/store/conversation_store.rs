@@ -43,6 +43,33 @@ pub struct ContactRecord {
     pub rev: u64,
     /// `closed_at` of the conversation item as read (set by whoever closed it).
     pub conversation_closed_at: Option<i64>,
+    /// When the reminder timer should look at the conversation (written as its `gsi1` entry).
+    pub reminder_due: Option<i64>,
+}
+
+/// A conversation the timer should look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueReminder {
+    pub conversation_id: String,
+    pub phone_number_id: String,
+    pub contact_key: String,
+}
+
+/// Reminder index shards (`gsi1pk = REMIND#{0..SHARDS}`), so no single index partition takes
+/// every surveying conversation.
+pub const REMINDER_SHARDS: u32 = 4;
+
+fn reminder_shard(conversation_id: &str) -> u32 {
+    conversation_id
+        .chars()
+        .nth(1)
+        .and_then(|c| c.to_digit(16))
+        .unwrap_or(0)
+        % REMINDER_SHARDS
+}
+
+fn reminder_sk(due: i64, conversation_id: &str) -> String {
+    format!("{due:012}#{conversation_id}")
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -111,6 +138,19 @@ pub trait ConversationStore: Send + Sync {
         error: &str,
         at: i64,
     ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Conversations whose reminder is due at `now` (at most `limit` per shard).
+    fn due_reminders(
+        &self,
+        now: i64,
+        limit: i32,
+    ) -> impl std::future::Future<Output = Result<Vec<DueReminder>, StoreError>> + Send;
+
+    /// Takes a conversation out of the reminder index.
+    fn clear_reminder(
+        &self,
+        conversation_id: &str,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
 
     /// Moves a contact to a new key (BSUID change). Idempotent: false when nothing to move.
     fn rekey(
@@ -199,6 +239,7 @@ impl DynamoConversationStore {
             outbox: doc.outbox,
             rev: u64::try_from(rev).unwrap_or(0),
             conversation_closed_at: None,
+            reminder_due: None,
         })
     }
 
@@ -290,7 +331,18 @@ impl DynamoConversationStore {
             "handoff_reason = :reason",
         ]
         .join(", ");
-        let mut remove = String::new();
+        let mut remove: Vec<&str> = Vec::new();
+        match next.reminder_due {
+            Some(due) => {
+                set.push_str(", gsi1pk = :g, gsi1sk = :gs");
+                values.insert(
+                    ":g".into(),
+                    s(format!("REMIND#{}", reminder_shard(&conv.id))),
+                );
+                values.insert(":gs".into(), s(reminder_sk(due, &conv.id)));
+            }
+            None => remove.extend(["gsi1pk", "gsi1sk"]),
+        }
         let known_closed = if prev.conversation.as_ref().map(|p| &p.id) == Some(&conv.id) {
             prev.conversation_closed_at
         } else {
@@ -302,7 +354,7 @@ impl DynamoConversationStore {
                 values.insert(":closed".into(), n(at));
                 values.insert(":by".into(), s("survey-engine"));
             }
-            (None, Some(_)) => remove = " REMOVE closed_at, closed_by".into(),
+            (None, Some(_)) => remove.extend(["closed_at", "closed_by"]),
             _ => {}
         }
         let condition = match known_closed {
@@ -315,7 +367,11 @@ impl DynamoConversationStore {
         Update::builder()
             .table_name(&self.table.name)
             .set_key(Some(Self::key(conversation_pk(&conv.id), CONV)))
-            .update_expression(format!("SET {set}{remove}"))
+            .update_expression(if remove.is_empty() {
+                format!("SET {set}")
+            } else {
+                format!("SET {set} REMOVE {}", remove.join(", "))
+            })
             .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#language", "language")
@@ -503,6 +559,58 @@ impl ConversationStore for DynamoConversationStore {
             Err(StoreError::ConditionFailed(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    async fn due_reminders(&self, now: i64, limit: i32) -> Result<Vec<DueReminder>, StoreError> {
+        let mut due = Vec::new();
+        for shard in 0..REMINDER_SHARDS {
+            let out = self
+                .table
+                .client
+                .query()
+                .table_name(&self.table.name)
+                .index_name(attr::GSI1)
+                .key_condition_expression("gsi1pk = :p AND gsi1sk <= :now")
+                .expression_attribute_values(":p", s(format!("REMIND#{shard}")))
+                // '~' sorts after every id character: everything due up to and including `now`.
+                .expression_attribute_values(":now", s(format!("{now:012}#~")))
+                .limit(limit)
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            for item in out.items() {
+                let pk = get_s(item, attr::PK).unwrap_or_default();
+                let (Some(pnid), Some(key)) =
+                    (get_s(item, "phone_number_id"), get_s(item, "contact_key"))
+                else {
+                    continue;
+                };
+                due.push(DueReminder {
+                    conversation_id: pk.trim_start_matches("CONV#").to_owned(),
+                    phone_number_id: pnid.to_owned(),
+                    contact_key: key.to_owned(),
+                });
+            }
+        }
+        Ok(due)
+    }
+
+    async fn clear_reminder(&self, conversation_id: &str) -> Result<(), StoreError> {
+        self.table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(Self::key(conversation_pk(conversation_id), CONV)))
+            .update_expression("REMOVE gsi1pk, gsi1sk")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)
+            .map(|_| ())
+            .or_else(|e| match e {
+                StoreError::ConditionFailed(_) => Ok(()),
+                e => Err(e),
+            })
     }
 
     async fn rekey(

@@ -342,6 +342,17 @@ pub fn on_message(
     }
 }
 
+/// When the timer should look at a conversation again for a reminder: once per question
+/// asked, `reminder_after_minutes` after the contact's last activity; `None` when no reminder
+/// can be due (not surveying, already reminded, or no reminder configured).
+pub fn reminder_due(conv: &Conversation, survey: &Survey) -> Option<i64> {
+    if conv.status != Status::Surveying || conv.reminded_step == Some(conv.step) {
+        return None;
+    }
+    let after = survey.timeouts.reminder_after_minutes?;
+    Some(conv.updated_at.saturating_add(i64::from(after) * 60))
+}
+
 /// A reminder due for a silent conversation, if any (evaluated by the timer).
 pub fn on_timer(
     contact: &ContactState,

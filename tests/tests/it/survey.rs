@@ -909,3 +909,64 @@ async fn admin_publishes_lists_and_shows_versions() {
         prechat::admin::run(args(&["--table", &table, "survey", "show", "default", "9"])).await;
     assert!(none.unwrap_err().to_string().contains("no version 9"));
 }
+
+#[tokio::test]
+async fn silent_contacts_get_one_reminder_per_question_until_expiry() {
+    let r = rig().await;
+    let who = ana();
+    r.say(&who, text("hi")).await;
+    r.outbound().await;
+    let t = |mins: i64| r.now.fetch_add(mins * 60, Ordering::SeqCst);
+    t(10);
+    let report = r.engine.sweep().await.unwrap();
+    assert_eq!(report.due, 0, "{report:?}");
+    t(21);
+    let report = r.engine.sweep().await.unwrap();
+    assert_eq!((report.due, report.reminded), (1, 1), "{report:?}");
+    let out = r.outbound().await;
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        body_text(&out[0]),
+        "Are you still there? Just reply to the last question to continue."
+    );
+    assert!(out[0]
+        .dedup_id
+        .starts_with(out[0].conversation_id.as_deref().unwrap()));
+    t(5);
+    assert_eq!(
+        r.engine.sweep().await.unwrap().due,
+        0,
+        "one reminder per question"
+    );
+    // an answer re-arms the reminder for the next question
+    r.say(&who, tap("en")).await;
+    assert_eq!(
+        s(&r.conversation(&who).await, "current_question"),
+        "consent"
+    );
+    r.outbound().await;
+    t(31);
+    assert_eq!(r.engine.sweep().await.unwrap().reminded, 1);
+    assert_eq!(r.outbound().await.len(), 1);
+    // the reminder did not cost the contact an attempt or move the survey
+    let conv = r.conversation(&who).await;
+    assert_eq!(s(&conv, "current_question"), "consent");
+    assert_eq!(conv["attempts"].as_n().unwrap(), "0");
+    r.say(&who, tap("yes")).await;
+    r.outbound().await;
+    // silence past the expiry: no reminder any more, the index entry is dropped
+    t(25 * 60);
+    let report = r.engine.sweep().await.unwrap();
+    assert_eq!(
+        (report.due, report.reminded, report.skipped),
+        (1, 0, 1),
+        "{report:?}"
+    );
+    assert!(r.outbound().await.is_empty());
+    assert_eq!(r.engine.sweep().await.unwrap().due, 0);
+    assert!(!r.conversation(&who).await.contains_key("gsi1pk"));
+    // and the next message starts over (on_expiry: restart)
+    r.say(&who, text("hello?")).await;
+    let out = r.outbound().await;
+    assert!(body_text(&out[0]).starts_with("Welcome back, Ana!"));
+}
