@@ -286,9 +286,17 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
         let event: InboundEvent = match serde_json::from_str(&body) {
             Ok(e) => e,
             Err(e) => {
-                // The body is our own contract: a bad one will never parse; park nothing.
-                tracing::error!(error = %e, "inbound event does not parse");
-                return Ok(Handled::Discarded(format!("bad inbound event: {e}")));
+                // The body is our own contract: a bad one will never parse, so it is not
+                // retried. serde's message may quote the body (a phone number, an answer):
+                // only its category and position are logged.
+                let reason = format!(
+                    "bad inbound event: {:?} error at line {} column {}",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                );
+                tracing::error!(%reason, "inbound event does not parse");
+                return Ok(Handled::Discarded(reason));
             }
         };
         let result = match &event {
@@ -313,19 +321,32 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
         };
         let who = redact(key);
         const ATTEMPTS: u32 = 4;
+        let phone = m
+            .contact
+            .wa_id
+            .as_deref()
+            .filter(|w| !w.is_empty() && *w != key);
         for attempt in 0..ATTEMPTS {
-            let prev = self
+            let loaded = self
                 .store
                 .load(&m.phone_number_id, key, attempt > 0)
-                .await?
-                .unwrap_or_else(|| ContactRecord {
-                    contact: ContactState {
-                        phone_number_id: m.phone_number_id.clone(),
-                        key: key.to_owned(),
-                        ..Default::default()
-                    },
+                .await?;
+            if let (None, Some(phone), 0) = (&loaded, phone, attempt) {
+                // First message under a BSUID from a contact we know by phone number (Meta
+                // started sending BSUIDs): move the contact once, then read it again.
+                if self.store.rekey(&m.phone_number_id, phone, key).await? {
+                    tracing::info!(contact = %who, "contact moved from phone number to BSUID");
+                    continue;
+                }
+            }
+            let prev = loaded.unwrap_or_else(|| ContactRecord {
+                contact: ContactState {
+                    phone_number_id: m.phone_number_id.clone(),
+                    key: key.to_owned(),
                     ..Default::default()
-                });
+                },
+                ..Default::default()
+            });
             if prev.applied.iter().any(|id| id == &m.message_id) {
                 tracing::info!(contact = %who, "message already applied");
                 if let Some(outbox) = prev

@@ -56,10 +56,19 @@ pub fn render(template: &str, vars: &BTreeMap<String, String>) -> String {
         match after.find("}}") {
             Some(end) => {
                 let name = after[..end].trim();
-                if let Some(v) = vars.get(name) {
-                    out.push_str(v);
-                }
                 rest = &after[end + 2..];
+                match vars.get(name).filter(|v| !v.is_empty()) {
+                    Some(v) => out.push_str(v),
+                    // An empty value must not leave a gap: "Hi {{name}}!" -> "Hi!".
+                    None => {
+                        let gap_follows = rest.is_empty()
+                            || rest
+                                .starts_with(|c: char| c.is_whitespace() || ",.!?;:".contains(c));
+                        if gap_follows && out.ends_with(' ') {
+                            out.pop();
+                        }
+                    }
+                }
             }
             None => {
                 out.push_str(&rest[start..]);
@@ -68,8 +77,7 @@ pub fn render(template: &str, vars: &BTreeMap<String, String>) -> String {
         }
     }
     out.push_str(rest);
-    // Collapse the double spaces an empty placeholder leaves ("Hi {{name}}!" -> "Hi !").
-    out.replace(" !", "!").replace(" ,", ",").replace("  ", " ")
+    out
 }
 
 /// The placeholder names used in a template (for validation).
@@ -118,6 +126,15 @@ mod tests {
         );
         assert_eq!(render("Hi {{contact.nick}}!", &vars), "Hi!");
         assert_eq!(render("broken {{contact", &vars), "broken {{contact");
+        assert_eq!(
+            render("Hola {{contact.nick}} y bienvenido", &vars),
+            "Hola y bienvenido"
+        );
+        assert_eq!(
+            render("Bonjour Ana !", &vars),
+            "Bonjour Ana !",
+            "authored spacing is kept"
+        );
         assert_eq!(placeholders("{{a}} and {{ b.c }}"), vec!["a", "b.c"]);
     }
 

@@ -970,3 +970,32 @@ async fn silent_contacts_get_one_reminder_per_question_until_expiry() {
     let out = r.outbound().await;
     assert!(body_text(&out[0]).starts_with("Welcome back, Ana!"));
 }
+
+#[tokio::test]
+async fn a_contact_known_by_phone_keeps_its_data_when_bsuids_arrive() {
+    let r = rig().await;
+    let by_phone = ContactRef {
+        wa_id: Some("34612345678".into()),
+        profile_name: Some("Lucía".into()),
+        ..Default::default()
+    };
+    for m in [text("hola"), tap("es"), tap("yes"), text("Lucía Pérez")] {
+        r.say(&by_phone, m).await;
+    }
+    let with_bsuid = ContactRef {
+        user_id: Some("ES.5550001".into()),
+        ..by_phone.clone()
+    };
+    r.say(&with_bsuid, text("lucia@example.com")).await;
+    assert!(r
+        .item(contact_pk(PNID, "34612345678"), "PROFILE")
+        .await
+        .is_none());
+    let doc = r.contact_doc(&with_bsuid).await;
+    assert_eq!(doc["contact"]["fields"]["name"], "Lucía Pérez");
+    assert_eq!(doc["contact"]["fields"]["email"], "lucia@example.com");
+    assert_eq!(
+        s(&r.conversation(&with_bsuid).await, "current_question"),
+        "customer_id"
+    );
+}
