@@ -154,7 +154,7 @@ pub fn parse_country(input: &str) -> Option<&'static str> {
 /// The country named at the end of a postal address ("..., Madrid, Spain").
 pub fn country_of_address(address: &str) -> Option<&'static str> {
     address
-        .rsplit(|c| c == ',' || c == '\n')
+        .rsplit([',', '\n'])
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .take(2)

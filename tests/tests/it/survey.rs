@@ -416,7 +416,7 @@ async fn two_messages_arriving_together_apply_in_order() {
         .unwrap()
         .unwrap();
     let c = r.message(&who, text("Ana"));
-    r.deliver(&[c.clone()]).await;
+    r.deliver(std::slice::from_ref(&c)).await;
     let InboundEvent::Message(cm) = &c else {
         unreachable!()
     };
@@ -796,7 +796,7 @@ async fn a_bsuid_change_moves_the_contact() {
         wa_id: who.wa_id.clone(),
         timestamp: T0 + 100,
     });
-    r.deliver(&[update.clone()]).await;
+    r.deliver(std::slice::from_ref(&update)).await;
     r.deliver(&[update]).await; // idempotent
     assert!(r
         .item(contact_pk(PNID, who.user_id.as_deref().unwrap()), "PROFILE")
