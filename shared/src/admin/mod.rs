@@ -1,6 +1,8 @@
 //! The admin command's logic: argument dispatch to the survey and agent/team commands.
 //! Each command group owns a module and returns the text to print.
 
+pub mod survey;
+
 use crate::config::ConfigError;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,7 @@ pub async fn run(mut args: Vec<String>) -> Result<String, AdminError> {
     };
     match group.as_str() {
         "help" | "-h" => Ok(USAGE.to_owned()),
+        "survey" => survey::run(args).await,
         other => Err(AdminError::Usage(format!("unknown group {other:?}"))),
     }
 }

@@ -4,4 +4,5 @@
 pub mod ingest;
 pub mod sender;
 pub mod sqs;
+pub mod survey_engine;
 pub mod verify;

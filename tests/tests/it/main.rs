@@ -4,4 +4,5 @@
 mod foundation;
 mod lambda_emulator;
 mod sender;
+mod survey;
 mod template;
