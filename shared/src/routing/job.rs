@@ -16,7 +16,10 @@ use crate::whatsapp::ContactRef;
 pub enum AssignmentJob {
     Assign(AssignRequest),
     /// Capacity may have freed in a team: assign its longest-waiting conversations.
-    Drain { team_id: String, reason: String },
+    Drain {
+        team_id: String,
+        reason: String,
+    },
 }
 
 /// A conversation that needs a human.
@@ -58,7 +61,11 @@ impl AssignmentJob {
     pub fn group_id(&self) -> String {
         match self {
             AssignmentJob::Assign(r) => {
-                format!("{}:{}", r.phone_number_id, r.contact.key().unwrap_or("unknown"))
+                format!(
+                    "{}:{}",
+                    r.phone_number_id,
+                    r.contact.key().unwrap_or("unknown")
+                )
             }
             AssignmentJob::Drain { team_id, .. } => format!("drain:{team_id}"),
         }
