@@ -219,7 +219,11 @@ mod tests {
         /// Every candidate is online with room; every online agent with room is a candidate;
         /// the first candidate is optimal for the strategy among the language group.
         #[test]
-        fn candidates_are_exactly_the_free_agents(agents in proptest::collection::vec(arb_agent(), 0..8), lo in proptest::bool::ANY) {
+        fn candidates_are_exactly_the_free_agents(mut agents in proptest::collection::vec(arb_agent(), 0..8), lo in proptest::bool::ANY) {
+            // Agent ids are unique in the table.
+            for (i, a) in agents.iter_mut().enumerate() {
+                a.id = format!("{}{i}", a.id);
+            }
             let strategy = if lo { Strategy::LeastOpen } else { Strategy::RoundRobin };
             let got = candidates(strategy, "t", "de", &agents);
             let free = agents.iter().filter(|a| a.has_room()).count();
