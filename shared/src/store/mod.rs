@@ -21,6 +21,8 @@
 //! A conversation with `closed_at` set is closed, whoever set it. Conversation ids are ASCII
 //! and SQS-id safe.
 
+pub mod routing_store;
+
 use aws_sdk_dynamodb::Client;
 
 /// The table handle every store implementation is built from.
