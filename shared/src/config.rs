@@ -28,18 +28,26 @@ pub struct EnvReader<F = fn(&str) -> Option<String>> {
 impl EnvReader {
     /// Reads the process environment.
     pub fn from_env() -> Self {
-        EnvReader { lookup: |k| std::env::var(k).ok(), problems: Vec::new() }
+        EnvReader {
+            lookup: |k| std::env::var(k).ok(),
+            problems: Vec::new(),
+        }
     }
 }
 
 impl<F: Fn(&str) -> Option<String>> EnvReader<F> {
     /// Reads from any lookup function (tests, local runs).
     pub fn with_lookup(lookup: F) -> Self {
-        EnvReader { lookup, problems: Vec::new() }
+        EnvReader {
+            lookup,
+            problems: Vec::new(),
+        }
     }
 
     fn get(&self, name: &str) -> Option<String> {
-        (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     /// A setting that must be present. Returns an empty string (and records the problem) when missing.
@@ -86,7 +94,9 @@ impl<F: Fn(&str) -> Option<String>> EnvReader<F> {
         if self.problems.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError { problems: self.problems })
+            Err(ConfigError {
+                problems: self.problems,
+            })
         }
     }
 }
@@ -97,8 +107,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn reader(pairs: &[(&str, &str)]) -> EnvReader<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         EnvReader::with_lookup(move |k| map.get(k).cloned())
     }
 

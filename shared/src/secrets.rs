@@ -115,7 +115,9 @@ pub async fn load_with(
             .with_decryption(true)
             .send()
             .await
-            .map_err(|e| SecretError::Ssm(aws_sdk_ssm::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                SecretError::Ssm(aws_sdk_ssm::error::DisplayErrorContext(e).to_string())
+            })?;
         for p in out.parameters() {
             if let (Some(n), Some(v)) = (p.name(), p.value()) {
                 fetched.insert(n.to_owned(), v.to_owned());
@@ -144,7 +146,12 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -159,7 +166,10 @@ mod tests {
         assert_eq!(src, SecretSource::Plain(Secret::new("x")));
         let err = resolve_source(
             "TOKEN",
-            env(&[("TOKEN", "x"), ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")]),
+            env(&[
+                ("TOKEN", "x"),
+                ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ]),
         )
         .unwrap_err();
         assert!(matches!(err, SecretError::PlainInLambda(_)));
@@ -170,7 +180,10 @@ mod tests {
     fn unconfigured_secret_names_both_variables() {
         let err = resolve_source("TOKEN", env(&[])).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("TOKEN_PARAM") && text.contains("TOKEN"), "{text}");
+        assert!(
+            text.contains("TOKEN_PARAM") && text.contains("TOKEN"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -31,7 +31,11 @@ pub fn init() {
         .with_target(false)
         .without_time(); // CloudWatch stamps every line
     let _ = if json {
-        builder.json().with_current_span(false).with_span_list(true).try_init()
+        builder
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init()
     } else {
         builder.with_ansi(false).try_init()
     };

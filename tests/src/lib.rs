@@ -1,1 +1,173 @@
-//! test harness
+//! prechat's integration-test harness (the zero2prod pattern): every test starts from
+//! [`TestEnv::new`], which gives it its own freshly created table and queues in the AWS
+//! protocol server named by `AWS_ENDPOINT_URL` (moto, started by `cargo xtask test`),
+//! provisioned from `infra/template.yaml` itself. Tests therefore run in parallel without
+//! sharing state. Without an endpoint a test fails with a clear message: it never passes
+//! vacuously, and it never talks to a real AWS account by accident.
+
+pub mod lambda;
+pub mod provision;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::Message;
+
+pub use provision::{template_path, workspace_root, Provisioned};
+
+/// One test's private AWS world.
+pub struct TestEnv {
+    pub sdk: SdkConfig,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub resources: Provisioned,
+    /// The unique prefix of this test's resource names.
+    pub prefix: String,
+}
+
+/// The endpoint of the local AWS protocol server; panics with instructions when absent.
+pub fn endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if url.starts_with("http://127.") || url.starts_with("http://localhost") => url,
+        Ok(url) => panic!(
+            "AWS_ENDPOINT_URL={url} is not a loopback address: integration tests only run against a local moto server"
+        ),
+        Err(_) => panic!(
+            "AWS_ENDPOINT_URL is not set: these tests need a local AWS protocol server. Run them with `cargo xtask test`, which starts moto and sets it."
+        ),
+    }
+}
+
+/// SDK configuration for the local server (dummy credentials, fixed region).
+pub async fn local_sdk_config() -> SdkConfig {
+    let endpoint = endpoint();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "prechat-tests",
+        ))
+        .load()
+        .await
+}
+
+/// A short name prefix no other test (or test process) uses.
+pub fn unique_prefix() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "t{:x}{:x}{}",
+        std::process::id(),
+        nanos & 0xffff,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl TestEnv {
+    /// Fresh tables and queues from the template.
+    pub async fn new() -> TestEnv {
+        let sdk = local_sdk_config().await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        let template = provision::read_template(&template_path())
+            .unwrap_or_else(|e| panic!("cannot read infra/template.yaml: {e}"));
+        let prefix = unique_prefix();
+        let resources = provision::provision(&dynamo, &sqs, &template, &prefix)
+            .await
+            .unwrap_or_else(|e| panic!("cannot provision the template into {}: {e}", endpoint()));
+        TestEnv {
+            sdk,
+            dynamo,
+            sqs,
+            ssm,
+            resources,
+            prefix,
+        }
+    }
+
+    /// Physical name of a table declared in the template.
+    pub fn table(&self, logical_id: &str) -> &str {
+        self.resources
+            .tables
+            .get(logical_id)
+            .unwrap_or_else(|| panic!("no table {logical_id} in infra/template.yaml"))
+    }
+
+    /// URL of a queue declared in the template.
+    pub fn queue_url(&self, logical_id: &str) -> &str {
+        self.resources
+            .queue_urls
+            .get(logical_id)
+            .unwrap_or_else(|| panic!("no queue {logical_id} in infra/template.yaml"))
+    }
+
+    /// Receives (and deletes) every message currently on a queue, in delivery order.
+    /// FIFO queues hand out one batch per message group at a time, so this keeps receiving
+    /// (deleting as it goes) until a receive comes back empty.
+    pub async fn receive_all(&self, logical_id: &str) -> Vec<Message> {
+        let url = self.queue_url(logical_id).to_owned();
+        let mut all = Vec::new();
+        for _ in 0..1000 {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(0)
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send()
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "receive from {logical_id}: {}",
+                        aws_sdk_sqs::error::DisplayErrorContext(e)
+                    )
+                });
+            let batch = out.messages.unwrap_or_default();
+            if batch.is_empty() {
+                break;
+            }
+            for m in &batch {
+                if let Some(h) = m.receipt_handle() {
+                    let _ = self
+                        .sqs
+                        .delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(h)
+                        .send()
+                        .await;
+                }
+            }
+            all.extend(batch);
+        }
+        all
+    }
+
+    /// Stores a SecureString parameter (for code that reads secrets from SSM).
+    pub async fn put_secret(&self, name: &str, value: &str) {
+        self.ssm
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "put parameter {name}: {}",
+                    aws_sdk_ssm::error::DisplayErrorContext(e)
+                )
+            });
+    }
+}

@@ -1,1 +1,120 @@
-fn main() {}
+//! Project automation (the cargo xtask convention).
+//!
+//! - `cargo xtask test`: installs the Python tools into `.venv` when missing, starts moto on a
+//!   free loopback port, lints the SAM template, and runs every test against moto.
+//! - `cargo xtask local`: the whole pipeline on this machine (see README).
+//!
+//! Every process started here is stopped by PID on exit, on failure and on Ctrl-C.
+
+mod procs;
+mod venv;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  test     install tools if needed, start moto, lint the template, run every test
+  local    run the whole pipeline locally (moto, webhook, consumers, chat simulator)
+  setup    only install the Python tools into .venv";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    procs::install_signal_handler();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test(&root, &args[1..]),
+        Some("local") => local(&root, &args[1..]),
+        Some("setup") => venv::ensure(&root).map(|_| ()),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    procs::stop_all();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}
+
+/// Runs a command to completion; an error names it.
+pub fn run(cmd: &mut Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    let status = procs::run_tracked(cmd).map_err(|e| format!("{shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn step(title: &str) {
+    eprintln!("\n==> {title}");
+}
+
+fn test(root: &Path, extra: &[String]) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    step("Python tools (.venv)");
+    let venv = venv::ensure(root)?;
+
+    step("Lint infra/template.yaml");
+    let template = root.join("infra/template.yaml");
+    run(Command::new(venv.bin("cfn-lint")).arg(&template))?;
+    run(Command::new(venv.bin("sam"))
+        .args(["validate", "--lint", "-t"])
+        .arg(&template)
+        .env("SAM_CLI_TELEMETRY", "0")
+        .current_dir(root))?;
+
+    step("moto_server");
+    let moto = procs::start_moto(&venv)?;
+    eprintln!("moto on {moto} (pid {})", procs::last_pid());
+
+    step("cargo test --workspace");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra)
+        .current_dir(root);
+    venv.apply_env(&mut cargo);
+    aws_env(&mut cargo, &moto);
+    let outcome = run(&mut cargo);
+    eprintln!("\nxtask test finished in {:.0} s", started.elapsed().as_secs_f64());
+    outcome
+}
+
+/// Points the AWS SDK at the local protocol server with dummy credentials.
+pub fn aws_env(cmd: &mut Command, endpoint: &str) {
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+}
+
+fn local(root: &Path, extra: &[String]) -> Result<(), String> {
+    step("Python tools (.venv)");
+    let venv = venv::ensure(root)?;
+    step("moto_server");
+    let moto = procs::start_moto(&venv)?;
+    eprintln!("moto on {moto}");
+    step("local stack (Ctrl-C stops everything)");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["run", "--quiet", "-p", "prechat-tests", "--bin", "prechat-local", "--"])
+        .args(extra)
+        .current_dir(root);
+    venv.apply_env(&mut cargo);
+    aws_env(&mut cargo, &moto);
+    run(&mut cargo)
+}

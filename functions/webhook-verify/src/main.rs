@@ -7,7 +7,8 @@ use prechat::{aws, secrets, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init();
     let sdk = aws::load_config().await;
-    let [token] = secrets::load_array(&aws_sdk_ssm::Client::new(&sdk), ["WHATSAPP_VERIFY_TOKEN"]).await?;
+    let [token] =
+        secrets::load_array(&aws_sdk_ssm::Client::new(&sdk), ["WHATSAPP_VERIFY_TOKEN"]).await?;
     run(service_fn(|req: Request| {
         let response = prechat::entrypoints::verify::handle(&req, &token);
         async move { Ok::<_, Error>(response) }

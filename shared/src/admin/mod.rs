@@ -40,14 +40,18 @@ pub fn context(args: &mut Vec<String>) -> Result<AdminContext, AdminError> {
     let table = table
         .or_else(|| std::env::var("PRECHAT_TABLE").ok())
         .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| AdminError::Usage("no table: pass --table NAME or set PRECHAT_TABLE".into()))?;
+        .ok_or_else(|| {
+            AdminError::Usage("no table: pass --table NAME or set PRECHAT_TABLE".into())
+        })?;
     Ok(AdminContext { table })
 }
 
 /// Runs one admin command; returns what to print. `--table NAME` may stand anywhere; each
 /// group resolves it with [`context`].
 pub async fn run(mut args: Vec<String>) -> Result<String, AdminError> {
-    let pos = args.iter().position(|a| !a.starts_with("--") && !is_table_value(&args, a));
+    let pos = args
+        .iter()
+        .position(|a| !a.starts_with("--") && !is_table_value(&args, a));
     let group = match pos {
         Some(i) => args.remove(i),
         None => "help".to_owned(),
@@ -59,5 +63,6 @@ pub async fn run(mut args: Vec<String>) -> Result<String, AdminError> {
 }
 
 fn is_table_value(args: &[String], candidate: &String) -> bool {
-    args.windows(2).any(|w| w[0] == "--table" && std::ptr::eq(&w[1], candidate))
+    args.windows(2)
+        .any(|w| w[0] == "--table" && std::ptr::eq(&w[1], candidate))
 }

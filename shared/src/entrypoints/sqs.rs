@@ -86,7 +86,10 @@ mod tests {
     }
 
     fn ids(r: &SqsBatchResponse) -> Vec<String> {
-        r.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+        r.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect()
     }
 
     #[tokio::test]
@@ -104,7 +107,11 @@ mod tests {
             }
         })
         .await;
-        assert_eq!(seen, vec!["a", "b"], "nothing after the failure is attempted");
+        assert_eq!(
+            seen,
+            vec!["a", "b"],
+            "nothing after the failure is attempted"
+        );
         assert_eq!(ids(&r), vec!["b", "c", "d"]);
     }
 

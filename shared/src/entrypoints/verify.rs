@@ -25,11 +25,7 @@ pub enum Outcome {
 }
 
 /// Verifies the handshake parameters. `get` returns every value of a query parameter.
-pub fn check(
-    method: &Method,
-    get: impl Fn(&str) -> Vec<String>,
-    token: &Secret,
-) -> Outcome {
+pub fn check(method: &Method, get: impl Fn(&str) -> Vec<String>, token: &Secret) -> Outcome {
     if method != Method::GET {
         return Outcome::BadRequest(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed".into());
     }
@@ -63,7 +59,16 @@ pub fn check(
 /// The Lambda handler body.
 pub fn handle(req: &Request, token: &Secret) -> Response<Body> {
     let params = req.query_string_parameters();
-    let outcome = check(req.method(), |k| params.all(k).map(|v| v.iter().map(|s| s.to_string()).collect()).unwrap_or_default(), token);
+    let outcome = check(
+        req.method(),
+        |k| {
+            params
+                .all(k)
+                .map(|v| v.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default()
+        },
+        token,
+    );
     let (status, body) = match outcome {
         Outcome::Verified(challenge) => {
             tracing::info!("webhook verified");
@@ -91,7 +96,13 @@ mod tests {
     use super::*;
 
     fn params<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Vec<String> + 'a {
-        move |k| pairs.iter().filter(|(n, _)| *n == k).map(|(_, v)| v.to_string()).collect()
+        move |k| {
+            pairs
+                .iter()
+                .filter(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+                .collect()
+        }
     }
 
     fn token() -> Secret {
@@ -100,31 +111,80 @@ mod tests {
 
     #[test]
     fn right_token_returns_the_challenge() {
-        let p = [("hub.mode", "subscribe"), ("hub.verify_token", "s3cret-token"), ("hub.challenge", "1158201444")];
-        assert_eq!(check(&Method::GET, params(&p), &token()), Outcome::Verified("1158201444".into()));
+        let p = [
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", "s3cret-token"),
+            ("hub.challenge", "1158201444"),
+        ];
+        assert_eq!(
+            check(&Method::GET, params(&p), &token()),
+            Outcome::Verified("1158201444".into())
+        );
     }
 
     #[test]
     fn wrong_token_or_mode_is_forbidden() {
-        let p = [("hub.mode", "subscribe"), ("hub.verify_token", "s3cret-tokeN"), ("hub.challenge", "1")];
-        assert!(matches!(check(&Method::GET, params(&p), &token()), Outcome::Forbidden(_)));
-        let p = [("hub.mode", "subscribe"), ("hub.verify_token", "s3cret"), ("hub.challenge", "1")];
-        assert!(matches!(check(&Method::GET, params(&p), &token()), Outcome::Forbidden(_)));
-        let p = [("hub.mode", "unsubscribe"), ("hub.verify_token", "s3cret-token"), ("hub.challenge", "1")];
-        assert!(matches!(check(&Method::GET, params(&p), &token()), Outcome::Forbidden(_)));
+        let p = [
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", "s3cret-tokeN"),
+            ("hub.challenge", "1"),
+        ];
+        assert!(matches!(
+            check(&Method::GET, params(&p), &token()),
+            Outcome::Forbidden(_)
+        ));
+        let p = [
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", "s3cret"),
+            ("hub.challenge", "1"),
+        ];
+        assert!(matches!(
+            check(&Method::GET, params(&p), &token()),
+            Outcome::Forbidden(_)
+        ));
+        let p = [
+            ("hub.mode", "unsubscribe"),
+            ("hub.verify_token", "s3cret-token"),
+            ("hub.challenge", "1"),
+        ];
+        assert!(matches!(
+            check(&Method::GET, params(&p), &token()),
+            Outcome::Forbidden(_)
+        ));
     }
 
     #[test]
     fn malformed_requests_are_4xx() {
         let missing = [("hub.mode", "subscribe"), ("hub.challenge", "1")];
-        assert!(matches!(check(&Method::GET, params(&missing), &token()), Outcome::BadRequest(s, _) if s == StatusCode::BAD_REQUEST));
-        let repeated = [("hub.mode", "subscribe"), ("hub.verify_token", "s3cret-token"), ("hub.verify_token", "x"), ("hub.challenge", "1")];
-        assert!(matches!(check(&Method::GET, params(&repeated), &token()), Outcome::BadRequest(_, m) if m.contains("repeated")));
+        assert!(
+            matches!(check(&Method::GET, params(&missing), &token()), Outcome::BadRequest(s, _) if s == StatusCode::BAD_REQUEST)
+        );
+        let repeated = [
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", "s3cret-token"),
+            ("hub.verify_token", "x"),
+            ("hub.challenge", "1"),
+        ];
+        assert!(
+            matches!(check(&Method::GET, params(&repeated), &token()), Outcome::BadRequest(_, m) if m.contains("repeated"))
+        );
         let long = "9".repeat(100_000);
-        let p = [("hub.mode", "subscribe"), ("hub.verify_token", "s3cret-token"), ("hub.challenge", long.as_str())];
-        assert!(matches!(check(&Method::GET, params(&p), &token()), Outcome::BadRequest(_, m) if m.contains("too long")));
-        let ok = [("hub.mode", "subscribe"), ("hub.verify_token", "s3cret-token"), ("hub.challenge", "1")];
-        assert!(matches!(check(&Method::POST, params(&ok), &token()), Outcome::BadRequest(s, _) if s == StatusCode::METHOD_NOT_ALLOWED));
+        let p = [
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", "s3cret-token"),
+            ("hub.challenge", long.as_str()),
+        ];
+        assert!(
+            matches!(check(&Method::GET, params(&p), &token()), Outcome::BadRequest(_, m) if m.contains("too long"))
+        );
+        let ok = [
+            ("hub.mode", "subscribe"),
+            ("hub.verify_token", "s3cret-token"),
+            ("hub.challenge", "1"),
+        ];
+        assert!(
+            matches!(check(&Method::POST, params(&ok), &token()), Outcome::BadRequest(s, _) if s == StatusCode::METHOD_NOT_ALLOWED)
+        );
     }
 
     proptest::proptest! {

@@ -28,7 +28,12 @@ pub struct QueueMessage {
 impl QueueMessage {
     /// A FIFO message; group and dedup ids are made SQS-safe with [`sqs_id`].
     pub fn fifo(body: String, group: &str, dedup: &str) -> Self {
-        QueueMessage { body, group_id: sqs_id(group), dedup_id: sqs_id(dedup), delay_seconds: 0 }
+        QueueMessage {
+            body,
+            group_id: sqs_id(group),
+            dedup_id: sqs_id(dedup),
+            delay_seconds: 0,
+        }
     }
 }
 
@@ -36,7 +41,10 @@ impl QueueMessage {
 pub enum QueueError {
     /// Some messages could not be queued; their indexes in the input, with SQS's reasons.
     #[error("{} message(s) could not be queued: {}", .failed.len(), .reasons.join("; "))]
-    Partial { failed: Vec<usize>, reasons: Vec<String> },
+    Partial {
+        failed: Vec<usize>,
+        reasons: Vec<String>,
+    },
     #[error("SQS request failed: {0}")]
     Sqs(String),
 }
@@ -68,14 +76,20 @@ const ENTRY_ATTEMPTS: usize = 3;
 
 impl SqsQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        SqsQueue { client, url: url.into() }
+        SqsQueue {
+            client,
+            url: url.into(),
+        }
     }
 
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    async fn send_chunk(&self, chunk: &[(usize, &QueueMessage)]) -> Result<Vec<(usize, String)>, QueueError> {
+    async fn send_chunk(
+        &self,
+        chunk: &[(usize, &QueueMessage)],
+    ) -> Result<Vec<(usize, String)>, QueueError> {
         let entries = chunk
             .iter()
             .map(|(i, m)| {
@@ -113,8 +127,11 @@ impl MessageQueue for SqsQueue {
     async fn send_all(&self, messages: &[QueueMessage]) -> Result<(), QueueError> {
         // Chunks go out one after the other so that per-group order is kept across chunks.
         for (chunk_no, chunk) in messages.chunks(10).enumerate() {
-            let mut pending: Vec<(usize, &QueueMessage)> =
-                chunk.iter().enumerate().map(|(i, m)| (chunk_no * 10 + i, m)).collect();
+            let mut pending: Vec<(usize, &QueueMessage)> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (chunk_no * 10 + i, m))
+                .collect();
             let mut reasons = Vec::new();
             for attempt in 0..ENTRY_ATTEMPTS {
                 if attempt > 0 {
@@ -147,7 +164,9 @@ impl MessageQueue for SqsQueue {
 pub fn sqs_id(value: &str) -> String {
     let fits = !value.is_empty()
         && value.len() <= 128
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation());
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b.is_ascii_punctuation());
     if fits {
         value.to_owned()
     } else {
@@ -162,8 +181,10 @@ mod tests {
     #[test]
     fn sqs_ids_pass_through_when_valid_and_hash_otherwise() {
         assert_eq!(sqs_id("123:US.1349120865"), "123:US.1349120865");
-        assert_eq!(sqs_id("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="),
-            "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=");
+        assert_eq!(
+            sqs_id("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="),
+            "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
+        );
         let long = "x".repeat(129);
         assert_eq!(sqs_id(&long).len(), 64);
         assert_eq!(sqs_id("has space").len(), 64);

@@ -34,7 +34,10 @@ pub struct DynamoTable {
 
 impl DynamoTable {
     pub fn new(client: Client, name: impl Into<String>) -> Self {
-        DynamoTable { client, name: name.into() }
+        DynamoTable {
+            client,
+            name: name.into(),
+        }
     }
 }
 
@@ -72,7 +75,11 @@ impl StoreError {
     /// Classifies an SDK error.
     pub fn from_sdk<E, R>(err: aws_sdk_dynamodb::error::SdkError<E, R>) -> Self
     where
-        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
         use aws_sdk_dynamodb::error::SdkError;
@@ -80,7 +87,9 @@ impl StoreError {
         let text = aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string();
         match (&err, code.as_deref()) {
             (_, Some("ConditionalCheckFailedException")) => StoreError::ConditionFailed(text),
-            (_, Some("TransactionCanceledException")) if text.contains("ConditionalCheckFailed") => {
+            (_, Some("TransactionCanceledException"))
+                if text.contains("ConditionalCheckFailed") =>
+            {
                 StoreError::ConditionFailed(text)
             }
             (

@@ -40,7 +40,10 @@ mod tests {
 
     #[test]
     fn bsuid_wins_then_phone() {
-        let mut c = ContactRef { wa_id: Some("16505551234".into()), ..Default::default() };
+        let mut c = ContactRef {
+            wa_id: Some("16505551234".into()),
+            ..Default::default()
+        };
         assert_eq!(c.key(), Some("16505551234"));
         c.user_id = Some("US.13491208655302741918".into());
         assert_eq!(c.key(), Some("US.13491208655302741918"));

@@ -39,7 +39,11 @@ impl InboundEvent {
     /// FIFO message group: one per (business number, contact), so one contact's events stay in
     /// order while different contacts are processed in parallel.
     pub fn group_id(&self) -> String {
-        format!("{}:{}", self.phone_number_id(), self.contact_key().unwrap_or("unknown"))
+        format!(
+            "{}:{}",
+            self.phone_number_id(),
+            self.contact_key().unwrap_or("unknown")
+        )
     }
 
     /// FIFO dedup id: the WhatsApp message id; for statuses, status id + status.
@@ -80,9 +84,14 @@ pub struct InboundMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MessageContent {
-    Text { body: String },
+    Text {
+        body: String,
+    },
     /// Interactive reply button tapped.
-    ButtonReply { id: String, title: String },
+    ButtonReply {
+        id: String,
+        title: String,
+    },
     /// Interactive list row chosen.
     ListReply {
         id: String,
@@ -91,9 +100,16 @@ pub enum MessageContent {
         description: Option<String>,
     },
     /// WhatsApp Flows response (`nfm_reply`): `response_json` is the flow's JSON string.
-    FlowReply { response_json: String, body: String, name: String },
+    FlowReply {
+        response_json: String,
+        body: String,
+        name: String,
+    },
     /// Template quick-reply button (`type: button`).
-    TemplateButton { payload: String, text: String },
+    TemplateButton {
+        payload: String,
+        text: String,
+    },
     Location {
         latitude: f64,
         longitude: f64,
@@ -113,7 +129,9 @@ pub enum MessageContent {
         filename: Option<String>,
     },
     /// Shared contact cards, kept as Meta sent them.
-    Contacts { contacts: serde_json::Value },
+    Contacts {
+        contacts: serde_json::Value,
+    },
     Reaction {
         message_id: String,
         /// Absent when a reaction is removed.
@@ -121,11 +139,17 @@ pub enum MessageContent {
         emoji: Option<String>,
     },
     /// A catalog order, kept as Meta sent it.
-    Order { order: serde_json::Value },
+    Order {
+        order: serde_json::Value,
+    },
     /// System notices (e.g. the user changed number).
-    System { body: String },
+    System {
+        body: String,
+    },
     /// `unsupported`, and any type Meta adds later: kept, never an error.
-    Unsupported { message_type: String },
+    Unsupported {
+        message_type: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

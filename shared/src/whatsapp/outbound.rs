@@ -28,7 +28,11 @@ pub struct OutboundMessage {
 impl OutboundMessage {
     /// FIFO message group: the same (business number, contact) group as inbound events.
     pub fn group_id(&self) -> String {
-        format!("{}:{}", self.phone_number_id, self.recipient.key().unwrap_or("unknown"))
+        format!(
+            "{}:{}",
+            self.phone_number_id,
+            self.recipient.key().unwrap_or("unknown")
+        )
     }
 }
 
@@ -53,7 +57,10 @@ impl Recipient {
 
 impl From<&super::ContactRef> for Recipient {
     fn from(c: &super::ContactRef) -> Self {
-        Recipient { wa_id: c.wa_id.clone(), user_id: c.user_id.clone() }
+        Recipient {
+            wa_id: c.wa_id.clone(),
+            user_id: c.user_id.clone(),
+        }
     }
 }
 

@@ -1,0 +1,98 @@
+//! Child processes started by xtask, tracked by PID so they are always stopped: at the end of
+//! a command, when it fails, and on Ctrl-C or SIGTERM.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::venv::Venv;
+
+static PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn track(pid: u32) {
+    if let Ok(mut p) = PIDS.lock() {
+        p.push(pid);
+    }
+}
+
+fn untrack(pid: u32) {
+    if let Ok(mut p) = PIDS.lock() {
+        p.retain(|x| *x != pid);
+    }
+}
+
+pub fn last_pid() -> u32 {
+    PIDS.lock().ok().and_then(|p| p.last().copied()).unwrap_or(0)
+}
+
+/// Sends SIGTERM to every tracked process, then SIGKILL to those still alive.
+pub fn stop_all() {
+    let pids: Vec<u32> = PIDS.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+    for pid in pids.iter().rev() {
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).stderr(Stdio::null()).status();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for pid in pids.iter().rev() {
+        while alive(*pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if alive(*pid) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+pub fn install_signal_handler() {
+    let _ = ctrlc::set_handler(|| {
+        eprintln!("\nxtask: interrupted; stopping the processes it started");
+        stop_all();
+        std::process::exit(130);
+    });
+}
+
+/// Runs a command to completion while tracking its PID.
+pub fn run_tracked(cmd: &mut Command) -> std::io::Result<ExitStatus> {
+    let mut child: Child = cmd.spawn()?;
+    let pid = child.id();
+    track(pid);
+    let status = child.wait();
+    untrack(pid);
+    status
+}
+
+/// Starts moto_server on a free loopback port; returns its endpoint once it answers.
+pub fn start_moto(venv: &Venv) -> Result<String, String> {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))?;
+    let log_path = std::env::temp_dir().join(format!("prechat-moto-{port}.log"));
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let log2 = log.try_clone().map_err(|e| e.to_string())?;
+    let child = Command::new(venv.bin("moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log2))
+        .spawn()
+        .map_err(|e| format!("cannot start moto_server: {e}"))?;
+    track(child.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("moto_server did not start; see {}", log_path.display()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(format!("http://127.0.0.1:{port}"))
+}
