@@ -90,6 +90,11 @@ pub async fn load_array<const N: usize>(
         .map_err(|_| SecretError::Ssm("secret count mismatch".to_owned()))
 }
 
+/// The optional secret keying [`crate::telemetry::redact`]: fetched in the same request as a
+/// function's own secrets, so log hashes of one contact match across instances. Without it
+/// each process uses a random key (values stay hidden, hashes only correlate per process).
+pub const LOG_KEY: &str = "PRECHAT_LOG_KEY";
+
 /// As [`load`], with an explicit environment lookup.
 pub async fn load_with(
     ssm: &SsmClient,
@@ -100,15 +105,22 @@ pub async fn load_with(
         .iter()
         .map(|n| resolve_source(n, &lookup))
         .collect::<Result<Vec<_>, _>>()?;
-    let params: Vec<String> = sources
+    // The log key is optional: not configured, or configured but absent, is not an error.
+    let log_key = resolve_source(LOG_KEY, &lookup).ok();
+    let mut params: Vec<String> = sources
         .iter()
         .filter_map(|s| match s {
             SecretSource::Ssm(p) => Some(p.clone()),
             SecretSource::Plain(_) => None,
         })
         .collect();
+    if let Some(SecretSource::Ssm(p)) = &log_key {
+        params.push(p.clone());
+    }
     let mut fetched = std::collections::HashMap::new();
     if !params.is_empty() {
+        params.sort();
+        params.dedup();
         let out = ssm
             .get_parameters()
             .set_names(Some(params))
@@ -123,6 +135,16 @@ pub async fn load_with(
                 fetched.insert(n.to_owned(), v.to_owned());
             }
         }
+    }
+    match &log_key {
+        Some(SecretSource::Plain(s)) => crate::telemetry::set_redaction_key(s),
+        Some(SecretSource::Ssm(p)) => match fetched.get(p).filter(|v| !v.is_empty()) {
+            Some(v) => crate::telemetry::set_redaction_key(&Secret(v.clone())),
+            None => {
+                tracing::warn!(parameter = %p, "log redaction key not found; using a per-process key")
+            }
+        },
+        None => {}
     }
     names
         .iter()

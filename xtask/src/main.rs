@@ -89,7 +89,10 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
     venv.apply_env(&mut cargo);
     aws_env(&mut cargo, &moto);
     let outcome = run(&mut cargo);
-    eprintln!("\nxtask test finished in {:.0} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "\nxtask test finished in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     outcome
 }
 
@@ -111,7 +114,15 @@ fn local(root: &Path, extra: &[String]) -> Result<(), String> {
     step("local stack (Ctrl-C stops everything)");
     let mut cargo = Command::new(env!("CARGO"));
     cargo
-        .args(["run", "--quiet", "-p", "prechat-tests", "--bin", "prechat-local", "--"])
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "prechat-tests",
+            "--bin",
+            "prechat-local",
+            "--",
+        ])
         .args(extra)
         .current_dir(root);
     venv.apply_env(&mut cargo);

@@ -23,14 +23,23 @@ fn untrack(pid: u32) {
 }
 
 pub fn last_pid() -> u32 {
-    PIDS.lock().ok().and_then(|p| p.last().copied()).unwrap_or(0)
+    PIDS.lock()
+        .ok()
+        .and_then(|p| p.last().copied())
+        .unwrap_or(0)
 }
 
 /// Sends SIGTERM to every tracked process, then SIGKILL to those still alive.
 pub fn stop_all() {
-    let pids: Vec<u32> = PIDS.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+    let pids: Vec<u32> = PIDS
+        .lock()
+        .map(|mut p| std::mem::take(&mut *p))
+        .unwrap_or_default();
     for pid in pids.iter().rev() {
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     for pid in pids.iter().rev() {
@@ -38,7 +47,10 @@ pub fn stop_all() {
             std::thread::sleep(Duration::from_millis(50));
         }
         if alive(*pid) {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -77,7 +89,8 @@ pub fn start_moto(venv: &Venv) -> Result<String, String> {
         .map(|a| a.port())
         .map_err(|e| format!("no free port: {e}"))?;
     let log_path = std::env::temp_dir().join(format!("prechat-moto-{port}.log"));
-    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let log =
+        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
     let child = Command::new(venv.bin("moto_server"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -90,7 +103,10 @@ pub fn start_moto(venv: &Venv) -> Result<String, String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {
-            return Err(format!("moto_server did not start; see {}", log_path.display()));
+            return Err(format!(
+                "moto_server did not start; see {}",
+                log_path.display()
+            ));
         }
         std::thread::sleep(Duration::from_millis(100));
     }

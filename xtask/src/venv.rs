@@ -21,7 +21,8 @@ impl Venv {
         if let Ok(joined) = std::env::join_paths(paths) {
             cmd.env("PATH", joined);
         }
-        cmd.env("VIRTUAL_ENV", &self.dir).env("SAM_CLI_TELEMETRY", "0");
+        cmd.env("VIRTUAL_ENV", &self.dir)
+            .env("SAM_CLI_TELEMETRY", "0");
     }
 }
 
@@ -44,7 +45,14 @@ pub fn ensure(root: &Path) -> Result<Venv, String> {
     }
     crate::run(
         Command::new(venv.bin("python"))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
             .arg(&requirements),
     )?;
     std::fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;

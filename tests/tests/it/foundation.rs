@@ -143,8 +143,11 @@ async fn secrets_are_read_from_ssm_in_one_call() {
     let env = TestEnv::new().await;
     let param = format!("/{}/verify-token", env.prefix);
     env.put_secret(&param, "from-ssm").await;
+    let log_key_param = format!("/{}/log-key", env.prefix);
+    env.put_secret(&log_key_param, "shared-log-key").await;
     let lookup = |k: &str| match k {
         "WHATSAPP_VERIFY_TOKEN_PARAM" => Some(param.clone()),
+        "PRECHAT_LOG_KEY_PARAM" => Some(log_key_param.clone()),
         "WHATSAPP_APP_SECRET" => Some("plain-local".to_owned()),
         _ => None,
     };
@@ -157,6 +160,18 @@ async fn secrets_are_read_from_ssm_in_one_call() {
     .unwrap();
     assert_eq!(got[0].expose(), "from-ssm");
     assert_eq!(got[1].expose(), "plain-local");
+    // The log key came along in the same request and now keys the redaction hash (this is the
+    // only test in this binary that sets it).
+    let expected = {
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"shared-log-key").unwrap();
+        mac.update(b"15551234567");
+        format!("c:{}", hex::encode(&mac.finalize().into_bytes()[..6]))
+    };
+    assert_eq!(
+        prechat::telemetry::redact("15551234567").to_string(),
+        expected
+    );
 
     let missing =
         |k: &str| (k == "WHATSAPP_VERIFY_TOKEN_PARAM").then(|| "/nope/missing".to_owned());

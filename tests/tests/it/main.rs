@@ -3,3 +3,4 @@
 
 mod foundation;
 mod lambda_emulator;
+mod template;
