@@ -5,6 +5,7 @@
 //! - [`rules`]: which team a conversation goes to, and VIP priority.
 //! - [`strategy`]: availability and agent choice (`round_robin`, `least_open`).
 //! - [`messages`]: what the contact is told (assigned / away / overload), window-aware.
+//! - [`notify`]: the signed webhook that tells an agent about a new conversation.
 //!
 //! All of these are pure; the DynamoDB side is `store::routing_store`, the Lambda side
 //! `entrypoints::assigner`.
@@ -13,5 +14,6 @@ pub mod hours;
 pub mod job;
 pub mod messages;
 pub mod model;
+pub mod notify;
 pub mod rules;
 pub mod strategy;
