@@ -35,6 +35,9 @@ use crate::telemetry::redact;
 /// notifications are sent).
 pub const WEBHOOK_SECRET: &str = "PRECHAT_AGENT_WEBHOOK_SECRET";
 
+/// A reservation younger than this may belong to an assignment still in flight.
+const RECONCILE_GRACE_SECONDS: i64 = 120;
+
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error(transparent)]
@@ -283,6 +286,16 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
                 }
             }
         };
+        if team_id == "*" {
+            // The sweep also frees slots that a crash mid-assignment or mid-close left behind.
+            let freed = self
+                .store
+                .reconcile(self.now().timestamp(), RECONCILE_GRACE_SECONDS)
+                .await?;
+            if freed > 0 {
+                tracing::warn!(freed, "freed reservations without an assigned ticket");
+            }
+        }
         let mut agents = self.store.list_agents().await?;
         let mut first_error = None;
         for team in teams {

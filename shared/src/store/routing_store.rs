@@ -2,7 +2,7 @@
 //!
 //! | item          | pk                      | sk        | gsi1pk / gsi1sk |
 //! |---------------|-------------------------|-----------|-----------------|
-//! | agent         | `AGENT#{id}`            | `AGENT`   | `AGENTS` / `{id}` |
+//! | agent         | `AGENT#{id}` (`open`, `capacity`, `status`, `convs` = reservations) | `AGENT`   | `AGENTS` / `{id}` |
 //! | team          | `TEAM#{id}`             | `TEAM`    | `TEAMS` / `{id}` |
 //! | routing rules | `ROUTING`               | `ROUTING` | - |
 //! | hand-off      | `HANDOFF#{conversation_id}` | `HANDOFF` | waiting: `WAIT#{team}` / `{0 VIP, 1 other}#{requested_at:012}#{conversation_id}`; assigned but not yet announced: `ANNOUNCE#{team}` / same |
@@ -12,16 +12,18 @@
 //! ticket instead of opening another. The waiting line is the `WAIT#{team}` partition of `gsi1`,
 //! ordered VIP first, then oldest.
 //!
-//! Capacity is never exceeded because a slot is taken only by a transaction whose first write
-//! is `open = open + 1` on the agent under the condition `status = online AND open < capacity`,
-//! and whose second moves the ticket from `waiting` to `assigned` under the condition that it is
-//! still waiting: concurrent assigners cannot both win either condition.
+//! Capacity is never exceeded because a slot is taken only by one conditional write on the
+//! agent item, `open = open + 1, convs.{conversation} = now` under the condition
+//! `status = online AND open < capacity AND attribute_not_exists(convs.{conversation})`;
+//! DynamoDB applies conditional writes to one item one at a time, so concurrent assigners cannot
+//! both win the last slot, and the same conversation can never hold two slots. The ticket then
+//! moves from `waiting` to `assigned` under the condition that it is still waiting; the loser of
+//! that race gives its slot back. The agent's `convs` map makes every slot traceable to its
+//! conversation, so [`RoutingStore::reconcile`] can free a slot a crash left behind.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, CancellationReason, Select, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 
 use super::{attr, DynamoTable, StoreError};
 use crate::routing::job::AssignRequest;
@@ -259,24 +261,6 @@ fn ticket_from(item: &Item) -> Result<Ticket, StoreError> {
     })
 }
 
-fn reason_failed(reasons: &[CancellationReason], i: usize) -> bool {
-    reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-}
-
-fn update(table: &str, key: Item, expr: &str) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-    Update::builder()
-        .table_name(table)
-        .set_key(Some(key))
-        .update_expression(expr)
-}
-
-fn build_tx(
-    u: aws_sdk_dynamodb::types::builders::UpdateBuilder,
-) -> Result<TransactWriteItem, StoreError> {
-    let u = u.build().map_err(|e| StoreError::Request(e.to_string()))?;
-    Ok(TransactWriteItem::builder().update(u).build())
-}
-
 impl RoutingStore {
     pub fn new(table: DynamoTable) -> Self {
         RoutingStore { table }
@@ -340,18 +324,20 @@ impl RoutingStore {
             .table_name(&self.table.name)
             .set_key(Some(key(agent_pk(&agent.id), "AGENT")))
             .update_expression(
-                "SET agent_id = :id, spec = :spec, #status = :status, capacity = :cap, \
-                 #open = if_not_exists(#open, :zero), last_assigned_at = if_not_exists(last_assigned_at, :zero), \
+                "SET agent_id = :id, spec = :spec, #status = :status, #cap = :cap, \
+                 #open = if_not_exists(#open, :zero), convs = if_not_exists(convs, :empty), last_assigned_at = if_not_exists(last_assigned_at, :zero), \
                  gsi1pk = :g, gsi1sk = :id",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#open", "open")
+            .expression_attribute_names("#cap", "capacity")
             .expression_attribute_values(":id", s(&agent.id))
             .expression_attribute_values(":spec", s(to_json(&spec)?))
             .expression_attribute_values(":status", s(agent.status.as_str()))
             .expression_attribute_values(":cap", n(agent.capacity))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":g", s("AGENTS"))
+            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
@@ -395,8 +381,10 @@ impl RoutingStore {
                 .expression_attribute_values(":status", s(st.as_str()));
         }
         if let Some(cap) = capacity {
-            sets.push("capacity = :cap");
-            req = req.expression_attribute_values(":cap", n(cap));
+            sets.push("#cap = :cap");
+            req = req
+                .expression_attribute_names("#cap", "capacity")
+                .expression_attribute_values(":cap", n(cap));
         }
         if sets.is_empty() {
             return Ok(());
@@ -558,79 +546,181 @@ impl RoutingStore {
         }
     }
 
-    /// Gives a waiting ticket to an agent: one transaction reserving the slot, moving the
-    /// ticket to `assigned` (still to be announced) and recording it on the conversation.
+    /// Reserves a slot on the agent for a conversation: one conditional write, idempotent per
+    /// conversation (`convs.{conversation_id}` holds the reservation time).
+    async fn reserve(
+        &self,
+        agent_id: &str,
+        conversation_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .client()
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(key(agent_pk(agent_id), "AGENT")))
+            .update_expression("SET #open = #open + :one, last_assigned_at = :now, convs.#c = :now")
+            .condition_expression(
+                "#status = :online AND #open < #cap AND attribute_not_exists(convs.#c)",
+            )
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_names("#cap", "capacity")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#c", conversation_id)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":online", s(AgentStatus::Online.as_str()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match res {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives a reserved slot back; a no-op when there is no reservation for the conversation.
+    pub async fn release(&self, agent_id: &str, conversation_id: &str) -> Result<bool, StoreError> {
+        let res = self
+            .client()
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(key(agent_pk(agent_id), "AGENT")))
+            .update_expression("SET #open = #open - :one REMOVE convs.#c")
+            .condition_expression("attribute_exists(convs.#c) AND #open > :zero")
+            .expression_attribute_names("#open", "open")
+            .expression_attribute_names("#c", conversation_id)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match res {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The conversations an agent holds a slot for, with the reservation time.
+    pub async fn reservations(&self, agent_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let Some(item) = self.get(agent_pk(agent_id), "AGENT").await? else {
+            return Ok(Vec::new());
+        };
+        let map = item.get("convs").and_then(|v| v.as_m().ok());
+        Ok(map
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_n().ok().and_then(|x| x.parse().ok()).unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Gives a waiting ticket to an agent, in three single-item conditional writes:
+    /// reserve the agent's slot (`open < capacity`), move the ticket from `waiting` to
+    /// `assigned` (still to be announced), record it on the conversation. A lost condition
+    /// undoes the earlier steps. Not one transaction on purpose: each step is atomic on its
+    /// own, a crash between steps leaves a reservation that [`RoutingStore::reconcile`] frees,
+    /// and a cancelled transaction is what moto (our test server) implements by restoring the
+    /// whole table, which would lose concurrent writes in the tests.
     pub async fn assign(
         &self,
         ticket: &Ticket,
         agent_id: &str,
         now: i64,
     ) -> Result<AssignOutcome, StoreError> {
-        let t = &self.table.name;
-        let reserve = update(
-            t,
-            key(agent_pk(agent_id), "AGENT"),
-            "SET #open = #open + :one, last_assigned_at = :now",
-        )
-        .condition_expression("#status = :online AND #open < capacity")
-        .expression_attribute_names("#open", "open")
-        .expression_attribute_names("#status", "status")
-        .expression_attribute_values(":one", n(1))
-        .expression_attribute_values(":now", n(now))
-        .expression_attribute_values(":online", s(AgentStatus::Online.as_str()));
-        let take = update(
-            t,
-            key(ticket_pk(&ticket.conversation_id), "HANDOFF"),
-            "SET #state = :assigned, agent = :agent, assigned_at = :now, announced = :no, gsi1pk = :g",
-        )
-        .condition_expression("#state = :waiting AND job_id = :job")
-        .expression_attribute_names("#state", "state")
-        .expression_attribute_values(":assigned", s(TicketState::Assigned.as_str()))
-        .expression_attribute_values(":waiting", s(TicketState::Waiting.as_str()))
-        .expression_attribute_values(":agent", s(agent_id))
-        .expression_attribute_values(":now", n(now))
-        .expression_attribute_values(":no", AttributeValue::Bool(false))
-        .expression_attribute_values(":g", s(announce_pk(&ticket.team)))
-        .expression_attribute_values(":job", s(&ticket.job_id));
-        // Only the attributes the key layout grants the assigner on the conversation item.
-        let record = update(
-            t,
-            key(format!("CONV#{}", ticket.conversation_id), "CONV"),
-            "SET assigned_agent = :agent, assigned_team = :team, assigned_at = :now",
-        )
-        .condition_expression("attribute_not_exists(closed_at)")
-        .expression_attribute_values(":agent", s(agent_id))
-        .expression_attribute_values(":team", s(&ticket.team))
-        .expression_attribute_values(":now", n(now));
-        let out = self
+        if !self.reserve(agent_id, &ticket.conversation_id, now).await? {
+            return Ok(AssignOutcome::AgentUnavailable);
+        }
+        let take = self
             .client()
-            .transact_write_items()
-            .transact_items(build_tx(reserve)?)
-            .transact_items(build_tx(take)?)
-            .transact_items(build_tx(record)?)
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(key(ticket_pk(&ticket.conversation_id), "HANDOFF")))
+            .update_expression(
+                "SET #state = :assigned, #agent = :agent, assigned_at = :now, announced = :no, gsi1pk = :g",
+            )
+            .condition_expression("#state = :waiting AND job_id = :job")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#agent", "agent")
+            .expression_attribute_values(":assigned", s(TicketState::Assigned.as_str()))
+            .expression_attribute_values(":waiting", s(TicketState::Waiting.as_str()))
+            .expression_attribute_values(":agent", s(agent_id))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":g", s(announce_pk(&ticket.team)))
+            .expression_attribute_values(":job", s(&ticket.job_id))
             .send()
-            .await;
-        let err = match out {
-            Ok(_) => return Ok(AssignOutcome::Assigned),
-            Err(e) => e,
-        };
-        let reasons = err
-            .as_service_error()
-            .and_then(|se| match se {
-                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
-                    Some(c.cancellation_reasons().to_vec())
-                }
-                _ => None,
-            });
-        match reasons {
-            Some(r) if reason_failed(&r, 1) => Ok(AssignOutcome::TicketTaken),
-            Some(r) if reason_failed(&r, 2) => {
-                self.close_waiting(ticket, "conversation", now).await?;
+            .await
+            .map_err(StoreError::from_sdk);
+        match take {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed(_)) => {
+                self.release(agent_id, &ticket.conversation_id).await?;
+                return Ok(AssignOutcome::TicketTaken);
+            }
+            Err(e) => {
+                // Unknown whether the write happened: keep the reservation, reconcile decides.
+                return Err(e);
+            }
+        }
+        // Only the attributes the key layout grants the assigner on the conversation item.
+        let record = self
+            .client()
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(key(
+                format!("CONV#{}", ticket.conversation_id),
+                "CONV",
+            )))
+            .update_expression(
+                "SET assigned_agent = :agent, assigned_team = :team, assigned_at = :now",
+            )
+            .condition_expression("attribute_not_exists(closed_at)")
+            .expression_attribute_values(":agent", s(agent_id))
+            .expression_attribute_values(":team", s(&ticket.team))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match record {
+            Ok(_) => Ok(AssignOutcome::Assigned),
+            Err(StoreError::ConditionFailed(_)) => {
+                self.shut(ticket, TicketState::Assigned, "conversation", now)
+                    .await?;
+                self.release(agent_id, &ticket.conversation_id).await?;
                 Ok(AssignOutcome::ConversationClosed)
             }
-            Some(r) if reason_failed(&r, 0) => Ok(AssignOutcome::AgentUnavailable),
-            _ => Err(StoreError::from_sdk(err)),
+            Err(e) => Err(e),
         }
+    }
+
+    /// Frees reservations older than `grace` seconds whose ticket is not assigned to that agent
+    /// (left by a crash between the steps of [`RoutingStore::assign`] or of a close).
+    pub async fn reconcile(&self, now: i64, grace: i64) -> Result<u32, StoreError> {
+        let mut freed = 0;
+        for agent in self.list_agents().await? {
+            for (conv, at) in self.reservations(&agent.id).await? {
+                if now.saturating_sub(at) < grace {
+                    continue;
+                }
+                let holds = self.get_ticket(&conv).await?.is_some_and(|t| {
+                    t.state == TicketState::Assigned
+                        && t.agent.as_deref() == Some(agent.id.as_str())
+                });
+                if !holds && self.release(&agent.id, &conv).await? {
+                    freed += 1;
+                }
+            }
+        }
+        Ok(freed)
     }
 
     /// The contact and agent were told: the ticket leaves the announce index.
@@ -656,7 +746,15 @@ impl RoutingStore {
         }
     }
 
-    async fn close_waiting(&self, ticket: &Ticket, by: &str, now: i64) -> Result<bool, StoreError> {
+    /// Moves a ticket from `from` to `closed` (and out of the indexes). False when it was not
+    /// in that state (any more).
+    async fn shut(
+        &self,
+        ticket: &Ticket,
+        from: TicketState,
+        by: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let res = self
             .client()
             .update_item()
@@ -665,10 +763,10 @@ impl RoutingStore {
             .update_expression(
                 "SET #state = :closed, closed_at = :now, closed_by = :by REMOVE gsi1pk, gsi1sk",
             )
-            .condition_expression("#state = :waiting AND job_id = :job")
+            .condition_expression("#state = :from AND job_id = :job")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":closed", s(TicketState::Closed.as_str()))
-            .expression_attribute_values(":waiting", s(TicketState::Waiting.as_str()))
+            .expression_attribute_values(":from", s(from.as_str()))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":by", s(by))
             .expression_attribute_values(":job", s(&ticket.job_id))
@@ -683,7 +781,9 @@ impl RoutingStore {
     }
 
     /// Closes a conversation's hand-off: a waiting one leaves the line; an assigned one frees
-    /// its agent's slot. Records `closed_at`/`closed_by` on the conversation item.
+    /// its agent's slot. Records `closed_at`/`closed_by` on the conversation item. Safe to
+    /// repeat: a close interrupted after the ticket step is finished by a second close or by
+    /// [`RoutingStore::reconcile`].
     pub async fn close(
         &self,
         conversation_id: &str,
@@ -691,75 +791,26 @@ impl RoutingStore {
         now: i64,
     ) -> Result<CloseOutcome, StoreError> {
         // A concurrent assignment can move a waiting ticket to assigned between read and
-        // write; the conditional writes notice and the loop reads again.
+        // write; the conditional write notices and the loop reads again.
         for _ in 0..3 {
             let Some(ticket) = self.get_ticket(conversation_id).await? else {
                 return Ok(CloseOutcome::NotFound);
             };
-            match ticket.state {
-                TicketState::Closed => return Ok(CloseOutcome::AlreadyClosed),
-                TicketState::Waiting => {
-                    if self.close_waiting(&ticket, by, now).await? {
-                        self.record_closed(conversation_id, by, now).await?;
-                        return Ok(CloseOutcome::Closed {
-                            team: ticket.team,
-                            agent: None,
-                        });
-                    }
+            if ticket.state == TicketState::Closed {
+                if let Some(agent) = &ticket.agent {
+                    self.release(agent, conversation_id).await?;
                 }
-                TicketState::Assigned => {
-                    let Some(agent) = ticket.agent.clone() else {
-                        return Err(StoreError::Corrupt {
-                            key: ticket_pk(conversation_id),
-                            reason: "assigned without agent".into(),
-                        });
-                    };
-                    let t = &self.table.name;
-                    let shut = update(t, key(ticket_pk(conversation_id), "HANDOFF"), "SET #state = :closed, closed_at = :now, closed_by = :by REMOVE gsi1pk, gsi1sk")
-                        .condition_expression("#state = :assigned AND agent = :agent AND job_id = :job")
-                        .expression_attribute_names("#state", "state")
-                        .expression_attribute_values(":closed", s(TicketState::Closed.as_str()))
-                        .expression_attribute_values(":assigned", s(TicketState::Assigned.as_str()))
-                        .expression_attribute_values(":agent", s(&agent))
-                        .expression_attribute_values(":job", s(&ticket.job_id))
-                        .expression_attribute_values(":now", n(now))
-                        .expression_attribute_values(":by", s(by));
-                    let free = update(
-                        t,
-                        key(agent_pk(&agent), "AGENT"),
-                        "SET #open = #open - :one",
-                    )
-                    .condition_expression("#open > :zero")
-                    .expression_attribute_names("#open", "open")
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":zero", n(0));
-                    let record = update(
-                        t,
-                        key(format!("CONV#{conversation_id}"), "CONV"),
-                        "SET closed_at = :now, closed_by = :by",
-                    )
-                    .expression_attribute_values(":now", n(now))
-                    .expression_attribute_values(":by", s(by));
-                    let out = self
-                        .client()
-                        .transact_write_items()
-                        .transact_items(build_tx(shut)?)
-                        .transact_items(build_tx(free)?)
-                        .transact_items(build_tx(record)?)
-                        .send()
-                        .await
-                        .map_err(StoreError::from_sdk);
-                    match out {
-                        Ok(_) => {
-                            return Ok(CloseOutcome::Closed {
-                                team: ticket.team,
-                                agent: Some(agent),
-                            })
-                        }
-                        Err(StoreError::ConditionFailed(_)) => {}
-                        Err(e) => return Err(e),
-                    }
+                return Ok(CloseOutcome::AlreadyClosed);
+            }
+            if self.shut(&ticket, ticket.state, by, now).await? {
+                if let Some(agent) = &ticket.agent {
+                    self.release(agent, conversation_id).await?;
                 }
+                self.record_closed(conversation_id, by, now).await?;
+                return Ok(CloseOutcome::Closed {
+                    team: ticket.team,
+                    agent: ticket.agent,
+                });
             }
         }
         Err(StoreError::Unavailable(format!(

@@ -1,0 +1,662 @@
+//! agent-assigner against moto (table and queues from the template) and wiremock (the team's
+//! notification webhook): capacity under concurrency, line order, presence, idempotency,
+//! business hours and the 24-hour window.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, TimeZone, Utc};
+use prechat::entrypoints::assigner::{AgentAssigner, JobOutcome};
+use prechat::queue::SqsQueue;
+use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
+use prechat::routing::model::{Agent, AgentStatus, MessageKind, Strategy, Team};
+use prechat::routing::notify::{signature, WebhookNotifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use prechat::routing::rules::RoutingConfig;
+use prechat::secrets::Secret;
+use prechat::store::routing_store::{CloseOutcome, RoutingStore, TicketState};
+use prechat::store::DynamoTable;
+use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage};
+use prechat::whatsapp::ContactRef;
+use prechat_tests::TestEnv;
+
+/// Mon 2026-11-23 12:00 UTC.
+const NOON: i64 = 1_795_478_400;
+
+struct World {
+    env: TestEnv,
+    assigner: Arc<AgentAssigner>,
+    store: RoutingStore,
+    now: Arc<AtomicI64>,
+}
+
+async fn world(secret: Option<&str>) -> World {
+    let env = TestEnv::new().await;
+    let store = RoutingStore::new(DynamoTable::new(
+        env.dynamo.clone(),
+        env.table("StateTable"),
+    ));
+    let outbound = SqsQueue::new(env.sqs.clone(), env.queue_url("OutboundQueue"));
+    let now = Arc::new(AtomicI64::new(NOON));
+    let clock_now = now.clone();
+    let clock = Arc::new(move || -> DateTime<Utc> {
+        DateTime::from_timestamp(clock_now.load(Ordering::SeqCst), 0).unwrap_or_default()
+    });
+    let notifier = secret.map(|s| WebhookNotifier::new(Secret::new(s)).unwrap());
+    let assigner = Arc::new(AgentAssigner::new(store.clone(), outbound, notifier, clock));
+    World {
+        env,
+        assigner,
+        store,
+        now,
+    }
+}
+
+fn team(id: &str, strategy: Strategy) -> Team {
+    let mut t: Team =
+        serde_json::from_value(serde_json::json!({"id": id, "name": "Support"})).unwrap();
+    t.strategy = strategy;
+    t
+}
+
+fn agent(id: &str, team: &str, capacity: u32) -> Agent {
+    Agent {
+        id: id.into(),
+        name: format!("Agent {id}"),
+        teams: vec![team.into()],
+        languages: vec![],
+        status: AgentStatus::Online,
+        capacity,
+        open: 0,
+        last_assigned_at: 0,
+    }
+}
+
+fn routing(default_team: &str) -> RoutingConfig {
+    serde_json::from_value(serde_json::json!({
+        "default_team": default_team,
+        "vip": {"customers": [{"customer_id": "VIP-1", "terms": "platinum contract"}]}
+    }))
+    .unwrap()
+}
+
+async fn setup(w: &World, t: &Team, agents: &[Agent]) {
+    w.store.put_team(t).await.unwrap();
+    w.store.put_routing(&routing(&t.id)).await.unwrap();
+    for a in agents {
+        w.store.upsert_agent(a).await.unwrap();
+    }
+}
+
+fn request(i: usize, requested_at: i64) -> AssignRequest {
+    AssignRequest {
+        job_id: format!("handoff:conv-{i:03}"),
+        phone_number_id: "106540352242922".into(),
+        contact: ContactRef {
+            user_id: Some(format!("US.{:020}", 13491208655302741918u64 + i as u64)),
+            ..Default::default()
+        },
+        conversation_id: format!("conv-{i:03}"),
+        language: "en".into(),
+        reason: HandoffReason::Completed,
+        answers: BTreeMap::new(),
+        fields: BTreeMap::new(),
+        last_inbound_at: requested_at,
+        requested_at,
+    }
+}
+
+/// An SQS event as Lambda delivers it from the FIFO queue.
+fn sqs_event(jobs: &[AssignmentJob]) -> SqsEvent {
+    let mut e = SqsEvent::default();
+    e.records = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, job)| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("msg-{i}"));
+            m.body = Some(serde_json::to_string(job).unwrap());
+            m.attributes = HashMap::from([("MessageGroupId".to_string(), job.group_id())]);
+            m
+        })
+        .collect();
+    e
+}
+
+async fn outbound(w: &World) -> Vec<OutboundMessage> {
+    w.env
+        .receive_all("OutboundQueue")
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect()
+}
+
+fn text(m: &OutboundMessage) -> &str {
+    match &m.body {
+        OutboundBody::Text { body, .. } => body,
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+async fn conv_item(w: &World, conv: &str) -> HashMap<String, AttributeValue> {
+    w.env
+        .dynamo
+        .get_item()
+        .table_name(w.env.table("StateTable"))
+        .key("pk", AttributeValue::S(format!("CONV#{conv}")))
+        .key("sk", AttributeValue::S("CONV".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn fifty_jobs_at_once_never_exceed_capacity_and_queue_the_rest_in_order() {
+    let w = world(None).await;
+    let t = team("support", Strategy::LeastOpen);
+    setup(
+        &w,
+        &t,
+        &[
+            agent("ann", "support", 5),
+            agent("bob", "support", 5),
+            agent("cid", "support", 5),
+        ],
+    )
+    .await;
+
+    // 50 contacts, each its own FIFO group, so Lambda runs them concurrently.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let a = w.assigner.clone();
+        let job = AssignmentJob::Assign(request(i, NOON - 1000 + i as i64));
+        tasks.spawn(async move { a.handle(sqs_event(&[job])).await });
+    }
+    while let Some(res) = tasks.join_next().await {
+        assert!(res.unwrap().batch_item_failures.is_empty());
+    }
+
+    let agents = w.store.list_agents().await.unwrap();
+    assert_eq!(
+        agents.iter().map(|a| a.open).collect::<Vec<_>>(),
+        [5, 5, 5],
+        "every agent exactly full"
+    );
+    let mut assigned_per_agent: HashMap<String, u32> = HashMap::new();
+    let mut waiting_convs = Vec::new();
+    for i in 0..50 {
+        let ticket = w
+            .store
+            .get_ticket(&format!("conv-{i:03}"))
+            .await
+            .unwrap()
+            .unwrap();
+        match ticket.state {
+            TicketState::Assigned => {
+                let agent = ticket.agent.clone().unwrap();
+                *assigned_per_agent.entry(agent.clone()).or_default() += 1;
+                let conv = conv_item(&w, &ticket.conversation_id).await;
+                assert_eq!(conv["assigned_agent"].as_s().unwrap(), &agent);
+                assert_eq!(conv["assigned_team"].as_s().unwrap(), "support");
+            }
+            TicketState::Waiting => waiting_convs.push(ticket.conversation_id.clone()),
+            TicketState::Closed => panic!("nothing was closed"),
+        }
+    }
+    assert_eq!(assigned_per_agent.values().sum::<u32>(), 15);
+    // Every slot is traceable to its conversation, and to nothing else.
+    for a in &agents {
+        let held = w.store.reservations(&a.id).await.unwrap();
+        assert_eq!(held.len() as u32, assigned_per_agent[&a.id], "{}", a.id);
+        for (conv, _) in held {
+            let t = w.store.get_ticket(&conv).await.unwrap().unwrap();
+            assert_eq!(t.agent.as_deref(), Some(a.id.as_str()));
+        }
+    }
+    assert_eq!(
+        w.store.reconcile(NOON + 3600, 120).await.unwrap(),
+        0,
+        "nothing leaked"
+    );
+    assert!(
+        assigned_per_agent.values().all(|n| *n == 5),
+        "{assigned_per_agent:?}"
+    );
+    assert_eq!(waiting_convs.len(), 35);
+
+    // The line holds exactly the waiting ones, oldest first, and positions count from 1.
+    let line = w.store.waiting("support").await.unwrap();
+    let line_convs: Vec<String> = line.iter().map(|t| t.conversation_id.clone()).collect();
+    assert_eq!(
+        line_convs, waiting_convs,
+        "conversation ids sort like their requested_at"
+    );
+    for (i, ticket) in line.iter().enumerate() {
+        assert_eq!(w.store.position(ticket).await.unwrap(), i as u32 + 1);
+    }
+
+    // What each contact heard, in their FIFO order. Jobs race: a contact may first hear that
+    // they are in line and then, when another job's drain reaches them, who they talk to.
+    // Never anything after the assigned message, never an assigned message while waiting.
+    let mut per_conv: BTreeMap<String, Vec<OutboundMessage>> = BTreeMap::new();
+    for m in outbound(&w).await {
+        per_conv
+            .entry(m.conversation_id.clone().unwrap())
+            .or_default()
+            .push(m);
+    }
+    assert_eq!(per_conv.len(), 50, "every contact heard something");
+    let mut told_twice = 0;
+    for (conv, msgs) in &per_conv {
+        let last = msgs.last().unwrap();
+        for m in &msgs[..msgs.len() - 1] {
+            assert!(
+                m.dedup_id.contains(":overload:"),
+                "{conv}: {:?}",
+                m.dedup_id
+            );
+        }
+        told_twice += usize::from(msgs.len() > 1);
+        if waiting_convs.contains(conv) {
+            assert_eq!(msgs.len(), 1, "{conv}");
+            let pos: u32 = last.dedup_id.rsplit(':').next().unwrap().parse().unwrap();
+            // The position when the job ran: jobs that were still arriving or being assigned
+            // could stand ahead then.
+            assert!((1..=50).contains(&pos), "position {pos}");
+            assert!(
+                text(last).contains(&format!("number {pos} in line")),
+                "{}",
+                text(last)
+            );
+        } else {
+            assert!(
+                last.dedup_id.ends_with(":assigned"),
+                "{conv}: {:?}",
+                last.dedup_id
+            );
+            assert!(
+                text(last).starts_with("You are now talking to Agent "),
+                "{}",
+                text(last)
+            );
+        }
+    }
+    eprintln!("contacts told 'in line' before being assigned: {told_twice} of 15");
+
+    // Once the burst is over, a newcomer is told its exact place: behind all 35.
+    let late = w.assigner.assign(request(50, NOON)).await.unwrap();
+    assert_eq!(
+        late,
+        JobOutcome::Waiting {
+            kind: MessageKind::Overload,
+            position: 36
+        }
+    );
+    let msgs = outbound(&w).await;
+    assert_eq!(
+        text(&msgs[0]),
+        "All our agents are busy. You are number 36 in line; we will be with you soon."
+    );
+}
+
+#[tokio::test]
+async fn closing_assigns_the_oldest_waiting_vip_first() {
+    let w = world(None).await;
+    let t = team("support", Strategy::RoundRobin);
+    setup(&w, &t, &[agent("ann", "support", 1)]).await;
+
+    assert_eq!(
+        w.assigner.assign(request(1, NOON - 500)).await.unwrap(),
+        JobOutcome::Assigned {
+            agent: "ann".into()
+        }
+    );
+    // Arrive in this order; the line must be VIP (4), then oldest (3 before 2).
+    let mut late = request(2, NOON - 100);
+    late.fields.insert("customer_id".into(), "C-9".into());
+    let early = request(3, NOON - 300);
+    let mut vip = request(4, NOON - 50);
+    vip.fields.insert("customer_id".into(), "VIP-1".into());
+    assert_eq!(
+        w.assigner.assign(late).await.unwrap(),
+        JobOutcome::Waiting {
+            kind: MessageKind::Overload,
+            position: 1
+        }
+    );
+    assert_eq!(
+        w.assigner.assign(early).await.unwrap(),
+        JobOutcome::Waiting {
+            kind: MessageKind::Overload,
+            position: 1
+        }
+    );
+    assert_eq!(
+        w.assigner.assign(vip).await.unwrap(),
+        JobOutcome::Waiting {
+            kind: MessageKind::Overload,
+            position: 1
+        }
+    );
+    let line: Vec<String> = w
+        .store
+        .waiting("support")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.conversation_id)
+        .collect();
+    assert_eq!(line, ["conv-004", "conv-003", "conv-002"]);
+    outbound(&w).await;
+
+    let mut served = Vec::new();
+    for (closing, by) in [
+        ("conv-001", "ann"),
+        ("conv-004", "ann"),
+        ("conv-003", "ann"),
+    ] {
+        w.now.fetch_add(60, Ordering::SeqCst);
+        let out = w
+            .store
+            .close(closing, by, w.now.load(Ordering::SeqCst))
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            CloseOutcome::Closed {
+                team: "support".into(),
+                agent: Some("ann".into())
+            }
+        );
+        let conv = conv_item(&w, closing).await;
+        assert_eq!(conv["closed_by"].as_s().unwrap(), by);
+        assert!(conv.contains_key("closed_at"));
+        // What the admin command enqueues after a close.
+        let r = w
+            .assigner
+            .handle(sqs_event(&[AssignmentJob::Drain {
+                team_id: "support".into(),
+                reason: "closed".into(),
+            }]))
+            .await;
+        assert!(r.batch_item_failures.is_empty());
+        let msgs = outbound(&w).await;
+        assert_eq!(msgs.len(), 1, "exactly the next contact is told");
+        served.push(msgs[0].conversation_id.clone().unwrap());
+        assert_eq!(
+            text(&msgs[0]),
+            "You are now talking to Agent ann. They will reply here shortly."
+        );
+        assert_eq!(
+            w.store.get_agent("ann").await.unwrap().unwrap().open,
+            1,
+            "never over capacity"
+        );
+    }
+    assert_eq!(served, ["conv-004", "conv-003", "conv-002"]);
+    assert_eq!(
+        w.store.close("conv-001", "ann", NOON).await.unwrap(),
+        CloseOutcome::AlreadyClosed
+    );
+    assert_eq!(
+        w.store.close("conv-999", "ann", NOON).await.unwrap(),
+        CloseOutcome::NotFound
+    );
+}
+
+#[tokio::test]
+async fn offline_agents_are_not_chosen_and_presence_changes_move_the_line() {
+    let w = world(None).await;
+    let t = team("support", Strategy::RoundRobin);
+    setup(
+        &w,
+        &t,
+        &[agent("ann", "support", 5), agent("bob", "support", 5)],
+    )
+    .await;
+    w.store
+        .set_agent("bob", Some(AgentStatus::Offline), None)
+        .await
+        .unwrap();
+
+    for i in 0..3 {
+        w.now.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(
+            w.assigner.assign(request(i, NOON)).await.unwrap(),
+            JobOutcome::Assigned {
+                agent: "ann".into()
+            }
+        );
+    }
+    w.store
+        .set_agent("ann", Some(AgentStatus::Away), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.assigner.assign(request(3, NOON)).await.unwrap(),
+        JobOutcome::Waiting {
+            kind: MessageKind::Away,
+            position: 1
+        }
+    );
+    let msgs = outbound(&w).await;
+    assert_eq!(msgs.len(), 4);
+    assert!(
+        text(&msgs[3]).starts_with("Our team is away"),
+        "{}",
+        text(&msgs[3])
+    );
+
+    // Bob comes online: the drain gives him the waiting conversation.
+    w.store
+        .set_agent("bob", Some(AgentStatus::Online), None)
+        .await
+        .unwrap();
+    w.assigner.drain("*").await.unwrap();
+    assert_eq!(
+        w.store
+            .get_ticket("conv-003")
+            .await
+            .unwrap()
+            .unwrap()
+            .agent
+            .as_deref(),
+        Some("bob")
+    );
+    let ann = w.store.get_agent("ann").await.unwrap().unwrap();
+    let bob = w.store.get_agent("bob").await.unwrap().unwrap();
+    assert_eq!((ann.open, bob.open), (3, 1));
+    // Lowering capacity below the open count never takes conversations away, and blocks new ones.
+    w.store.set_agent("bob", None, Some(1)).await.unwrap();
+    assert_eq!(
+        w.assigner.assign(request(4, NOON)).await.unwrap(),
+        JobOutcome::Waiting {
+            kind: MessageKind::Overload,
+            position: 1
+        }
+    );
+    assert!(w
+        .store
+        .set_agent("nobody", Some(AgentStatus::Online), None)
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn redelivered_jobs_assign_once() {
+    let w = world(None).await;
+    let t = team("support", Strategy::RoundRobin);
+    setup(&w, &t, &[agent("ann", "support", 5)]).await;
+    let job = AssignmentJob::Assign(request(7, NOON));
+    for _ in 0..3 {
+        let r = w
+            .assigner
+            .handle(sqs_event(std::slice::from_ref(&job)))
+            .await;
+        assert!(r.batch_item_failures.is_empty());
+    }
+    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
+    // Another job for the same open conversation (e.g. the contact asked for a human twice).
+    let mut again = request(7, NOON + 5);
+    again.job_id = "handoff:conv-007:second".into();
+    assert_eq!(
+        w.assigner.assign(again).await.unwrap(),
+        JobOutcome::AlreadyHandedOff
+    );
+    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
+    let msgs = outbound(&w).await;
+    assert_eq!(
+        msgs.len(),
+        1,
+        "the FIFO queue dropped the repeated dedup ids"
+    );
+    assert_eq!(msgs[0].dedup_id, "asg:conv-007:handoff:conv-007:assigned");
+
+    // A malformed body is discarded without blocking the batch; valid jobs after it run.
+    let mut e = sqs_event(&[AssignmentJob::Assign(request(8, NOON))]);
+    let mut bad = SqsMessage::default();
+    bad.message_id = Some("bad".into());
+    bad.body = Some("{\"job\":\"assign\"}".into());
+    e.records.insert(0, bad);
+    assert!(w.assigner.handle(e).await.batch_item_failures.is_empty());
+    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 2);
+}
+
+#[tokio::test]
+async fn business_hours_send_away_and_the_sweep_assigns_at_opening() {
+    let w = world(None).await;
+    let mut t = team("support", Strategy::RoundRobin);
+    t.hours = Some(
+        serde_json::from_value(serde_json::json!({
+            "time_zone": "Europe/Berlin", "weekly": {"mon": ["09:00-17:00"]}
+        }))
+        .unwrap(),
+    );
+    setup(&w, &t, &[agent("ann", "support", 5)]).await;
+    // Mon 2026-11-23 07:30 UTC = 08:30 in Berlin.
+    let before = Utc
+        .with_ymd_and_hms(2026, 11, 23, 7, 30, 0)
+        .unwrap()
+        .timestamp();
+    w.now.store(before, Ordering::SeqCst);
+    assert_eq!(
+        w.assigner.assign(request(1, before)).await.unwrap(),
+        JobOutcome::Waiting {
+            kind: MessageKind::Away,
+            position: 1
+        }
+    );
+    w.assigner.drain("*").await.unwrap();
+    assert_eq!(
+        w.store.waiting("support").await.unwrap().len(),
+        1,
+        "still closed"
+    );
+    w.now.store(before + 45 * 60, Ordering::SeqCst); // 09:15 Berlin
+    let r = w
+        .assigner
+        .handle(sqs_event(&[AssignmentJob::Drain {
+            team_id: "*".into(),
+            reason: "schedule".into(),
+        }]))
+        .await;
+    assert!(r.batch_item_failures.is_empty());
+    assert!(w.store.waiting("support").await.unwrap().is_empty());
+    let msgs = outbound(&w).await;
+    assert_eq!(
+        msgs.iter().map(|m| m.dedup_id.as_str()).collect::<Vec<_>>(),
+        [
+            "asg:conv-001:handoff:conv-001:away",
+            "asg:conv-001:handoff:conv-001:assigned"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn outside_the_window_a_template_goes_out() {
+    let w = world(None).await;
+    let mut t = team("support", Strategy::RoundRobin);
+    t.templates
+        .insert(MessageKind::Assigned, "agent_assigned".into());
+    setup(&w, &t, &[agent("ann", "support", 5)]).await;
+    let mut req = request(1, NOON - 25 * 3600);
+    req.language = "de".into();
+    w.assigner.assign(req).await.unwrap();
+    let msgs = outbound(&w).await;
+    assert_eq!(
+        msgs[0].body,
+        OutboundBody::Template {
+            name: "agent_assigned".into(),
+            language: "de".into(),
+            body_parameters: vec!["Agent ann".into()]
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_agent_is_notified_by_signed_webhook_and_failures_are_retried() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let w = world(Some("hook-secret")).await;
+    let mut t = team("support", Strategy::RoundRobin);
+    t.notify_url = Some(format!("{}/agents/hook", server.uri()));
+    setup(&w, &t, &[agent("ann", "support", 5)]).await;
+
+    // The help desk is down: the job is retried, the slot stays reserved exactly once.
+    let down = Mock::given(method("POST"))
+        .and(path("/agents/hook"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount_as_scoped(&server)
+        .await;
+    let job = AssignmentJob::Assign(request(1, NOON));
+    let r = w
+        .assigner
+        .handle(sqs_event(std::slice::from_ref(&job)))
+        .await;
+    assert_eq!(r.batch_item_failures.len(), 1);
+    assert_eq!(down.received_requests().await.len(), 1);
+    drop(down);
+    assert_eq!(w.store.unannounced("support").await.unwrap().len(), 1);
+
+    Mock::given(method("POST"))
+        .and(path("/agents/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = w
+        .assigner
+        .handle(sqs_event(std::slice::from_ref(&job)))
+        .await;
+    assert!(r.batch_item_failures.is_empty());
+    assert!(w.store.unannounced("support").await.unwrap().is_empty());
+    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
+
+    let reqs = server.received_requests().await.unwrap();
+    let last = reqs.last().unwrap();
+    let ts: i64 = last
+        .headers
+        .get(TIMESTAMP_HEADER)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sig = last
+        .headers
+        .get(SIGNATURE_HEADER)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(sig, signature(&Secret::new("hook-secret"), ts, &last.body));
+    let body: serde_json::Value = serde_json::from_slice(&last.body).unwrap();
+    assert_eq!(body["conversation_id"], "conv-001");
+    assert_eq!(body["agent_id"], "ann");
+    assert_eq!(outbound(&w).await.len(), 1, "the contact heard it once");
+}
