@@ -23,7 +23,7 @@ use prechat::whatsapp::ContactRef;
 use prechat_tests::TestEnv;
 
 /// Mon 2026-11-23 12:00 UTC.
-const NOON: i64 = 1_795_478_400;
+const NOON: i64 = 1_795_435_200;
 
 struct World {
     env: TestEnv,
@@ -659,4 +659,210 @@ async fn the_agent_is_notified_by_signed_webhook_and_failures_are_retried() {
     assert_eq!(body["conversation_id"], "conv-001");
     assert_eq!(body["agent_id"], "ann");
     assert_eq!(outbound(&w).await.len(), 1, "the contact heard it once");
+}
+
+async fn admin(w: &World, args: &[&str]) -> Result<String, prechat::admin::AdminError> {
+    let mut all = vec!["--table".to_string(), w.env.table("StateTable").to_string()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    prechat::admin::run(all).await
+}
+
+#[tokio::test]
+async fn admin_commands_manage_agents_teams_and_the_line_and_closing_queues_a_drain() {
+    let w = world(None).await;
+    let dir = std::env::temp_dir().join(format!("prechat-admin-{}", w.env.prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    let team_file = dir.join("team.json");
+    std::fs::write(
+        &team_file,
+        r#"{"id":"support","name":"Support","strategy":"least_open",
+            "hours":{"time_zone":"Europe/Berlin","weekly":{"mon":["00:00-24:00"]},"holidays":["2026-12-25"]},
+            "messages":{"en":{"assigned":"Hi, {{agent.name}} here.","away":"Away.","overload":"You are #{{queue.position}}."}}}"#,
+    )
+    .unwrap();
+    let routing_file = dir.join("routing.json");
+    std::fs::write(&routing_file, r#"{"default_team":"support","rules":[{"name":"billing","team":"billing","when":[{"subject":"answer.inquiry_type","op":"in","values":["billing"]}]}]}"#).unwrap();
+    let bad_team = dir.join("bad.json");
+    std::fs::write(
+        &bad_team,
+        r#"{"id":"x","name":"X","hours":{"time_zone":"Mars/Olympus"}}"#,
+    )
+    .unwrap();
+
+    let out = admin(&w, &["team", "add", team_file.to_str().unwrap()])
+        .await
+        .unwrap();
+    assert!(
+        out.starts_with("team support saved; no assignment queue given"),
+        "{out}"
+    );
+    let err = admin(&w, &["team", "add", bad_team.to_str().unwrap()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown time zone \"Mars/Olympus\""), "{err}");
+    let err = admin(&w, &["routing", "set", routing_file.to_str().unwrap()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown team(s): billing"), "{err}");
+    std::fs::write(&routing_file, r#"{"default_team":"support"}"#).unwrap();
+    admin(&w, &["routing", "set", routing_file.to_str().unwrap()])
+        .await
+        .unwrap();
+
+    admin(
+        &w,
+        &[
+            "agent",
+            "add",
+            "ann",
+            "--name",
+            "Ann",
+            "--teams",
+            "support",
+            "--capacity",
+            "1",
+            "--languages",
+            "en,de",
+        ],
+    )
+    .await
+    .unwrap();
+    let err = admin(
+        &w,
+        &["agent", "add", "ann", "--name", "Ann", "--teams", "support"],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("use `agent update`"), "{err}");
+    let err = admin(&w, &["agent", "status", "ann", "busy"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown status"), "{err}");
+    // New agents start offline: the first contact hears the away message.
+    w.now.store(NOON, Ordering::SeqCst);
+    assert_eq!(
+        w.assigner.assign(request(1, NOON - 10)).await.unwrap(),
+        JobOutcome::Waiting {
+            kind: MessageKind::Away,
+            position: 1
+        }
+    );
+
+    let queue = w.env.queue_url("AssignmentQueue").to_string();
+    let out = admin(
+        &w,
+        &[
+            "agent",
+            "status",
+            "ann",
+            "online",
+            "--assignment-queue",
+            &queue,
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(out.ends_with("drain queued for support"), "{out}");
+    let drain_jobs = w.env.receive_all("AssignmentQueue").await;
+    assert_eq!(drain_jobs.len(), 1);
+    let job: AssignmentJob = serde_json::from_str(drain_jobs[0].body().unwrap()).unwrap();
+    assert_eq!(
+        job,
+        AssignmentJob::Drain {
+            team_id: "support".into(),
+            reason: "agent ann changed".into()
+        }
+    );
+    assert!(w
+        .assigner
+        .handle(sqs_event(&[job]))
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(
+        w.store
+            .get_ticket("conv-001")
+            .await
+            .unwrap()
+            .unwrap()
+            .agent
+            .as_deref(),
+        Some("ann")
+    );
+
+    assert_eq!(
+        w.assigner.assign(request(2, NOON - 5)).await.unwrap(),
+        JobOutcome::Waiting {
+            kind: MessageKind::Overload,
+            position: 1
+        }
+    );
+    let line = admin(&w, &["waiting", "support"]).await.unwrap();
+    assert!(
+        line.starts_with("1\tconv-002\t-\t2026-11-23T11:59:55+00:00\ten"),
+        "{line}"
+    );
+    let agents = admin(&w, &["agent", "list"]).await.unwrap();
+    assert_eq!(
+        agents,
+        "ann\tAnn\tonline\t1/1\tteams=support\tlanguages=en,de"
+    );
+
+    let out = admin(
+        &w,
+        &[
+            "conversation",
+            "close",
+            "conv-001",
+            "--by",
+            "ann",
+            "--assignment-queue",
+            &queue,
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        "conversation conv-001 closed (ann has a free slot); drain queued for support"
+    );
+    let job: AssignmentJob = serde_json::from_str(
+        w.env.receive_all("AssignmentQueue").await[0]
+            .body()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(w
+        .assigner
+        .handle(sqs_event(&[job]))
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(
+        admin(&w, &["waiting", "support"]).await.unwrap(),
+        "nobody is waiting for support"
+    );
+    let texts: Vec<String> = outbound(&w)
+        .await
+        .iter()
+        .map(|m| text(m).to_owned())
+        .collect();
+    assert_eq!(
+        texts,
+        ["Away.", "Hi, Ann here.", "You are #1.", "Hi, Ann here."]
+    );
+    let err = admin(&w, &["conversation", "close", "conv-404"])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("never handed off"), "{err}");
+    assert!(admin(&w, &["help"])
+        .await
+        .unwrap()
+        .contains("conversation close CONVERSATION_ID"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
