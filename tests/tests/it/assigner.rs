@@ -866,3 +866,86 @@ async fn admin_commands_manage_agents_teams_and_the_line_and_closing_queues_a_dr
         .contains("conversation close CONVERSATION_ID"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn sample_events_and_the_scheduled_sweep_run_through_the_handler() {
+    let w = world(None).await;
+    let t = team("billing", Strategy::RoundRobin);
+    setup(&w, &t, &[agent("ann", "billing", 2)]).await;
+    let root = prechat_tests::workspace_root();
+    let sample: SqsEvent = serde_json::from_str(
+        &std::fs::read_to_string(root.join("events/agent-assigner.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(w
+        .assigner
+        .handle(sample)
+        .await
+        .batch_item_failures
+        .is_empty());
+    let ticket = w
+        .store
+        .get_ticket("conv-20261123-0001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ticket.agent.as_deref(), Some("ann"));
+
+    // The schedule's constant input in the template is the sweep event file.
+    let sweep_text =
+        std::fs::read_to_string(root.join("events/agent-assigner-sweep.json")).unwrap();
+    let template: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(prechat_tests::template_path()).unwrap())
+            .unwrap();
+    let input = template["Resources"]["AgentAssignerFunction"]["Properties"]["Events"]["Sweep"]
+        ["Properties"]["Input"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(input).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&sweep_text).unwrap()
+    );
+
+    // A crash between reserving a slot and taking the ticket leaves a reservation for a
+    // conversation that is not assigned to the agent; the sweep frees it once it is old enough.
+    w.env
+        .dynamo
+        .update_item()
+        .table_name(w.env.table("StateTable"))
+        .key("pk", AttributeValue::S("AGENT#ann".into()))
+        .key("sk", AttributeValue::S("AGENT".into()))
+        .update_expression("SET #open = #open + :one, convs.#c = :at")
+        .expression_attribute_names("#open", "open")
+        .expression_attribute_names("#c", "conv-crashed")
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .expression_attribute_values(":at", AttributeValue::N((NOON - 30).to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 2);
+    let sweep: SqsEvent = serde_json::from_str(&sweep_text).unwrap();
+    assert!(w
+        .assigner
+        .handle(sweep.clone())
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(
+        w.store.get_agent("ann").await.unwrap().unwrap().open,
+        2,
+        "too young: may be in flight"
+    );
+    w.now.store(NOON + 300, Ordering::SeqCst);
+    assert!(w
+        .assigner
+        .handle(sweep)
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(
+        w.store.get_agent("ann").await.unwrap().unwrap().open,
+        1,
+        "leaked slot freed, real one kept"
+    );
+    assert_eq!(w.store.reservations("ann").await.unwrap().len(), 1);
+}
