@@ -122,7 +122,9 @@ impl<Q: MessageQueue> Admin<Q> {
                     )));
                 }
                 self.store.put_team(&team).await.map_err(failed)?;
-                let drained = self.drain(&[team.id.clone()], "team changed").await?;
+                let drained = self
+                    .drain(std::slice::from_ref(&team.id), "team changed")
+                    .await?;
                 Ok(format!("team {} saved{drained}", team.id))
             }
             ("team", "list") => {
@@ -185,7 +187,9 @@ impl<Q: MessageQueue> Admin<Q> {
                 let now = Utc::now().timestamp();
                 match self.store.close(&conv, &by, now).await.map_err(failed)? {
                     CloseOutcome::Closed { team, agent } => {
-                        let drained = self.drain(&[team.clone()], "conversation closed").await?;
+                        let drained = self
+                            .drain(std::slice::from_ref(&team), "conversation closed")
+                            .await?;
                         let who = agent.map_or("it was waiting".to_owned(), |a| {
                             format!("{a} has a free slot")
                         });

@@ -865,7 +865,7 @@ mod tests {
 
     #[test]
     fn line_keys_sort_vip_first_then_oldest() {
-        let mut keys = vec![
+        let mut keys = [
             ticket("c", false, 1_700_000_000).line_key(),
             ticket("a", false, 999).line_key(),
             ticket("v", true, 1_800_000_000).line_key(),
