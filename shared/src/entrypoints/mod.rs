@@ -3,6 +3,7 @@
 
 pub mod ingest;
 pub mod sender;
+pub mod assigner;
 pub mod sqs;
 pub mod survey_engine;
 pub mod verify;
