@@ -1,8 +1,9 @@
 //! Project automation (the cargo xtask convention).
 //!
 //! - `cargo xtask test`: installs the Python tools into `.venv` when missing, starts moto on a
-//!   free loopback port, lints the SAM template, and runs every test against moto.
-//! - `cargo xtask e2e`: the end-to-end test of the chat simulator in headless chromium.
+//!   free loopback port, lints the SAM template, runs every test against moto, then
+//!   the end-to-end test of the chat simulator in headless chromium.
+//! - `cargo xtask e2e`: only that end-to-end test.
 //! - `cargo xtask local`: the whole pipeline on this machine (see README).
 //!
 //! Every process started here is stopped by PID on exit, on failure and on Ctrl-C.
@@ -17,7 +18,8 @@ use std::process::{Command, ExitCode};
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  test     install tools if needed, start moto, lint the template, run every test
+  test     install tools if needed, start moto, lint the template, run every test,
+           then the chat simulator end-to-end test (headless chromium)
   local    run the whole pipeline locally (moto, webhook, consumers, chat simulator)
   e2e      only the end-to-end test of the chat simulator (headless chromium)
   setup    only install the Python tools into .venv";
@@ -92,7 +94,14 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
         .current_dir(root);
     venv.apply_env(&mut cargo);
     aws_env(&mut cargo, &moto);
-    let outcome = run(&mut cargo);
+    let mut outcome = run(&mut cargo);
+
+    step("End-to-end: chat simulator in headless chromium");
+    let e2e = e2e::run_e2e(root, &venv, &moto);
+    if let Err(e) = &e2e {
+        eprintln!("xtask: {e}");
+    }
+    outcome = outcome.and(e2e);
     eprintln!(
         "\nxtask test finished in {:.0} s",
         started.elapsed().as_secs_f64()

@@ -2,5 +2,8 @@
 //! The binaries in `functions/` only build clients at init and call into these.
 
 pub mod ingest;
+pub mod sender;
+pub mod assigner;
 pub mod sqs;
+pub mod survey_engine;
 pub mod verify;

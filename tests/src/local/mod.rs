@@ -193,6 +193,17 @@ pub async fn run() -> Result<(), String> {
         tasks.push(mapping.spawn(sqs.clone()));
     }
 
+    for scheduled in &pipeline.schedules {
+        let (every, run) = (scheduled.every, scheduled.run.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                ticks.tick().await;
+                run().await;
+            }
+        }));
+    }
+
     let state = server::AppState::new(
         Secret::new(settings.verify_token.clone()),
         settings.app_secret.clone(),

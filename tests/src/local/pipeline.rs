@@ -30,12 +30,20 @@ pub struct Consumer {
     pub handler: SqsHandler,
 }
 
+/// A function EventBridge invokes on a schedule.
+pub struct Scheduled {
+    pub function: &'static str,
+    pub every: std::time::Duration,
+    pub run: Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>,
+}
+
 /// The functions of the pipeline that exist in this build.
 #[derive(Default)]
 pub struct Pipeline {
     /// `POST /webhook` (webhook-ingest).
     pub webhook_post: Option<HttpHandler>,
     pub consumers: Vec<Consumer>,
+    pub schedules: Vec<Scheduled>,
 }
 
 impl Pipeline {
@@ -46,6 +54,7 @@ impl Pipeline {
             names.push("webhook-ingest");
         }
         names.extend(self.consumers.iter().map(|c| c.function));
+        names.extend(self.schedules.iter().map(|s| s.function));
         names
     }
 }
@@ -63,6 +72,80 @@ pub async fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
         let f = ingest.clone();
         async move { f.handle(req).await }
     }));
+    let engine: Arc<prechat::entrypoints::survey_engine::SurveyEngine> = Arc::new(
+        prechat::entrypoints::survey_engine::SurveyEngine::from_env(sdk)
+            .await
+            .map_err(|e| init("survey-engine", e))?,
+    );
+    let timer = engine.clone();
+    pipeline.consumers.push(Consumer {
+        function: "survey-engine",
+        queue: "InboundQueue",
+        handler: super::esm::handler(move |e| {
+            let f = engine.clone();
+            async move { f.handle(e).await }
+        }),
+    });
+    // survey-timer: the template's `rate(1 minute)` schedule, same entrypoint as its Lambda.
+    pipeline.schedules.push(Scheduled {
+        function: "survey-timer",
+        every: std::time::Duration::from_secs(60),
+        run: Arc::new(move || {
+            let f = timer.clone();
+            Box::pin(async move {
+                if let Err(e) = f.handle_tick(serde_json::json!({})).await {
+                    tracing::warn!(error = %e, "survey-timer tick failed");
+                }
+            })
+        }),
+    });
+    let assigner = Arc::new(
+        prechat::entrypoints::assigner::AgentAssigner::from_env(sdk)
+            .await
+            .map_err(|e| init("agent-assigner", e))?,
+    );
+    let sweeper = assigner.clone();
+    pipeline.consumers.push(Consumer {
+        function: "agent-assigner",
+        queue: "AssignmentQueue",
+        handler: super::esm::handler(move |e| {
+            let f = assigner.clone();
+            async move { f.handle(e).await }
+        }),
+    });
+    // The assigner's sweep: its `AssignmentSweepSchedule` default (5 minutes), with the
+    // template's constant input (also `events/agent-assigner-sweep.json`).
+    let sweep_event: aws_lambda_events::event::sqs::SqsEvent =
+        std::fs::read_to_string(crate::workspace_root().join("events/agent-assigner-sweep.json"))
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+            .map_err(|e| format!("events/agent-assigner-sweep.json: {e}"))?;
+    pipeline.schedules.push(Scheduled {
+        function: "agent-assigner-sweep",
+        every: std::time::Duration::from_secs(300),
+        run: Arc::new(move || {
+            let (f, event) = (sweeper.clone(), sweep_event.clone());
+            Box::pin(async move {
+                let r = f.handle(event).await;
+                if !r.batch_item_failures.is_empty() {
+                    tracing::warn!("agent-assigner sweep reported a failure");
+                }
+            })
+        }),
+    });
+    let sender = Arc::new(
+        prechat::entrypoints::sender::ReplySender::from_env(sdk)
+            .await
+            .map_err(|e| init("reply-sender", e))?,
+    );
+    pipeline.consumers.push(Consumer {
+        function: "reply-sender",
+        queue: "OutboundQueue",
+        handler: super::esm::handler(move |e| {
+            let f = sender.clone();
+            async move { f.handle(e).await }
+        }),
+    });
     Ok(pipeline)
 }
 

@@ -40,8 +40,19 @@ pub async fn seed(table: &str, scratch: &Path) -> Vec<Result<String, String>> {
     commands.push(args(&["routing", "set", &routing.to_string_lossy()]));
     for (id, name, teams, capacity, status) in AGENTS {
         commands.push(args(&[
-            "agent", "add", id, "--name", name, "--teams", teams, "--languages", "en,es",
-            "--capacity", capacity, "--status", status,
+            "agent",
+            "add",
+            id,
+            "--name",
+            name,
+            "--teams",
+            teams,
+            "--languages",
+            "en,es",
+            "--capacity",
+            capacity,
+            "--status",
+            status,
         ]));
     }
     let mut out = Vec::new();
