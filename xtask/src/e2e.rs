@@ -26,25 +26,7 @@ pub fn run_e2e(root: &Path, venv: &Venv, moto: &str) -> Result<(), String> {
         .args(["ci", "--no-audit", "--no-fund"])
         .current_dir(&e2e))?;
 
-    run(Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "prechat-tests",
-            "--bin",
-            "prechat-local",
-        ])
-        .current_dir(root))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let target = if target.is_relative() {
-        root.join(target)
-    } else {
-        target
-    };
-    let binary = target.join("debug").join("prechat-local");
+    let binary = build_stack(root)?;
 
     let port = procs::free_port()?;
     let log_path = std::env::temp_dir().join(format!("prechat-local-{port}.log"));
@@ -82,6 +64,29 @@ pub fn run_e2e(root: &Path, venv: &Venv, moto: &str) -> Result<(), String> {
         );
     }
     outcome
+}
+
+/// Builds `prechat-local` (debug) and returns its path.
+pub fn build_stack(root: &Path) -> Result<PathBuf, String> {
+    run(Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "prechat-tests",
+            "--bin",
+            "prechat-local",
+        ])
+        .current_dir(root))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let target = if target.is_relative() {
+        root.join(target)
+    } else {
+        target
+    };
+    Ok(target.join("debug").join("prechat-local"))
 }
 
 fn wait_healthy(stack: &mut Child, port: u16, log: &Path) -> Result<(), String> {

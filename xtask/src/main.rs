@@ -130,24 +130,17 @@ pub fn aws_env(cmd: &mut Command, endpoint: &str) {
 fn local(root: &Path, extra: &[String]) -> Result<(), String> {
     step("Python tools (.venv)");
     let venv = venv::ensure(root)?;
+    step("build the local stack");
+    // Built first and started directly (not through `cargo run`), so the stack's own PID is
+    // tracked and stopped with moto on Ctrl-C.
+    let binary = e2e::build_stack(root)?;
     step("moto_server");
     let moto = procs::start_moto(&venv)?;
     eprintln!("moto on {moto}");
     step("local stack (Ctrl-C stops everything)");
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "prechat-tests",
-            "--bin",
-            "prechat-local",
-            "--",
-        ])
-        .args(extra)
-        .current_dir(root);
-    venv.apply_env(&mut cargo);
-    aws_env(&mut cargo, &moto);
-    run(&mut cargo)
+    let mut cmd = Command::new(&binary);
+    cmd.args(extra).current_dir(root);
+    venv.apply_env(&mut cmd);
+    aws_env(&mut cmd, &moto);
+    run(&mut cmd)
 }
