@@ -142,7 +142,8 @@ pub async fn run() -> Result<(), String> {
 
     let scratch = std::env::temp_dir().join(format!("prechat-local-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    for line in seed::seed(&table, &scratch).await {
+    let assignment_queue = resources.queue_urls.get("AssignmentQueue").cloned();
+    for line in seed::seed(&table, assignment_queue.as_deref(), &scratch).await {
         match line {
             Ok(done) => eprintln!("seeded: {done}"),
             Err(e) => eprintln!("not seeded: {e}"),
@@ -213,7 +214,8 @@ pub async fn run() -> Result<(), String> {
         pipeline.functions(),
         webhook_url,
         Some(DynamoTable::new(dynamo.clone(), table)),
-    );
+    )
+    .with_assignment_queue(assignment_queue);
     state.set_ready();
     eprintln!(
         "prechat local stack ready: chat simulator http://127.0.0.1:{port}/  webhook http://127.0.0.1:{port}/webhook  Graph API http://{graph_addr}  functions: {}",

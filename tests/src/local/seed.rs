@@ -22,7 +22,11 @@ pub const AGENTS: [(&str, &str, &str, &str, &str); 3] = [
 
 /// Runs every seeding command; returns one line per command, failures included (the stack
 /// still starts, and the line says what is missing).
-pub async fn seed(table: &str, scratch: &Path) -> Vec<Result<String, String>> {
+pub async fn seed(
+    table: &str,
+    assignment_queue: Option<&str>,
+    scratch: &Path,
+) -> Vec<Result<String, String>> {
     let mut commands: Vec<Vec<String>> = Vec::new();
     let survey = workspace_root().join("shared/surveys/default.yaml");
     commands.push(args(&["survey", "publish", &survey.to_string_lossy()]));
@@ -59,6 +63,9 @@ pub async fn seed(table: &str, scratch: &Path) -> Vec<Result<String, String>> {
     for mut cmd in commands {
         let shown = cmd.join(" ");
         cmd.extend(["--table".to_owned(), table.to_owned()]);
+        if let (Some(q), false) = (assignment_queue, cmd.first().is_some_and(|g| g == "survey")) {
+            cmd.extend(["--assignment-queue".to_owned(), q.to_owned()]);
+        }
         out.push(match prechat::admin::run(cmd).await {
             Ok(_) => Ok(shown),
             Err(e) => Err(format!("{shown}: {}", first_line(&e.to_string()))),
@@ -69,9 +76,18 @@ pub async fn seed(table: &str, scratch: &Path) -> Vec<Result<String, String>> {
 
 /// Sets an agent online or offline, as `prechat-admin agent status ID online|offline` does
 /// (which also queues a drain job when capacity frees up).
-pub async fn set_agent_status(table: &str, id: &str, online: bool) -> Result<String, String> {
+pub async fn set_agent_status(
+    table: &str,
+    assignment_queue: Option<&str>,
+    id: &str,
+    online: bool,
+) -> Result<String, String> {
     let status = if online { "online" } else { "offline" };
-    prechat::admin::run(args(&["agent", "status", id, status, "--table", table]))
+    let mut cmd = args(&["agent", "status", id, status, "--table", table]);
+    if let Some(q) = assignment_queue {
+        cmd.extend(["--assignment-queue".to_owned(), q.to_owned()]);
+    }
+    prechat::admin::run(cmd)
         .await
         .map_err(|e| first_line(&e.to_string()))
 }

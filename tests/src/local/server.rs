@@ -58,6 +58,8 @@ pub struct Inner {
     /// This server's own `/webhook` URL (simulated deliveries go over HTTP, like Meta's).
     pub webhook_url: String,
     pub table: Option<DynamoTable>,
+    /// Where agent status changes queue their drain jobs.
+    pub assignment_queue: Option<String>,
     pub ready: AtomicBool,
     chat: Mutex<Vec<ChatInbound>>,
     counter: AtomicU64,
@@ -89,11 +91,20 @@ impl AppState {
             functions,
             webhook_url,
             table,
+            assignment_queue: None,
             ready: AtomicBool::new(false),
             chat: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
             http: reqwest::Client::new(),
         }))
+    }
+
+    /// Sets the assignment queue (before the state is shared).
+    pub fn with_assignment_queue(mut self, url: Option<String>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.assignment_queue = url;
+        }
+        self
     }
 
     pub fn set_ready(&self) {
@@ -471,7 +482,8 @@ async fn toggle_agent(
     let Some(table) = &state.0.table else {
         return problem(StatusCode::NOT_FOUND, "no table");
     };
-    match super::seed::set_agent_status(&table.name, &id, t.online).await {
+    let queue = state.0.assignment_queue.as_deref();
+    match super::seed::set_agent_status(&table.name, queue, &id, t.online).await {
         Ok(text) => Json(json!({ "id": id, "online": t.online, "result": text })).into_response(),
         Err(e) => problem(StatusCode::BAD_REQUEST, e),
     }

@@ -636,3 +636,98 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
         ]
     );
 }
+
+#[tokio::test]
+async fn seeded_stack_lists_agents_and_toggles_them_through_the_admin_commands() {
+    let env = TestEnv::new().await;
+    let table = env.table("StateTable").to_owned();
+    let queue = env.queue_url("AssignmentQueue").to_owned();
+    let scratch = std::env::temp_dir().join(format!("prechat-seed-{}", env.prefix));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let lines = prechat_tests::local::seed::seed(&table, Some(&queue), &scratch).await;
+    assert!(lines.iter().all(|l| l.is_ok()), "{lines:?}");
+    assert_eq!(
+        lines.len(),
+        1 + 2 + 1 + 3,
+        "survey, two teams, routing, three agents"
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState::new(
+        prechat::secrets::Secret::new("t"),
+        "s".into(),
+        Business::default(),
+        Outbox::new(),
+        None,
+        vec![],
+        format!("{base}/webhook"),
+        Some(prechat::store::DynamoTable::new(env.dynamo.clone(), &table)),
+    )
+    .with_assignment_queue(Some(queue.clone()));
+    let router = server::router(state);
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let http = reqwest::Client::new();
+    let online = |agents: &Value| -> Vec<(String, bool)> {
+        agents
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["id"].as_str().unwrap().to_owned(),
+                    a["online"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let agents: Value = http
+        .get(format!("{base}/local/agents"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        online(&agents),
+        vec![
+            ("alice".into(), true),
+            ("bruno".into(), true),
+            ("carmen".into(), false)
+        ]
+    );
+    assert_eq!(agents[0]["name"], "Alice");
+    assert_eq!(agents[0]["capacity"], 2);
+
+    env.receive_all("AssignmentQueue").await; // the seeding's own drain jobs
+    let r = http
+        .post(format!("{base}/local/agents/carmen"))
+        .json(&json!({"online": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let agents: Value = http
+        .get(format!("{base}/local/agents"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(online(&agents)[2], ("carmen".into(), true));
+    let jobs = env.receive_all("AssignmentQueue").await;
+    assert!(
+        jobs.iter()
+            .any(|m| m.body().unwrap().contains("\"team_id\":\"sales\"")),
+        "freed capacity queues a drain job for carmen's team: {jobs:?}"
+    );
+    let r = http
+        .post(format!("{base}/local/agents/nobody"))
+        .json(&json!({"online": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
