@@ -218,9 +218,8 @@ struct Who {
 }
 
 impl Who {
-    fn contact(&self) -> Result<SimContact, Response> {
+    fn contact(&self) -> Result<SimContact, meta::SimError> {
         SimContact::new(&self.name, self.phone.as_deref(), self.username.as_deref())
-            .map_err(|e| problem(StatusCode::BAD_REQUEST, e.to_string()))
     }
 }
 
@@ -234,7 +233,7 @@ struct SendRequest {
 async fn send(State(state): State<AppState>, Json(req): Json<SendRequest>) -> Response {
     let contact = match req.who.contact() {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.to_string()),
     };
     if let Err(e) = req.input.check() {
         return problem(StatusCode::BAD_REQUEST, e.to_string());
@@ -301,7 +300,7 @@ async fn send(State(state): State<AppState>, Json(req): Json<SendRequest>) -> Re
 async fn chat(State(state): State<AppState>, Query(who): Query<Who>) -> Response {
     let contact = match who.contact() {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let inbound: Vec<ChatInbound> = state
         .0
@@ -330,7 +329,7 @@ async fn chat(State(state): State<AppState>, Query(who): Query<Who>) -> Response
 async fn contact_state(State(state): State<AppState>, Query(who): Query<Who>) -> Response {
     let contact = match who.contact() {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let Some(table) = &state.0.table else {
         return Json(json!({})).into_response();

@@ -123,9 +123,12 @@ async fn fault_rate_one_answers_every_send_with_metas_retryable_throughput_error
     assert_eq!(outbox.entries(None, None)[0].wamid, None);
 }
 
+/// What reached `POST /webhook`: (signature header, body).
+type Captured = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A front door with no ingest wired: records what reaches `POST /webhook`.
-async fn front_door(outbox: Outbox, secret: &str) -> (String, Arc<Mutex<Vec<(String, Vec<u8>)>>>) {
-    let seen: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+async fn front_door(outbox: Outbox, secret: &str) -> (String, Captured) {
+    let seen: Captured = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let sink = seen.clone();
