@@ -955,3 +955,59 @@ async fn sample_events_and_the_scheduled_sweep_run_through_the_handler() {
     );
     assert_eq!(w.store.reservations("ann").await.unwrap().len(), 1);
 }
+
+/// The real binary under cargo-lambda's runtime emulator: `from_env`, the thin `main`, the
+/// sample event; and the logs never carry the contact's phone number or BSUID.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_assigner_binary_handles_the_sample_event_under_cargo_lambda() {
+    let w = world(None).await;
+    let t = team("billing", Strategy::RoundRobin);
+    setup(&w, &t, &[agent("ann", "billing", 2)]).await;
+    let endpoint = prechat_tests::endpoint();
+    let table = w.env.table("StateTable").to_string();
+    let outbound_url = w.env.queue_url("OutboundQueue").to_string();
+    let reply = tokio::task::spawn_blocking(move || {
+        let emulator = prechat_tests::lambda::Emulator::start(
+            "agent-assigner",
+            &[
+                ("AWS_ENDPOINT_URL", endpoint.as_str()),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("PRECHAT_TABLE", table.as_str()),
+                ("PRECHAT_OUTBOUND_QUEUE_URL", outbound_url.as_str()),
+                ("PRECHAT_LOG_KEY", "local-log-key"),
+            ],
+        );
+        let events = prechat_tests::workspace_root().join("events");
+        let reply = emulator.invoke_file("agent-assigner", &events.join("agent-assigner.json"));
+        (reply, emulator.log_text())
+    })
+    .await
+    .unwrap();
+    let (reply, log) = reply;
+    assert_eq!(
+        reply["batchItemFailures"],
+        serde_json::json!([]),
+        "{reply}\n{log}"
+    );
+    assert_eq!(
+        w.store
+            .get_ticket("conv-20261123-0001")
+            .await
+            .unwrap()
+            .unwrap()
+            .agent
+            .as_deref(),
+        Some("ann")
+    );
+    assert!(log.contains("assigned"), "{log}");
+    for secret in ["16505551234", "US.13491208655302741918", "Priya"] {
+        assert!(!log.contains(secret), "{secret} logged in clear:\n{log}");
+    }
+    let msgs = outbound(&w).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        text(&msgs[0]),
+        "You are now talking to Agent ann. They will reply here shortly."
+    );
+}
