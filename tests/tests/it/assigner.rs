@@ -1011,3 +1011,46 @@ async fn agent_assigner_binary_handles_the_sample_event_under_cargo_lambda() {
         "You are now talking to Agent ann. They will reply here shortly."
     );
 }
+
+#[tokio::test]
+async fn a_conversation_closed_by_the_engine_is_not_assigned() {
+    let w = world(None).await;
+    let t = team("support", Strategy::RoundRobin);
+    setup(&w, &t, &[agent("ann", "support", 1)]).await;
+    // The survey engine closed the conversation (e.g. the contact wrote "stop").
+    w.env
+        .dynamo
+        .put_item()
+        .table_name(w.env.table("StateTable"))
+        .item("pk", AttributeValue::S("CONV#conv-001".into()))
+        .item("sk", AttributeValue::S("CONV".into()))
+        .item("closed_at", AttributeValue::N(NOON.to_string()))
+        .item("closed_by", AttributeValue::S("contact".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        w.assigner.assign(request(1, NOON)).await.unwrap(),
+        JobOutcome::AlreadyClosed
+    );
+    let ticket = w.store.get_ticket("conv-001").await.unwrap().unwrap();
+    assert_eq!(ticket.state, TicketState::Closed);
+    let ann = w.store.get_agent("ann").await.unwrap().unwrap();
+    assert_eq!(ann.open, 0, "the slot was given back");
+    assert!(w.store.reservations("ann").await.unwrap().is_empty());
+    assert!(
+        outbound(&w).await.is_empty(),
+        "nothing is sent to a closed conversation"
+    );
+    // The engine's attributes are untouched.
+    let conv = conv_item(&w, "conv-001").await;
+    assert_eq!(conv["closed_by"].as_s().unwrap(), "contact");
+    assert!(!conv.contains_key("assigned_agent"));
+    // The next conversation gets the slot.
+    assert_eq!(
+        w.assigner.assign(request(2, NOON)).await.unwrap(),
+        JobOutcome::Assigned {
+            agent: "ann".into()
+        }
+    );
+}
