@@ -1,6 +1,7 @@
 //! The admin command's logic: argument dispatch to the survey and agent/team commands.
 //! Each command group owns a module and returns the text to print.
 
+pub mod survey;
 pub mod agents;
 
 use crate::config::ConfigError;
@@ -72,6 +73,7 @@ pub async fn run(mut args: Vec<String>) -> Result<String, AdminError> {
     };
     match group.as_str() {
         "help" | "-h" => Ok(USAGE.to_owned()),
+        "survey" => survey::run(args).await,
         "agent" | "team" | "routing" | "conversation" | "waiting" => {
             agents::run(&group, args).await
         }

@@ -13,6 +13,7 @@
 //! | contact              | `CONTACT#{phone_number_id}#{contact_key}` | `PROFILE`       | survey-engine |
 //! | conversation         | `CONV#{conversation_id}`                  | `CONV`          | survey-engine; agent-assigner sets only `assigned_agent`, `assigned_team`, `assigned_at`, `closed_at`, `closed_by` |
 //! | delivery failure     | `CONV#{conversation_id}`                  | `FAIL#{dedup_id}` | reply-sender |
+//! | failed status        | `CONV#{conversation_id}`                  | `FAILED#{wamid}` | survey-engine (from status webhooks; also `failed_messages` on the conversation) |
 //! | sent message         | `OUT#{wamid}`                             | `OUT`           | reply-sender (`conversation_id`, `dedup_id`, `contact_key`, `sent_at`) |
 //! | send record (dedup)  | `SENT#{dedup_id}`                         | `SENT`          | reply-sender |
 //! | survey version       | `SURVEY#{survey_id}`                      | `V#{version:06}` | prechat-admin |
@@ -24,6 +25,9 @@
 //! A conversation with `closed_at` set is closed, whoever set it. Conversation ids are ASCII
 //! and SQS-id safe.
 
+pub mod outbox;
+pub mod conversation_store;
+pub mod survey_store;
 pub mod routing_store;
 
 use aws_sdk_dynamodb::Client;

@@ -4,4 +4,6 @@
 mod assigner;
 mod foundation;
 mod lambda_emulator;
+mod sender;
+mod survey;
 mod template;
