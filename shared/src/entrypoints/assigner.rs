@@ -240,7 +240,18 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
         }
         let kind = match av.0 {
             Availability::Closed | Availability::NobodyOnline => MessageKind::Away,
-            Availability::AllBusy | Availability::Free(_) => MessageKind::Overload,
+            Availability::AllBusy => MessageKind::Overload,
+            // Free agents but no assignment: the ticket was taken or the conversation closed
+            // meanwhile; the ticket says which.
+            Availability::Free(_) => match self.store.get_ticket(&current.conversation_id).await? {
+                Some(t) if t.job_id == current.job_id && t.state == TicketState::Waiting => {
+                    MessageKind::Overload
+                }
+                Some(t) if t.job_id == current.job_id && t.state == TicketState::Assigned => {
+                    return self.finish_assigned(&team, &t).await;
+                }
+                _ => return Ok(JobOutcome::AlreadyClosed),
+            },
         };
         let position = self.store.position(&current).await?;
         let vars = Vars {

@@ -955,3 +955,102 @@ async fn sample_events_and_the_scheduled_sweep_run_through_the_handler() {
     );
     assert_eq!(w.store.reservations("ann").await.unwrap().len(), 1);
 }
+
+/// The real binary under cargo-lambda's runtime emulator: `from_env`, the thin `main`, the
+/// sample event; and the logs never carry the contact's phone number or BSUID.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_assigner_binary_handles_the_sample_event_under_cargo_lambda() {
+    let w = world(None).await;
+    let t = team("billing", Strategy::RoundRobin);
+    setup(&w, &t, &[agent("ann", "billing", 2)]).await;
+    let endpoint = prechat_tests::endpoint();
+    let table = w.env.table("StateTable").to_string();
+    let outbound_url = w.env.queue_url("OutboundQueue").to_string();
+    let reply = tokio::task::spawn_blocking(move || {
+        let emulator = prechat_tests::lambda::Emulator::start(
+            "agent-assigner",
+            &[
+                ("AWS_ENDPOINT_URL", endpoint.as_str()),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+                ("PRECHAT_TABLE", table.as_str()),
+                ("PRECHAT_OUTBOUND_QUEUE_URL", outbound_url.as_str()),
+                ("PRECHAT_LOG_KEY", "local-log-key"),
+            ],
+        );
+        let events = prechat_tests::workspace_root().join("events");
+        let reply = emulator.invoke_file("agent-assigner", &events.join("agent-assigner.json"));
+        (reply, emulator.log_text())
+    })
+    .await
+    .unwrap();
+    let (reply, log) = reply;
+    assert_eq!(
+        reply["batchItemFailures"],
+        serde_json::json!([]),
+        "{reply}\n{log}"
+    );
+    assert_eq!(
+        w.store
+            .get_ticket("conv-20261123-0001")
+            .await
+            .unwrap()
+            .unwrap()
+            .agent
+            .as_deref(),
+        Some("ann")
+    );
+    assert!(log.contains("assigned"), "{log}");
+    for secret in ["16505551234", "US.13491208655302741918", "Priya"] {
+        assert!(!log.contains(secret), "{secret} logged in clear:\n{log}");
+    }
+    let msgs = outbound(&w).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        text(&msgs[0]),
+        "You are now talking to Agent ann. They will reply here shortly."
+    );
+}
+
+#[tokio::test]
+async fn a_conversation_closed_by_the_engine_is_not_assigned() {
+    let w = world(None).await;
+    let t = team("support", Strategy::RoundRobin);
+    setup(&w, &t, &[agent("ann", "support", 1)]).await;
+    // The survey engine closed the conversation (e.g. the contact wrote "stop").
+    w.env
+        .dynamo
+        .put_item()
+        .table_name(w.env.table("StateTable"))
+        .item("pk", AttributeValue::S("CONV#conv-001".into()))
+        .item("sk", AttributeValue::S("CONV".into()))
+        .item("closed_at", AttributeValue::N(NOON.to_string()))
+        .item("closed_by", AttributeValue::S("contact".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        w.assigner.assign(request(1, NOON)).await.unwrap(),
+        JobOutcome::AlreadyClosed
+    );
+    let ticket = w.store.get_ticket("conv-001").await.unwrap().unwrap();
+    assert_eq!(ticket.state, TicketState::Closed);
+    let ann = w.store.get_agent("ann").await.unwrap().unwrap();
+    assert_eq!(ann.open, 0, "the slot was given back");
+    assert!(w.store.reservations("ann").await.unwrap().is_empty());
+    assert!(
+        outbound(&w).await.is_empty(),
+        "nothing is sent to a closed conversation"
+    );
+    // The engine's attributes are untouched.
+    let conv = conv_item(&w, "conv-001").await;
+    assert_eq!(conv["closed_by"].as_s().unwrap(), "contact");
+    assert!(!conv.contains_key("assigned_agent"));
+    // The next conversation gets the slot.
+    assert_eq!(
+        w.assigner.assign(request(2, NOON)).await.unwrap(),
+        JobOutcome::Assigned {
+            agent: "ann".into()
+        }
+    );
+}
