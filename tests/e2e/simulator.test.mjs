@@ -20,7 +20,6 @@ const STEP_TIMEOUT = 30_000;
 // What to write for a free-text question, by the words of its prompt. The first matching rule wins.
 const EMAIL_PROMPT = /e-?mail/i;
 const answers = [
-  [/full name|your name/i, "Ana Silva"],
   [EMAIL_PROMPT, "ana.silva@example.com"],
   [/phone|reach you/i, "+1 650 555 1234"],
   [/customer id/i, "C123456"],
@@ -57,18 +56,62 @@ async function main() {
 }
 
 async function walk(page) {
+  // 1. "hi" to an assignment, with one invalid answer: the seeded agents are online.
+  await startChat(page, "Ana Silva");
+  const first = await walkSurvey(page, { name: "Ana Silva", invalidEmail: true });
+  assert.ok(first.invalidSent, "the survey asked for an email, and an invalid one was sent");
+  assert.ok(first.sawRetry, "the invalid answer was refused with a retry prompt");
+  assert.equal(first.retries, 1, "only the deliberately invalid answer was refused");
+  await waitFor(async () => (await page.getByTestId("assigned-agent").count()) > 0, "the assigned agent");
+  log(`assignment: ${await page.getByTestId("assignment").innerText()}`);
+
+  // Meta's status webhooks for the business's messages end in "read": blue ticks.
+  await waitFor(async () => (await page.getByTestId("ticks-read").count()) > 0, "read ticks");
+  const answersPanel = await page.getByTestId("answers").innerText();
+  assert.match(answersPanel, /ana\.silva@example\.com/, "the valid email is saved, the invalid one is not");
+  assert.doesNotMatch(answersPanel, /not-an-email/);
+  await page.screenshot({ path: join(artifacts, "simulator.png"), fullPage: true });
+  log(`screenshot: ${join(artifacts, "simulator.png")}`);
+
+  // 2. Every agent offline (toggled in the side panel): the next contact waits in line, and
+  //    is assigned as soon as an agent comes online.
+  await startChat(page, "Bob Jones");
+  const toggles = page.getByTestId("agent-toggle");
+  await waitFor(async () => (await toggles.count()) > 0, "the agents in the side panel");
+  for (let i = 0; i < 10; i++) {
+    const on = page.locator('[data-testid="agent-toggle"].on');
+    if ((await on.count()) === 0) break;
+    await on.first().click();
+    await page.waitForTimeout(300);
+  }
+  await waitFor(async () => (await page.locator('[data-testid="agent-toggle"].on').count()) === 0, "every agent offline");
+  await walkSurvey(page, { name: "Bob Jones", invalidEmail: false });
+  await waitFor(async () => (await page.getByTestId("queue-position").count()) > 0, "a queue position");
+  const waiting = await page.getByTestId("assignment").innerText();
+  log(`assignment: ${waiting}`);
+  assert.match(waiting, /queue position 1/);
+  assert.equal(await page.getByTestId("assigned-agent").count(), 0, "nobody is assigned while every agent is offline");
+  const alice = page.getByTestId("agent-toggle").first();
+  await alice.click();
+  await waitFor(async () => (await page.getByTestId("assigned-agent").count()) > 0, "assignment once an agent is online");
+  log(`assignment: ${await page.getByTestId("assignment").innerText()}`);
+  await page.screenshot({ path: join(artifacts, "simulator-queue.png"), fullPage: true });
+}
+
+async function startChat(page, name) {
   await page.goto(base + "/");
-  await page.getByTestId("name").fill("Ana Silva");
+  await page.getByTestId("name").fill(name);
   // A fresh number per run, so a re-run against the same stack starts a new contact.
   const phone = "+1 650 " + String(Date.now()).slice(-7);
   await page.getByTestId("phone").fill(phone);
   await page.getByTestId("start").click();
-
   await sendText(page, "hi");
   const mine = page.getByTestId("user-message");
-  await mine.first().waitFor();
   assert.equal((await mine.first().innerText()).split("\n")[0], "hi");
+}
 
+/** Answers the business's questions until the side panel shows an assignment outcome. */
+async function walkSurvey(page, { name, invalidEmail }) {
   let invalidSent = false;
   let sawRetry = false;
   let retries = 0;
@@ -82,8 +125,7 @@ async function walk(page) {
     await page.waitForTimeout(800);
     const count = await business.count();
     seen = count;
-    const last = business.nth(count - 1);
-    const prompt = await last.innerText();
+    const prompt = await business.nth(count - 1).innerText();
     log(`business: ${prompt.split("\n")[0]}`);
     if (/not look like|try again|did not understand/i.test(prompt)) {
       retries += 1;
@@ -103,8 +145,9 @@ async function walk(page) {
     } else if (/thank you|agent will|connecting you|talking to|in line|queue|away|closed/i.test(prompt)) {
       continue; // no question: the survey is over; wait for the assignment.
     } else {
-      let text = (answers.find(([re]) => re.test(prompt)) || [null, "SKIP"])[1];
-      if (EMAIL_PROMPT.test(prompt) && !invalidSent) {
+      let text = /full name|your name/i.test(prompt) ? name
+        : (answers.find(([re]) => re.test(prompt)) || [null, "SKIP"])[1];
+      if (invalidEmail && EMAIL_PROMPT.test(prompt) && !invalidSent) {
         text = "not-an-email";
         invalidSent = true;
       }
@@ -112,20 +155,8 @@ async function walk(page) {
       await sendText(page, text);
     }
   }
-  assert.ok(invalidSent, "the survey asked for an email, and an invalid one was sent");
-  assert.ok(sawRetry, "the invalid answer was refused with a retry prompt");
-  assert.equal(retries, 1, "only the deliberately invalid answer was refused");
-  await waitFor(() => assigned(page), "the assignment in the side panel");
-  const assignment = await page.getByTestId("assignment").innerText();
-  log(`assignment: ${assignment}`);
-
-  // Meta's status webhooks for the business's messages end in "read": blue ticks.
-  await waitFor(async () => (await page.getByTestId("ticks-read").count()) > 0, "read ticks");
-  const answersPanel = await page.getByTestId("answers").innerText();
-  assert.match(answersPanel, /ana\.silva@example\.com/, "the valid email is saved, the invalid one is not");
-  assert.doesNotMatch(answersPanel, /not-an-email/);
-  await page.screenshot({ path: join(artifacts, "simulator.png"), fullPage: true });
-  log(`screenshot: ${join(artifacts, "simulator.png")}`);
+  await waitFor(() => assigned(page), "an assignment outcome in the side panel");
+  return { invalidSent, sawRetry, retries };
 }
 
 async function sendText(page, text) {
