@@ -1,7 +1,8 @@
 //! The local stack behind `cargo xtask local`: the whole pipeline on one machine, on the same
 //! entrypoints the Lambdas run, against moto (DynamoDB and SQS) started by xtask.
 //!
-//! - [`settings`](Settings): `PRECHAT_PORT`, `WHATSAPP_*`, `PRECHAT_GRAPH_FAULT_RATE`.
+//! - [`settings`](Settings): `PRECHAT_PORT`, `WHATSAPP_*`, `PRECHAT_GRAPH_FAULT_RATE`,
+//!   `PRECHAT_GRAPH_STATUS_MS`.
 //! - [`apigw`]: HTTP request -> API Gateway HTTP API event -> `lambda_http::Request`.
 //! - [`meta`]: Meta-shaped, signed webhook deliveries for the simulated users.
 //! - [`graph`]: the local Graph API and its outbox.

@@ -8,7 +8,10 @@
 //! - `POST /local/send`: builds a Meta-shaped webhook for a simulated user, signs it with the
 //!   app secret and posts it to `/webhook` over HTTP, like Meta does.
 //! - `GET /local/chat`: one simulated user's timeline (what they sent, what the business sent).
-//! - `GET /local/state`: the contact's and conversation's items in the table (side panel).
+//! - `GET /local/state`: the contact's and conversation's items in the table, the hand-off
+//!   ticket with its place in line, and the agents (side panel).
+//! - `GET /local/agents`, `POST /local/agents/{id}` `{"online": bool}`: list and toggle agents
+//!   (through `prechat-admin agent status`, which queues a drain job when capacity frees up).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
