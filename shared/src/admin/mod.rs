@@ -1,8 +1,8 @@
 //! The admin command's logic: argument dispatch to the survey and agent/team commands.
 //! Each command group owns a module and returns the text to print.
 
-pub mod survey;
 pub mod agents;
+pub mod survey;
 
 use crate::config::ConfigError;
 

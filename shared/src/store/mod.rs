@@ -25,10 +25,10 @@
 //! A conversation with `closed_at` set is closed, whoever set it. Conversation ids are ASCII
 //! and SQS-id safe.
 
-pub mod outbox;
 pub mod conversation_store;
-pub mod survey_store;
+pub mod outbox;
 pub mod routing_store;
+pub mod survey_store;
 
 use aws_sdk_dynamodb::Client;
 
