@@ -92,7 +92,10 @@ pub fn spawn_tracked(cmd: &mut Command) -> std::io::Result<Child> {
 /// Stops one tracked process (SIGTERM, then SIGKILL after 5 s) and reaps it.
 pub fn stop(child: &mut Child) {
     let pid = child.id();
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).stderr(Stdio::null()).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
