@@ -23,6 +23,7 @@
 //! and SQS-id safe.
 
 pub mod conversation_store;
+pub mod outbox;
 pub mod survey_store;
 
 use aws_sdk_dynamodb::Client;

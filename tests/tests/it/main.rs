@@ -3,5 +3,6 @@
 
 mod foundation;
 mod lambda_emulator;
+mod sender;
 mod survey;
 mod template;
