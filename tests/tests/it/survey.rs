@@ -999,3 +999,53 @@ async fn a_contact_known_by_phone_keeps_its_data_when_bsuids_arrive() {
         "customer_id"
     );
 }
+
+/// The real binary under cargo-lambda's runtime emulator, configured only through its
+/// environment (as in the template), handling `events/survey-engine.json`.
+#[tokio::test(flavor = "multi_thread")]
+async fn survey_engine_binary_handles_the_sample_event_under_cargo_lambda() {
+    let env = TestEnv::new().await;
+    let vars: Vec<(String, String)> = vec![
+        ("PRECHAT_TABLE".into(), env.table("StateTable").into()),
+        (
+            "PRECHAT_OUTBOUND_QUEUE_URL".into(),
+            env.queue_url("OutboundQueue").into(),
+        ),
+        (
+            "PRECHAT_ASSIGNMENT_QUEUE_URL".into(),
+            env.queue_url("AssignmentQueue").into(),
+        ),
+        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+    ];
+    let (reply, log) = tokio::task::spawn_blocking(move || {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let emulator = prechat_tests::lambda::Emulator::start("survey-engine", &vars);
+        let event = prechat_tests::workspace_root().join("events/survey-engine.json");
+        let reply = emulator.invoke_file("survey-engine", &event);
+        (reply, emulator.log_text())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        reply,
+        serde_json::json!({ "batchItemFailures": [] }),
+        "{log}"
+    );
+    let out: Vec<OutboundMessage> = env
+        .receive_all("OutboundQueue")
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        out.len(),
+        3,
+        "greeting, language question, consent question"
+    );
+    assert!(body_text(&out[0]).starts_with("Hi Sheena!"));
+    assert!(
+        !log.contains("Sheena") && !log.contains("16505551234"),
+        "no names or numbers in logs:\n{log}"
+    );
+}
