@@ -388,6 +388,16 @@ async fn duplicate_delivery_of_every_message_applies_once() {
     let conv = r.conversation(&who).await;
     assert_eq!(s(&conv, "current_question"), "customer_id");
     assert_eq!(conv["invalid_answers"].as_n().unwrap(), "1");
+    // A message from more than an hour before the latest one (a very late redelivery whose
+    // id has left the applied list) is not applied as an answer to the current question.
+    let mut late = r.message(&who, text("C123456"));
+    if let InboundEvent::Message(m) = &mut late {
+        m.timestamp -= 2 * 3600;
+    }
+    r.deliver(&[late]).await;
+    let conv = r.conversation(&who).await;
+    assert_eq!(s(&conv, "current_question"), "customer_id");
+    assert!(r.outbound().await.is_empty());
 }
 
 #[tokio::test]
@@ -704,6 +714,27 @@ async fn requests_per_answer_are_counted() {
         assert_eq!(sqs, 1, "one SendMessageBatch: {counts:?}");
     }
     println!("requests per answer: {per_answer:?}");
+    // Time per answer at moto (handler entry to return), and the contact item's size.
+    let mut times = Vec::new();
+    for m in [text("C123456"), tap("sales"), text("Spain")] {
+        let e = r.message(&who, m);
+        let t = std::time::Instant::now();
+        r.deliver(&[e]).await;
+        times.push(t.elapsed().as_millis());
+    }
+    let item = r
+        .item(contact_pk(PNID, who.key().unwrap()), "PROFILE")
+        .await
+        .unwrap();
+    let size: usize = item
+        .iter()
+        .map(|(k, v)| {
+            k.len()
+                + v.as_s().map(String::len).unwrap_or(16)
+                + v.as_l().map(|l| l.len() * 60).unwrap_or(0)
+        })
+        .sum();
+    println!("ms per answer at moto: {times:?}; contact item ~{size} bytes");
 }
 
 #[tokio::test]
