@@ -1080,3 +1080,52 @@ async fn survey_engine_binary_handles_the_sample_event_under_cargo_lambda() {
         "no names or numbers in logs:\n{log}"
     );
 }
+
+#[tokio::test]
+async fn effects_lost_after_the_commit_are_sent_on_redelivery() {
+    let r = rig().await;
+    let who = ana();
+    r.say(&who, text("hi")).await;
+    r.outbound().await;
+    // An engine whose outbound send fails after the state was committed (queue unreachable).
+    let broken = SurveyEngine::from_parts(
+        &SurveyEngineConfig {
+            table: r.env.table("StateTable").to_owned(),
+            outbound_queue_url: format!("{}-missing", r.env.queue_url("OutboundQueue")),
+            assignment_queue_url: r.env.queue_url("AssignmentQueue").to_owned(),
+            survey_id: "default".into(),
+            survey_cache_seconds: 0,
+        },
+        r.env.dynamo.clone(),
+        r.env.sqs.clone(),
+    )
+    .unwrap()
+    .with_clock(|| T0 + 60);
+    let e = r.message(&who, tap("en"));
+    let mut batch = SqsEvent::default();
+    let mut m = SqsMessage::default();
+    m.message_id = Some("sqs-1".into());
+    m.body = Some(serde_json::to_string(&e).unwrap());
+    batch.records = vec![m];
+    let failed = broken.handle(batch).await.batch_item_failures;
+    assert_eq!(
+        failed.len(),
+        1,
+        "the send failure is reported for redelivery"
+    );
+    assert_eq!(
+        s(&r.conversation(&who).await, "current_question"),
+        "consent",
+        "state was committed"
+    );
+    assert!(r.outbound().await.is_empty());
+    // SQS redelivers it: applied already, so nothing changes, but its replies go out now.
+    r.deliver(&[e]).await;
+    let out = r.outbound().await;
+    assert_eq!(out.len(), 1);
+    assert!(body_text(&out[0]).contains("privacy policy"));
+    assert_eq!(
+        s(&r.conversation(&who).await, "current_question"),
+        "consent"
+    );
+}
