@@ -1129,3 +1129,47 @@ async fn effects_lost_after_the_commit_are_sent_on_redelivery() {
         "consent"
     );
 }
+
+/// The timer binary under cargo-lambda's emulator (real clock), invoked with the scheduled
+/// event, reminds a contact who went silent 40 minutes ago.
+#[tokio::test(flavor = "multi_thread")]
+async fn survey_timer_binary_reminds_a_silent_contact_under_cargo_lambda() {
+    let r = rig().await;
+    let real_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    r.now.store(real_now - 40 * 60, Ordering::SeqCst);
+    r.say(&ana(), text("hi")).await;
+    r.outbound().await;
+    let vars: Vec<(String, String)> = vec![
+        ("PRECHAT_TABLE".into(), r.env.table("StateTable").into()),
+        (
+            "PRECHAT_OUTBOUND_QUEUE_URL".into(),
+            r.env.queue_url("OutboundQueue").into(),
+        ),
+        (
+            "PRECHAT_ASSIGNMENT_QUEUE_URL".into(),
+            r.env.queue_url("AssignmentQueue").into(),
+        ),
+        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+    ];
+    let (reply, log) = tokio::task::spawn_blocking(move || {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let emulator = prechat_tests::lambda::Emulator::start("survey-timer", &vars);
+        let event = prechat_tests::workspace_root().join("events/survey-timer.json");
+        let reply = emulator.invoke_file("survey-timer", &event);
+        (reply, emulator.log_text())
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        reply,
+        serde_json::json!({ "due": 1, "reminded": 1, "skipped": 0, "failed": 0 }),
+        "{log}"
+    );
+    let out = r.outbound().await;
+    assert_eq!(out.len(), 1);
+    assert!(body_text(&out[0]).starts_with("Are you still there?"));
+}
