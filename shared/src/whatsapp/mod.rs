@@ -13,10 +13,10 @@
 
 pub mod contact;
 pub mod event;
-pub mod normalize;
 pub mod graph;
-pub mod graph_error;
 pub mod graph_client;
+pub mod graph_error;
+pub mod normalize;
 pub mod outbound;
 pub mod signature;
 pub mod webhook;

@@ -413,9 +413,8 @@ async fn two_messages_arriving_together_apply_in_order() {
     assert_eq!(s(&conv, "language"), "es");
     // An invocation that read the contact before another one applied a message loses its
     // write: the transaction is conditioned on the revision it read and on the message id.
-    // (Deterministic interleaving: moto restores a whole-table snapshot when a transaction
-    // fails, so truly simultaneous transactions at moto can undo each other; DynamoDB's
-    // transactions are isolated.)
+    // (Deterministic interleaving here; `the_same_message_in_two_invocations_at_once_applies_once`
+    // races them for real.)
     let store = DynamoConversationStore::new(DynamoTable::new(
         r.env.dynamo.clone(),
         r.env.table("StateTable"),
@@ -1172,4 +1171,36 @@ async fn survey_timer_binary_reminds_a_silent_contact_under_cargo_lambda() {
     let out = r.outbound().await;
     assert_eq!(out.len(), 1);
     assert!(body_text(&out[0]).starts_with("Are you still there?"));
+}
+
+/// Two invocations handle the same message at the same time (a redelivery overlapping the
+/// first attempt): exactly one applies it. Needs moto with serialised DynamoDB requests
+/// (`xtask/moto_server.py`, as `cargo xtask test` starts it), as DynamoDB itself behaves.
+#[tokio::test]
+async fn the_same_message_in_two_invocations_at_once_applies_once() {
+    let r = rig().await;
+    let who = ana();
+    for m in [text("hi"), tap("en"), tap("yes")] {
+        r.say(&who, m).await;
+    }
+    r.outbound().await;
+    for answer in ["Ana López", "ana@example.com", "C123456"] {
+        let e = r.message(&who, text(answer));
+        let (a, b) = ([e.clone()], [e]);
+        let (x, y) = tokio::join!(r.try_deliver(&a), r.try_deliver(&b));
+        assert!(x.is_empty() && y.is_empty(), "{x:?} {y:?}");
+    }
+    let conv = r.conversation(&who).await;
+    assert_eq!(s(&conv, "current_question"), "inquiry");
+    assert_eq!(conv["invalid_answers"].as_n().unwrap(), "0");
+    let out = r.outbound().await;
+    let bodies: Vec<&str> = out.iter().map(body_text).collect();
+    assert_eq!(
+        bodies,
+        vec![
+            "What is your email address?",
+            "If you are already a customer, what is your customer ID (C followed by 6 digits)? Write SKIP if you do not have one.",
+            "What can we help you with?",
+        ]
+    );
 }
