@@ -22,6 +22,7 @@ use crate::entrypoints::sqs::{process_fifo_batch, Handled, Retry};
 use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
 use crate::store::conversation_store::{
     ContactRecord, ConversationStore, DueReminder, DynamoConversationStore, Outbox, APPLIED_KEEP,
+    STALE_AFTER_SECONDS,
 };
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
 use crate::store::{DynamoTable, StoreError};
@@ -358,6 +359,15 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
                     self.send(outbox).await?;
                 }
                 return Ok(Handled::Done);
+            }
+            let newest = prev.conversation.as_ref().map(|c| c.last_inbound_at);
+            if newest.is_some_and(|n| m.timestamp.saturating_add(STALE_AFTER_SECONDS) < n) {
+                // A redelivery (or a straggler) from long before the contact's latest message:
+                // applying it now would answer the wrong question.
+                tracing::warn!(contact = %who, "stale message ignored");
+                return Ok(Handled::Discarded(
+                    "message older than the conversation's latest by more than an hour".into(),
+                ));
             }
             let now = (self.clock)();
             let (conversation, survey) = match prev.conversation.clone() {

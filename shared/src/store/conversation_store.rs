@@ -26,9 +26,14 @@ use crate::survey::engine::{ContactState, Conversation, Status};
 use crate::whatsapp::event::DeliveryStatus;
 use crate::whatsapp::outbound::OutboundMessage;
 
-/// How many applied message ids a contact keeps (Meta redelivers recent messages; older
-/// duplicates are also caught by the FIFO queue's dedup window and message timestamps).
-pub const APPLIED_KEEP: usize = 200;
+/// How many applied message ids a contact keeps. Each id is ~60 bytes of every write of the
+/// contact item (DynamoDB bills writes per KB), so the list is short: duplicates older than
+/// this are caught by the staleness rule of the engine entrypoint (a message more than
+/// [`STALE_AFTER_SECONDS`] older than the newest one applied is never applied).
+pub const APPLIED_KEEP: usize = 50;
+
+/// See [`APPLIED_KEEP`].
+pub const STALE_AFTER_SECONDS: i64 = 3600;
 
 /// Everything the engine reads and writes for one contact.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -13,8 +13,9 @@
 //! | contact              | `CONTACT#{phone_number_id}#{contact_key}` | `PROFILE`       | survey-engine |
 //! | conversation         | `CONV#{conversation_id}`                  | `CONV`          | survey-engine; agent-assigner sets only `assigned_agent`, `assigned_team`, `assigned_at`, `closed_at`, `closed_by` |
 //! | delivery failure     | `CONV#{conversation_id}`                  | `FAIL#{dedup_id}` | reply-sender |
+//! | reminder index entry | `gsi1pk = REMIND#{0..3}` on the conversation item | `gsi1sk = {due:012}#{id}` | survey-engine (only while a reminder can be due) |
 //! | failed status        | `CONV#{conversation_id}`                  | `FAILED#{wamid}` | survey-engine (from status webhooks; also `failed_messages` on the conversation) |
-//! | sent message         | `OUT#{wamid}`                             | `OUT`           | reply-sender (`conversation_id`, `dedup_id`, `contact_key`, `sent_at`) |
+//! | sent message         | `OUT#{wamid}`                             | `OUT`           | reply-sender (`conversation_id`, `dedup_id`, `contact_key`, `sent_at`); survey-engine sets only `delivery_status`, `delivery_rank`, `delivery_at` from status webhooks |
 //! | send record (dedup)  | `SENT#{dedup_id}`                         | `SENT`          | reply-sender |
 //! | survey version       | `SURVEY#{survey_id}`                      | `V#{version:06}` | prechat-admin |
 //! | agent                | `AGENT#{agent_id}`                        | `AGENT`         | agent-assigner, prechat-admin (gsi1: `AGENTS` / `{agent_id}`) |
