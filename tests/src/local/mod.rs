@@ -140,6 +140,11 @@ pub async fn run() -> Result<(), String> {
     for (k, v) in &vars {
         std::env::set_var(k, v);
     }
+    // What a function run on its own (`cargo lambda watch`) needs to join this stack.
+    eprintln!("environment of the local functions:");
+    for (k, v) in vars.iter().filter(|(k, _)| k.starts_with("PRECHAT_")) {
+        eprintln!("  {k}={v}");
+    }
 
     let scratch = std::env::temp_dir().join(format!("prechat-local-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
