@@ -2,5 +2,6 @@
 //! part of the pipeline; every test builds its own [`prechat_tests::TestEnv`].
 
 mod foundation;
+mod ingest;
 mod lambda_emulator;
 mod template;
