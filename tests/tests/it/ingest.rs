@@ -154,3 +154,37 @@ async fn every_sample_event_is_queued_through_the_handler() {
         }
     }
 }
+
+/// The real function (thin main, `from_env`, plain app secret as in local runs) under
+/// cargo-lambda's runtime emulator, queueing into moto; its logs hold no names, numbers or text.
+#[tokio::test]
+async fn the_function_queues_a_sample_event_under_cargo_lambda() {
+    let env = TestEnv::new().await;
+    let queue_url = env.queue_url("InboundQueue").to_owned();
+    let emulator = prechat_tests::lambda::Emulator::start(
+        "webhook-ingest",
+        &[
+            ("WHATSAPP_APP_SECRET", APP_SECRET),
+            ("PRECHAT_INBOUND_QUEUE_URL", &queue_url),
+            ("AWS_LAMBDA_LOG_LEVEL", "debug"),
+        ],
+    );
+    let reply = tokio::task::spawn_blocking(move || {
+        let reply = emulator.invoke_file("webhook-ingest", &sample("username-no-phone"));
+        (reply, emulator.log_text())
+    })
+    .await
+    .unwrap();
+    let (reply, log) = reply;
+    assert_eq!(reply["statusCode"], 200, "{reply}\n{log}");
+    let got = env.receive_all("InboundQueue").await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        event(&got[0]).contact_key(),
+        Some("US.24817305912873645029")
+    );
+    assert!(log.contains("delivery queued"), "{log}");
+    for personal in ["US.24817305912873645029", "Pablo", "pablo.morales", "demo"] {
+        assert!(!log.contains(personal), "{personal} in the log:\n{log}");
+    }
+}
