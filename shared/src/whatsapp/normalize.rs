@@ -32,13 +32,13 @@ pub fn normalize(parsed: Parsed) -> Normalized {
         ..Default::default()
     };
     for change in parsed.changes {
-        let at = format!(
-            "entry[{}].changes[{}]",
-            change.entry_index, change.change_index
-        );
+        let at = At {
+            entry: change.entry_index,
+            change: change.change_index,
+        };
         match change.field.as_str() {
             webhook::FIELD_MESSAGES | webhook::FIELD_USER_ID_UPDATE => {
-                normalize_value(change.value, &at, &mut out)
+                normalize_value(change.value, at, &mut out)
             }
             _ => out.skipped_fields.push(change.field),
         }
@@ -46,7 +46,21 @@ pub fn normalize(parsed: Parsed) -> Normalized {
     out
 }
 
-fn normalize_value(value: ChangeValue, at: &str, out: &mut Normalized) {
+/// Where a change sits in the delivery; formatted only when something is rejected, so the
+/// common path does not allocate for it.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    entry: usize,
+    change: usize,
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "entry[{}].changes[{}]", self.entry, self.change)
+    }
+}
+
+fn normalize_value(value: ChangeValue, at: At, out: &mut Normalized) {
     out.delivery_errors
         .extend(value.errors.iter().map(api_error));
     if value.messages.is_empty() && value.statuses.is_empty() && value.user_id_update.is_empty() {
@@ -76,7 +90,7 @@ fn normalize_value(value: ChangeValue, at: &str, out: &mut Normalized) {
             Ok(events) => out.events.extend(events),
             Err(reason) => out
                 .rejected
-                .push(reject(&format!("{at}.value.messages[{i}]"), reason)),
+                .push(reject(format_args!("{at}.value.messages[{i}]"), reason)),
         }
     }
     for (i, s) in value.statuses.into_iter().enumerate() {
@@ -84,7 +98,7 @@ fn normalize_value(value: ChangeValue, at: &str, out: &mut Normalized) {
             Ok(e) => out.events.push(e),
             Err(reason) => out
                 .rejected
-                .push(reject(&format!("{at}.value.statuses[{i}]"), reason)),
+                .push(reject(format_args!("{at}.value.statuses[{i}]"), reason)),
         }
     }
     for (i, u) in value.user_id_update.into_iter().enumerate() {
@@ -105,9 +119,9 @@ fn normalize_value(value: ChangeValue, at: &str, out: &mut Normalized) {
     }
 }
 
-fn reject(location: &str, reason: &str) -> Rejected {
+fn reject(location: impl std::fmt::Display, reason: &str) -> Rejected {
     Rejected {
-        location: location.to_owned(),
+        location: location.to_string(),
         reason: reason.to_owned(),
     }
 }

@@ -307,22 +307,28 @@ pub struct UserIdChange {
     pub current: String,
 }
 
-/// Meta sends Unix timestamps as strings of digits; a number is accepted as well.
+/// Meta sends Unix timestamps as strings of digits; a number is accepted as well. A visitor
+/// rather than an untagged enum: untagged enums buffer the value first, on the hot path.
 fn unix_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw<'a> {
-        Int(i64),
-        #[serde(borrow)]
-        Str(std::borrow::Cow<'a, str>),
+    struct Seconds;
+    impl serde::de::Visitor<'_> for Seconds {
+        type Value = i64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Unix seconds as a string of digits or a number")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("timestamp is out of range"))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<i64, E> {
+            v.trim()
+                .parse()
+                .map_err(|_| E::custom("timestamp is not a whole number of seconds"))
+        }
     }
-    match Raw::deserialize(d)? {
-        Raw::Int(n) => Ok(n),
-        Raw::Str(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom("timestamp is not a whole number of seconds")),
-    }
+    d.deserialize_any(Seconds)
 }
 
 /// Why a whole delivery is refused (a 4xx): nothing in it can be used.
