@@ -87,7 +87,10 @@ fn normalize_value(value: ChangeValue, at: At, out: &mut Normalized) {
     for (i, m) in value.messages.into_iter().enumerate() {
         let contact = contact_for(&m, &value.contacts);
         match message_event(m, contact, &pnid, &display) {
-            Ok(events) => out.events.extend(events),
+            Ok((event, rekey)) => {
+                out.events.push(event);
+                out.events.extend(rekey);
+            }
             Err(reason) => out
                 .rejected
                 .push(reject(format_args!("{at}.value.messages[{i}]"), reason)),
@@ -162,13 +165,13 @@ fn contact_ref(
 }
 
 /// One message -> its event, plus a [`UserIdUpdate`] when a system message reports a new BSUID
-/// together with the previous one.
+/// together with the previous one (a pair, not a `Vec`: no allocation per message).
 fn message_event(
     m: Message,
     contact: Option<&Contact>,
     pnid: &str,
     display: &str,
-) -> Result<Vec<InboundEvent>, &'static str> {
+) -> Result<(InboundEvent, Option<InboundEvent>), &'static str> {
     if m.id.is_empty() {
         return Err("message id is empty");
     }
@@ -200,8 +203,7 @@ fn message_event(
         })),
         _ => None,
     };
-    let mut events = Vec::with_capacity(1 + usize::from(rekey.is_some()));
-    events.push(InboundEvent::Message(InboundMessage {
+    let event = InboundEvent::Message(InboundMessage {
         phone_number_id: pnid.to_owned(),
         display_phone_number: display.to_owned(),
         contact: contact_ref,
@@ -210,9 +212,8 @@ fn message_event(
         context_message_id: m.context.and_then(|c| c.id).filter(|id| !id.is_empty()),
         referral: m.referral,
         content,
-    }));
-    events.extend(rekey);
-    Ok(events)
+    });
+    Ok((event, rekey))
 }
 
 fn content(m: &Message) -> Result<MessageContent, &'static str> {

@@ -25,9 +25,19 @@ pub const FIELD_USER_ID_UPDATE: &str = "user_id_update";
 /// The whole delivery.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Notification {
-    pub object: String,
+    pub object: Object,
     #[serde(default)]
     pub entry: Vec<Entry>,
+}
+
+/// `object`: compared while parsing, without allocating a string for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Object {
+    #[serde(rename = "whatsapp_business_account")]
+    WhatsappBusinessAccount,
+    /// Any other product's webhook (Messenger `page`, `instagram`, ...): not for us.
+    #[serde(other)]
+    Other,
 }
 
 /// One WhatsApp Business Account's part of a delivery.
@@ -373,7 +383,7 @@ pub struct Parsed {
 /// wrong `object`, `entry` not a list); problems inside are reported per item.
 pub fn parse(body: &[u8]) -> Result<Parsed, ParseError> {
     match serde_json::from_slice::<Notification>(body) {
-        Ok(n) if n.object == OBJECT => Ok(Parsed {
+        Ok(n) if n.object == Object::WhatsappBusinessAccount => Ok(Parsed {
             changes: n
                 .entry
                 .into_iter()
