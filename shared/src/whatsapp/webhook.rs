@@ -40,6 +40,15 @@ pub enum Object {
     Other,
 }
 
+/// `value.messaging_product`, compared without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Product {
+    #[serde(rename = "whatsapp")]
+    Whatsapp,
+    #[serde(other)]
+    Other,
+}
+
 /// One WhatsApp Business Account's part of a delivery.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Entry {
@@ -62,7 +71,7 @@ pub struct Change {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ChangeValue {
     #[serde(default)]
-    pub messaging_product: Option<String>,
+    pub messaging_product: Option<Product>,
     #[serde(default)]
     pub metadata: Option<Metadata>,
     #[serde(default)]
