@@ -83,6 +83,8 @@ pub fn run_tracked(cmd: &mut Command) -> std::io::Result<ExitStatus> {
 }
 
 /// Starts moto_server on a free loopback port; returns its endpoint once it answers.
+/// moto is started through `xtask/moto_server.py`, which applies DynamoDB requests one at a time
+/// as real DynamoDB's per-item atomicity requires (see that file).
 pub fn start_moto(venv: &Venv) -> Result<String, String> {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -92,7 +94,9 @@ pub fn start_moto(venv: &Venv) -> Result<String, String> {
     let log =
         std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
-    let child = Command::new(venv.bin("moto_server"))
+    let launcher = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("moto_server.py");
+    let child = Command::new(venv.bin("python"))
+        .arg(launcher)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))

@@ -1,6 +1,9 @@
 //! The admin command's logic: argument dispatch to the survey and agent/team commands.
 //! Each command group owns a module and returns the text to print.
 
+pub mod agents;
+pub mod survey;
+
 use crate::config::ConfigError;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,9 +20,21 @@ pub const USAGE: &str = "usage: prechat-admin [--table NAME] <group> <command> [
 
 groups:
   survey   publish, list and show survey definitions
+  agent, team, routing, conversation, waiting: agent assignment (below)
   help     this text
 
-The table defaults to $PRECHAT_TABLE.";
+The table defaults to $PRECHAT_TABLE.
+
+agent assignment:
+  agent    add ID --name NAME --teams T1,T2 [--languages en,de] [--capacity N] [--status S]
+           update ID [--name ..] [--teams ..] [--languages ..] [--capacity N] [--status S]
+           status ID online|away|offline;  capacity ID N;  list
+  team     add FILE.json | update FILE.json | list | show ID
+  routing  set FILE.json | show
+  conversation close CONVERSATION_ID [--by NAME]
+  waiting  TEAM   (the team's line, in order)
+  Commands that free capacity queue a drain job on --assignment-queue URL
+  (default $PRECHAT_ASSIGNMENT_QUEUE_URL).";
 
 /// Settings every admin command shares.
 #[derive(Debug, Clone)]
@@ -58,6 +73,10 @@ pub async fn run(mut args: Vec<String>) -> Result<String, AdminError> {
     };
     match group.as_str() {
         "help" | "-h" => Ok(USAGE.to_owned()),
+        "survey" => survey::run(args).await,
+        "agent" | "team" | "routing" | "conversation" | "waiting" => {
+            agents::run(&group, args).await
+        }
         other => Err(AdminError::Usage(format!("unknown group {other:?}"))),
     }
 }

@@ -1,5 +1,19 @@
 //! Handing conversations to human agents.
 //!
 //! - [`job`]: the assignment job the survey engine puts on the assignment queue.
+//! - [`model`]: agents and teams; [`hours`]: business hours in the team's time zone.
+//! - [`rules`]: which team a conversation goes to, and VIP priority.
+//! - [`strategy`]: availability and agent choice (`round_robin`, `least_open`).
+//! - [`messages`]: what the contact is told (assigned / away / overload), window-aware.
+//! - [`notify`]: the signed webhook that tells an agent about a new conversation.
+//!
+//! All of these are pure; the DynamoDB side is `store::routing_store`, the Lambda side
+//! `entrypoints::assigner`.
 
+pub mod hours;
 pub mod job;
+pub mod messages;
+pub mod model;
+pub mod notify;
+pub mod rules;
+pub mod strategy;

@@ -13,13 +13,23 @@
 //! | contact              | `CONTACT#{phone_number_id}#{contact_key}` | `PROFILE`       | survey-engine |
 //! | conversation         | `CONV#{conversation_id}`                  | `CONV`          | survey-engine; agent-assigner sets only `assigned_agent`, `assigned_team`, `assigned_at`, `closed_at`, `closed_by` |
 //! | delivery failure     | `CONV#{conversation_id}`                  | `FAIL#{dedup_id}` | reply-sender |
-//! | sent message         | `OUT#{wamid}`                             | `OUT`           | reply-sender (`conversation_id`, `dedup_id`, `contact_key`, `sent_at`) |
+//! | reminder index entry | `gsi1pk = REMIND#{0..3}` on the conversation item | `gsi1sk = {due:012}#{id}` | survey-engine (only while a reminder can be due) |
+//! | failed status        | `CONV#{conversation_id}`                  | `FAILED#{wamid}` | survey-engine (from status webhooks; also `failed_messages` on the conversation) |
+//! | sent message         | `OUT#{wamid}`                             | `OUT`           | reply-sender (`conversation_id`, `dedup_id`, `contact_key`, `sent_at`); survey-engine sets only `delivery_status`, `delivery_rank`, `delivery_at` from status webhooks |
 //! | send record (dedup)  | `SENT#{dedup_id}`                         | `SENT`          | reply-sender |
 //! | survey version       | `SURVEY#{survey_id}`                      | `V#{version:06}` | prechat-admin |
-//! | agents, teams, waiting line | `AGENT#`, `TEAM#`, `WAIT#`, `ROUTING#` ... | ...     | agent-assigner, prechat-admin |
+//! | agent                | `AGENT#{agent_id}`                        | `AGENT`         | agent-assigner, prechat-admin (gsi1: `AGENTS` / `{agent_id}`) |
+//! | team                 | `TEAM#{team_id}`                          | `TEAM`          | prechat-admin (gsi1: `TEAMS` / `{team_id}`) |
+//! | routing rules        | `ROUTING`                                 | `ROUTING`       | prechat-admin |
+//! | hand-off ticket      | `HANDOFF#{conversation_id}`               | `HANDOFF`       | agent-assigner, prechat-admin (gsi1: `WAIT#{team_id}` or `ANNOUNCE#{team_id}` / `{0 VIP,1}#{requested_at:012}#{conversation_id}`) |
 //!
 //! A conversation with `closed_at` set is closed, whoever set it. Conversation ids are ASCII
 //! and SQS-id safe.
+
+pub mod conversation_store;
+pub mod outbox;
+pub mod routing_store;
+pub mod survey_store;
 
 use aws_sdk_dynamodb::Client;
 

@@ -7,10 +7,15 @@
 //! - [`webhook`]: the typed model of Meta's webhook payload and its tolerant parser.
 //! - [`signature`]: `X-Hub-Signature-256` verification over the raw body.
 //! - [`normalize`]: a parsed delivery -> [`event::InboundEvent`]s, plus what was left out and why.
+//! - [`graph`], [`graph_error`], [`graph_client`]: rendering outbound messages to Graph API bodies,
+//!   classifying Meta's errors, and the HTTP client the reply sender uses.
 //! - [`contact`]: who a contact is (business-scoped user id first, phone number second).
 
 pub mod contact;
 pub mod event;
+pub mod graph;
+pub mod graph_client;
+pub mod graph_error;
 pub mod normalize;
 pub mod outbound;
 pub mod signature;

@@ -1,7 +1,10 @@
 //! The integration test binary (one binary: one link, shared harness). Each module covers one
 //! part of the pipeline; every test builds its own [`prechat_tests::TestEnv`].
 
+mod assigner;
 mod foundation;
 mod ingest;
 mod lambda_emulator;
+mod sender;
+mod survey;
 mod template;

@@ -1,0 +1,948 @@
+//! The survey engine: a pure function from (contact, conversation, inbound message, survey,
+//! now) to (new contact, new conversation, effects). No I/O and no AWS types: the entrypoint
+//! loads the state, calls [`on_message`], persists the result with one conditional write and
+//! sends the effects.
+//!
+//! Conversation states: `surveying` (awaiting the answer to `question`), `handed_off` (waiting
+//! for or with an agent: silent except for keywords), `closed`, `opted_out`. Every outbound
+//! message carries a deterministic dedup id (`{conversation}:{step}:{n}`; `step` advances with
+//! every reply the engine makes), so re-sending the effects of an applied message is harmless.
+
+use std::collections::BTreeMap;
+
+use chrono::DateTime;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::answer::{self, AnswerContext, Rejection};
+use super::definition::{Fallback, OnExpiry, Question, QuestionKind, Survey, Target, Texts};
+use super::locale;
+use super::text::{normalise, render};
+use crate::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
+use crate::whatsapp::event::{InboundMessage, MessageContent};
+use crate::whatsapp::outbound::{
+    ListRow, ListSection, OutboundBody, OutboundMessage, Recipient, ReplyButton,
+};
+use crate::whatsapp::ContactRef;
+
+/// What prechat knows about a contact, across conversations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContactState {
+    pub phone_number_id: String,
+    /// BSUID when Meta sent one, else the phone number ([`ContactRef::key`]).
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Saved answers (`save_to: contact.<field>`).
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<ConsentRecord>,
+    /// The contact sent the stop keyword: no automated messages until they restart.
+    #[serde(default)]
+    pub opted_out: bool,
+    /// Conversations started so far (a contact with one or more is "returning").
+    #[serde(default)]
+    pub conversations: u32,
+}
+
+/// GDPR consent as given: the exact text shown, the policy and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub accepted: bool,
+    pub text: String,
+    pub policy_url: String,
+    pub policy_version: String,
+    pub language: String,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Surveying,
+    HandedOff,
+    Closed,
+    OptedOut,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Surveying => "surveying",
+            Status::HandedOff => "handed_off",
+            Status::Closed => "closed",
+            Status::OptedOut => "opted_out",
+        }
+    }
+}
+
+/// One conversation: a survey run and what follows it, until closed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    pub survey_id: String,
+    /// The definition version the conversation started on; it finishes on it.
+    pub survey_version: u32,
+    pub status: Status,
+    /// The question awaiting an answer (set exactly when surveying).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+    /// Invalid answers to the current question so far.
+    #[serde(default)]
+    pub attempts: u32,
+    /// Advances with every reply the engine makes: part of the outbound dedup ids.
+    pub step: u32,
+    #[serde(default)]
+    pub answers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    pub language: String,
+    pub started_at: i64,
+    /// Last activity of the contact (drives reminders and expiry).
+    pub updated_at: i64,
+    pub last_inbound_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handoff: Option<HandoffReason>,
+    /// The step a reminder was sent at (one reminder per question asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminded_step: Option<u32>,
+    /// Invalid answers over the whole conversation (for reporting).
+    #[serde(default)]
+    pub invalid_answers: u32,
+}
+
+impl Conversation {
+    /// Whether the conversation still belongs to the contact's next message: open, or closed
+    /// less than the survey's reopen window ago.
+    pub fn continues(&self, reopen_window_minutes: u32, now: i64) -> bool {
+        match self.status {
+            Status::Surveying | Status::HandedOff => {
+                self.closed_at.is_none() || self.within(reopen_window_minutes, now)
+            }
+            Status::Closed => self.within(reopen_window_minutes, now),
+            Status::OptedOut => false,
+        }
+    }
+
+    fn within(&self, window_minutes: u32, now: i64) -> bool {
+        self.closed_at
+            .is_some_and(|c| now.saturating_sub(c) < i64::from(window_minutes) * 60)
+    }
+}
+
+/// What the engine wants done.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    /// To the outbound queue, in order.
+    pub messages: Vec<OutboundMessage>,
+    /// To the assignment queue.
+    pub job: Option<AssignmentJob>,
+}
+
+/// Why the engine did what it did (for logs and tests; never contains personal data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Started,
+    Accepted,
+    Rejected(Rejection),
+    Skipped,
+    Completed,
+    HandedOff(HandoffReason),
+    Ended,
+    OptedOut,
+    Restarted,
+    Resumed,
+    Reopened,
+    /// Nothing to say (handed off, opted out, a system notice...).
+    Silent,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub contact: ContactState,
+    pub conversation: Option<Conversation>,
+    pub effects: Effects,
+    pub action: Action,
+}
+
+/// A deterministic conversation id from the message that opened it (ASCII, SQS-safe).
+pub fn conversation_id(phone_number_id: &str, contact_key: &str, message_id: &str) -> String {
+    let digest = Sha256::digest(format!("{phone_number_id}|{contact_key}|{message_id}").as_bytes());
+    format!("c{}", &hex::encode(digest)[..31])
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keyword {
+    Restart,
+    Human,
+    Stop,
+    Skip,
+}
+
+fn keyword(survey: &Survey, content: &MessageContent) -> Option<Keyword> {
+    let MessageContent::Text { body } = content else {
+        return None;
+    };
+    let n = normalise(body);
+    let kw = &survey.keywords;
+    let hit = |m: &BTreeMap<String, Vec<String>>| m.values().flatten().any(|w| normalise(w) == n);
+    if hit(&kw.stop) {
+        Some(Keyword::Stop)
+    } else if hit(&kw.human) {
+        Some(Keyword::Human)
+    } else if hit(&kw.restart) {
+        Some(Keyword::Restart)
+    } else if hit(&kw.skip) {
+        Some(Keyword::Skip)
+    } else {
+        None
+    }
+}
+
+/// Handles one message from the contact. `conversation` is the contact's conversation when it
+/// [`Conversation::continues`], and `survey` the definition it runs on; otherwise `None` and the
+/// survey to start.
+pub fn on_message(
+    mut contact: ContactState,
+    conversation: Option<Conversation>,
+    msg: &InboundMessage,
+    survey: &Survey,
+    now: i64,
+) -> Outcome {
+    update_profile(&mut contact, &msg.contact);
+    let kw = keyword(survey, &msg.content);
+    let mut run = Run {
+        survey,
+        contact,
+        msg,
+        now,
+        effects: Effects::default(),
+    };
+
+    // A system notice (e.g. "user changed number") is not the contact talking to us.
+    if matches!(msg.content, MessageContent::System { .. }) {
+        return run.finish(conversation, Action::Silent);
+    }
+
+    if run.contact.opted_out {
+        if kw != Some(Keyword::Restart) {
+            let conv = conversation.map(|mut c| {
+                c.last_inbound_at = msg.timestamp.max(c.last_inbound_at);
+                c
+            });
+            return run.finish(conv, Action::Silent);
+        }
+        run.contact.opted_out = false;
+        let conv = run.start(false);
+        return run.finish(Some(conv), Action::Restarted);
+    }
+
+    let Some(mut conv) = conversation else {
+        // A reply to a business-initiated message (template button, or quoting one of our
+        // messages) does not open a survey: a human follows up.
+        let business_initiated = matches!(msg.content, MessageContent::TemplateButton { .. })
+            || msg.context_message_id.is_some();
+        if business_initiated {
+            let mut conv = run.new_conversation();
+            run.handoff(&mut conv, HandoffReason::Requested, false);
+            return run.finish(Some(conv), Action::HandedOff(HandoffReason::Requested));
+        }
+        return match kw {
+            Some(Keyword::Stop) => {
+                let mut conv = run.new_conversation();
+                run.opt_out(&mut conv);
+                run.finish(Some(conv), Action::OptedOut)
+            }
+            Some(Keyword::Human) => {
+                let mut conv = run.new_conversation();
+                run.handoff(&mut conv, HandoffReason::Requested, true);
+                run.finish(Some(conv), Action::HandedOff(HandoffReason::Requested))
+            }
+            _ => {
+                let conv = run.start(true);
+                run.finish(Some(conv), Action::Started)
+            }
+        };
+    };
+
+    let previous_activity = conv.updated_at;
+    conv.last_inbound_at = msg.timestamp.max(conv.last_inbound_at);
+    conv.updated_at = now;
+
+    match conv.status {
+        Status::OptedOut => run.finish(Some(conv), Action::Silent),
+        Status::Closed => {
+            // Within the reopen window: back to the agents, with what we know.
+            let reason = conv.handoff.unwrap_or(HandoffReason::Requested);
+            conv.closed_at = None;
+            run.handoff(&mut conv, reason, false);
+            run.finish(Some(conv), Action::Reopened)
+        }
+        Status::HandedOff => match kw {
+            Some(Keyword::Stop) => {
+                run.opt_out(&mut conv);
+                run.finish(Some(conv), Action::OptedOut)
+            }
+            Some(Keyword::Restart) => {
+                run.restart(&mut conv);
+                run.finish(Some(conv), Action::Restarted)
+            }
+            _ => run.finish(Some(conv), Action::Silent),
+        },
+        Status::Surveying => {
+            match kw {
+                Some(Keyword::Stop) => {
+                    run.opt_out(&mut conv);
+                    return run.finish(Some(conv), Action::OptedOut);
+                }
+                Some(Keyword::Human) => {
+                    run.handoff(&mut conv, HandoffReason::Requested, true);
+                    return run.finish(Some(conv), Action::HandedOff(HandoffReason::Requested));
+                }
+                Some(Keyword::Restart) => {
+                    run.restart(&mut conv);
+                    return run.finish(Some(conv), Action::Restarted);
+                }
+                _ => {}
+            }
+            let expire = survey
+                .timeouts
+                .expire_after_minutes
+                .map(|m| i64::from(m) * 60);
+            if expire.is_some_and(|e| now.saturating_sub(previous_activity) >= e) {
+                return match survey.timeouts.on_expiry {
+                    OnExpiry::Restart => {
+                        run.restart(&mut conv);
+                        run.finish(Some(conv), Action::Restarted)
+                    }
+                    OnExpiry::Resume => {
+                        conv.attempts = 0;
+                        run.bump(&mut conv);
+                        let text = run.text(survey.texts.welcome_back.as_ref(), &conv);
+                        if !text.is_empty() {
+                            run.say_text(&conv, text);
+                        }
+                        run.ask_current(&conv, None);
+                        run.finish(Some(conv), Action::Resumed)
+                    }
+                };
+            }
+            let action = run.answer(&mut conv, kw == Some(Keyword::Skip));
+            run.finish(Some(conv), action)
+        }
+    }
+}
+
+/// When the timer should look at a conversation again for a reminder: once per question
+/// asked, `reminder_after_minutes` after the contact's last activity; `None` when no reminder
+/// can be due (not surveying, already reminded, or no reminder configured).
+pub fn reminder_due(conv: &Conversation, survey: &Survey) -> Option<i64> {
+    if conv.status != Status::Surveying || conv.reminded_step == Some(conv.step) {
+        return None;
+    }
+    let after = survey.timeouts.reminder_after_minutes?;
+    Some(conv.updated_at.saturating_add(i64::from(after) * 60))
+}
+
+/// A reminder due for a silent conversation, if any (evaluated by the timer).
+pub fn on_timer(
+    contact: &ContactState,
+    mut conv: Conversation,
+    survey: &Survey,
+    now: i64,
+) -> Option<(Conversation, Effects)> {
+    if conv.status != Status::Surveying
+        || contact.opted_out
+        || conv.reminded_step == Some(conv.step)
+    {
+        return None;
+    }
+    let after = i64::from(survey.timeouts.reminder_after_minutes?) * 60;
+    if now.saturating_sub(conv.updated_at) < after {
+        return None;
+    }
+    if let Some(expire) = survey.timeouts.expire_after_minutes {
+        if now.saturating_sub(conv.updated_at) >= i64::from(expire) * 60 {
+            return None;
+        }
+    }
+    // Only inside the 24-hour window: outside it only templates may be sent.
+    if now.saturating_sub(conv.last_inbound_at) >= 24 * 3600 {
+        return None;
+    }
+    let texts = survey.texts.reminder.as_ref()?;
+    let mut run = Run {
+        survey,
+        contact: contact.clone(),
+        msg: &InboundMessage {
+            phone_number_id: contact.phone_number_id.clone(),
+            display_phone_number: String::new(),
+            contact: ContactRef {
+                user_id: contact.user_id.clone(),
+                wa_id: contact.wa_id.clone(),
+                ..Default::default()
+            },
+            message_id: String::new(),
+            timestamp: conv.last_inbound_at,
+            context_message_id: None,
+            referral: None,
+            content: MessageContent::System {
+                body: String::new(),
+            },
+        },
+        now,
+        effects: Effects::default(),
+    };
+    run.bump(&mut conv);
+    let text = run.text(Some(texts), &conv);
+    run.say_text(&conv, text);
+    conv.reminded_step = Some(conv.step);
+    Some((conv, run.effects))
+}
+
+fn update_profile(contact: &mut ContactState, from: &ContactRef) {
+    if let Some(u) = from.user_id.as_ref().filter(|s| !s.is_empty()) {
+        contact.user_id = Some(u.clone());
+    }
+    if let Some(w) = from.wa_id.as_ref().filter(|s| !s.is_empty()) {
+        contact.wa_id = Some(w.clone());
+    }
+    if let Some(n) = from.profile_name.as_ref().filter(|s| !s.trim().is_empty()) {
+        contact.profile_name = Some(n.clone());
+    }
+    if let Some(n) = from.username.as_ref().filter(|s| !s.trim().is_empty()) {
+        contact.username = Some(n.clone());
+    }
+    if contact.key.is_empty() {
+        contact.key = from.key().unwrap_or_default().to_owned();
+    }
+}
+
+struct Run<'a> {
+    survey: &'a Survey,
+    contact: ContactState,
+    msg: &'a InboundMessage,
+    now: i64,
+    effects: Effects,
+}
+
+impl<'a> Run<'a> {
+    fn finish(self, conversation: Option<Conversation>, action: Action) -> Outcome {
+        Outcome {
+            contact: self.contact,
+            conversation,
+            effects: self.effects,
+            action,
+        }
+    }
+
+    fn new_conversation(&mut self) -> Conversation {
+        let survey = self.survey;
+        let language = self.initial_language();
+        self.contact.conversations = self.contact.conversations.saturating_add(1);
+        Conversation {
+            id: conversation_id(
+                &self.msg.phone_number_id,
+                &self.contact.key,
+                &self.msg.message_id,
+            ),
+            survey_id: survey.id.clone(),
+            survey_version: survey.version,
+            status: Status::Surveying,
+            question: None,
+            attempts: 0,
+            step: 0,
+            answers: BTreeMap::new(),
+            vars: BTreeMap::new(),
+            language,
+            started_at: self.now,
+            updated_at: self.now,
+            last_inbound_at: self.msg.timestamp,
+            closed_at: None,
+            handoff: None,
+            reminded_step: None,
+            invalid_answers: 0,
+        }
+    }
+
+    /// A saved preference, else the language of the phone number's country, else the default.
+    fn initial_language(&self) -> String {
+        let langs = &self.survey.languages;
+        let saved = self
+            .contact
+            .fields
+            .get("language")
+            .filter(|l| langs.contains(l));
+        let by_phone = self
+            .contact
+            .wa_id
+            .as_deref()
+            .and_then(locale::country_of_phone)
+            .and_then(locale::language_of_country)
+            .map(str::to_owned)
+            .filter(|l| langs.contains(l));
+        saved
+            .cloned()
+            .or(by_phone)
+            .unwrap_or_else(|| self.survey.default_language.clone())
+    }
+
+    /// Opens a new conversation: greeting, then the first question.
+    fn start(&mut self, greet: bool) -> Conversation {
+        let returning = self.contact.conversations > 0;
+        let mut conv = self.new_conversation();
+        self.bump(&mut conv);
+        if greet {
+            let t = &self.survey.texts;
+            let texts = if returning {
+                &t.greeting_returning
+            } else {
+                &t.greeting_new
+            };
+            let text = self.text(Some(texts), &conv);
+            self.say_text(&conv, text);
+        }
+        self.advance(&mut conv, 0);
+        conv
+    }
+
+    fn restart(&mut self, conv: &mut Conversation) {
+        conv.status = Status::Surveying;
+        conv.answers.clear();
+        conv.vars.clear();
+        conv.attempts = 0;
+        conv.handoff = None;
+        conv.closed_at = None;
+        conv.question = None;
+        self.bump(conv);
+        let text = self.text(Some(&self.survey.texts.greeting_returning), conv);
+        self.say_text(conv, text);
+        self.advance(conv, 0);
+    }
+
+    fn bump(&self, conv: &mut Conversation) {
+        conv.step = conv.step.saturating_add(1);
+    }
+
+    /// Moves to the first question at or after `from` that applies; completes when none does.
+    fn advance(&mut self, conv: &mut Conversation, from: usize) {
+        conv.attempts = 0;
+        let next = self
+            .survey
+            .questions
+            .iter()
+            .skip(from)
+            .find(|q| self.applies(q, conv));
+        match next {
+            Some(q) => {
+                conv.status = Status::Surveying;
+                conv.question = Some(q.key.clone());
+                self.ask(conv, q, None);
+            }
+            None => self.handoff(conv, HandoffReason::Completed, true),
+        }
+    }
+
+    fn applies(&self, q: &Question, conv: &Conversation) -> bool {
+        if let Some(w) = &q.when {
+            if !w.matches(&conv.answers) {
+                return false;
+            }
+        }
+        if q.ask_if_missing {
+            if let Some(field) = q.save_to.contact_field() {
+                if self.knows(field, q) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether a contact field is already known (so `ask_if_missing` skips the question).
+    fn knows(&self, field: &str, q: &Question) -> bool {
+        if let QuestionKind::Consent { policy_version, .. } = &q.kind {
+            // Consent to an older policy version does not count.
+            return self
+                .contact
+                .consent
+                .as_ref()
+                .is_some_and(|c| c.accepted && &c.policy_version == policy_version);
+        }
+        if field == "phone" && self.contact.wa_id.is_some() {
+            return true;
+        }
+        self.contact
+            .fields
+            .get(field)
+            .is_some_and(|v| !v.is_empty())
+    }
+
+    fn answer(&mut self, conv: &mut Conversation, skip_word: bool) -> Action {
+        let survey = self.survey;
+        let Some(idx) = conv.question.as_deref().and_then(|k| survey.position(k)) else {
+            // A state from a definition that lost its question cannot be resumed: start over.
+            self.advance(conv, 0);
+            return Action::Restarted;
+        };
+        let Some(q) = survey.questions.get(idx) else {
+            return Action::Silent;
+        };
+        if skip_word && !q.required {
+            self.bump(conv);
+            self.advance(conv, idx + 1);
+            return if conv.status == Status::Surveying {
+                Action::Skipped
+            } else {
+                Action::Completed
+            };
+        }
+        let today = DateTime::from_timestamp(self.now, 0)
+            .map(|d| d.date_naive())
+            .unwrap_or_default();
+        let calling_code = self
+            .contact
+            .wa_id
+            .as_deref()
+            .and_then(answer::calling_code_of);
+        let ctx = AnswerContext {
+            language: &conv.language,
+            today,
+            calling_code,
+        };
+        let result = if skip_word {
+            Err(Rejection::NotAnOption)
+        } else {
+            answer::validate(q, &self.msg.content, &ctx)
+        };
+        match result {
+            Ok(accepted) => {
+                self.save(conv, q, accepted.0.clone());
+                self.bump(conv);
+                if let QuestionKind::Consent { .. } = q.kind {
+                    if accepted.0 == "no" {
+                        return self.fallback(conv, q, idx);
+                    }
+                }
+                self.advance(conv, idx + 1);
+                match conv.status {
+                    Status::Surveying => Action::Accepted,
+                    Status::HandedOff => Action::Completed,
+                    _ => Action::Accepted,
+                }
+            }
+            Err(rejection) => {
+                conv.attempts = conv.attempts.saturating_add(1);
+                conv.invalid_answers = conv.invalid_answers.saturating_add(1);
+                self.bump(conv);
+                if conv.attempts >= q.max_attempts {
+                    return self.fallback(conv, q, idx);
+                }
+                let t = &survey.texts;
+                let retry = if rejection == Rejection::NotText {
+                    self.text(Some(&t.text_only), conv)
+                } else {
+                    self.text(Some(q.retry.as_ref().unwrap_or(&t.invalid)), conv)
+                };
+                self.ask(conv, q, Some(retry));
+                Action::Rejected(rejection)
+            }
+        }
+    }
+
+    fn fallback(&mut self, conv: &mut Conversation, q: &Question, idx: usize) -> Action {
+        match q.fallback {
+            Fallback::Skip => {
+                self.advance(conv, idx + 1);
+                if conv.status == Status::Surveying {
+                    Action::Skipped
+                } else {
+                    Action::Completed
+                }
+            }
+            Fallback::Handoff => {
+                self.handoff(conv, HandoffReason::Fallback, true);
+                Action::HandedOff(HandoffReason::Fallback)
+            }
+            Fallback::End => {
+                conv.status = Status::Closed;
+                conv.question = None;
+                conv.closed_at = Some(self.now);
+                let text = self.text(Some(&self.survey.texts.ended), conv);
+                self.say_text(conv, text);
+                Action::Ended
+            }
+        }
+    }
+
+    fn save(&mut self, conv: &mut Conversation, q: &Question, value: String) {
+        conv.answers.insert(q.key.clone(), value.clone());
+        if let QuestionKind::Consent {
+            policy_url,
+            policy_version,
+        } = &q.kind
+        {
+            self.contact.consent = Some(ConsentRecord {
+                accepted: value == "yes",
+                text: self.survey.pick(&q.prompt, &conv.language).to_owned(),
+                policy_url: policy_url.clone(),
+                policy_version: policy_version.clone(),
+                language: conv.language.clone(),
+                at: self.now,
+            });
+        }
+        match &q.save_to {
+            Target::Contact(field) => {
+                if field == "language" && self.survey.languages.contains(&value) {
+                    conv.language = value.clone();
+                }
+                self.contact.fields.insert(field.clone(), value);
+            }
+            Target::Var(name) => {
+                conv.vars.insert(name.clone(), value);
+            }
+        }
+    }
+
+    fn handoff(&mut self, conv: &mut Conversation, reason: HandoffReason, say: bool) {
+        conv.status = Status::HandedOff;
+        conv.question = None;
+        conv.attempts = 0;
+        conv.handoff = Some(reason);
+        // A fresh step: the hand-off text and the job must never reuse the dedup ids of what
+        // was sent before.
+        self.bump(conv);
+        if say {
+            let t = &self.survey.texts;
+            let texts = if reason == HandoffReason::Completed {
+                &t.completion
+            } else {
+                &t.handoff
+            };
+            let text = self.text(Some(texts), conv);
+            self.say_text(conv, text);
+        }
+        let request = AssignRequest {
+            job_id: format!("{}:assign:{}", conv.id, conv.step),
+            phone_number_id: self.contact.phone_number_id.clone(),
+            contact: ContactRef {
+                user_id: self.contact.user_id.clone(),
+                wa_id: self.contact.wa_id.clone(),
+                profile_name: self.contact.profile_name.clone(),
+                username: self.contact.username.clone(),
+            },
+            conversation_id: conv.id.clone(),
+            language: conv.language.clone(),
+            reason,
+            answers: conv.answers.clone(),
+            fields: self.contact.fields.clone(),
+            last_inbound_at: conv.last_inbound_at,
+            requested_at: self.now,
+        };
+        self.effects.job = Some(AssignmentJob::Assign(request));
+    }
+
+    fn opt_out(&mut self, conv: &mut Conversation) {
+        self.contact.opted_out = true;
+        conv.status = Status::OptedOut;
+        conv.question = None;
+        conv.closed_at = Some(self.now);
+        self.bump(conv);
+        let text = self.text(Some(&self.survey.texts.opted_out), conv);
+        self.say_text(conv, text);
+    }
+
+    fn ask_current(&mut self, conv: &Conversation, prefix: Option<String>) {
+        if let Some(q) = conv
+            .question
+            .as_deref()
+            .and_then(|k| self.survey.question(k))
+        {
+            self.ask(conv, q, prefix);
+        }
+    }
+
+    /// Sends a question, rendered for WhatsApp: reply buttons up to 3 options, a list up to
+    /// 10, a numbered text beyond. `prefix` (a retry text) goes before the prompt.
+    fn ask(&mut self, conv: &Conversation, q: &Question, prefix: Option<String>) {
+        let prompt = self.text(Some(&q.prompt), conv);
+        let body = match prefix {
+            Some(p) => format!("{p}\n\n{prompt}"),
+            None => prompt,
+        };
+        let lang = conv.language.as_str();
+        let survey = self.survey;
+        let fit = |body: String| -> String {
+            if body.chars().count() > super::definition::limits::INTERACTIVE_BODY {
+                body.chars()
+                    .take(super::definition::limits::INTERACTIVE_BODY)
+                    .collect()
+            } else {
+                body
+            }
+        };
+        let out = match &q.kind {
+            QuestionKind::Choice { options } if options.len() <= 3 => OutboundBody::Buttons {
+                body: fit(body),
+                header: None,
+                footer: None,
+                buttons: options
+                    .iter()
+                    .map(|o| ReplyButton {
+                        id: o.id.clone(),
+                        title: survey.pick(&o.label, lang).to_owned(),
+                    })
+                    .collect(),
+            },
+            QuestionKind::Choice { options } if options.len() <= 10 => OutboundBody::List {
+                body: fit(body),
+                header: None,
+                footer: None,
+                button: survey.pick(&survey.texts.list_button, lang).to_owned(),
+                sections: vec![ListSection {
+                    title: None,
+                    rows: options
+                        .iter()
+                        .map(|o| ListRow {
+                            id: o.id.clone(),
+                            title: survey.pick(&o.label, lang).to_owned(),
+                            description: o
+                                .description
+                                .as_ref()
+                                .map(|d| survey.pick(d, lang).to_owned()),
+                        })
+                        .collect(),
+                }],
+            },
+            QuestionKind::Choice { options } => {
+                let mut text = body;
+                text.push('\n');
+                for (i, o) in options.iter().enumerate() {
+                    text.push_str(&format!("\n{}. {}", i + 1, survey.pick(&o.label, lang)));
+                }
+                OutboundBody::Text {
+                    body: text,
+                    preview_url: false,
+                }
+            }
+            QuestionKind::YesNo | QuestionKind::Consent { .. } => {
+                let (yes, no) = yes_no_labels(lang, matches!(q.kind, QuestionKind::Consent { .. }));
+                OutboundBody::Buttons {
+                    body: fit(body),
+                    header: None,
+                    footer: None,
+                    buttons: vec![
+                        ReplyButton {
+                            id: "yes".into(),
+                            title: yes.into(),
+                        },
+                        ReplyButton {
+                            id: "no".into(),
+                            title: no.into(),
+                        },
+                    ],
+                }
+            }
+            _ => OutboundBody::Text {
+                body,
+                preview_url: false,
+            },
+        };
+        self.say(conv, out);
+    }
+
+    fn say_text(&mut self, conv: &Conversation, body: String) {
+        self.say(
+            conv,
+            OutboundBody::Text {
+                body,
+                preview_url: false,
+            },
+        );
+    }
+
+    fn say(&mut self, conv: &Conversation, body: OutboundBody) {
+        let n = self.effects.messages.len();
+        self.effects.messages.push(OutboundMessage {
+            phone_number_id: self.contact.phone_number_id.clone(),
+            recipient: Recipient {
+                wa_id: self.contact.wa_id.clone(),
+                user_id: self.contact.user_id.clone(),
+            },
+            dedup_id: format!("{}:{}:{}", conv.id, conv.step, n),
+            conversation_id: Some(conv.id.clone()),
+            last_inbound_at: Some(conv.last_inbound_at),
+            body,
+        });
+    }
+
+    /// A survey text in the conversation's language with its variables filled in.
+    fn text(&self, texts: Option<&Texts>, conv: &Conversation) -> String {
+        let Some(texts) = texts else {
+            return String::new();
+        };
+        render(self.survey.pick(texts, &conv.language), &self.vars(conv))
+    }
+
+    fn vars(&self, conv: &Conversation) -> BTreeMap<String, String> {
+        let c = &self.contact;
+        let mut vars = BTreeMap::new();
+        for (k, v) in &c.fields {
+            vars.insert(format!("contact.{k}"), v.clone());
+        }
+        for (k, v) in &conv.answers {
+            vars.insert(format!("answer.{k}"), v.clone());
+        }
+        for (k, v) in &conv.vars {
+            vars.insert(format!("var.{k}"), v.clone());
+        }
+        let name = c
+            .fields
+            .get("name")
+            .cloned()
+            .or_else(|| c.profile_name.clone())
+            .or_else(|| c.username.clone())
+            .unwrap_or_default();
+        let first = name
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        vars.insert("contact.name".into(), name);
+        vars.insert("contact.first_name".into(), first);
+        if !c.fields.contains_key("phone") {
+            if let Some(w) = &c.wa_id {
+                vars.insert("contact.phone".into(), format!("+{w}"));
+            }
+        }
+        vars
+    }
+}
+
+fn yes_no_labels(lang: &str, consent: bool) -> (&'static str, &'static str) {
+    match (lang, consent) {
+        ("es", false) => ("Sí", "No"),
+        ("es", true) => ("Acepto", "No acepto"),
+        ("pt", false) => ("Sim", "Não"),
+        ("pt", true) => ("Aceito", "Não aceito"),
+        ("fr", false) => ("Oui", "Non"),
+        ("fr", true) => ("J'accepte", "Je refuse"),
+        ("de", false) => ("Ja", "Nein"),
+        ("de", true) => ("Ich stimme zu", "Ablehnen"),
+        (_, false) => ("Yes", "No"),
+        (_, true) => ("I accept", "I decline"),
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

@@ -1,0 +1,777 @@
+//! Unit and property tests of the pure survey engine, on the shipped default survey.
+
+use super::*;
+use crate::survey::answer::validate;
+use crate::whatsapp::event::MediaType;
+use proptest::prelude::*;
+
+const T0: i64 = 1_790_000_000;
+
+fn survey() -> Survey {
+    Survey::default_survey().unwrap()
+}
+
+fn spanish_contact() -> ContactRef {
+    ContactRef {
+        user_id: Some("ES.8812345".into()),
+        wa_id: Some("34612345678".into()),
+        profile_name: Some("Ana María".into()),
+        username: None,
+    }
+}
+
+/// Drives the engine the way the entrypoint does: one contact, one survey.
+struct Sim {
+    survey: Survey,
+    contact: ContactState,
+    conv: Option<Conversation>,
+    who: ContactRef,
+    n: u32,
+    now: i64,
+}
+
+impl Sim {
+    fn new(who: ContactRef) -> Sim {
+        let contact = ContactState {
+            phone_number_id: "PNID".into(),
+            key: who.key().unwrap().to_owned(),
+            ..Default::default()
+        };
+        Sim {
+            survey: survey(),
+            contact,
+            conv: None,
+            who,
+            n: 0,
+            now: T0,
+        }
+    }
+
+    fn send(&mut self, content: MessageContent) -> Outcome {
+        self.n += 1;
+        self.now += 5;
+        let msg = InboundMessage {
+            phone_number_id: "PNID".into(),
+            display_phone_number: "15550001111".into(),
+            contact: self.who.clone(),
+            message_id: format!("wamid.{}", self.n),
+            timestamp: self.now,
+            context_message_id: None,
+            referral: None,
+            content,
+        };
+        self.apply(&msg)
+    }
+
+    fn apply(&mut self, msg: &InboundMessage) -> Outcome {
+        let conv = self
+            .conv
+            .clone()
+            .filter(|c| c.continues(self.survey.reopen_window_minutes, self.now));
+        let out = on_message(self.contact.clone(), conv, msg, &self.survey, self.now);
+        self.contact = out.contact.clone();
+        self.conv = out.conversation.clone();
+        out
+    }
+
+    fn text(&mut self, s: &str) -> Outcome {
+        self.send(MessageContent::Text { body: s.into() })
+    }
+
+    fn tap(&mut self, id: &str) -> Outcome {
+        self.send(MessageContent::ButtonReply {
+            id: id.into(),
+            title: id.into(),
+        })
+    }
+
+    fn conv(&self) -> &Conversation {
+        self.conv.as_ref().unwrap()
+    }
+
+    fn asking(&self) -> Option<&str> {
+        self.conv.as_ref().and_then(|c| c.question.as_deref())
+    }
+}
+
+fn bodies(o: &Outcome) -> Vec<String> {
+    o.effects
+        .messages
+        .iter()
+        .map(|m| match &m.body {
+            OutboundBody::Text { body, .. } => body.clone(),
+            OutboundBody::Buttons { body, .. } | OutboundBody::List { body, .. } => body.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+fn assign(o: &Outcome) -> &AssignRequest {
+    match o.effects.job.as_ref() {
+        Some(AssignmentJob::Assign(r)) => r,
+        other => panic!("no assign job: {other:?}"),
+    }
+}
+
+#[test]
+fn a_new_contact_is_greeted_by_first_name_in_the_language_of_their_number() {
+    let mut s = Sim::new(spanish_contact());
+    let o = s.text("Hola, tengo una duda");
+    assert_eq!(o.action, Action::Started);
+    let b = bodies(&o);
+    assert_eq!(b.len(), 2, "{b:?}");
+    assert!(b[0].starts_with("¡Hola Ana! Bienvenido"), "{}", b[0]);
+    assert_eq!(s.conv().language, "es");
+    assert_eq!(s.asking(), Some("language"));
+    // Two options: reply buttons, labels in Spanish.
+    match &o.effects.messages[1].body {
+        OutboundBody::Buttons { buttons, .. } => {
+            assert_eq!(
+                buttons.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
+                ["en", "es"]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let m = &o.effects.messages[0];
+    assert_eq!(m.recipient.user_id.as_deref(), Some("ES.8812345"));
+    assert_eq!(m.recipient.wa_id.as_deref(), Some("34612345678"));
+    assert_eq!(m.conversation_id.as_deref(), Some(s.conv().id.as_str()));
+    assert_eq!(m.dedup_id, format!("{}:1:0", s.conv().id));
+    assert_eq!(
+        o.effects.messages[1].dedup_id,
+        format!("{}:1:1", s.conv().id)
+    );
+    assert!(o.effects.job.is_none());
+    assert_eq!(o.contact.conversations, 1);
+}
+
+#[test]
+fn the_full_default_survey_ends_with_an_assignment_job_carrying_the_answers() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    let mut dedup = std::collections::BTreeSet::new();
+    let steps: Vec<(&str, MessageContent)> = vec![
+        (
+            "language",
+            MessageContent::ButtonReply {
+                id: "en".into(),
+                title: "English".into(),
+            },
+        ),
+        (
+            "consent",
+            MessageContent::ButtonReply {
+                id: "yes".into(),
+                title: "I accept".into(),
+            },
+        ),
+        (
+            "name",
+            MessageContent::Text {
+                body: "Ana María López".into(),
+            },
+        ),
+        (
+            "email",
+            MessageContent::Text {
+                body: "Ana@Example.com".into(),
+            },
+        ),
+        // phone is known from wa_id: skipped
+        (
+            "customer_id",
+            MessageContent::Text {
+                body: "c123456".into(),
+            },
+        ),
+        (
+            "inquiry",
+            MessageContent::ListReply {
+                id: "after_sales".into(),
+                title: "An existing order".into(),
+                description: None,
+            },
+        ),
+        (
+            "order_id",
+            MessageContent::Text {
+                body: "12345678".into(),
+            },
+        ),
+        (
+            "country",
+            MessageContent::Text {
+                body: "España".into(),
+            },
+        ),
+        (
+            "description",
+            MessageContent::Text {
+                body: "My parcel has not arrived".into(),
+            },
+        ),
+    ];
+    let mut last = None;
+    for (key, content) in steps {
+        assert_eq!(s.asking(), Some(key));
+        let o = s.send(content);
+        for m in &o.effects.messages {
+            assert!(
+                dedup.insert(m.dedup_id.clone()),
+                "dedup id reused: {}",
+                m.dedup_id
+            );
+        }
+        last = Some(o);
+    }
+    let o = last.unwrap();
+    assert_eq!(o.action, Action::Completed);
+    assert_eq!(s.conv().status, Status::HandedOff);
+    assert_eq!(s.asking(), None);
+    assert_eq!(
+        bodies(&o),
+        vec!["Thank you, Ana! An agent will be with you shortly."]
+    );
+    let job = assign(&o);
+    assert_eq!(job.reason, HandoffReason::Completed);
+    assert_eq!(job.language, "en");
+    assert_eq!(
+        job.answers.get("email").map(String::as_str),
+        Some("Ana@example.com")
+    );
+    assert_eq!(
+        job.answers.get("order_id").map(String::as_str),
+        Some("12345678")
+    );
+    assert_eq!(job.answers.get("country").map(String::as_str), Some("ES"));
+    assert_eq!(
+        job.fields.get("customer_id").map(String::as_str),
+        Some("c123456")
+    );
+    assert_eq!(
+        job.job_id,
+        format!("{}:assign:{}", s.conv().id, s.conv().step)
+    );
+    assert_eq!(job.contact.user_id.as_deref(), Some("ES.8812345"));
+    assert!(!job.answers.contains_key("phone"));
+    // Saved on the contact, with the consent record.
+    assert_eq!(
+        s.contact.fields.get("name").map(String::as_str),
+        Some("Ana María López")
+    );
+    assert_eq!(
+        s.contact.fields.get("language").map(String::as_str),
+        Some("en")
+    );
+    let consent = s.contact.consent.clone().unwrap();
+    assert!(consent.accepted);
+    assert_eq!(consent.policy_version, "2026-01");
+    assert!(
+        consent.text.contains("privacy policy"),
+        "exact English text: {}",
+        consent.text
+    );
+    // Now silent: the agent takes over.
+    let o = s.text("hello?");
+    assert_eq!(o.action, Action::Silent);
+    assert!(o.effects.messages.is_empty() && o.effects.job.is_none());
+}
+
+#[test]
+fn the_when_branch_is_skipped_for_other_inquiries() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    s.tap("es");
+    s.tap("yes");
+    s.text("Ana");
+    s.text("saltar"); // optional email, Spanish skip word
+    assert_eq!(s.asking(), Some("customer_id"));
+    s.text("SKIP");
+    let o = s.tap("sales");
+    assert_eq!(o.action, Action::Accepted);
+    assert_eq!(s.asking(), Some("country"), "order_id only for after-sales");
+}
+
+#[test]
+fn invalid_answers_are_retried_then_the_fallback_applies() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.tap("en");
+    s.tap("yes");
+    s.text("Ana");
+    assert_eq!(s.asking(), Some("email"));
+    let o = s.text("not an email");
+    assert_eq!(o.action, Action::Rejected(Rejection::NotEmail));
+    let b = bodies(&o);
+    assert!(
+        b[0].starts_with("That does not look like an email address"),
+        "{b:?}"
+    );
+    assert!(b[0].ends_with("What is your email address?"), "{b:?}");
+    assert_eq!(s.conv().attempts, 1);
+    assert!(!s.contact.fields.contains_key("email"));
+    s.text("still@not");
+    let o = s.text("@@@");
+    // max_attempts 3, fallback skip: on to the next question
+    assert_eq!(o.action, Action::Skipped);
+    assert_eq!(s.asking(), Some("customer_id"));
+    assert_eq!(s.conv().attempts, 0);
+    assert_eq!(s.conv().invalid_answers, 3);
+    assert!(!s.conv().answers.contains_key("email"));
+}
+
+#[test]
+fn a_handoff_fallback_queues_the_job_with_what_we_have() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.tap("en");
+    s.tap("yes");
+    s.text("Ana");
+    s.text("skip");
+    s.text("skip");
+    assert_eq!(s.asking(), Some("inquiry"));
+    s.text("pizza");
+    s.text("7");
+    let o = s.text("?");
+    assert_eq!(o.action, Action::HandedOff(HandoffReason::Fallback));
+    let job = assign(&o);
+    assert_eq!(job.reason, HandoffReason::Fallback);
+    assert_eq!(job.answers.get("name").map(String::as_str), Some("Ana"));
+    assert_eq!(
+        bodies(&o),
+        vec!["No problem, we are connecting you with an agent now."]
+    );
+}
+
+#[test]
+fn media_during_a_text_question_gets_please_answer_with_text() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.tap("en");
+    s.tap("yes");
+    let o = s.send(MessageContent::Media {
+        media_type: MediaType::Image,
+        id: "m1".into(),
+        mime_type: None,
+        caption: None,
+        filename: None,
+    });
+    assert_eq!(o.action, Action::Rejected(Rejection::NotText));
+    assert!(bodies(&o)[0].starts_with("Please answer with a text message."));
+    let o = s.send(MessageContent::Reaction {
+        message_id: "x".into(),
+        emoji: Some("👍".into()),
+    });
+    assert_eq!(o.action, Action::Rejected(Rejection::NotText));
+    // A system notice is not an answer and costs no attempt.
+    let o = s.send(MessageContent::System {
+        body: "changed number".into(),
+    });
+    assert_eq!(o.action, Action::Silent);
+    assert_eq!(s.conv().attempts, 2);
+}
+
+#[test]
+fn a_location_answers_the_country_question() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    for step in [
+        ("b", "en"),
+        ("b", "yes"),
+        ("t", "Ana"),
+        ("t", "a@b.co"),
+        ("t", "skip"),
+        ("b", "other"),
+    ] {
+        if step.0 == "b" {
+            s.tap(step.1)
+        } else {
+            s.text(step.1)
+        };
+    }
+    assert_eq!(s.asking(), Some("country"));
+    let o = s.send(MessageContent::Location {
+        latitude: 19.4,
+        longitude: -99.1,
+        name: None,
+        address: Some("Av. Reforma 1, CDMX, Mexico".into()),
+    });
+    assert_eq!(o.action, Action::Accepted);
+    assert_eq!(
+        s.contact.fields.get("country").map(String::as_str),
+        Some("MX")
+    );
+}
+
+#[test]
+fn keywords_human_stop_and_restart() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    s.tap("es");
+    let o = s.text("Agente");
+    assert_eq!(o.action, Action::HandedOff(HandoffReason::Requested));
+    assert_eq!(assign(&o).reason, HandoffReason::Requested);
+    assert_eq!(
+        bodies(&o),
+        vec!["De acuerdo, te estamos conectando con un agente."]
+    );
+    // restart while handed off: the survey starts over in the same conversation
+    let id = s.conv().id.clone();
+    let o = s.text("reiniciar");
+    assert_eq!(o.action, Action::Restarted);
+    assert_eq!(s.conv().id, id);
+    assert!(s.conv().answers.is_empty());
+    assert_eq!(
+        s.asking(),
+        Some("consent"),
+        "language is saved on the contact now"
+    );
+    let o = s.text("STOP");
+    assert_eq!(o.action, Action::OptedOut);
+    assert!(s.contact.opted_out);
+    assert_eq!(s.conv().status, Status::OptedOut);
+    assert_eq!(bodies(&o).len(), 1);
+    // Opted out: nothing automated, even a new conversation
+    let o = s.text("hola otra vez");
+    assert_eq!(o.action, Action::Silent);
+    assert!(o.effects.messages.is_empty());
+    let o = s.text("Reiniciar");
+    assert_eq!(o.action, Action::Restarted);
+    assert!(!s.contact.opted_out);
+    assert_ne!(s.conv().id, id, "a new conversation");
+    assert_eq!(s.asking(), Some("consent"));
+}
+
+#[test]
+fn a_returning_contact_is_not_asked_what_we_already_know() {
+    let mut s = Sim::new(spanish_contact());
+    s.contact.conversations = 2;
+    for (k, v) in [
+        ("language", "en"),
+        ("name", "Ana López"),
+        ("email", "ana@example.com"),
+        ("customer_id", "C000001"),
+        ("country", "ES"),
+    ] {
+        s.contact.fields.insert(k.into(), v.into());
+    }
+    s.contact.consent = Some(ConsentRecord {
+        accepted: true,
+        text: "x".into(),
+        policy_url: "https://example.com/privacy".into(),
+        policy_version: "2026-01".into(),
+        language: "en".into(),
+        at: T0 - 100,
+    });
+    let o = s.text("hello again");
+    let b = bodies(&o);
+    assert!(b[0].starts_with("Welcome back, Ana!"), "{b:?}");
+    assert_eq!(s.asking(), Some("inquiry"));
+    assert_eq!(s.conv().language, "en");
+    // an older policy version is asked again
+    let mut s2 = Sim::new(spanish_contact());
+    s2.contact.fields.insert("language".into(), "en".into());
+    s2.contact.consent = Some(ConsentRecord {
+        accepted: true,
+        text: "x".into(),
+        policy_url: "u".into(),
+        policy_version: "2020-01".into(),
+        language: "en".into(),
+        at: T0,
+    });
+    s2.text("hi");
+    assert_eq!(s2.asking(), Some("consent"));
+}
+
+#[test]
+fn declining_consent_hands_off_without_asking_for_data() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.tap("en");
+    let o = s.tap("no");
+    assert_eq!(o.action, Action::HandedOff(HandoffReason::Fallback));
+    let c = s.contact.consent.clone().unwrap();
+    assert!(!c.accepted);
+    assert!(!s.contact.fields.contains_key("name"));
+}
+
+#[test]
+fn silence_expires_the_survey_and_the_next_message_starts_over() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.tap("en");
+    s.tap("yes");
+    assert_eq!(s.asking(), Some("name"));
+    s.now += 24 * 3600;
+    let o = s.text("Ana");
+    assert_eq!(o.action, Action::Restarted);
+    assert!(s.conv().answers.is_empty());
+    // language and consent are saved on the contact: the restart asks the name again
+    assert_eq!(s.asking(), Some("name"));
+    assert!(bodies(&o)[0].starts_with("Welcome back"));
+}
+
+#[test]
+fn a_closed_conversation_reopens_within_the_window_and_not_after() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.text("agent");
+    let id = s.conv().id.clone();
+    // the assigner closes it
+    let mut c = s.conv.clone().unwrap();
+    c.status = Status::Closed;
+    c.closed_at = Some(s.now);
+    s.conv = Some(c);
+    let o = s.text("one more thing");
+    assert_eq!(o.action, Action::Reopened);
+    assert_eq!(s.conv().id, id);
+    assert_eq!(assign(&o).reason, HandoffReason::Requested);
+    assert!(o.effects.messages.is_empty());
+    let mut c = s.conv.clone().unwrap();
+    c.status = Status::Closed;
+    c.closed_at = Some(s.now);
+    s.conv = Some(c);
+    s.now += 24 * 3600 + 1;
+    let o = s.text("new question");
+    assert_eq!(o.action, Action::Started);
+    assert_ne!(s.conv().id, id);
+    assert!(
+        bodies(&o)[0].starts_with("¡Hola de nuevo, Ana!"),
+        "{:?}",
+        bodies(&o)
+    );
+}
+
+#[test]
+fn a_reply_to_a_business_initiated_message_does_not_start_a_survey() {
+    let mut s = Sim::new(spanish_contact());
+    let o = s.send(MessageContent::TemplateButton {
+        payload: "promo".into(),
+        text: "Tell me more".into(),
+    });
+    assert_eq!(o.action, Action::HandedOff(HandoffReason::Requested));
+    assert!(o.effects.messages.is_empty());
+    assert_eq!(s.conv().status, Status::HandedOff);
+}
+
+#[test]
+fn contacts_without_a_phone_number_are_asked_for_it() {
+    let who = ContactRef {
+        user_id: Some("US.99".into()),
+        wa_id: None,
+        profile_name: None,
+        username: Some("ana_l".into()),
+    };
+    let mut s = Sim::new(who);
+    let o = s.text("hi");
+    assert!(bodies(&o)[0].starts_with("Hi ana_l!"), "{:?}", bodies(&o));
+    assert_eq!(s.conv().language, "en");
+    s.tap("en");
+    s.tap("yes");
+    s.text("Ana");
+    s.text("skip");
+    assert_eq!(s.asking(), Some("phone"));
+    let o = s.text("612 345 678");
+    assert_eq!(
+        o.action,
+        Action::Rejected(Rejection::NotPhone),
+        "no country code to assume"
+    );
+    s.text("+34 612 345 678");
+    assert_eq!(
+        s.contact.fields.get("phone").map(String::as_str),
+        Some("+34612345678")
+    );
+    assert_eq!(
+        o.effects.messages[0].recipient.user_id.as_deref(),
+        Some("US.99")
+    );
+    assert_eq!(o.effects.messages[0].recipient.wa_id, None);
+}
+
+#[test]
+fn reminders_once_per_question_within_the_window() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    let conv = s.conv.clone().unwrap();
+    assert!(on_timer(&s.contact, conv.clone(), &s.survey, s.now + 60).is_none());
+    let (c2, fx) = on_timer(&s.contact, conv.clone(), &s.survey, s.now + 31 * 60).unwrap();
+    assert_eq!(fx.messages.len(), 1);
+    assert!(bodies(&Outcome {
+        contact: s.contact.clone(),
+        conversation: None,
+        effects: fx,
+        action: Action::Silent
+    })[0]
+        .starts_with("¿Sigues ahí?"));
+    assert!(
+        on_timer(&s.contact, c2, &s.survey, s.now + 40 * 60).is_none(),
+        "only once"
+    );
+    assert!(
+        on_timer(&s.contact, conv, &s.survey, s.now + 25 * 3600).is_none(),
+        "expired"
+    );
+}
+
+#[test]
+fn choices_beyond_ten_options_are_a_numbered_text_list() {
+    let mut yaml = crate::survey::definition::DEFAULT_SURVEY_YAML.to_owned();
+    let mut opts = String::new();
+    for i in 0..12 {
+        opts.push_str(&format!(
+            "      - {{ id: p{i}, label: {{ en: Product {i}, es: Producto {i} }} }}\n"
+        ));
+    }
+    yaml = yaml.replace(
+        "      - { id: sales, label: { en: Buying, es: Comprar } }\n      - { id: after_sales, label: { en: An existing order, es: Un pedido existente } }\n      - { id: other, label: { en: Something else, es: Otra cosa } }\n",
+        &format!("{opts}      - {{ id: after_sales, label: {{ en: An existing order, es: Un pedido existente }} }}\n"),
+    );
+    let mut s = Sim::new(spanish_contact());
+    s.survey = Survey::parse(&yaml, 3).unwrap();
+    s.contact.fields.insert("language".into(), "en".into());
+    s.contact.consent = Some(ConsentRecord {
+        accepted: true,
+        text: "x".into(),
+        policy_url: "u".into(),
+        policy_version: "2026-01".into(),
+        language: "en".into(),
+        at: T0,
+    });
+    for (k, v) in [
+        ("name", "Ana"),
+        ("email", "a@b.co"),
+        ("customer_id", "C000001"),
+    ] {
+        s.contact.fields.insert(k.into(), v.into());
+    }
+    let o = s.text("hi");
+    assert_eq!(s.asking(), Some("inquiry"));
+    let last = bodies(&o).pop().unwrap();
+    assert!(
+        last.contains("\n1. Product 0\n") && last.contains("\n13. An existing order"),
+        "{last}"
+    );
+    let o = s.text("13");
+    assert_eq!(o.action, Action::Accepted);
+    assert_eq!(s.asking(), Some("order_id"));
+}
+
+// ------------------------------------------------------------------ properties
+
+fn content_strategy() -> impl Strategy<Value = MessageContent> {
+    prop_oneof![
+        "\\PC{0,30}".prop_map(|body| MessageContent::Text { body }),
+        prop::sample::select(vec![
+            "hi",
+            "en",
+            "es",
+            "yes",
+            "no",
+            "Ana",
+            "a@b.co",
+            "skip",
+            "saltar",
+            "agent",
+            "stop",
+            "restart",
+            "reiniciar",
+            "C123456",
+            "1",
+            "2",
+            "3",
+            "12345678",
+            "Spain",
+            "+34612345678",
+            "my order is late",
+            "sales",
+        ])
+        .prop_map(|b| MessageContent::Text { body: b.to_owned() }),
+        prop::sample::select(vec![
+            "en",
+            "es",
+            "yes",
+            "no",
+            "sales",
+            "after_sales",
+            "other",
+            "bogus"
+        ])
+        .prop_map(|id| MessageContent::ButtonReply {
+            id: id.to_owned(),
+            title: id.to_owned()
+        }),
+        Just(MessageContent::Media {
+            media_type: MediaType::Audio,
+            id: "a".into(),
+            mime_type: None,
+            caption: None,
+            filename: None
+        }),
+        Just(MessageContent::Location {
+            latitude: 0.0,
+            longitude: 0.0,
+            name: None,
+            address: Some("x, Spain".into())
+        }),
+        Just(MessageContent::Reaction {
+            message_id: "m".into(),
+            emoji: None
+        }),
+        Just(MessageContent::Unsupported {
+            message_type: "poll".into()
+        }),
+        Just(MessageContent::System { body: "s".into() }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Any sequence of inbound messages (and pauses) never panics, never saves an answer that
+    /// fails validation, and always leaves the conversation awaiting an existing question or
+    /// in a terminal state.
+    #[test]
+    fn any_sequence_keeps_the_invariants(
+        steps in prop::collection::vec((content_strategy(), prop::sample::select(vec![0i64, 5, 3600, 90_000])), 1..40),
+        bsuid in any::<bool>(),
+    ) {
+        let who = if bsuid { spanish_contact() } else { ContactRef { wa_id: Some("16505551234".into()), ..Default::default() } };
+        let mut s = Sim::new(who);
+        for (content, pause) in steps {
+            s.now += pause;
+            let before_step = s.conv.as_ref().map(|c| (c.id.clone(), c.step));
+            let o = s.send(content);
+            let survey = &s.survey;
+            if let Some(c) = &s.conv {
+                match c.status {
+                    Status::Surveying => {
+                        let q = c.question.as_deref().and_then(|k| survey.question(k));
+                        prop_assert!(q.is_some(), "surveying without a question: {c:?}");
+                        prop_assert!(c.attempts < q.map(|q| q.max_attempts).unwrap_or(0));
+                    }
+                    _ => prop_assert!(c.question.is_none()),
+                }
+                // Every saved answer is a value that validates for its question.
+                for (key, value) in &c.answers {
+                    let q = survey.question(key).unwrap();
+                    let ctx = AnswerContext { language: &c.language, today: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), calling_code: None };
+                    let again = validate(q, &MessageContent::Text { body: value.clone() }, &ctx);
+                    prop_assert_eq!(again.map(|a| a.0), Ok(value.clone()), "answer {} saved unvalidated", key);
+                }
+                if !o.effects.messages.is_empty() {
+                    prop_assert!(Some((c.id.clone(), c.step)) != before_step, "messages without a new step");
+                }
+            }
+            if s.contact.opted_out {
+                prop_assert!(o.effects.job.is_none());
+            }
+            for m in &o.effects.messages {
+                if let OutboundBody::Buttons { buttons, .. } = &m.body {
+                    prop_assert!(buttons.len() <= 3 && buttons.iter().all(|b| b.title.chars().count() <= 20));
+                }
+            }
+        }
+    }
+}

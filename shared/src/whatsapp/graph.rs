@@ -1,0 +1,1039 @@
+//! Rendering an [`OutboundMessage`] to the JSON body of `POST /{version}/{phone_number_id}/messages`.
+//!
+//! The shapes follow Meta's Cloud API reference (text, interactive `button` and `list`,
+//! `template`, and the mark-as-read call with `typing_indicator`). WhatsApp's limits are checked
+//! here, before any request, so a message Meta would reject never leaves prechat: the caller
+//! gets a [`RenderError`] naming the field and the limit, and records it as a permanent failure.
+//!
+//! The contact is addressed with `to` (phone number) when it is known, else with `recipient`
+//! (the business-scoped user id); Meta lets `to` win when both are given, so only one is sent.
+
+use serde_json::{json, Map, Value};
+
+use super::outbound::{ListSection, OutboundBody, OutboundMessage, Recipient, ReplyButton};
+
+/// WhatsApp's documented limits, in characters (Unicode scalar values, as Meta counts them).
+pub mod limits {
+    pub const TEXT_BODY: usize = 4096;
+    /// Interactive (buttons and list) body; Meta's interactive object documents 1,024.
+    pub const INTERACTIVE_BODY: usize = 1024;
+    pub const HEADER_TEXT: usize = 60;
+    pub const FOOTER_TEXT: usize = 60;
+    pub const BUTTONS: usize = 3;
+    pub const BUTTON_TITLE: usize = 20;
+    pub const BUTTON_ID: usize = 256;
+    pub const LIST_BUTTON: usize = 20;
+    pub const LIST_SECTIONS: usize = 10;
+    pub const LIST_ROWS: usize = 10;
+    pub const SECTION_TITLE: usize = 24;
+    pub const ROW_ID: usize = 200;
+    pub const ROW_TITLE: usize = 24;
+    pub const ROW_DESCRIPTION: usize = 72;
+    pub const TEMPLATE_NAME: usize = 512;
+    pub const TEMPLATE_PARAMETER: usize = 32_768;
+}
+
+/// Why a message cannot be rendered. Permanent: the same message will never render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("{field} is empty")]
+    Empty { field: String },
+    #[error("{field} has {actual} characters, WhatsApp allows at most {max}")]
+    TooLong {
+        field: String,
+        max: usize,
+        actual: usize,
+    },
+    #[error("{field} has {actual} entries, WhatsApp allows {min} to {max}")]
+    Count {
+        field: String,
+        min: usize,
+        max: usize,
+        actual: usize,
+    },
+    #[error("{field} repeats {value:?}; WhatsApp requires unique values")]
+    Duplicate { field: String, value: String },
+    #[error("{field} is invalid: {reason}")]
+    Invalid { field: String, reason: &'static str },
+    #[error("the message has neither a phone number nor a business-scoped user id to send to")]
+    NoRecipient,
+}
+
+/// A rendered request body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub body: Value,
+    /// Mark-as-read answers `{"success": true}` and creates no WhatsApp message id.
+    pub creates_message: bool,
+}
+
+/// Renders the Graph API body for `msg`, enforcing WhatsApp's limits.
+pub fn render(msg: &OutboundMessage) -> Result<Rendered, RenderError> {
+    render_body(&msg.recipient, &msg.body)
+}
+
+/// Renders `body` for `recipient` (used for the re-engagement template as well).
+pub fn render_body(recipient: &Recipient, body: &OutboundBody) -> Result<Rendered, RenderError> {
+    if let OutboundBody::MarkRead {
+        message_id,
+        typing_indicator,
+    } = body
+    {
+        non_empty("message_id", message_id)?;
+        let mut v = json!({
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": message_id,
+        });
+        if *typing_indicator {
+            v["typing_indicator"] = json!({ "type": "text" });
+        }
+        return Ok(Rendered {
+            body: v,
+            creates_message: false,
+        });
+    }
+
+    let mut v = Map::new();
+    v.insert("messaging_product".into(), json!("whatsapp"));
+    v.insert("recipient_type".into(), json!("individual"));
+    let (field, address) = address(recipient)?;
+    v.insert(field.into(), json!(address));
+    let (kind, content) = match body {
+        OutboundBody::Text { body, preview_url } => {
+            bounded("text.body", body, limits::TEXT_BODY)?;
+            ("text", json!({ "preview_url": preview_url, "body": body }))
+        }
+        OutboundBody::Buttons {
+            body,
+            header,
+            footer,
+            buttons,
+        } => (
+            "interactive",
+            render_buttons(body, header.as_deref(), footer.as_deref(), buttons)?,
+        ),
+        OutboundBody::List {
+            body,
+            header,
+            footer,
+            button,
+            sections,
+        } => (
+            "interactive",
+            render_list(body, header.as_deref(), footer.as_deref(), button, sections)?,
+        ),
+        OutboundBody::Template {
+            name,
+            language,
+            body_parameters,
+        } => (
+            "template",
+            render_template(name, language, body_parameters)?,
+        ),
+        // Handled above; kept exhaustive so a new kind fails to compile here.
+        OutboundBody::MarkRead { .. } => {
+            return Err(RenderError::Invalid {
+                field: "body".into(),
+                reason: "unreachable",
+            })
+        }
+    };
+    v.insert("type".into(), json!(kind));
+    v.insert(kind.into(), content);
+    Ok(Rendered {
+        body: Value::Object(v),
+        creates_message: true,
+    })
+}
+
+fn address(r: &Recipient) -> Result<(&'static str, &str), RenderError> {
+    let phone = r.wa_id.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let bsuid = r
+        .user_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    match (phone, bsuid) {
+        (Some(p), _) => {
+            let digits = p.strip_prefix('+').unwrap_or(p);
+            if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(RenderError::Invalid {
+                    field: "recipient.wa_id".into(),
+                    reason: "not a phone number",
+                });
+            }
+            Ok(("to", p))
+        }
+        (None, Some(u)) => {
+            if u.len() > 160 || u.chars().any(char::is_whitespace) {
+                return Err(RenderError::Invalid {
+                    field: "recipient.user_id".into(),
+                    reason: "not a business-scoped user id",
+                });
+            }
+            Ok(("recipient", u))
+        }
+        (None, None) => Err(RenderError::NoRecipient),
+    }
+}
+
+fn render_buttons(
+    body: &str,
+    header: Option<&str>,
+    footer: Option<&str>,
+    buttons: &[ReplyButton],
+) -> Result<Value, RenderError> {
+    bounded("interactive.body", body, limits::INTERACTIVE_BODY)?;
+    count("interactive.buttons", buttons.len(), 1, limits::BUTTONS)?;
+    let mut rendered = Vec::with_capacity(buttons.len());
+    for (i, b) in buttons.iter().enumerate() {
+        bounded(&format!("buttons[{i}].id"), &b.id, limits::BUTTON_ID)?;
+        bounded(
+            &format!("buttons[{i}].title"),
+            &b.title,
+            limits::BUTTON_TITLE,
+        )?;
+        rendered.push(json!({ "type": "reply", "reply": { "id": b.id, "title": b.title } }));
+    }
+    unique("buttons.id", buttons.iter().map(|b| b.id.as_str()))?;
+    unique("buttons.title", buttons.iter().map(|b| b.title.as_str()))?;
+    let mut v = interactive_frame("button", body, header, footer)?;
+    v.insert("action".into(), json!({ "buttons": rendered }));
+    Ok(Value::Object(v))
+}
+
+fn render_list(
+    body: &str,
+    header: Option<&str>,
+    footer: Option<&str>,
+    button: &str,
+    sections: &[ListSection],
+) -> Result<Value, RenderError> {
+    bounded("interactive.body", body, limits::INTERACTIVE_BODY)?;
+    bounded("interactive.action.button", button, limits::LIST_BUTTON)?;
+    count(
+        "interactive.sections",
+        sections.len(),
+        1,
+        limits::LIST_SECTIONS,
+    )?;
+    let total: usize = sections.iter().map(|s| s.rows.len()).sum();
+    count(
+        "interactive rows (all sections)",
+        total,
+        1,
+        limits::LIST_ROWS,
+    )?;
+    let mut rendered = Vec::with_capacity(sections.len());
+    for (i, s) in sections.iter().enumerate() {
+        let mut section = Map::new();
+        match s.title.as_deref() {
+            Some(t) => {
+                bounded(&format!("sections[{i}].title"), t, limits::SECTION_TITLE)?;
+                section.insert("title".into(), json!(t));
+            }
+            // Meta requires a title on every section once there is more than one.
+            None if sections.len() > 1 => {
+                return Err(RenderError::Empty {
+                    field: format!("sections[{i}].title"),
+                })
+            }
+            None => {}
+        }
+        count(
+            &format!("sections[{i}].rows"),
+            s.rows.len(),
+            1,
+            limits::LIST_ROWS,
+        )?;
+        let mut rows = Vec::with_capacity(s.rows.len());
+        for (j, r) in s.rows.iter().enumerate() {
+            bounded(
+                &format!("sections[{i}].rows[{j}].id"),
+                &r.id,
+                limits::ROW_ID,
+            )?;
+            bounded(
+                &format!("sections[{i}].rows[{j}].title"),
+                &r.title,
+                limits::ROW_TITLE,
+            )?;
+            let mut row = json!({ "id": r.id, "title": r.title });
+            if let Some(d) = r.description.as_deref() {
+                bounded(
+                    &format!("sections[{i}].rows[{j}].description"),
+                    d,
+                    limits::ROW_DESCRIPTION,
+                )?;
+                row["description"] = json!(d);
+            }
+            rows.push(row);
+        }
+        section.insert("rows".into(), Value::Array(rows));
+        rendered.push(Value::Object(section));
+    }
+    unique(
+        "rows.id",
+        sections
+            .iter()
+            .flat_map(|s| s.rows.iter().map(|r| r.id.as_str())),
+    )?;
+    let mut v = interactive_frame("list", body, header, footer)?;
+    v.insert(
+        "action".into(),
+        json!({ "button": button, "sections": rendered }),
+    );
+    Ok(Value::Object(v))
+}
+
+fn interactive_frame(
+    kind: &str,
+    body: &str,
+    header: Option<&str>,
+    footer: Option<&str>,
+) -> Result<Map<String, Value>, RenderError> {
+    let mut v = Map::new();
+    v.insert("type".into(), json!(kind));
+    if let Some(h) = header {
+        bounded("interactive.header.text", h, limits::HEADER_TEXT)?;
+        v.insert("header".into(), json!({ "type": "text", "text": h }));
+    }
+    v.insert("body".into(), json!({ "text": body }));
+    if let Some(f) = footer {
+        bounded("interactive.footer.text", f, limits::FOOTER_TEXT)?;
+        v.insert("footer".into(), json!({ "text": f }));
+    }
+    Ok(v)
+}
+
+fn render_template(name: &str, language: &str, params: &[String]) -> Result<Value, RenderError> {
+    bounded("template.name", name, limits::TEMPLATE_NAME)?;
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(RenderError::Invalid {
+            field: "template.name".into(),
+            reason: "only lowercase letters, digits and underscores",
+        });
+    }
+    non_empty("template.language", language)?;
+    if language.len() > 15
+        || !language
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || b == b'_')
+    {
+        return Err(RenderError::Invalid {
+            field: "template.language".into(),
+            reason: "not a language code such as en_US",
+        });
+    }
+    let mut v = json!({ "name": name, "language": { "code": language } });
+    if !params.is_empty() {
+        let mut rendered = Vec::with_capacity(params.len());
+        for (i, p) in params.iter().enumerate() {
+            let field = format!("template.body_parameters[{i}]");
+            bounded(&field, p, limits::TEMPLATE_PARAMETER)?;
+            // Meta rejects body parameters with these (error 132018).
+            if p.contains(['\n', '\t']) || p.contains("     ") {
+                return Err(RenderError::Invalid {
+                    field,
+                    reason: "no new lines, tabs or more than 4 consecutive spaces",
+                });
+            }
+            rendered.push(json!({ "type": "text", "text": p }));
+        }
+        v["components"] = json!([{ "type": "body", "parameters": rendered }]);
+    }
+    Ok(v)
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), RenderError> {
+    if value.trim().is_empty() {
+        return Err(RenderError::Empty {
+            field: field.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn bounded(field: &str, value: &str, max: usize) -> Result<(), RenderError> {
+    non_empty(field, value)?;
+    let actual = value.chars().count();
+    if actual > max {
+        return Err(RenderError::TooLong {
+            field: field.to_owned(),
+            max,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+fn count(field: &str, actual: usize, min: usize, max: usize) -> Result<(), RenderError> {
+    if actual < min || actual > max {
+        return Err(RenderError::Count {
+            field: field.to_owned(),
+            min,
+            max,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+fn unique<'a>(field: &str, values: impl Iterator<Item = &'a str>) -> Result<(), RenderError> {
+    let mut seen = std::collections::HashSet::new();
+    for v in values {
+        if !seen.insert(v) {
+            return Err(RenderError::Duplicate {
+                field: field.to_owned(),
+                value: v.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::whatsapp::outbound::ListRow;
+
+    fn to_phone() -> Recipient {
+        Recipient {
+            wa_id: Some("16505551234".into()),
+            user_id: Some("US.13491208655302741918".into()),
+        }
+    }
+
+    fn to_bsuid() -> Recipient {
+        Recipient {
+            wa_id: None,
+            user_id: Some("US.13491208655302741918".into()),
+        }
+    }
+
+    fn render_for(r: Recipient, body: OutboundBody) -> Result<Rendered, RenderError> {
+        render(&OutboundMessage {
+            phone_number_id: "106540352242922".into(),
+            recipient: r,
+            dedup_id: "c1:s1".into(),
+            conversation_id: Some("c1".into()),
+            last_inbound_at: None,
+            body,
+        })
+    }
+
+    fn button(id: &str, title: &str) -> ReplyButton {
+        ReplyButton {
+            id: id.into(),
+            title: title.into(),
+        }
+    }
+
+    fn row(id: &str, title: &str, description: Option<&str>) -> ListRow {
+        ListRow {
+            id: id.into(),
+            title: title.into(),
+            description: description.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn text_to_phone_number_wins_over_bsuid() {
+        let r = render_for(
+            to_phone(),
+            OutboundBody::Text {
+                body: "Hi there".into(),
+                preview_url: false,
+            },
+        )
+        .unwrap();
+        assert!(r.creates_message);
+        assert_eq!(
+            r.body,
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": "16505551234",
+                "type": "text",
+                "text": { "preview_url": false, "body": "Hi there" }
+            })
+        );
+    }
+
+    #[test]
+    fn text_to_bsuid_uses_recipient() {
+        let r = render_for(
+            to_bsuid(),
+            OutboundBody::Text {
+                body: "Hi".into(),
+                preview_url: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "recipient": "US.13491208655302741918",
+                "type": "text",
+                "text": { "preview_url": true, "body": "Hi" }
+            })
+        );
+    }
+
+    #[test]
+    fn reply_buttons_match_meta_shape() {
+        let r = render_for(
+            to_phone(),
+            OutboundBody::Buttons {
+                body: "Which team do you need?".into(),
+                header: Some("Welcome".into()),
+                footer: Some("Reply with a button".into()),
+                buttons: vec![button("sales", "Sales"), button("support", "Support")],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": "16505551234",
+                "type": "interactive",
+                "interactive": {
+                    "type": "button",
+                    "header": { "type": "text", "text": "Welcome" },
+                    "body": { "text": "Which team do you need?" },
+                    "footer": { "text": "Reply with a button" },
+                    "action": { "buttons": [
+                        { "type": "reply", "reply": { "id": "sales", "title": "Sales" } },
+                        { "type": "reply", "reply": { "id": "support", "title": "Support" } }
+                    ] }
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn list_matches_meta_shape() {
+        let r = render_for(
+            to_bsuid(),
+            OutboundBody::List {
+                body: "Pick a topic".into(),
+                header: None,
+                footer: None,
+                button: "Topics".into(),
+                sections: vec![
+                    ListSection {
+                        title: Some("Orders".into()),
+                        rows: vec![row("o1", "Where is my order", Some("Track a parcel"))],
+                    },
+                    ListSection {
+                        title: Some("Account".into()),
+                        rows: vec![row("a1", "Password", None)],
+                    },
+                ],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "recipient": "US.13491208655302741918",
+                "type": "interactive",
+                "interactive": {
+                    "type": "list",
+                    "body": { "text": "Pick a topic" },
+                    "action": {
+                        "button": "Topics",
+                        "sections": [
+                            { "title": "Orders", "rows": [ { "id": "o1", "title": "Where is my order", "description": "Track a parcel" } ] },
+                            { "title": "Account", "rows": [ { "id": "a1", "title": "Password" } ] }
+                        ]
+                    }
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn template_with_and_without_parameters() {
+        let r = render_for(
+            to_phone(),
+            OutboundBody::Template {
+                name: "survey_reminder".into(),
+                language: "en_US".into(),
+                body_parameters: vec!["Ana".into(), "3".into()],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": "16505551234",
+                "type": "template",
+                "template": {
+                    "name": "survey_reminder",
+                    "language": { "code": "en_US" },
+                    "components": [ { "type": "body", "parameters": [
+                        { "type": "text", "text": "Ana" },
+                        { "type": "text", "text": "3" }
+                    ] } ]
+                }
+            })
+        );
+        let r = render_for(
+            to_bsuid(),
+            OutboundBody::Template {
+                name: "hello_world".into(),
+                language: "en".into(),
+                body_parameters: vec![],
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            json!({
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "recipient": "US.13491208655302741918",
+                "type": "template",
+                "template": { "name": "hello_world", "language": { "code": "en" } }
+            })
+        );
+    }
+
+    #[test]
+    fn mark_read_with_and_without_typing_indicator() {
+        let id = "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=";
+        let r = render_for(
+            to_bsuid(),
+            OutboundBody::MarkRead {
+                message_id: id.into(),
+                typing_indicator: true,
+            },
+        )
+        .unwrap();
+        assert!(!r.creates_message);
+        assert_eq!(
+            r.body,
+            json!({ "messaging_product": "whatsapp", "status": "read", "message_id": id, "typing_indicator": { "type": "text" } })
+        );
+        let r = render_for(
+            Recipient::default(),
+            OutboundBody::MarkRead {
+                message_id: id.into(),
+                typing_indicator: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            json!({ "messaging_product": "whatsapp", "status": "read", "message_id": id })
+        );
+    }
+
+    #[test]
+    fn button_limits_are_enforced() {
+        let four = (0..4)
+            .map(|i| button(&format!("b{i}"), "x"))
+            .collect::<Vec<_>>();
+        let err = render_for(
+            to_phone(),
+            OutboundBody::Buttons {
+                body: "b".into(),
+                header: None,
+                footer: None,
+                buttons: four,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            RenderError::Count {
+                field: "interactive.buttons".into(),
+                min: 1,
+                max: 3,
+                actual: 4
+            }
+        );
+
+        let long = "é".repeat(21); // 21 characters, 42 bytes: limits count characters
+        let err = render_for(
+            to_phone(),
+            OutboundBody::Buttons {
+                body: "b".into(),
+                header: None,
+                footer: None,
+                buttons: vec![button("a", &long)],
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            RenderError::TooLong {
+                field: "buttons[0].title".into(),
+                max: 20,
+                actual: 21
+            }
+        );
+        assert!(err.to_string().contains("at most 20"));
+        assert!(render_for(
+            to_phone(),
+            OutboundBody::Buttons {
+                body: "b".into(),
+                header: None,
+                footer: None,
+                buttons: vec![button("a", &"é".repeat(20))]
+            }
+        )
+        .is_ok());
+
+        let err = render_for(
+            to_phone(),
+            OutboundBody::Buttons {
+                body: "b".into(),
+                header: None,
+                footer: None,
+                buttons: vec![button(&"i".repeat(257), "t")],
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::TooLong { max: 256, .. }));
+        let err = render_for(
+            to_phone(),
+            OutboundBody::Buttons {
+                body: "b".into(),
+                header: None,
+                footer: None,
+                buttons: vec![button("a", "Same"), button("b", "Same")],
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::Duplicate { .. }));
+        let err = render_for(
+            to_phone(),
+            OutboundBody::Buttons {
+                body: "x".repeat(1025),
+                header: None,
+                footer: None,
+                buttons: vec![button("a", "A")],
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::TooLong { max: 1024, .. }));
+        let err = render_for(
+            to_phone(),
+            OutboundBody::Buttons {
+                body: "b".into(),
+                header: None,
+                footer: None,
+                buttons: vec![],
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::Count { actual: 0, .. }));
+        let err = render_for(
+            to_phone(),
+            OutboundBody::Buttons {
+                body: "b".into(),
+                header: Some("h".repeat(61)),
+                footer: None,
+                buttons: vec![button("a", "A")],
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::TooLong { max: 60, .. }));
+    }
+
+    #[test]
+    fn list_limits_are_enforced() {
+        let list = |button: &str, sections: Vec<ListSection>| OutboundBody::List {
+            body: "b".into(),
+            header: None,
+            footer: None,
+            button: button.into(),
+            sections,
+        };
+        let rows = |n: usize| {
+            (0..n)
+                .map(|i| row(&format!("r{i}"), "t", None))
+                .collect::<Vec<_>>()
+        };
+
+        let long_body = OutboundBody::List {
+            body: "x".repeat(1025),
+            header: None,
+            footer: None,
+            button: "Open".into(),
+            sections: vec![ListSection {
+                title: None,
+                rows: rows(1),
+            }],
+        };
+        let err = render_for(to_phone(), long_body).unwrap_err();
+        assert!(matches!(err, RenderError::TooLong { max: 1024, .. }));
+
+        assert!(render_for(
+            to_phone(),
+            list(
+                "Open",
+                vec![ListSection {
+                    title: None,
+                    rows: rows(10)
+                }]
+            )
+        )
+        .is_ok());
+        let err = render_for(
+            to_phone(),
+            list(
+                "Open",
+                vec![ListSection {
+                    title: None,
+                    rows: rows(11),
+                }],
+            ),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            RenderError::Count {
+                max: 10,
+                actual: 11,
+                ..
+            }
+        ));
+        // 10 rows in total, across sections.
+        let err = render_for(
+            to_phone(),
+            list(
+                "Open",
+                vec![
+                    ListSection {
+                        title: Some("A".into()),
+                        rows: rows(6),
+                    },
+                    ListSection {
+                        title: Some("B".into()),
+                        rows: (0..5).map(|i| row(&format!("s{i}"), "t", None)).collect(),
+                    },
+                ],
+            ),
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::Count { actual: 11, .. }));
+        let err = render_for(
+            to_phone(),
+            list(
+                &"b".repeat(21),
+                vec![ListSection {
+                    title: None,
+                    rows: rows(1),
+                }],
+            ),
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::TooLong { max: 20, .. }));
+        let err = render_for(
+            to_phone(),
+            list(
+                "Open",
+                vec![ListSection {
+                    title: None,
+                    rows: vec![row("r", &"t".repeat(25), None)],
+                }],
+            ),
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::TooLong { max: 24, .. }));
+        let err = render_for(
+            to_phone(),
+            list(
+                "Open",
+                vec![ListSection {
+                    title: None,
+                    rows: vec![row("r", "t", Some(&"d".repeat(73)))],
+                }],
+            ),
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::TooLong { max: 72, .. }));
+        let err = render_for(
+            to_phone(),
+            list(
+                "Open",
+                vec![
+                    ListSection {
+                        title: None,
+                        rows: rows(1),
+                    },
+                    ListSection {
+                        title: Some("B".into()),
+                        rows: vec![row("x", "t", None)],
+                    },
+                ],
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            RenderError::Empty {
+                field: "sections[0].title".into()
+            }
+        );
+        let err = render_for(
+            to_phone(),
+            list(
+                "Open",
+                vec![
+                    ListSection {
+                        title: Some("A".into()),
+                        rows: rows(1),
+                    },
+                    ListSection {
+                        title: Some("B".into()),
+                        rows: rows(1),
+                    },
+                ],
+            ),
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::Duplicate { .. }));
+    }
+
+    #[test]
+    fn other_limits_are_enforced() {
+        let err = render_for(
+            to_phone(),
+            OutboundBody::Text {
+                body: "x".repeat(4097),
+                preview_url: false,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::TooLong { max: 4096, .. }));
+        let err = render_for(
+            to_phone(),
+            OutboundBody::Text {
+                body: "  ".into(),
+                preview_url: false,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::Empty { .. }));
+        let err = render_for(
+            Recipient::default(),
+            OutboundBody::Text {
+                body: "x".into(),
+                preview_url: false,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err, RenderError::NoRecipient);
+        let bad_phone = Recipient {
+            wa_id: Some("+1 650".into()),
+            user_id: None,
+        };
+        assert!(matches!(
+            render_for(
+                bad_phone,
+                OutboundBody::Text {
+                    body: "x".into(),
+                    preview_url: false
+                }
+            ),
+            Err(RenderError::Invalid { .. })
+        ));
+        let err = render_for(
+            to_phone(),
+            OutboundBody::Template {
+                name: "Bad Name".into(),
+                language: "en".into(),
+                body_parameters: vec![],
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::Invalid { .. }));
+        let err = render_for(
+            to_phone(),
+            OutboundBody::Template {
+                name: "ok".into(),
+                language: "en".into(),
+                body_parameters: vec!["a\nb".into()],
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::Invalid { .. }));
+        let err = render_for(
+            to_phone(),
+            OutboundBody::MarkRead {
+                message_id: "".into(),
+                typing_indicator: true,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, RenderError::Empty { .. }));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rendering_never_panics_and_respects_title_limit(
+            body in ".{0,1100}", title in ".{0,30}", id in ".{0,300}", n in 0usize..6, phone in proptest::option::of("[0-9+ ]{0,22}"), bsuid in proptest::option::of(".{0,40}")
+        ) {
+            let buttons = (0..n).map(|i| button(&format!("{id}{i}"), &format!("{title}{i}"))).collect::<Vec<_>>();
+            let r = render_for(Recipient { wa_id: phone, user_id: bsuid }, OutboundBody::Buttons { body, header: None, footer: None, buttons });
+            if let Ok(r) = r {
+                let buttons = r.body["interactive"]["action"]["buttons"].as_array().cloned().unwrap_or_default();
+                proptest::prop_assert!((1..=3).contains(&buttons.len()));
+                for b in buttons {
+                    let t = b["reply"]["title"].as_str().unwrap_or_default();
+                    proptest::prop_assert!(t.chars().count() <= 20);
+                }
+            }
+        }
+
+        #[test]
+        fn rendered_lists_always_respect_whatsapp_limits(
+            sizes in proptest::collection::vec(0usize..6, 0..4),
+            title in ".{0,30}",
+            description in proptest::option::of(".{0,80}"),
+            section_title in proptest::option::of(".{0,30}"),
+            button_label in ".{0,25}",
+        ) {
+            let sections = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| ListSection {
+                    title: section_title.clone(),
+                    rows: (0..*n).map(|j| row(&format!("r{i}-{j}"), &title, description.as_deref())).collect(),
+                })
+                .collect::<Vec<_>>();
+            let body = OutboundBody::List { body: "b".into(), header: None, footer: None, button: button_label, sections };
+            if let Ok(r) = render_for(to_phone(), body) {
+                let action = &r.body["interactive"]["action"];
+                proptest::prop_assert!(action["button"].as_str().unwrap_or_default().chars().count() <= 20);
+                let sections = action["sections"].as_array().cloned().unwrap_or_default();
+                let rows: Vec<Value> = sections.iter().flat_map(|s| s["rows"].as_array().cloned().unwrap_or_default()).collect();
+                proptest::prop_assert!((1..=10).contains(&rows.len()));
+                for r in rows {
+                    proptest::prop_assert!(r["title"].as_str().unwrap_or_default().chars().count() <= 24);
+                    proptest::prop_assert!(r.get("description").and_then(Value::as_str).unwrap_or_default().chars().count() <= 72);
+                }
+                if sections.len() > 1 {
+                    proptest::prop_assert!(sections.iter().all(|s| s.get("title").is_some()));
+                }
+            }
+        }
+    }
+}
