@@ -8,6 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use prechat::entrypoints::ingest::accept;
 use prechat::secrets::Secret;
 use prechat::whatsapp::signature::Verifier;
+use prechat::whatsapp::{normalize::normalize, webhook};
 
 const TEXT: &str = include_str!("../testdata/webhook/text.json");
 
@@ -50,6 +51,26 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // Where the single-message time goes: each step alone.
+    let body = delivery(1);
+    let sig = verifier.sign(body.as_bytes());
+    let mut parts = c.benchmark_group("ingest_parts_1_message");
+    parts.bench_function("signature", |b| {
+        b.iter(|| verifier.verify(black_box(Some(sig.as_bytes())), black_box(body.as_bytes())))
+    });
+    parts.bench_function("parse", |b| {
+        b.iter(|| webhook::parse(black_box(body.as_bytes())))
+    });
+    let parsed = webhook::parse(body.as_bytes()).expect("sample parses");
+    parts.bench_function("normalize", |b| {
+        b.iter_batched(
+            || parsed.clone(),
+            normalize,
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    parts.finish();
 }
 
 criterion_group!(benches, bench);

@@ -32,13 +32,13 @@ pub fn normalize(parsed: Parsed) -> Normalized {
         ..Default::default()
     };
     for change in parsed.changes {
-        let at = format!(
-            "entry[{}].changes[{}]",
-            change.entry_index, change.change_index
-        );
+        let at = At {
+            entry: change.entry_index,
+            change: change.change_index,
+        };
         match change.field.as_str() {
             webhook::FIELD_MESSAGES | webhook::FIELD_USER_ID_UPDATE => {
-                normalize_value(change.value, &at, &mut out)
+                normalize_value(change.value, at, &mut out)
             }
             _ => out.skipped_fields.push(change.field),
         }
@@ -46,7 +46,21 @@ pub fn normalize(parsed: Parsed) -> Normalized {
     out
 }
 
-fn normalize_value(value: ChangeValue, at: &str, out: &mut Normalized) {
+/// Where a change sits in the delivery; formatted only when something is rejected, so the
+/// common path does not allocate for it.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    entry: usize,
+    change: usize,
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "entry[{}].changes[{}]", self.entry, self.change)
+    }
+}
+
+fn normalize_value(value: ChangeValue, at: At, out: &mut Normalized) {
     out.delivery_errors
         .extend(value.errors.iter().map(api_error));
     if value.messages.is_empty() && value.statuses.is_empty() && value.user_id_update.is_empty() {
@@ -54,8 +68,7 @@ fn normalize_value(value: ChangeValue, at: &str, out: &mut Normalized) {
     }
     if value
         .messaging_product
-        .as_deref()
-        .is_some_and(|p| p != "whatsapp")
+        .is_some_and(|p| p != webhook::Product::Whatsapp)
     {
         out.rejected
             .push(reject(at, "messaging_product is not whatsapp"));
@@ -73,10 +86,13 @@ fn normalize_value(value: ChangeValue, at: &str, out: &mut Normalized) {
     for (i, m) in value.messages.into_iter().enumerate() {
         let contact = contact_for(&m, &value.contacts);
         match message_event(m, contact, &pnid, &display) {
-            Ok(events) => out.events.extend(events),
+            Ok((event, rekey)) => {
+                out.events.push(event);
+                out.events.extend(rekey);
+            }
             Err(reason) => out
                 .rejected
-                .push(reject(&format!("{at}.value.messages[{i}]"), reason)),
+                .push(reject(format_args!("{at}.value.messages[{i}]"), reason)),
         }
     }
     for (i, s) in value.statuses.into_iter().enumerate() {
@@ -84,7 +100,7 @@ fn normalize_value(value: ChangeValue, at: &str, out: &mut Normalized) {
             Ok(e) => out.events.push(e),
             Err(reason) => out
                 .rejected
-                .push(reject(&format!("{at}.value.statuses[{i}]"), reason)),
+                .push(reject(format_args!("{at}.value.statuses[{i}]"), reason)),
         }
     }
     for (i, u) in value.user_id_update.into_iter().enumerate() {
@@ -105,9 +121,9 @@ fn normalize_value(value: ChangeValue, at: &str, out: &mut Normalized) {
     }
 }
 
-fn reject(location: &str, reason: &str) -> Rejected {
+fn reject(location: impl std::fmt::Display, reason: &str) -> Rejected {
     Rejected {
-        location: location.to_owned(),
+        location: location.to_string(),
         reason: reason.to_owned(),
     }
 }
@@ -128,18 +144,17 @@ fn contact_for<'c>(m: &Message, contacts: &'c [Contact]) -> Option<&'c Contact> 
 }
 
 fn contact_ref(
-    user_id: Option<&str>,
-    wa_id: Option<&str>,
+    user_id: Option<String>,
+    wa_id: Option<String>,
     contact: Option<&Contact>,
 ) -> ContactRef {
+    let from_contact = |f: fn(&Contact) -> &Option<String>| {
+        contact.and_then(|c| non_empty(f(c))).map(str::to_owned)
+    };
     let profile = contact.and_then(|c| c.profile.as_ref());
     ContactRef {
-        user_id: user_id
-            .or_else(|| contact.and_then(|c| non_empty(&c.user_id)))
-            .map(str::to_owned),
-        wa_id: wa_id
-            .or_else(|| contact.and_then(|c| non_empty(&c.wa_id)))
-            .map(str::to_owned),
+        user_id: owned(user_id).or_else(|| from_contact(|c| &c.user_id)),
+        wa_id: owned(wa_id).or_else(|| from_contact(|c| &c.wa_id)),
         profile_name: profile.and_then(|p| non_empty(&p.name)).map(str::to_owned),
         username: profile
             .and_then(|p| non_empty(&p.username))
@@ -147,14 +162,19 @@ fn contact_ref(
     }
 }
 
+/// Ids are moved out of the parsed item rather than copied: one allocation less per id.
+fn owned(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
 /// One message -> its event, plus a [`UserIdUpdate`] when a system message reports a new BSUID
-/// together with the previous one.
+/// together with the previous one (a pair, not a `Vec`: no allocation per message).
 fn message_event(
-    m: Message,
+    mut m: Message,
     contact: Option<&Contact>,
     pnid: &str,
     display: &str,
-) -> Result<Vec<InboundEvent>, &'static str> {
+) -> Result<(InboundEvent, Option<InboundEvent>), &'static str> {
     if m.id.is_empty() {
         return Err("message id is empty");
     }
@@ -167,8 +187,8 @@ fn message_event(
         (None, None)
     };
     let contact_ref = contact_ref(
-        non_empty(&m.from_user_id).or(sys_user),
-        non_empty(&m.from).or(sys_wa),
+        owned(m.from_user_id.take()).or_else(|| sys_user.map(str::to_owned)),
+        owned(m.from.take()).or_else(|| sys_wa.map(str::to_owned)),
         contact,
     );
     if contact_ref.key().is_none() {
@@ -186,8 +206,7 @@ fn message_event(
         })),
         _ => None,
     };
-    let mut events = Vec::with_capacity(1 + usize::from(rekey.is_some()));
-    events.push(InboundEvent::Message(InboundMessage {
+    let event = InboundEvent::Message(InboundMessage {
         phone_number_id: pnid.to_owned(),
         display_phone_number: display.to_owned(),
         contact: contact_ref,
@@ -196,9 +215,8 @@ fn message_event(
         context_message_id: m.context.and_then(|c| c.id).filter(|id| !id.is_empty()),
         referral: m.referral,
         content,
-    }));
-    events.extend(rekey);
-    Ok(events)
+    });
+    Ok((event, rekey))
 }
 
 fn content(m: &Message) -> Result<MessageContent, &'static str> {
@@ -316,7 +334,11 @@ fn content(m: &Message) -> Result<MessageContent, &'static str> {
     })
 }
 
-fn status_event(s: Status, contacts: &[Contact], pnid: &str) -> Result<InboundEvent, &'static str> {
+fn status_event(
+    mut s: Status,
+    contacts: &[Contact],
+    pnid: &str,
+) -> Result<InboundEvent, &'static str> {
     if s.id.is_empty() {
         return Err("status id is empty");
     }
@@ -326,11 +348,7 @@ fn status_event(s: Status, contacts: &[Contact], pnid: &str) -> Result<InboundEv
             non_empty(&s.recipient_id)
                 .and_then(|w| contacts.iter().find(|c| non_empty(&c.wa_id) == Some(w)))
         });
-    let recipient = contact_ref(
-        non_empty(&s.recipient_user_id),
-        non_empty(&s.recipient_id),
-        contact,
-    );
+    let recipient = contact_ref(s.recipient_user_id.take(), s.recipient_id.take(), contact);
     if recipient.key().is_none() {
         return Err(
             "status has neither recipient_id nor recipient_user_id: the contact is unknown",
@@ -750,6 +768,14 @@ mod tests {
                 "entry[0].changes[2].value.statuses[0]"
             ]
         );
+    }
+
+    #[test]
+    fn another_messaging_product_is_rejected() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{"messaging_product":"instagram","metadata":{"display_phone_number":"1","phone_number_id":"2"},"messages":[{"from":"1","id":"m","timestamp":"1","type":"text","text":{"body":"z"}}]},"field":"messages"}]}]}"#;
+        let n = normalize(parse(body.as_bytes()).unwrap());
+        assert!(n.events.is_empty());
+        assert_eq!(n.rejected[0].reason, "messaging_product is not whatsapp");
     }
 
     #[test]

@@ -25,9 +25,28 @@ pub const FIELD_USER_ID_UPDATE: &str = "user_id_update";
 /// The whole delivery.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Notification {
-    pub object: String,
+    pub object: Object,
     #[serde(default)]
     pub entry: Vec<Entry>,
+}
+
+/// `object`: compared while parsing, without allocating a string for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Object {
+    #[serde(rename = "whatsapp_business_account")]
+    WhatsappBusinessAccount,
+    /// Any other product's webhook (Messenger `page`, `instagram`, ...): not for us.
+    #[serde(other)]
+    Other,
+}
+
+/// `value.messaging_product`, compared without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Product {
+    #[serde(rename = "whatsapp")]
+    Whatsapp,
+    #[serde(other)]
+    Other,
 }
 
 /// One WhatsApp Business Account's part of a delivery.
@@ -52,7 +71,7 @@ pub struct Change {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ChangeValue {
     #[serde(default)]
-    pub messaging_product: Option<String>,
+    pub messaging_product: Option<Product>,
     #[serde(default)]
     pub metadata: Option<Metadata>,
     #[serde(default)]
@@ -307,22 +326,28 @@ pub struct UserIdChange {
     pub current: String,
 }
 
-/// Meta sends Unix timestamps as strings of digits; a number is accepted as well.
+/// Meta sends Unix timestamps as strings of digits; a number is accepted as well. A visitor
+/// rather than an untagged enum: untagged enums buffer the value first, on the hot path.
 fn unix_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw<'a> {
-        Int(i64),
-        #[serde(borrow)]
-        Str(std::borrow::Cow<'a, str>),
+    struct Seconds;
+    impl serde::de::Visitor<'_> for Seconds {
+        type Value = i64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Unix seconds as a string of digits or a number")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("timestamp is out of range"))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<i64, E> {
+            v.trim()
+                .parse()
+                .map_err(|_| E::custom("timestamp is not a whole number of seconds"))
+        }
     }
-    match Raw::deserialize(d)? {
-        Raw::Int(n) => Ok(n),
-        Raw::Str(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom("timestamp is not a whole number of seconds")),
-    }
+    d.deserialize_any(Seconds)
 }
 
 /// Why a whole delivery is refused (a 4xx): nothing in it can be used.
@@ -367,7 +392,7 @@ pub struct Parsed {
 /// wrong `object`, `entry` not a list); problems inside are reported per item.
 pub fn parse(body: &[u8]) -> Result<Parsed, ParseError> {
     match serde_json::from_slice::<Notification>(body) {
-        Ok(n) if n.object == OBJECT => Ok(Parsed {
+        Ok(n) if n.object == Object::WhatsappBusinessAccount => Ok(Parsed {
             changes: n
                 .entry
                 .into_iter()

@@ -3,6 +3,7 @@
 
 mod assigner;
 mod foundation;
+mod ingest;
 mod lambda_emulator;
 mod local;
 mod sender;
