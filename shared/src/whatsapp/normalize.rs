@@ -106,7 +106,7 @@ fn normalize_value(value: ChangeValue, at: At, out: &mut Normalized) {
     for (i, u) in value.user_id_update.into_iter().enumerate() {
         if u.user_id.previous.is_empty() || u.user_id.current.is_empty() {
             out.rejected.push(reject(
-                &format!("{at}.value.user_id_update[{i}]"),
+                format!("{at}.value.user_id_update[{i}]"),
                 "user_id.previous or user_id.current is empty",
             ));
             continue;
@@ -736,9 +736,7 @@ mod tests {
     #[test]
     fn unhandled_fields_are_skipped_and_value_errors_reported() {
         let n = delivery(&[
-            format!(
-                r#"{{"value":{{"phone_number":"15550783881","event":"VERIFIED_ACCOUNT"}},"field":"account_update"}}"#
-            ),
+            r#"{"value":{"phone_number":"15550783881","event":"VERIFIED_ACCOUNT"},"field":"account_update"}"#.to_string(),
             change(
                 r#""errors":[{"code":131000,"title":"Something went wrong","message":"Something went wrong","error_data":{"details":"x"}}]"#,
                 "messages",
