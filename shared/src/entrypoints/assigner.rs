@@ -18,7 +18,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 
 use super::sqs::{process_fifo_batch, Handled, Retry};
-use crate::config::{ConfigError, EnvReader};
+use crate::config::EnvReader;
 use crate::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
 use crate::routing::hours::Schedule;
 use crate::routing::job::{AssignRequest, AssignmentJob};
@@ -38,15 +38,7 @@ pub const WEBHOOK_SECRET: &str = "PRECHAT_AGENT_WEBHOOK_SECRET";
 /// A reservation younger than this may belong to an assignment still in flight.
 const RECONCILE_GRACE_SECONDS: i64 = 120;
 
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-    #[error(transparent)]
-    Notify(#[from] NotifyError),
-}
+pub use super::InitError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssignError {

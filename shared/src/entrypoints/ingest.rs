@@ -16,9 +16,9 @@ use std::collections::HashSet;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
-use crate::config::{ConfigError, EnvReader};
+use crate::config::EnvReader;
 use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
-use crate::secrets::{self, Secret, SecretError};
+use crate::secrets::{self, Secret};
 use crate::telemetry::redact;
 use crate::whatsapp::event::InboundEvent;
 use crate::whatsapp::normalize::{normalize, Normalized};
@@ -46,14 +46,7 @@ impl IngestConfig {
     }
 }
 
-/// Why the function could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Secret(#[from] SecretError),
-}
+pub use super::InitError;
 
 /// Why a delivery was refused as a whole; nothing of it is queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -44,9 +44,7 @@ use crate::store::outbox::{unix_now, DynamoOutbox, FailureRecord, Outbox, SentRe
 use crate::store::DynamoTable;
 use crate::telemetry::redact;
 use crate::whatsapp::graph::{render, render_body};
-use crate::whatsapp::graph_client::{
-    ClientInitError, GraphApi, GraphClient, GraphSettings, SecretToken,
-};
+use crate::whatsapp::graph_client::{GraphApi, GraphClient, GraphSettings, SecretToken};
 use crate::whatsapp::graph_error::{ErrorClass, GraphError};
 use crate::whatsapp::outbound::{OutboundBody, OutboundMessage};
 
@@ -256,13 +254,7 @@ pub enum Delivery {
     Failed { code: String },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Graph(#[from] ClientInitError),
-}
+pub use super::InitError;
 
 /// The reply-sender entrypoint.
 pub struct ReplySender<

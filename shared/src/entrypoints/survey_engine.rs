@@ -63,13 +63,7 @@ impl SurveyEngineConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("the shipped default survey is invalid: {0}")]
-    DefaultSurvey(String),
-}
+pub use super::InitError;
 
 /// Why one event could not be handled.
 #[derive(Debug, thiserror::Error)]
