@@ -96,6 +96,10 @@ struct Doc {
     outbox: Option<Outbox>,
 }
 
+/// How long a status that arrived before the sender's record is kept (the sender's own
+/// record, written moments later, keeps its 30-day expiry).
+const EARLY_STATUS_TTL_SECONDS: i64 = 30 * 24 * 3600;
+
 /// What the sender recorded about one of our messages (`OUT#{wamid}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentMessage {
@@ -493,11 +497,15 @@ impl ConversationStore for DynamoConversationStore {
             .update_item()
             .table_name(&self.table.name)
             .set_key(Some(Self::key(format!("OUT#{wamid}"), "OUT")))
-            .update_expression("SET delivery_status = :s, delivery_rank = :r, delivery_at = :t")
-            .condition_expression("attribute_exists(pk) AND (attribute_not_exists(delivery_rank) OR delivery_rank < :r)")
+            // Meta may report a status before the sender has written `OUT#` (its write follows
+            // Meta's 200): the status then creates the item, and the sender's later update adds
+            // its fields without touching these.
+            .update_expression("SET delivery_status = :s, delivery_rank = :r, delivery_at = :t, expires_at = if_not_exists(expires_at, :e)")
+            .condition_expression("attribute_not_exists(delivery_rank) OR delivery_rank < :r")
             .expression_attribute_values(":s", s(status.to_string()))
             .expression_attribute_values(":r", n(rank(status)))
             .expression_attribute_values(":t", n(at))
+            .expression_attribute_values(":e", n(at + EARLY_STATUS_TTL_SECONDS))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

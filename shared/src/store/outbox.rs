@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use super::{attr, DynamoTable, StoreError};
 
@@ -175,26 +175,39 @@ impl Outbox for DynamoOutbox {
             .map_err(|e| StoreError::Request(e.to_string()))?;
         let mut items = vec![TransactWriteItem::builder().put(put_sent).build()];
         if let Some(wamid) = rec.wamid.as_deref().filter(|w| !w.is_empty()) {
-            let mut out = HashMap::from([
-                (attr::PK.to_owned(), s(out_pk(wamid))),
-                (attr::SK.to_owned(), s("OUT")),
-                ("dedup_id".to_owned(), s(rec.dedup_id.clone())),
-                ("phone_number_id".to_owned(), s(rec.phone_number_id.clone())),
-                ("sent_at".to_owned(), n(rec.sent_at)),
-                ("via".to_owned(), s(via)),
-                (
-                    attr::EXPIRES_AT.to_owned(),
-                    n(rec.sent_at + OUT_TTL_SECONDS),
-                ),
+            // An update, not a put: a delivery status that Meta reported before this write
+            // (the survey engine records it on the same item) must survive.
+            let mut values = HashMap::from([
+                (":dedup".to_owned(), s(rec.dedup_id.clone())),
+                (":pn".to_owned(), s(rec.phone_number_id.clone())),
+                (":sent".to_owned(), n(rec.sent_at)),
+                (":via".to_owned(), s(via)),
+                (":exp".to_owned(), n(rec.sent_at + OUT_TTL_SECONDS)),
             ]);
-            put_if_some(&mut out, "conversation_id", rec.conversation_id.as_ref());
-            put_if_some(&mut out, "contact_key", rec.contact_key.as_ref());
-            let put_out = Put::builder()
+            let mut set = vec![
+                "dedup_id = :dedup",
+                "phone_number_id = :pn",
+                "sent_at = :sent",
+                "via = :via",
+                "expires_at = :exp",
+            ];
+            if let Some(c) = rec.conversation_id.as_ref() {
+                values.insert(":conv".to_owned(), s(c.clone()));
+                set.push("conversation_id = :conv");
+            }
+            if let Some(k) = rec.contact_key.as_ref() {
+                values.insert(":contact".to_owned(), s(k.clone()));
+                set.push("contact_key = :contact");
+            }
+            let update_out = Update::builder()
                 .table_name(&self.table.name)
-                .set_item(Some(out))
+                .key(attr::PK, s(out_pk(wamid)))
+                .key(attr::SK, s("OUT"))
+                .update_expression(format!("SET {}", set.join(", ")))
+                .set_expression_attribute_values(Some(values))
                 .build()
                 .map_err(|e| StoreError::Request(e.to_string()))?;
-            items.push(TransactWriteItem::builder().put(put_out).build());
+            items.push(TransactWriteItem::builder().update(update_out).build());
         }
         match self
             .table

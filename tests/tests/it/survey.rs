@@ -804,12 +804,70 @@ async fn statuses_update_delivery_and_failures_are_recorded_once() {
         .unwrap();
     assert_eq!(s(&failure, "error"), "131026 Message undeliverable");
     assert_eq!(s(&failure, "dedup_id"), out[1].dedup_id);
-    // A status of a message we never sent is discarded, not retried.
+    // A status of a message the sender has not recorded (yet) is kept, not retried.
     let mut other = status(DeliveryStatus::Read, T0);
     if let InboundEvent::Status(st) = &mut other {
         st.message_id = "wamid.not-ours".into();
     }
     assert!(r.try_deliver(&[other]).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_status_that_arrives_before_the_senders_record_is_kept() {
+    // Meta may report `delivered` before the reply-sender has written `OUT#{wamid}` (its
+    // write follows Meta's 200). Both writes must survive, in either order.
+    let r = rig().await;
+    let wamid = format!("wamid.early.{}", r.env.prefix);
+    r.deliver(&[InboundEvent::Status(StatusUpdate {
+        phone_number_id: PNID.into(),
+        message_id: wamid.clone(),
+        status: DeliveryStatus::Delivered,
+        timestamp: T0 + 5,
+        recipient: ContactRef {
+            user_id: ana().user_id.clone(),
+            ..Default::default()
+        },
+        errors: vec![],
+        conversation: None,
+        pricing: None,
+    })])
+    .await;
+    let early = r
+        .item(format!("OUT#{wamid}"), "OUT")
+        .await
+        .expect("the early status is recorded");
+    assert_eq!(s(&early, "delivery_status"), "delivered");
+    assert!(
+        early.contains_key("expires_at"),
+        "an early record still expires"
+    );
+
+    let outbox = prechat::store::outbox::DynamoOutbox::new(prechat::store::DynamoTable::new(
+        r.env.dynamo.clone(),
+        r.env.table("StateTable"),
+    ));
+    use prechat::store::outbox::Outbox as _;
+    let recorded = outbox
+        .record_sent(&prechat::store::outbox::SentRecord {
+            dedup_id: format!("conv-early:{}", r.env.prefix),
+            wamid: Some(wamid.clone()),
+            conversation_id: Some("conv-early".into()),
+            contact_key: ana().user_id.clone(),
+            phone_number_id: PNID.into(),
+            sent_at: T0 + 4,
+            via: prechat::store::outbox::SentVia::Message,
+        })
+        .await
+        .unwrap();
+    assert!(recorded);
+    let item = r.item(format!("OUT#{wamid}"), "OUT").await.unwrap();
+    assert_eq!(
+        s(&item, "delivery_status"),
+        "delivered",
+        "the sender's write keeps the status"
+    );
+    assert_eq!(s(&item, "conversation_id"), "conv-early");
+    assert_eq!(s(&item, "dedup_id"), format!("conv-early:{}", r.env.prefix));
 }
 
 #[tokio::test]
