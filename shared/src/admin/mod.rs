@@ -2,6 +2,7 @@
 //! Each command group owns a module and returns the text to print.
 
 pub mod agents;
+pub mod contacts;
 pub mod survey;
 
 use crate::config::ConfigError;
@@ -20,6 +21,7 @@ pub const USAGE: &str = "usage: prechat-admin [--table NAME] <group> <command> [
 
 groups:
   survey   publish, list and show survey definitions
+  contact  show PHONE_NUMBER_ID CONTACT: what a contact answered (fields, consent, conversation)
   agent, team, routing, conversation, waiting: agent assignment (below)
   help     this text
 
@@ -74,6 +76,7 @@ pub async fn run(mut args: Vec<String>) -> Result<String, AdminError> {
     match group.as_str() {
         "help" | "-h" => Ok(USAGE.to_owned()),
         "survey" => survey::run(args).await,
+        "contact" => contacts::run(args).await,
         "agent" | "team" | "routing" | "conversation" | "waiting" => {
             agents::run(&group, args).await
         }

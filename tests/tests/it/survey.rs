@@ -1262,3 +1262,48 @@ async fn the_same_message_in_two_invocations_at_once_applies_once() {
         ]
     );
 }
+
+#[tokio::test]
+async fn admins_see_what_a_contact_answered() {
+    let r = rig().await;
+    let who = ana();
+    full_survey(&r, &who).await;
+    let table = r.env.table("StateTable").to_owned();
+    let key = who.key().unwrap().to_owned();
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let shown = prechat::admin::run(args(&["--table", &table, "contact", "show", PNID, &key]))
+        .await
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    let saved = doc["contact"].to_string();
+    let contact_doc = r.contact_doc(&who).await;
+    assert_eq!(
+        doc["contact"], contact_doc["contact"],
+        "the stored contact, as stored"
+    );
+    assert!(saved.contains("email"), "{saved}");
+    assert!(doc["conversation"]["answers"].is_object(), "{shown}");
+    assert!(
+        !doc["conversation"]["answers"]
+            .as_object()
+            .unwrap()
+            .is_empty(),
+        "{shown}"
+    );
+
+    let missing = prechat::admin::run(args(&[
+        "--table",
+        &table,
+        "contact",
+        "show",
+        PNID,
+        "US.nobody",
+    ]))
+    .await
+    .unwrap_err();
+    assert!(missing.to_string().contains("no contact"), "{missing}");
+    let bad = prechat::admin::run(args(&["--table", &table, "contact", "list"]))
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("usage"), "{bad}");
+}
