@@ -172,3 +172,26 @@ impl TestEnv {
             });
     }
 }
+
+/// A file under the system temp directory, removed when dropped: for events a test derives
+/// from a sample (e.g. timestamps moved to now) and hands to `cargo lambda invoke`.
+pub struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    pub fn with_contents(stem: &str, contents: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("{stem}-{}.json", unique_prefix()));
+        std::fs::write(&path, contents)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        TempFile(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -978,8 +978,11 @@ async fn agent_assigner_binary_handles_the_sample_event_under_cargo_lambda() {
                 ("PRECHAT_LOG_KEY", "local-log-key"),
             ],
         );
+        // The sample keeps its fixed timestamps; the test moves them to now so the contact is
+        // inside the 24-hour window on whatever day it runs.
         let events = prechat_tests::workspace_root().join("events");
-        let reply = emulator.invoke_file("agent-assigner", &events.join("agent-assigner.json"));
+        let event = rebased_sample(&events.join("agent-assigner.json"));
+        let reply = emulator.invoke_file("agent-assigner", event.path());
         (reply, emulator.log_text())
     })
     .await
@@ -1010,6 +1013,27 @@ async fn agent_assigner_binary_handles_the_sample_event_under_cargo_lambda() {
         text(&msgs[0]),
         "You are now talking to Agent ann. They will reply here shortly."
     );
+}
+
+/// The sample event with each assign job's `last_inbound_at`/`requested_at` moved to now (same
+/// gap as in the file), written to a temporary file that is removed on drop.
+fn rebased_sample(path: &std::path::Path) -> prechat_tests::TempFile {
+    let now = chrono::Utc::now().timestamp();
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for record in event["Records"].as_array_mut().unwrap() {
+        let mut body: serde_json::Value =
+            serde_json::from_str(record["body"].as_str().unwrap()).unwrap();
+        if let (Some(inbound), Some(requested)) = (
+            body["last_inbound_at"].as_i64(),
+            body["requested_at"].as_i64(),
+        ) {
+            body["last_inbound_at"] = (now - (requested - inbound)).into();
+            body["requested_at"] = now.into();
+            record["body"] = body.to_string().into();
+        }
+    }
+    prechat_tests::TempFile::with_contents("agent-assigner", &event.to_string())
 }
 
 #[tokio::test]
