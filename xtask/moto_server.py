@@ -9,10 +9,20 @@ Other services (SQS long polls in particular) are still served concurrently.
 
 Usage: python moto_server.py -H 127.0.0.1 -p PORT   (the same arguments as moto_server)
 """
+import os
 import sys
 import threading
+import time
 
 import moto.server
+
+if "faketime" in os.environ.get("LD_PRELOAD", ""):
+    # Under `faketime` with DONT_FAKE_MONOTONIC=1 (`cargo xtask test`'s moved-clock step),
+    # libfaketime answers time.sleep with EINVAL while condition waits work: sleep on one.
+    def _sleep(seconds, _never=threading.Event()):
+        _never.wait(max(0.0, seconds))
+
+    time.sleep = _sleep
 
 _dynamodb_lock = threading.Lock()
 _Base = moto.server.DomainDispatcherApplication

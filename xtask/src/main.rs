@@ -1,13 +1,15 @@
 //! Project automation (the cargo xtask convention).
 //!
 //! - `cargo xtask test`: installs the Python tools into `.venv` when missing, starts moto on a
-//!   free loopback port, lints the SAM template, runs every test against moto, then
-//!   the end-to-end test of the chat simulator in headless chromium.
+//!   free loopback port, lints the SAM template, runs every test against moto, runs them again
+//!   with the clock 60 days ahead (`PRECHAT_CLOCK_SHIFT_DAYS`, see `anyday`), then the
+//!   end-to-end test of the chat simulator in headless chromium.
 //! - `cargo xtask e2e`: only that end-to-end test.
 //! - `cargo xtask local`: the whole pipeline on this machine (see README).
 //!
 //! Every process started here is stopped by PID on exit, on failure and on Ctrl-C.
 
+mod anyday;
 mod e2e;
 mod procs;
 mod venv;
@@ -19,6 +21,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   test     install tools if needed, start moto, lint the template, run every test,
+           again with the clock PRECHAT_CLOCK_SHIFT_DAYS (60) days ahead (faketime),
            then the chat simulator end-to-end test (headless chromium)
   local    run the whole pipeline locally (moto, webhook, consumers, chat simulator)
   e2e      only the end-to-end test of the chat simulator (headless chromium)
@@ -95,6 +98,14 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
     venv.apply_env(&mut cargo);
     aws_env(&mut cargo, &moto);
     let mut outcome = run(&mut cargo);
+
+    let days = anyday::shift_days()?;
+    if days > 0 {
+        step(&format!(
+            "The same tests with the clock {days} days ahead (faketime; PRECHAT_CLOCK_SHIFT_DAYS)"
+        ));
+        outcome = outcome.and(anyday::run_shifted(root, &venv, days, extra));
+    }
 
     step("End-to-end: chat simulator in headless chromium");
     let e2e = e2e::run_e2e(root, &venv, &moto);

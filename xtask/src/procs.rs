@@ -121,17 +121,18 @@ pub fn free_port() -> Result<u16, String> {
 /// moto is started through `xtask/moto_server.py`, which applies DynamoDB requests one at a time
 /// as real DynamoDB's per-item atomicity requires (see that file).
 pub fn start_moto(venv: &Venv) -> Result<String, String> {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))?;
+    let launcher = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("moto_server.py");
+    start_moto_with(Command::new(venv.bin("python")).arg(launcher))
+}
+
+/// Starts moto with a prepared launcher command (e.g. under faketime), adding host and port.
+pub fn start_moto_with(launcher: &mut Command) -> Result<String, String> {
+    let port = free_port()?;
     let log_path = std::env::temp_dir().join(format!("prechat-moto-{port}.log"));
     let log =
         std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
-    let launcher = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("moto_server.py");
-    let child = Command::new(venv.bin("python"))
-        .arg(launcher)
+    let child = launcher
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
