@@ -108,7 +108,9 @@ impl Template {
                 };
                 names.refs.insert(id.to_owned(), id.to_owned());
                 names.atts.insert(format!("{id}.Arn"), arn);
-                names.atts.insert(format!("{id}.QueueName"), format!("{id}.fifo"));
+                names
+                    .atts
+                    .insert(format!("{id}.QueueName"), format!("{id}.fifo"));
             }
         }
         names
@@ -210,7 +212,10 @@ impl Template {
                 let mut rest = text;
                 while let Some(start) = rest.find("${") {
                     out.push_str(&rest[..start]);
-                    let end = rest[start..].find('}').map(|e| start + e).unwrap_or(rest.len());
+                    let end = rest[start..]
+                        .find('}')
+                        .map(|e| start + e)
+                        .unwrap_or(rest.len());
                     let var = &rest[start + 2..end];
                     let value = if var.contains('.') && !var.starts_with("AWS::") {
                         self.attribute(var, n)
@@ -323,7 +328,9 @@ fn expand_policy(kind: &str, args: &Json) -> Vec<Json> {
                        "dynamodb:BatchGetItem", "dynamodb:DescribeTable"],
             "Resource": table(s(args, "TableName")),
         })],
-        other => panic!("SAM policy template {other} is not known to tests/src/cfn.rs: add its expansion"),
+        other => panic!(
+            "SAM policy template {other} is not known to tests/src/cfn.rs: add its expansion"
+        ),
     }
 }
 

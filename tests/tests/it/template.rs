@@ -120,7 +120,10 @@ use prechat_tests::cfn::{iam_match, list, Names, Template};
 /// Every optional parameter set, for checks of what they switch on.
 const ALL_OPTIONAL: &[(&str, &str)] = &[
     ("LogKeyParameter", "prechat/log-key"),
-    ("AgentWebhookSecretParameter", "prechat/agent-webhook-secret"),
+    (
+        "AgentWebhookSecretParameter",
+        "prechat/agent-webhook-secret",
+    ),
     ("AlarmEmail", "ops@example.com"),
     ("IngestReservedConcurrency", "5"),
 ];
@@ -132,7 +135,10 @@ const ALL_OPTIONAL: &[(&str, &str)] = &[
 /// Found by reading `shared/src/store/*`, `queue/`, `secrets.rs` and the entrypoints.
 const USES: &[(&str, &[&str])] = &[
     ("WebhookVerifyFunction", &["ssm:GetParameters"]),
-    ("WebhookIngestFunction", &["sqs:SendMessage", "ssm:GetParameters"]),
+    (
+        "WebhookIngestFunction",
+        &["sqs:SendMessage", "ssm:GetParameters"],
+    ),
     (
         "SurveyEngineFunction",
         &[
@@ -181,8 +187,16 @@ const USES: &[(&str, &[&str])] = &[
 
 /// The SSM parameters (template parameters) each function reads: always, and when set.
 const SECRETS: &[(&str, &[&str], &[&str])] = &[
-    ("WebhookVerifyFunction", &["VerifyTokenParameter"], &["LogKeyParameter"]),
-    ("WebhookIngestFunction", &["AppSecretParameter"], &["LogKeyParameter"]),
+    (
+        "WebhookVerifyFunction",
+        &["VerifyTokenParameter"],
+        &["LogKeyParameter"],
+    ),
+    (
+        "WebhookIngestFunction",
+        &["AppSecretParameter"],
+        &["LogKeyParameter"],
+    ),
     ("SurveyEngineFunction", &[], &["LogKeyParameter"]),
     ("SurveyTimerFunction", &[], &["LogKeyParameter"]),
     (
@@ -190,7 +204,11 @@ const SECRETS: &[(&str, &[&str], &[&str])] = &[
         &[],
         &["AgentWebhookSecretParameter", "LogKeyParameter"],
     ),
-    ("ReplySenderFunction", &["AccessTokenParameter"], &["LogKeyParameter"]),
+    (
+        "ReplySenderFunction",
+        &["AccessTokenParameter"],
+        &["LogKeyParameter"],
+    ),
 ];
 
 fn allowed(t: &Template, function: &str, n: &Names) -> Vec<(Vec<String>, Vec<String>)> {
@@ -428,7 +446,10 @@ fn every_alarm_notifies_the_alarm_topic() {
             "{id} notifies nobody"
         );
     }
-    assert_eq!(t.resource("AlarmTopic")["Type"].as_str(), Some("AWS::SNS::Topic"));
+    assert_eq!(
+        t.resource("AlarmTopic")["Type"].as_str(),
+        Some("AWS::SNS::Topic")
+    );
 }
 
 #[test]
@@ -459,16 +480,31 @@ fn alarms_watch_every_queue_every_function_the_api_and_the_failure_metrics() {
             "ApproximateAgeOfOldestMessage"
         };
         let dim = Some(("QueueName", name.as_str()));
-        assert!(watched(&all, "AWS/SQS", metric, dim), "{id}: no {metric} alarm");
+        assert!(
+            watched(&all, "AWS/SQS", metric, dim),
+            "{id}: no {metric} alarm"
+        );
     }
     for (id, _) in t.resources("AWS::Serverless::Function") {
         for metric in ["Errors", "Throttles"] {
             let dim = Some(("FunctionName", id.as_str()));
-            assert!(watched(&all, "AWS/Lambda", metric, dim), "{id}: no {metric} alarm");
+            assert!(
+                watched(&all, "AWS/Lambda", metric, dim),
+                "{id}: no {metric} alarm"
+            );
         }
     }
-    assert!(watched(&all, "AWS/ApiGateway", "5xx", Some(("ApiId", "WebhookApi"))));
-    for metric in ["GraphAuthFailures", "ReplyDeliveryFailures", "DiscardedMessages"] {
+    assert!(watched(
+        &all,
+        "AWS/ApiGateway",
+        "5xx",
+        Some(("ApiId", "WebhookApi"))
+    ));
+    for metric in [
+        "GraphAuthFailures",
+        "ReplyDeliveryFailures",
+        "DiscardedMessages",
+    ] {
         assert!(watched(&all, "prechat", metric, None), "no {metric} alarm");
     }
 }
@@ -508,7 +544,10 @@ fn the_api_stage_is_throttled_by_parameters_with_sane_defaults() {
     let defaults = t.parameter_defaults();
     let rate: u64 = defaults["ApiThrottlingRateLimit"].parse().unwrap();
     let burst: u64 = defaults["ApiThrottlingBurstLimit"].parse().unwrap();
-    assert!((1..=1000).contains(&rate) && burst >= rate, "{rate}/{burst}");
+    assert!(
+        (1..=1000).contains(&rate) && burst >= rate,
+        "{rate}/{burst}"
+    );
     let n = t.names(&[]);
     let api = t
         .resolve(&t.resource("WebhookApi")["Properties"], &n)
@@ -531,7 +570,46 @@ fn ingest_reserved_concurrency_is_optional_and_unset_by_default() {
     assert_eq!(reserved(&t.names(ALL_OPTIONAL)), "5");
     for (id, f) in t.resources("AWS::Serverless::Function") {
         if id != "WebhookIngestFunction" {
-            assert!(f["Properties"]["ReservedConcurrentExecutions"].is_null(), "{id}");
+            assert!(
+                f["Properties"]["ReservedConcurrentExecutions"].is_null(),
+                "{id}"
+            );
         }
     }
+}
+
+fn readme_deploy_section() -> String {
+    let text = std::fs::read_to_string(prechat_tests::workspace_root().join("README.md")).unwrap();
+    let start = text
+        .find("## Deploy\n")
+        .expect("README has a Deploy section");
+    let rest = &text[start + 3..];
+    rest[..rest.find("\n## ").unwrap_or(rest.len())].to_owned()
+}
+
+#[test]
+fn the_readme_deploy_steps_create_every_required_ssm_parameter_and_explain_every_parameter() {
+    let t = Template::load();
+    let deploy = readme_deploy_section();
+    for (name, default) in t.parameter_defaults() {
+        assert!(
+            deploy.contains(&format!("`{name}`")),
+            "README Deploy does not explain {name}"
+        );
+        // An SSM parameter the stack reads by default must be created by a step.
+        if name.ends_with("Parameter") && !default.is_empty() {
+            assert!(
+                deploy.contains(&format!(
+                    "put-parameter --type SecureString --name /{default} "
+                )),
+                "README Deploy does not create /{default} ({name})"
+            );
+        }
+    }
+    let build = deploy.find("sam build").expect("sam build");
+    let guided = deploy
+        .find("sam deploy --guided")
+        .expect("sam deploy --guided");
+    assert!(build < guided, "sam build comes before sam deploy --guided");
+    assert!(deploy.contains("Subscription Confirmation") && deploy.contains("WebhookUrl"));
 }
