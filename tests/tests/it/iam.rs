@@ -50,6 +50,9 @@ const README_SECRETS: &[(&str, &str)] = &[
     ("AccessTokenParameter", "access-token-1"),
 ];
 
+/// An environment lookup, boxed (the sender's token source holds one).
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 fn encode_form(pairs: &[(&str, &str)]) -> String {
     let enc = |s: &str| {
         s.bytes()
@@ -222,7 +225,8 @@ fn names(t: &Template, p: &Provisioned) -> Names {
 }
 
 struct Deployment {
-    moto: OwnMoto,
+    /// Kept for its `Drop`: the moto process lives as long as the deployment.
+    _moto: OwnMoto,
     template: Template,
     names: Names,
     resources: Provisioned,
@@ -266,7 +270,7 @@ impl Deployment {
         }
         moto.enforce_iam().await;
         Deployment {
-            moto,
+            _moto: moto,
             template,
             names,
             resources,
@@ -426,7 +430,7 @@ async fn sender_on(
     let lookup = d.env(f, &[("PRECHAT_GRAPH_BASE_URL", graph)]);
     let config = SenderConfig::from_lookup(&lookup).unwrap();
     let sdk = d.sdk(f);
-    let boxed: Box<dyn Fn(&str) -> Option<String> + Send + Sync> = Box::new(lookup);
+    let boxed: Lookup = Box::new(lookup);
     let token = SecretToken::with_lookup(aws_sdk_ssm::Client::new(sdk), ACCESS_TOKEN, boxed);
     let graph = GraphClient::new(config.graph.clone(), token).await.unwrap();
     let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone());
