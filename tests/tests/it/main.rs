@@ -3,6 +3,7 @@
 
 mod assigner;
 mod foundation;
+mod iam;
 mod ingest;
 mod lambda_emulator;
 mod local;

@@ -112,3 +112,504 @@ fn function_mains_stay_thin() {
         );
     }
 }
+
+// ------------------------------------------------------------------ deployable as documented
+
+use prechat_tests::cfn::{iam_match, list, Names, Template};
+
+/// Every optional parameter set, for checks of what they switch on.
+const ALL_OPTIONAL: &[(&str, &str)] = &[
+    ("LogKeyParameter", "prechat/log-key"),
+    (
+        "AgentWebhookSecretParameter",
+        "prechat/agent-webhook-secret",
+    ),
+    ("AlarmEmail", "ops@example.com"),
+    ("IngestReservedConcurrency", "5"),
+];
+
+/// What each function's code calls, as IAM authorises it: a `TransactWriteItems` as its
+/// parts (here Put, Update and, for the engine's BSUID change, Delete), `SendMessageBatch` as
+/// `sqs:SendMessage`, `ChangeMessageVisibilityBatch` as `sqs:ChangeMessageVisibility`. SSM:
+/// one `GetParameters` at init (and the sender's re-read after error 190).
+/// Found by reading `shared/src/store/*`, `queue/`, `secrets.rs` and the entrypoints.
+const USES: &[(&str, &[&str])] = &[
+    ("WebhookVerifyFunction", &["ssm:GetParameters"]),
+    (
+        "WebhookIngestFunction",
+        &["sqs:SendMessage", "ssm:GetParameters"],
+    ),
+    (
+        "SurveyEngineFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "sqs:SendMessage",
+            "ssm:GetParameters",
+        ],
+    ),
+    (
+        "SurveyTimerFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "sqs:SendMessage",
+            "ssm:GetParameters",
+        ],
+    ),
+    (
+        "AgentAssignerFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "sqs:SendMessage",
+            "ssm:GetParameters",
+        ],
+    ),
+    (
+        "ReplySenderFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "sqs:ChangeMessageVisibility",
+            "ssm:GetParameters",
+        ],
+    ),
+];
+
+/// The SSM parameters (template parameters) each function reads: always, and when set.
+const SECRETS: &[(&str, &[&str], &[&str])] = &[
+    (
+        "WebhookVerifyFunction",
+        &["VerifyTokenParameter"],
+        &["LogKeyParameter"],
+    ),
+    (
+        "WebhookIngestFunction",
+        &["AppSecretParameter"],
+        &["LogKeyParameter"],
+    ),
+    ("SurveyEngineFunction", &[], &["LogKeyParameter"]),
+    ("SurveyTimerFunction", &[], &["LogKeyParameter"]),
+    (
+        "AgentAssignerFunction",
+        &[],
+        &["AgentWebhookSecretParameter", "LogKeyParameter"],
+    ),
+    (
+        "ReplySenderFunction",
+        &["AccessTokenParameter"],
+        &["LogKeyParameter"],
+    ),
+];
+
+fn allowed(t: &Template, function: &str, n: &Names) -> Vec<(Vec<String>, Vec<String>)> {
+    t.statements(function, n)
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .map(|s| (list(&s["Action"]), list(&s["Resource"])))
+        .collect()
+}
+
+fn ssm_resources(t: &Template, function: &str, n: &Names) -> std::collections::BTreeSet<String> {
+    allowed(t, function, n)
+        .into_iter()
+        .filter(|(a, _)| a.iter().any(|a| a.starts_with("ssm:")))
+        .flat_map(|(_, r)| r)
+        .collect()
+}
+
+fn parameter_arn(name: &str) -> String {
+    format!("arn:aws:ssm:us-east-1:123456789012:parameter/{name}")
+}
+
+#[test]
+fn the_action_table_names_every_function_of_the_template() {
+    let t = Template::load();
+    let in_template: BTreeSet<String> = t
+        .resources("AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let in_table: BTreeSet<String> = USES.iter().map(|(f, _)| f.to_string()).collect();
+    assert_eq!(in_template, in_table);
+}
+
+#[test]
+fn each_function_is_granted_exactly_the_actions_its_code_uses() {
+    let t = Template::load();
+    let n = t.names(ALL_OPTIONAL);
+    for (function, uses) in USES {
+        let granted: Vec<String> = allowed(&t, function, &n)
+            .into_iter()
+            .flat_map(|(a, _)| a)
+            .collect();
+        for g in &granted {
+            assert!(
+                uses.iter().any(|u| iam_match(g, u)),
+                "{function} is granted {g}, which its code never calls"
+            );
+            if g.starts_with("dynamodb:") || g.starts_with("ssm:") {
+                assert!(!g.contains('*'), "{function}: wildcard action {g}");
+            }
+        }
+        for u in *uses {
+            assert!(
+                granted.iter().any(|g| iam_match(g, u)),
+                "{function} calls {u} but is not granted it"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_function_may_scan_batch_write_or_delete_unless_its_code_does() {
+    let t = Template::load();
+    let n = t.names(ALL_OPTIONAL);
+    for (function, uses) in USES {
+        for risky in [
+            "dynamodb:Scan",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:DeleteTable",
+        ] {
+            let granted = allowed(&t, function, &n)
+                .iter()
+                .any(|(a, _)| a.iter().any(|g| iam_match(g, risky)));
+            assert_eq!(granted, uses.contains(&risky), "{function} and {risky}");
+        }
+    }
+}
+
+#[test]
+fn table_and_queue_grants_name_only_the_template_s_own_resources() {
+    let t = Template::load();
+    let n = t.names(ALL_OPTIONAL);
+    let table = n.atts["StateTable.Arn"].clone();
+    let queues: Vec<String> = t
+        .resources("AWS::SQS::Queue")
+        .into_iter()
+        .map(|(id, _)| n.atts[&format!("{id}.Arn")].clone())
+        .collect();
+    for (function, _) in USES {
+        for (actions, resources) in allowed(&t, function, &n) {
+            for r in &resources {
+                if actions.iter().any(|a| a.starts_with("dynamodb:")) {
+                    assert!(
+                        *r == table || *r == format!("{table}/index/gsi1"),
+                        "{function}: {r}"
+                    );
+                } else if actions.iter().any(|a| a.starts_with("sqs:")) {
+                    assert!(queues.contains(r), "{function}: {r}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn ssm_read_is_granted_only_on_the_parameters_a_function_reads_and_that_are_set() {
+    let t = Template::load();
+    for (overrides, with_optional) in [(&[][..], false), (ALL_OPTIONAL, true)] {
+        let n = t.names(overrides);
+        for (function, always, optional) in SECRETS {
+            let mut expected: BTreeSet<String> = always
+                .iter()
+                .map(|p| parameter_arn(&n.parameters[*p]))
+                .collect();
+            if with_optional {
+                expected.extend(optional.iter().map(|p| parameter_arn(&n.parameters[*p])));
+            }
+            assert_eq!(
+                ssm_resources(&t, function, &n),
+                expected,
+                "{function}, optional parameters set: {with_optional}"
+            );
+        }
+    }
+}
+
+#[test]
+fn optional_secrets_are_not_configured_unless_their_parameter_is_set() {
+    let t = Template::load();
+    let defaults = t.names(&[]);
+    let set = t.names(ALL_OPTIONAL);
+    for (function, _) in USES {
+        let env = t.environment(function, &defaults);
+        assert!(!env.contains_key("PRECHAT_LOG_KEY_PARAM"), "{function}");
+        assert!(
+            !env.contains_key("PRECHAT_AGENT_WEBHOOK_SECRET_PARAM"),
+            "{function}"
+        );
+        let env = t.environment(function, &set);
+        assert_eq!(env["PRECHAT_LOG_KEY_PARAM"], "/prechat/log-key");
+    }
+    let env = t.environment("AgentAssignerFunction", &set);
+    assert_eq!(
+        env["PRECHAT_AGENT_WEBHOOK_SECRET_PARAM"],
+        "/prechat/agent-webhook-secret"
+    );
+}
+
+#[test]
+fn every_secret_a_function_is_told_to_read_it_may_read() {
+    // GetParameters fails as a whole when one of its names is denied.
+    let t = Template::load();
+    for overrides in [&[][..], ALL_OPTIONAL] {
+        let n = t.names(overrides);
+        for (function, _) in USES {
+            let readable = ssm_resources(&t, function, &n);
+            for (k, v) in t.environment(function, &n) {
+                if k.ends_with("_PARAM") {
+                    let arn = parameter_arn(v.trim_start_matches('/'));
+                    assert!(readable.contains(&arn), "{function} reads {k}={v}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn each_sqs_event_source_queue_has_visibility_of_at_least_six_times_the_function_timeout() {
+    let t = Template::load();
+    let mut checked = 0;
+    for (function, f) in t.resources("AWS::Serverless::Function") {
+        for (_, event) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            if event["Type"].as_str() != Some("SQS") {
+                continue;
+            }
+            let queue = match &event["Properties"]["Queue"] {
+                serde_yaml_ng::Value::Tagged(tag) => tag.value.as_str().unwrap_or_default(),
+                _ => "",
+            };
+            let queue = queue.trim_end_matches(".Arn");
+            let visibility = t.resource(queue)["Properties"]["VisibilityTimeout"]
+                .as_u64()
+                .unwrap_or(30);
+            let timeout = t.timeout(&function);
+            assert!(
+                visibility >= 6 * timeout,
+                "{queue}: visibility {visibility} s < 6 x {function}'s timeout {timeout} s"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3, "three SQS consumers");
+}
+
+fn alarms(t: &Template, n: &Names) -> Vec<(String, serde_json::Value)> {
+    t.resources("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(id, r)| (id, t.resolve(&r["Properties"], n).unwrap_or_default()))
+        .collect()
+}
+
+/// Whether some alarm watches `namespace/metric` (with the dimension, if given).
+fn watched(
+    alarms: &[(String, serde_json::Value)],
+    namespace: &str,
+    metric: &str,
+    dimension: Option<(&str, &str)>,
+) -> bool {
+    alarms.iter().any(|(_, a)| {
+        a["Namespace"] == namespace
+            && a["MetricName"] == metric
+            && dimension.is_none_or(|(name, value)| {
+                a["Dimensions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d["Name"] == name && d["Value"] == value)
+            })
+    })
+}
+
+#[test]
+fn every_alarm_notifies_the_alarm_topic() {
+    let t = Template::load();
+    let n = t.names(&[]);
+    let all = alarms(&t, &n);
+    assert!(all.len() >= 20, "{} alarms", all.len());
+    for (id, a) in &all {
+        assert_eq!(
+            a["AlarmActions"],
+            serde_json::json!(["AlarmTopic"]),
+            "{id} notifies nobody"
+        );
+    }
+    assert_eq!(
+        t.resource("AlarmTopic")["Type"].as_str(),
+        Some("AWS::SNS::Topic")
+    );
+}
+
+#[test]
+fn the_alarm_email_is_optional_and_subscribed_to_the_topic() {
+    let t = Template::load();
+    assert_eq!(t.parameter_defaults()["AlarmEmail"], "");
+    let sub = t.resource("AlarmEmailSubscription");
+    assert_eq!(sub["Condition"].as_str(), Some("HasAlarmEmail"));
+    assert!(!t.condition("HasAlarmEmail", &t.names(&[])));
+    let n = t.names(ALL_OPTIONAL);
+    assert!(t.condition("HasAlarmEmail", &n));
+    let props = t.resolve(&sub["Properties"], &n).unwrap_or_default();
+    assert_eq!(props["Protocol"], "email");
+    assert_eq!(props["Endpoint"], "ops@example.com");
+    assert_eq!(props["TopicArn"], "AlarmTopic");
+}
+
+#[test]
+fn alarms_watch_every_queue_every_function_the_api_and_the_failure_metrics() {
+    let t = Template::load();
+    let n = t.names(&[]);
+    let all = alarms(&t, &n);
+    for (id, q) in t.resources("AWS::SQS::Queue") {
+        let name = n.atts[&format!("{id}.QueueName")].clone();
+        let metric = if q["Properties"]["RedrivePolicy"].is_null() {
+            "ApproximateNumberOfMessagesVisible" // a dead-letter queue: its depth
+        } else {
+            "ApproximateAgeOfOldestMessage"
+        };
+        let dim = Some(("QueueName", name.as_str()));
+        assert!(
+            watched(&all, "AWS/SQS", metric, dim),
+            "{id}: no {metric} alarm"
+        );
+    }
+    for (id, _) in t.resources("AWS::Serverless::Function") {
+        for metric in ["Errors", "Throttles"] {
+            let dim = Some(("FunctionName", id.as_str()));
+            assert!(
+                watched(&all, "AWS/Lambda", metric, dim),
+                "{id}: no {metric} alarm"
+            );
+        }
+    }
+    assert!(watched(
+        &all,
+        "AWS/ApiGateway",
+        "5xx",
+        Some(("ApiId", "WebhookApi"))
+    ));
+    for metric in [
+        "GraphAuthFailures",
+        "ReplyDeliveryFailures",
+        "DiscardedMessages",
+    ] {
+        assert!(watched(&all, "prechat", metric, None), "no {metric} alarm");
+    }
+}
+
+#[test]
+fn every_custom_alarm_metric_is_produced_by_a_metric_filter() {
+    let t = Template::load();
+    let n = t.names(&[]);
+    let filters: Vec<serde_json::Value> = t
+        .resources("AWS::Logs::MetricFilter")
+        .into_iter()
+        .filter_map(|(_, r)| t.resolve(&r["Properties"], &n))
+        .collect();
+    for (id, a) in alarms(&t, &n) {
+        if a["Namespace"] != "prechat" {
+            continue;
+        }
+        let produced = filters.iter().any(|f| {
+            f["MetricTransformations"][0]["MetricName"] == a["MetricName"]
+                && f["MetricTransformations"][0]["MetricNamespace"] == "prechat"
+        });
+        assert!(produced, "{id}: nothing emits {}", a["MetricName"]);
+    }
+    // Discards are counted in each SQS consumer's log group.
+    for logs in ["SurveyEngineLogs", "AgentAssignerLogs", "ReplySenderLogs"] {
+        assert!(
+            filters.iter().any(|f| f["LogGroupName"] == logs
+                && f["MetricTransformations"][0]["MetricName"] == "DiscardedMessages"),
+            "{logs}: discarded messages are not counted"
+        );
+    }
+}
+
+#[test]
+fn the_api_stage_is_throttled_by_parameters_with_sane_defaults() {
+    let t = Template::load();
+    let defaults = t.parameter_defaults();
+    let rate: u64 = defaults["ApiThrottlingRateLimit"].parse().unwrap();
+    let burst: u64 = defaults["ApiThrottlingBurstLimit"].parse().unwrap();
+    assert!(
+        (1..=1000).contains(&rate) && burst >= rate,
+        "{rate}/{burst}"
+    );
+    let n = t.names(&[]);
+    let api = t
+        .resolve(&t.resource("WebhookApi")["Properties"], &n)
+        .unwrap_or_default();
+    let settings = &api["DefaultRouteSettings"];
+    assert_eq!(settings["ThrottlingRateLimit"], rate.to_string());
+    assert_eq!(settings["ThrottlingBurstLimit"], burst.to_string());
+}
+
+#[test]
+fn ingest_reserved_concurrency_is_optional_and_unset_by_default() {
+    let t = Template::load();
+    let reserved = |n: &Names| {
+        t.resolve(&t.resource("WebhookIngestFunction")["Properties"], n)
+            .unwrap_or_default()["ReservedConcurrentExecutions"]
+            .clone()
+    };
+    assert_eq!(t.parameter_defaults()["IngestReservedConcurrency"], "");
+    assert!(reserved(&t.names(&[])).is_null());
+    assert_eq!(reserved(&t.names(ALL_OPTIONAL)), "5");
+    for (id, f) in t.resources("AWS::Serverless::Function") {
+        if id != "WebhookIngestFunction" {
+            assert!(
+                f["Properties"]["ReservedConcurrentExecutions"].is_null(),
+                "{id}"
+            );
+        }
+    }
+}
+
+fn readme_deploy_section() -> String {
+    let text = std::fs::read_to_string(prechat_tests::workspace_root().join("README.md")).unwrap();
+    let start = text
+        .find("## Deploy\n")
+        .expect("README has a Deploy section");
+    let rest = &text[start + 3..];
+    rest[..rest.find("\n## ").unwrap_or(rest.len())].to_owned()
+}
+
+#[test]
+fn the_readme_deploy_steps_create_every_required_ssm_parameter_and_explain_every_parameter() {
+    let t = Template::load();
+    let deploy = readme_deploy_section();
+    for (name, default) in t.parameter_defaults() {
+        assert!(
+            deploy.contains(&format!("`{name}`")),
+            "README Deploy does not explain {name}"
+        );
+        // An SSM parameter the stack reads by default must be created by a step.
+        if name.ends_with("Parameter") && !default.is_empty() {
+            assert!(
+                deploy.contains(&format!(
+                    "put-parameter --type SecureString --name /{default} "
+                )),
+                "README Deploy does not create /{default} ({name})"
+            );
+        }
+    }
+    let build = deploy.find("sam build").expect("sam build");
+    let guided = deploy
+        .find("sam deploy --guided")
+        .expect("sam deploy --guided");
+    assert!(build < guided, "sam build comes before sam deploy --guided");
+    assert!(deploy.contains("Subscription Confirmation") && deploy.contains("WebhookUrl"));
+}
