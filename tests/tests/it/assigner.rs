@@ -105,6 +105,7 @@ fn request(i: usize, requested_at: i64) -> AssignRequest {
         fields: BTreeMap::new(),
         last_inbound_at: requested_at,
         requested_at,
+        supersedes: false,
     }
 }
 
