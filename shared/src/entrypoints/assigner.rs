@@ -425,7 +425,11 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
         agents: &mut Vec<Agent>,
     ) -> Result<(), AssignError> {
         let now = self.now().timestamp();
-        for t in self.store.unannounced(&team.id).await? {
+        let mut pending = self.store.unannounced(&team.id).await?;
+        // Contacts not yet told first, then the notifications that have waited longest: with
+        // a failing endpoint probed once per cool-down, every ticket gets its turn.
+        pending.sort_by_key(|t| (t.contact_told, t.notify_retry_at.unwrap_or(i64::MIN)));
+        for t in pending {
             if announce_due(&t, now) {
                 let agent = t.agent.clone().unwrap_or_default();
                 self.announce(team, &t, &agent, find(agents, &agent))
@@ -650,6 +654,6 @@ fn find<'a>(agents: &'a [Agent], id: &str) -> Option<&'a Agent> {
 }
 
 fn schedule_of(team: &Team) -> Result<Option<Schedule>, AssignError> {
-    team.validate()
+    team.schedule()
         .map_err(|e| AssignError::Config(format!("team {:?}: {e}", team.id)))
 }

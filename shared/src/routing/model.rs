@@ -211,6 +211,13 @@ impl Team {
         if let Some(url) = &self.notify_url {
             super::notify::parse_notify_url(url).map_err(ModelError::NotifyUrl)?;
         }
+        self.schedule()
+    }
+
+    /// The team's business hours, checked. The assigner needs only these to serve the line: a
+    /// bad `notify_url` (stored before the check existed, or by hand) fails each notification
+    /// on its own, not the team's assignments.
+    pub fn schedule(&self) -> Result<Option<Schedule>, ModelError> {
         Ok(self
             .hours
             .as_ref()
