@@ -10,7 +10,10 @@
 //! A hand-off ticket is the assigner's record of one conversation's hand-off and its
 //! idempotency key: it stores the `job_id` that opened it, so a redelivered job finds its
 //! ticket instead of opening another. The waiting line is the `WAIT#{team}` partition of `gsi1`,
-//! ordered VIP first, then oldest.
+//! ordered VIP first, then oldest. The `ANNOUNCE#{team}` partition holds assigned tickets whose
+//! contact message or agent notification is still to go out (`contact_told`,
+//! `notify_attempts`, `notify_retry_at`); [`RoutingStore::cancel`] closes a ticket the contact
+//! left (stop, restart) without closing the conversation.
 //!
 //! Capacity is never exceeded because a slot is taken only by one conditional write on the
 //! agent item, `open = open + 1, convs.{conversation} = now` under the condition
