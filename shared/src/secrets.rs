@@ -56,13 +56,19 @@ pub enum SecretSource {
     Plain(Secret),
 }
 
+/// Whether a `_PARAM` value names a parameter at all: the template turns an empty parameter
+/// into `"/"` (`!Sub "/${Param}"`), which names nothing.
+fn names_a_parameter(v: &str) -> bool {
+    !v.trim().trim_matches('/').is_empty()
+}
+
 /// Resolves where `name` comes from, given an environment lookup.
 pub fn resolve_source(
     name: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<SecretSource, SecretError> {
     let get = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
-    if let Some(param) = get(&format!("{name}_PARAM")) {
+    if let Some(param) = get(&format!("{name}_PARAM")).filter(|p| names_a_parameter(p)) {
         return Ok(SecretSource::Ssm(param.trim().to_owned()));
     }
     match get(name) {
@@ -101,26 +107,51 @@ pub async fn load_with(
     names: &[&str],
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<Secret>, SecretError> {
-    let sources = names
+    Ok(load_parts(ssm, names, &[], lookup).await?.0)
+}
+
+/// Loads required and optional secrets (each list in order) with at most one SSM request, and
+/// sets the log-redaction key ([`LOG_KEY`], optional too) on the way.
+///
+/// A required secret must be configured and its SSM parameter must exist and be non-empty.
+/// An optional one is `None` when it is not configured (no `_PARAM`, an empty one, or `"/"`)
+/// or when its parameter does not exist or is empty: a deployment that never created the
+/// parameter still starts, with a warning. A plain value in Lambda is refused for both.
+pub async fn load_parts(
+    ssm: &SsmClient,
+    required: &[&str],
+    optional: &[&str],
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(Vec<Secret>, Vec<Option<Secret>>), SecretError> {
+    let sources = required
         .iter()
         .map(|n| resolve_source(n, &lookup))
         .collect::<Result<Vec<_>, _>>()?;
-    // The log key is optional: not configured, or configured but absent, is not an error.
-    let log_key = resolve_source(LOG_KEY, &lookup).ok();
+    let optional_source = |n: &str| match resolve_source(n, &lookup) {
+        Ok(s) => Ok(Some(s)),
+        Err(SecretError::NotConfigured(_)) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let optional_sources = optional
+        .iter()
+        .map(|n| optional_source(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let log_key = optional_source(LOG_KEY)?;
     let mut params: Vec<String> = sources
         .iter()
+        .map(Some)
+        .chain(optional_sources.iter().map(Option::as_ref))
+        .chain(std::iter::once(log_key.as_ref()))
         .filter_map(|s| match s {
-            SecretSource::Ssm(p) => Some(p.clone()),
-            SecretSource::Plain(_) => None,
+            Some(SecretSource::Ssm(p)) => Some(p.clone()),
+            _ => None,
         })
         .collect();
-    if let Some(SecretSource::Ssm(p)) = &log_key {
-        params.push(p.clone());
-    }
     let mut fetched = std::collections::HashMap::new();
     if !params.is_empty() {
         params.sort();
         params.dedup();
+        // Names SSM does not know come back as `InvalidParameters`, not as an error.
         let out = ssm
             .get_parameters()
             .set_names(Some(params))
@@ -132,35 +163,48 @@ pub async fn load_with(
             })?;
         for p in out.parameters() {
             if let (Some(n), Some(v)) = (p.name(), p.value()) {
-                fetched.insert(n.to_owned(), v.to_owned());
+                if !v.is_empty() {
+                    fetched.insert(n.to_owned(), Secret(v.to_owned()));
+                }
             }
         }
     }
-    match &log_key {
-        Some(SecretSource::Plain(s)) => crate::telemetry::set_redaction_key(s),
-        Some(SecretSource::Ssm(p)) => match fetched.get(p).filter(|v| !v.is_empty()) {
-            Some(v) => crate::telemetry::set_redaction_key(&Secret(v.clone())),
-            None => {
-                tracing::warn!(parameter = %p, "log redaction key not found; using a per-process key")
+    let pick_optional = |name: &str, source: Option<SecretSource>| match source {
+        None => None,
+        Some(SecretSource::Plain(s)) => Some(s),
+        Some(SecretSource::Ssm(p)) => {
+            let got = fetched.get(&p).cloned();
+            if got.is_none() {
+                tracing::warn!(secret = name, parameter = %p, "optional secret's SSM parameter not found or empty; going on without it");
             }
-        },
-        None => {}
+            got
+        }
+    };
+    if let Some(key) = pick_optional(LOG_KEY, log_key) {
+        crate::telemetry::set_redaction_key(&key);
     }
-    names
+    let required = required
         .iter()
         .zip(sources)
         .map(|(name, source)| match source {
             SecretSource::Plain(s) => Ok(s),
-            SecretSource::Ssm(param) => fetched
-                .get(&param)
-                .filter(|v| !v.is_empty())
-                .map(|v| Secret(v.clone()))
-                .ok_or_else(|| SecretError::MissingParameter {
-                    name: (*name).to_owned(),
-                    parameter: param.clone(),
-                }),
+            SecretSource::Ssm(param) => {
+                fetched
+                    .get(&param)
+                    .cloned()
+                    .ok_or_else(|| SecretError::MissingParameter {
+                        name: (*name).to_owned(),
+                        parameter: param.clone(),
+                    })
+            }
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let optional = optional
+        .iter()
+        .zip(optional_sources)
+        .map(|(name, source)| pick_optional(name, source))
+        .collect();
+    Ok((required, optional))
 }
 
 #[cfg(test)]
@@ -205,6 +249,18 @@ mod tests {
         assert!(
             text.contains("TOKEN_PARAM") && text.contains("TOKEN"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn empty_or_slash_only_param_is_not_configured() {
+        for empty in ["", "  ", "/", " / ", "//"] {
+            let err = resolve_source("TOKEN", env(&[("TOKEN_PARAM", empty)])).unwrap_err();
+            assert!(matches!(err, SecretError::NotConfigured(_)), "{empty:?}");
+        }
+        assert_eq!(
+            resolve_source("TOKEN", env(&[("TOKEN_PARAM", "/p/t")])).unwrap(),
+            SecretSource::Ssm("/p/t".into())
         );
     }
 

@@ -4,13 +4,23 @@
 //! (idempotent by conversation and `job_id`), let the team's line move (the oldest waiting
 //! tickets, VIP first, get any free agents), and tell the contact what happens next: the
 //! assigned message, or the away / overload message with the queue position.
+//! `Cancel` jobs (the contact stopped, restarted or ended a handed-off conversation): the ticket
+//! leaves the line or frees its agent at once, and the line moves.
 //! `Drain` jobs (admin commands when capacity frees, and the scheduled sweep with
 //! `team_id = "*"`): let one team's line, or every team's, move.
 //!
 //! Every assignment is announced exactly once in effect: the contact message has a
-//! deterministic dedup id and the agent notification a stable delivery id; a ticket stays in the
-//! team's announce list until both went out, so a failed attempt is finished by the retry,
-//! the next job of the team or the sweep.
+//! deterministic dedup id (conversation, job, kind; never the place in line, so a retried job
+//! cannot announce a second, different position) and the agent notification a stable delivery
+//! id. A ticket stays in the team's announce list until both went out. The contact message is
+//! part of the job (a failure retries it); the agent notification is the ticket's own: a
+//! failure is recorded on the ticket and retried with back-off by later jobs of the team and
+//! the sweep, at most [`MAX_NOTIFY_ATTEMPTS`] times, then logged as [`NOTIFY_FAILED`] and given
+//! up. A team whose webhook is down keeps assigning.
+//!
+//! The 24-hour window of a contact message counts from the contact's latest inbound message:
+//! the job's `last_inbound_at`, or, when that is too old, the conversation's `last_inbound_at`
+//! that the survey engine keeps current while the contact waits.
 
 use std::sync::Arc;
 
@@ -21,13 +31,19 @@ use super::sqs::{process_fifo_batch, Handled, Retry};
 use crate::config::EnvReader;
 use crate::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
 use crate::routing::hours::Schedule;
-use crate::routing::job::{AssignRequest, AssignmentJob};
-use crate::routing::messages::{contact_message, Vars};
+use crate::routing::job::{AssignRequest, AssignmentJob, CancelRequest};
+use crate::routing::messages::{contact_message, inside_window, Vars};
 use crate::routing::model::{Agent, MessageKind, Team};
-use crate::routing::notify::{payload, AssignmentFacts, NotifyError, WebhookNotifier};
+pub use crate::routing::notify::MAX_NOTIFY_ATTEMPTS;
+use crate::routing::notify::{
+    notify_retry_after, payload, AssignmentFacts, NotifyError, WebhookNotifier,
+    NOTIFY_COOL_DOWN_SECONDS,
+};
 use crate::routing::strategy::{availability, Availability};
-use crate::secrets::{self, SecretError};
-use crate::store::routing_store::{AssignOutcome, Opened, RoutingStore, Ticket, TicketState};
+use crate::secrets;
+use crate::store::routing_store::{
+    Announcement, AssignOutcome, CloseOutcome, Opened, RoutingStore, Ticket, TicketState,
+};
 use crate::store::{DynamoTable, StoreError};
 use crate::telemetry::redact;
 
@@ -37,6 +53,10 @@ pub const WEBHOOK_SECRET: &str = "PRECHAT_AGENT_WEBHOOK_SECRET";
 
 /// A reservation younger than this may belong to an assignment still in flight.
 const RECONCILE_GRACE_SECONDS: i64 = 120;
+
+/// Logged (at error level) for every agent notification that is given up: a metric filter
+/// in the template counts it (`prechat/AgentNotificationFailures`).
+pub const NOTIFY_FAILED: &str = "AGENT_NOTIFY_FAILED";
 
 pub use super::InitError;
 
@@ -72,6 +92,15 @@ pub enum JobOutcome {
     AlreadyClosed,
 }
 
+/// What a `Cancel` job came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The ticket left the line, or its agent's slot is free again (`agent`).
+    Cancelled { agent: Option<String> },
+    /// Nothing to cancel: no hand-off, or it was closed already.
+    NothingOpen,
+}
+
 /// Where "now" comes from (tests pin it to check business hours).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -80,26 +109,37 @@ pub struct AgentAssigner<Q: MessageQueue = SqsQueue> {
     outbound: Q,
     notifier: Option<WebhookNotifier>,
     clock: Clock,
+    /// Notification URLs that just failed, with when they may be tried again (this instance
+    /// only): a dead endpoint costs one timeout per cool-down, not one per ticket.
+    cooling: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 impl AgentAssigner<SqsQueue> {
     /// `PRECHAT_TABLE`, `PRECHAT_OUTBOUND_QUEUE_URL`, optional secret
     /// `PRECHAT_AGENT_WEBHOOK_SECRET` (`_PARAM` in AWS).
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
-        let mut env = EnvReader::from_env();
+        Self::from_lookup(sdk, |k| std::env::var(k).ok()).await
+    }
+
+    /// As [`AgentAssigner::from_env`], with an explicit environment lookup. The webhook secret
+    /// is optional: not configured, an empty `_PARAM`, or a parameter that does not exist all
+    /// start the function without notifications (and a warning).
+    pub async fn from_lookup(
+        sdk: &aws_config::SdkConfig,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, InitError> {
+        let mut env = EnvReader::with_lookup(&lookup);
         let table = env.required("PRECHAT_TABLE");
         let outbound = env.required("PRECHAT_OUTBOUND_QUEUE_URL");
         env.finish()?;
-        // The webhook secret is optional; `load` also fetches the log-redaction key, so it is
-        // called even with no secret of our own.
-        let configured = match secrets::resolve_source(WEBHOOK_SECRET, |k| std::env::var(k).ok()) {
-            Err(SecretError::NotConfigured(_)) => false,
-            Err(e) => return Err(e.into()),
-            Ok(_) => true,
-        };
-        let names: &[&str] = if configured { &[WEBHOOK_SECRET] } else { &[] };
-        let loaded = secrets::load(&aws_sdk_ssm::Client::new(sdk), names).await?;
-        let notifier = match loaded.into_iter().next() {
+        let (_, optional) = secrets::load_parts(
+            &aws_sdk_ssm::Client::new(sdk),
+            &[],
+            &[WEBHOOK_SECRET],
+            &lookup,
+        )
+        .await?;
+        let notifier = match optional.into_iter().next().flatten() {
             Some(secret) => Some(WebhookNotifier::new(secret)?),
             None => {
                 tracing::warn!("{WEBHOOK_SECRET} is not configured: agents are not notified");
@@ -114,6 +154,11 @@ impl AgentAssigner<SqsQueue> {
             notifier,
             Arc::new(Utc::now),
         ))
+    }
+
+    /// Whether agents are notified (the webhook secret was loaded).
+    pub fn notifies(&self) -> bool {
+        self.notifier.is_some()
     }
 }
 
@@ -133,6 +178,7 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
             outbound,
             notifier,
             clock,
+            cooling: Default::default(),
         }
     }
 
@@ -159,6 +205,9 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
                 tracing::info!(team = %team_id, %reason, "drain job");
                 self.drain(&team_id).await
             }
+            AssignmentJob::Cancel(req) => self.cancel(req).await.map(|o| {
+                tracing::info!(outcome = ?o, "cancel job done");
+            }),
         };
         match result {
             Ok(()) => Ok(Handled::Done),
@@ -191,11 +240,17 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
         let route = routing.route(&req, now.date_naive());
         let team = self.team(&route.team).await?;
         tracing::info!(conversation = %req.conversation_id, contact = %redact(contact_key), team = %team.id, vip = route.vip, rule = ?route.rule, "routing");
-        let ticket = match self
-            .store
-            .open_ticket(&Ticket::new(req.clone(), team.id.clone(), route.vip))
-            .await?
-        {
+        let fresh = Ticket::new(req.clone(), team.id.clone(), route.vip);
+        let mut opened = self.store.open_ticket(&fresh).await?;
+        if let Opened::Existing(t) = &opened {
+            if req.supersedes && t.job_id != req.job_id && t.state != TicketState::Closed {
+                // A restart that completed at once: the open hand-off gives way to this one.
+                self.cancel_ticket(&t.conversation_id, "restarted", req.requested_at)
+                    .await?;
+                opened = self.store.open_ticket(&fresh).await?;
+            }
+        }
+        let ticket = match opened {
             Opened::New(t) => t,
             Opened::Existing(t) if t.job_id != req.job_id => {
                 tracing::info!(conversation = %req.conversation_id, "conversation already handed off by another job");
@@ -255,13 +310,59 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
         Ok(JobOutcome::Waiting { kind, position })
     }
 
+    /// Handles a `Cancel` job: the ticket leaves the line or frees its agent at once, and
+    /// the agent's team line moves so the next contact gets the slot.
+    pub async fn cancel(&self, req: CancelRequest) -> Result<CancelOutcome, AssignError> {
+        if !is_safe_id(&req.conversation_id) || !is_safe_id(&req.job_id) {
+            return Err(AssignError::Invalid(
+                "conversation_id and job_id must be 1-200 printable ASCII characters".into(),
+            ));
+        }
+        self.cancel_ticket(&req.conversation_id, req.reason.as_str(), req.requested_at)
+            .await
+    }
+
+    async fn cancel_ticket(
+        &self,
+        conversation_id: &str,
+        by: &str,
+        requested_before: i64,
+    ) -> Result<CancelOutcome, AssignError> {
+        let now = self.now().timestamp();
+        let (team, agent) = match self
+            .store
+            .cancel(conversation_id, by, now, requested_before)
+            .await?
+        {
+            CloseOutcome::Closed { team, agent } => (team, agent),
+            CloseOutcome::AlreadyClosed | CloseOutcome::NotFound => {
+                return Ok(CancelOutcome::NothingOpen)
+            }
+        };
+        tracing::info!(conversation = %conversation_id, team = %team, reason = by, freed = agent.is_some(), "hand-off cancelled");
+        if agent.is_some() {
+            // The freed slot goes to the next in line now, not at the next sweep.
+            match self.store.get_team(&team).await? {
+                Some(t) => {
+                    let schedule = schedule_of(&t)?;
+                    let mut agents = self.store.list_agents().await?;
+                    self.move_line(&t, schedule.as_ref(), &mut agents).await?;
+                }
+                None => {
+                    tracing::warn!(team = %team, "cancelled a ticket of a team that no longer exists")
+                }
+            }
+        }
+        Ok(CancelOutcome::Cancelled { agent })
+    }
+
     async fn finish_assigned(
         &self,
         team: &Team,
         ticket: &Ticket,
     ) -> Result<JobOutcome, AssignError> {
         let agent = ticket.agent.clone().unwrap_or_default();
-        if !ticket.announced {
+        if announce_due(ticket, self.now().timestamp()) {
             self.announce(team, ticket, &agent, None).await?;
         }
         Ok(JobOutcome::Assigned { agent })
@@ -323,8 +424,13 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
         schedule: Option<&Schedule>,
         agents: &mut Vec<Agent>,
     ) -> Result<(), AssignError> {
-        for t in self.store.unannounced(&team.id).await? {
-            if t.state == TicketState::Assigned {
+        let now = self.now().timestamp();
+        let mut pending = self.store.unannounced(&team.id).await?;
+        // Contacts not yet told first, then the notifications that have waited longest: with
+        // a failing endpoint probed once per cool-down, every ticket gets its turn.
+        pending.sort_by_key(|t| (t.contact_told, t.notify_retry_at.unwrap_or(i64::MIN)));
+        for t in pending {
+            if announce_due(&t, now) {
                 let agent = t.agent.clone().unwrap_or_default();
                 self.announce(team, &t, &agent, find(agents, &agent))
                     .await?;
@@ -401,7 +507,10 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
         Ok((again, None))
     }
 
-    /// Tells the contact and the agent, then takes the ticket off the announce list.
+    /// Tells the contact (unless an earlier attempt did), then tries the agent notification
+    /// once, and records where that leaves the ticket. Only telling the contact can fail the
+    /// job: a notification failure is this ticket's alone, retried a bounded number of times
+    /// by later jobs of the team and the sweep, and never holds up the line.
     async fn announce(
         &self,
         team: &Team,
@@ -417,34 +526,88 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
             .as_ref()
             .map(|a| a.name.clone())
             .unwrap_or_else(|| agent_id.to_owned());
-        let vars = Vars {
-            agent_name: Some(name.clone()),
-            queue_position: None,
-        };
-        self.tell_contact(&ticket.request, team, MessageKind::Assigned, &vars)
-            .await?;
-        if let (Some(url), Some(notifier)) = (&team.notify_url, &self.notifier) {
-            let facts = AssignmentFacts {
-                request: &ticket.request,
-                team_id: &team.id,
-                agent_id,
-                agent_name: &name,
-                assigned_at: ticket.assigned_at.unwrap_or_else(|| self.now().timestamp()),
-                vip: ticket.vip,
+        if !ticket.contact_told {
+            let vars = Vars {
+                agent_name: Some(name.clone()),
+                queue_position: None,
             };
-            match notifier
-                .send(url, &payload(&facts), self.now().timestamp())
-                .await
-            {
-                Ok(()) => {}
-                Err(e @ NotifyError::Retryable(_)) => return Err(AssignError::Notify(e)),
-                Err(e @ NotifyError::Permanent(_)) => {
-                    tracing::error!(team = %team.id, conversation = %ticket.conversation_id, error = %e, "agent notification refused; not retried");
+            self.tell_contact(&ticket.request, team, MessageKind::Assigned, &vars)
+                .await?;
+        }
+        let step = self.notify_agent(team, ticket, agent_id, &name).await;
+        self.store.record_announcement(ticket, step).await?;
+        Ok(())
+    }
+
+    /// One attempt at the team's notification webhook for this ticket.
+    async fn notify_agent(
+        &self,
+        team: &Team,
+        ticket: &Ticket,
+        agent_id: &str,
+        name: &str,
+    ) -> Announcement {
+        let (Some(url), Some(notifier)) = (&team.notify_url, &self.notifier) else {
+            return Announcement::Done;
+        };
+        let now = self.now().timestamp();
+        let later = |attempts: u32| match notify_retry_after(attempts) {
+            Some(wait) => Announcement::NotifyLater {
+                attempts,
+                retry_at: now.saturating_add(wait),
+            },
+            None => Announcement::Done,
+        };
+        if self.cooling_down(url, now) {
+            // Not an attempt: the endpoint just failed for another ticket.
+            return match later(ticket.notify_attempts.max(1)) {
+                Announcement::NotifyLater { retry_at, .. } => Announcement::NotifyLater {
+                    attempts: ticket.notify_attempts,
+                    retry_at,
+                },
+                Announcement::Done => Announcement::Done,
+            };
+        }
+        let facts = AssignmentFacts {
+            request: &ticket.request,
+            team_id: &team.id,
+            agent_id,
+            agent_name: name,
+            assigned_at: ticket.assigned_at.unwrap_or(now),
+            vip: ticket.vip,
+        };
+        match notifier.send(url, &payload(&facts), now).await {
+            Ok(()) => Announcement::Done,
+            Err(e @ NotifyError::Permanent(_)) => {
+                tracing::error!(team = %team.id, conversation = %ticket.conversation_id, error = %e, "{NOTIFY_FAILED}: agent notification refused; not retried");
+                Announcement::Done
+            }
+            Err(e @ NotifyError::Retryable(_)) => {
+                self.cool_down(url, now);
+                let attempts = ticket.notify_attempts.saturating_add(1);
+                let step = later(attempts);
+                match step {
+                    Announcement::Done => {
+                        tracing::error!(team = %team.id, conversation = %ticket.conversation_id, attempts, error = %e, "{NOTIFY_FAILED}: agent notification given up");
+                    }
+                    Announcement::NotifyLater { retry_at, .. } => {
+                        tracing::warn!(team = %team.id, conversation = %ticket.conversation_id, attempts, retry_at, error = %e, "agent notification failed; will retry");
+                    }
                 }
+                step
             }
         }
-        self.store.mark_announced(ticket).await?;
-        Ok(())
+    }
+
+    fn cooling_down(&self, url: &str, now: i64) -> bool {
+        let map = self.cooling.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(url).is_some_and(|until| *until > now)
+    }
+
+    fn cool_down(&self, url: &str, now: i64) {
+        let mut map = self.cooling.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, until| *until > now);
+        map.insert(url.to_owned(), now.saturating_add(NOTIFY_COOL_DOWN_SECONDS));
     }
 
     async fn tell_contact(
@@ -454,7 +617,19 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
         kind: MessageKind,
         vars: &Vars,
     ) -> Result<(), AssignError> {
-        let Some(msg) = contact_message(req, team, kind, vars, self.now().timestamp()) else {
+        let now = self.now().timestamp();
+        // The job carries the contact's last message before the hand-off; a contact who waited
+        // in line may have written since, which the engine recorded on the conversation. Only
+        // read it when the job's own time has run out of the window.
+        let last_inbound_at = if inside_window(req.last_inbound_at, now) {
+            req.last_inbound_at
+        } else {
+            self.store
+                .last_inbound_at(&req.conversation_id)
+                .await?
+                .unwrap_or(req.last_inbound_at)
+        };
+        let Some(msg) = contact_message(req, team, kind, vars, last_inbound_at, now) else {
             tracing::warn!(conversation = %req.conversation_id, team = %team.id, kind = kind.as_str(), "outside the 24-hour window and no template configured: contact not told");
             return Ok(());
         };
@@ -466,11 +641,19 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
     }
 }
 
+/// Whether an assigned ticket still has something to announce now: the contact message, or an
+/// agent notification whose retry is due.
+fn announce_due(t: &Ticket, now: i64) -> bool {
+    t.state == TicketState::Assigned
+        && !t.announced
+        && !(t.contact_told && t.notify_retry_at.is_some_and(|at| at > now))
+}
+
 fn find<'a>(agents: &'a [Agent], id: &str) -> Option<&'a Agent> {
     agents.iter().find(|a| a.id == id)
 }
 
 fn schedule_of(team: &Team) -> Result<Option<Schedule>, AssignError> {
-    team.validate()
+    team.schedule()
         .map_err(|e| AssignError::Config(format!("team {:?}: {e}", team.id)))
 }

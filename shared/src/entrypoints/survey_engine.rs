@@ -444,12 +444,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
             self.outbound.send_all(&batch).await?;
         }
         if let Some(job) = &outbox.job {
-            let id = match job {
-                crate::routing::job::AssignmentJob::Assign(r) => r.job_id.clone(),
-                crate::routing::job::AssignmentJob::Drain { team_id, reason } => {
-                    format!("drain:{team_id}:{reason}")
-                }
-            };
+            let id = job.dedup_id();
             let body = serde_json::to_string(job).unwrap_or_default();
             self.assignment
                 .send_all(&[QueueMessage::fifo(body, &job.group_id(), &id)])

@@ -1,8 +1,9 @@
 //! Assignment jobs: the body of every message on the assignment FIFO queue.
 //!
 //! The survey engine enqueues [`AssignmentJob::Assign`] when a survey completes or a contact
-//! asks for a human; admin commands and the scheduled sweep enqueue [`AssignmentJob::Drain`]
-//! when capacity frees up. The JSON form is the queue contract: add fields with
+//! asks for a human, and [`AssignmentJob::Cancel`] when a handed-off conversation is stopped or
+//! restarted (in the same FIFO group as its `Assign`, so it is handled after it); admin commands
+//! and the scheduled sweep enqueue [`AssignmentJob::Drain`] when capacity frees up. The JSON form is the queue contract: add fields with
 //! `#[serde(default)]`, never rename.
 
 use std::collections::BTreeMap;
@@ -23,6 +24,43 @@ pub enum AssignmentJob {
         team_id: String,
         reason: String,
     },
+    /// The contact left the hand-off (stop, restart, end): close its ticket, free the agent.
+    Cancel(CancelRequest),
+}
+
+/// A hand-off the contact left before or while an agent served it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelRequest {
+    /// Deterministic: FIFO dedup id.
+    pub job_id: String,
+    pub phone_number_id: String,
+    /// As on the conversation's `Assign` job: the same FIFO group.
+    pub contact: ContactRef,
+    pub conversation_id: String,
+    pub reason: CancelReason,
+    /// When the contact left (Unix seconds): a ticket opened later is not this hand-off's.
+    pub requested_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// The stop keyword: the contact opted out.
+    Stopped,
+    /// The restart keyword: the survey runs again, and its new answers make a new hand-off.
+    Restarted,
+    /// The conversation ended.
+    Ended,
+}
+
+impl CancelReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::Stopped => "stopped",
+            CancelReason::Restarted => "restarted",
+            CancelReason::Ended => "ended",
+        }
+    }
 }
 
 /// A conversation that needs a human.
@@ -47,6 +85,11 @@ pub struct AssignRequest {
     pub last_inbound_at: i64,
     /// When the job was created (Unix seconds): queue order within a priority.
     pub requested_at: i64,
+    /// The contact restarted a handed-off conversation and the survey completed again in the
+    /// same message: this hand-off replaces the conversation's open one (no `Cancel` job went
+    /// out for it, as one message yields one job).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub supersedes: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,15 +105,62 @@ pub enum HandoffReason {
 
 impl AssignmentJob {
     pub fn group_id(&self) -> String {
+        let contact =
+            |pnid: &str, c: &ContactRef| format!("{pnid}:{}", c.key().unwrap_or("unknown"));
         match self {
-            AssignmentJob::Assign(r) => {
-                format!(
-                    "{}:{}",
-                    r.phone_number_id,
-                    r.contact.key().unwrap_or("unknown")
-                )
-            }
+            AssignmentJob::Assign(r) => contact(&r.phone_number_id, &r.contact),
+            AssignmentJob::Cancel(r) => contact(&r.phone_number_id, &r.contact),
             AssignmentJob::Drain { team_id, .. } => format!("drain:{team_id}"),
         }
+    }
+
+    /// The FIFO deduplication id.
+    pub fn dedup_id(&self) -> String {
+        match self {
+            AssignmentJob::Assign(r) => r.job_id.clone(),
+            AssignmentJob::Cancel(r) => r.job_id.clone(),
+            AssignmentJob::Drain { team_id, reason } => format!("drain:{team_id}:{reason}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cancel_shares_the_fifo_group_of_its_assign_and_round_trips() {
+        let contact = ContactRef {
+            user_id: Some("US.1".into()),
+            wa_id: Some("491701234567".into()),
+            ..Default::default()
+        };
+        let cancel = AssignmentJob::Cancel(CancelRequest {
+            job_id: "c1:cancel:4".into(),
+            phone_number_id: "106".into(),
+            contact: contact.clone(),
+            conversation_id: "c1".into(),
+            reason: CancelReason::Restarted,
+            requested_at: 7,
+        });
+        let json = serde_json::to_string(&cancel).unwrap();
+        assert!(
+            json.contains("\"job\":\"cancel\"") && json.contains("\"restarted\""),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<AssignmentJob>(&json).unwrap(),
+            cancel
+        );
+        assert_eq!(cancel.group_id(), "106:US.1");
+        assert_eq!(cancel.dedup_id(), "c1:cancel:4");
+        // An `Assign` written before `supersedes` existed still reads.
+        let old = r#"{"job":"assign","job_id":"j","phone_number_id":"106","contact":{"user_id":"US.1"},
+            "conversation_id":"c1","language":"en","reason":"completed","last_inbound_at":1,"requested_at":1}"#;
+        let AssignmentJob::Assign(r) = serde_json::from_str(old).unwrap() else {
+            panic!("not an assign job")
+        };
+        assert!(!r.supersedes);
+        assert_eq!(AssignmentJob::Assign(r).group_id(), "106:US.1");
     }
 }

@@ -1,10 +1,12 @@
 //! What the contact hears: the assigned / away / overload message as an [`OutboundMessage`].
 //!
-//! Inside the 24-hour customer-service window (since `last_inbound_at`) the team's text in the
+//! Inside the 24-hour customer-service window (since the contact's latest inbound message, which
+//! the assigner reads from the conversation when the job's own time is too old: a contact who
+//! waited in line for hours may have written since the hand-off) the team's text in the
 //! contact's language is sent; outside it only an approved template may be sent, so the team's
 //! template for that kind is used, or nothing when the team configured none. Dedup ids are
-//! derived from the conversation, the job and the kind, so a redelivered job or a second
-//! drainer never makes the contact hear the same thing twice.
+//! derived from the conversation, the job and the kind only (never the place in line), so a
+//! redelivered job or a second drainer never makes the contact hear the same kind twice.
 
 use super::job::AssignRequest;
 use super::model::{MessageKind, Team};
@@ -32,31 +34,35 @@ pub fn render(text: &str, team: &Team, vars: &Vars) -> String {
         .replace("{{team.name}}", &team.name)
 }
 
-/// The dedup id of a contact message: one per (conversation, job, kind). An overload message
-/// also carries the position it announced, so a later, different position is a new message.
-pub fn dedup_id(req: &AssignRequest, kind: MessageKind, vars: &Vars) -> String {
-    match (kind, vars.queue_position) {
-        (MessageKind::Overload, Some(p)) => {
-            format!("asg:{}:{}:overload:{p}", req.conversation_id, req.job_id)
-        }
-        _ => format!(
-            "asg:{}:{}:{}",
-            req.conversation_id,
-            req.job_id,
-            kind.as_str()
-        ),
-    }
+/// The dedup id of a contact message: one per (conversation, job, kind). Not the place in
+/// line: a retried job computes its position again and may find a different one, and the
+/// contact must not hear "you are number 3" and then "you are number 2" for one hand-off.
+pub fn dedup_id(req: &AssignRequest, kind: MessageKind) -> String {
+    format!(
+        "asg:{}:{}:{}",
+        req.conversation_id,
+        req.job_id,
+        kind.as_str()
+    )
+}
+
+/// Whether a free-form message may still go to a contact who last wrote at `last_inbound_at`.
+pub fn inside_window(last_inbound_at: i64, now_unix: i64) -> bool {
+    now_unix.saturating_sub(last_inbound_at) < WINDOW_SECONDS
 }
 
 /// The message to send, or `None` outside the window when the team has no template for it.
+/// `last_inbound_at` is the contact's latest inbound message (at least the job's own).
 pub fn contact_message(
     req: &AssignRequest,
     team: &Team,
     kind: MessageKind,
     vars: &Vars,
+    last_inbound_at: i64,
     now_unix: i64,
 ) -> Option<OutboundMessage> {
-    let inside = now_unix.saturating_sub(req.last_inbound_at) < WINDOW_SECONDS;
+    let last_inbound_at = last_inbound_at.max(req.last_inbound_at);
+    let inside = inside_window(last_inbound_at, now_unix);
     let body = if inside {
         OutboundBody::Text {
             body: render(team.texts(&req.language).get(kind), team, vars),
@@ -78,9 +84,9 @@ pub fn contact_message(
     Some(OutboundMessage {
         phone_number_id: req.phone_number_id.clone(),
         recipient: Recipient::from(&req.contact),
-        dedup_id: dedup_id(req, kind, vars),
+        dedup_id: dedup_id(req, kind),
         conversation_id: Some(req.conversation_id.clone()),
-        last_inbound_at: Some(req.last_inbound_at),
+        last_inbound_at: Some(last_inbound_at),
         body,
     })
 }
@@ -121,6 +127,7 @@ mod tests {
             fields: Default::default(),
             last_inbound_at,
             requested_at: last_inbound_at,
+            supersedes: false,
         }
     }
 
@@ -136,6 +143,7 @@ mod tests {
             &team(),
             MessageKind::Assigned,
             &vars,
+            0,
             now,
         )
         .unwrap();
@@ -160,6 +168,7 @@ mod tests {
                 agent_name: None,
                 queue_position: Some(7),
             },
+            0,
             now,
         )
         .unwrap();
@@ -170,12 +179,13 @@ mod tests {
                 preview_url: false
             }
         );
-        assert_eq!(o.dedup_id, "asg:conv-1:job-1:overload:7");
+        assert_eq!(o.dedup_id, "asg:conv-1:job-1:overload");
         let en = contact_message(
             &req("en", now),
             &team(),
             MessageKind::Away,
             &Vars::default(),
+            0,
             now,
         )
         .unwrap();
@@ -197,7 +207,7 @@ mod tests {
             queue_position: Some(3),
         };
         assert_eq!(
-            contact_message(&old, &team(), MessageKind::Assigned, &vars, now),
+            contact_message(&old, &team(), MessageKind::Assigned, &vars, 0, now),
             None
         );
         let mut t = team();
@@ -205,7 +215,7 @@ mod tests {
             .insert(MessageKind::Assigned, "agent_assigned".into());
         t.templates
             .insert(MessageKind::Overload, "queue_position".into());
-        let m = contact_message(&old, &t, MessageKind::Assigned, &vars, now).unwrap();
+        let m = contact_message(&old, &t, MessageKind::Assigned, &vars, 0, now).unwrap();
         assert_eq!(
             m.body,
             OutboundBody::Template {
@@ -214,7 +224,7 @@ mod tests {
                 body_parameters: vec!["Anna".into()]
             }
         );
-        let m = contact_message(&old, &t, MessageKind::Overload, &vars, now).unwrap();
+        let m = contact_message(&old, &t, MessageKind::Overload, &vars, 0, now).unwrap();
         assert_eq!(
             m.body,
             OutboundBody::Template {
@@ -226,11 +236,54 @@ mod tests {
         // One second inside the window is still text.
         let inside = req("de", now - WINDOW_SECONDS + 1);
         assert!(matches!(
-            contact_message(&inside, &t, MessageKind::Assigned, &vars, now)
+            contact_message(&inside, &t, MessageKind::Assigned, &vars, 0, now)
                 .unwrap()
                 .body,
             OutboundBody::Text { .. }
         ));
+    }
+
+    #[test]
+    fn the_window_counts_from_the_latest_inbound_message_not_the_hand_off() {
+        let handed_off = 1_800_000_000;
+        let now = handed_off + 25 * 3600;
+        let mut t = team();
+        t.templates
+            .insert(MessageKind::Assigned, "agent_assigned".into());
+        let r = req("de", handed_off);
+        let vars = Vars {
+            agent_name: Some("Anna".into()),
+            queue_position: None,
+        };
+        // The contact wrote again 23 hours after the hand-off: still inside at 25 hours.
+        let m = contact_message(
+            &r,
+            &t,
+            MessageKind::Assigned,
+            &vars,
+            handed_off + 23 * 3600,
+            now,
+        )
+        .unwrap();
+        assert!(matches!(m.body, OutboundBody::Text { .. }), "{:?}", m.body);
+        assert_eq!(m.last_inbound_at, Some(handed_off + 23 * 3600));
+        // An older stored time never narrows the window the job itself opened.
+        let m = contact_message(&r, &t, MessageKind::Assigned, &vars, 0, handed_off + 60).unwrap();
+        assert!(matches!(m.body, OutboundBody::Text { .. }));
+        assert_eq!(m.last_inbound_at, Some(handed_off));
+    }
+
+    #[test]
+    fn the_overload_dedup_id_does_not_depend_on_the_place_in_line() {
+        let r = req("de", 1);
+        let at = |p| {
+            let vars = Vars {
+                agent_name: None,
+                queue_position: Some(p),
+            };
+            contact_message(&r, &team(), MessageKind::Overload, &vars, 0, 2).unwrap()
+        };
+        assert_eq!(at(3).dedup_id, at(2).dedup_id);
     }
 
     proptest::proptest! {

@@ -86,6 +86,47 @@ pub fn signature(secret: &Secret, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// Attempts at one assignment's notification before it is given up (logged and counted).
+pub const MAX_NOTIFY_ATTEMPTS: u32 = 5;
+
+/// After a retryable failure, this instance leaves the URL alone for this long, so a dead
+/// endpoint costs one timeout per cool-down and not one per ticket of the team.
+pub const NOTIFY_COOL_DOWN_SECONDS: i64 = 30;
+
+/// How long to wait after the `attempts`-th failed notification of an assignment before the
+/// next attempt (1 min, doubling, at most 30 min), or `None` when it is given up.
+pub fn notify_retry_after(attempts: u32) -> Option<i64> {
+    if attempts >= MAX_NOTIFY_ATTEMPTS {
+        return None;
+    }
+    let doublings = attempts.saturating_sub(1).min(5);
+    Some((60_i64 << doublings).min(30 * 60))
+}
+
+/// The hosts plain `http://` may go to: this machine, for local runs and tests. Compared with
+/// the parsed host, so `http://127.0.0.1.example.com` or `http://localhost@example.com` are
+/// not local.
+const LOOPBACK_HOSTS: [&str; 3] = ["127.0.0.1", "[::1]", "localhost"];
+
+/// Parses a team's `notify_url`: `https://` with a host, or `http://` to exactly 127.0.0.1,
+/// ::1 or localhost; no user name or password in the URL (they would end up in logs).
+pub fn parse_notify_url(url: &str) -> Result<reqwest::Url, String> {
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| format!("not a URL: {e}"))?;
+    let host = parsed
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or("the URL has no host")?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("user names and passwords are not allowed in the URL".into());
+    }
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if LOOPBACK_HOSTS.contains(&host) => Ok(parsed),
+        "http" => Err("must be https:// (http:// only to 127.0.0.1, ::1 or localhost)".into()),
+        other => Err(format!("scheme {other:?} is not allowed: use https://")),
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NotifyError {
     #[error("agent notification failed, will retry: {0}")]
@@ -104,6 +145,8 @@ pub struct WebhookNotifier {
 impl WebhookNotifier {
     pub fn new(secret: Secret) -> Result<Self, NotifyError> {
         let http = reqwest::Client::builder()
+            // A redirect could lead the signed body anywhere: a 3xx is a refusal.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(2))
             .build()
@@ -117,6 +160,9 @@ impl WebhookNotifier {
         body: &Assignment<'_>,
         now: i64,
     ) -> Result<(), NotifyError> {
+        // Checked again here: the team item may predate the check or have been edited by hand.
+        let url = parse_notify_url(url)
+            .map_err(|e| NotifyError::Permanent(format!("notify_url: {e}")))?;
         let bytes = serde_json::to_vec(body).map_err(|e| NotifyError::Permanent(e.to_string()))?;
         let sig = signature(&self.secret, now, &bytes);
         let res = self
@@ -162,6 +208,7 @@ mod tests {
             fields: Default::default(),
             last_inbound_at: 1,
             requested_at: 1,
+            supersedes: false,
         }
     }
 
@@ -232,6 +279,80 @@ mod tests {
         assert_eq!(body["vip"], true);
         assert_eq!(body["contact"]["user_id"], "US.13491208655302741918");
         assert_eq!(body["answers"]["inquiry_type"], "billing");
+    }
+
+    #[test]
+    fn notification_retries_back_off_and_end() {
+        let waits: Vec<Option<i64>> = (1..=MAX_NOTIFY_ATTEMPTS).map(notify_retry_after).collect();
+        assert_eq!(waits, [Some(60), Some(120), Some(240), Some(480), None]);
+        assert_eq!(notify_retry_after(0), Some(60));
+        assert_eq!(notify_retry_after(u32::MAX), None);
+    }
+
+    #[test]
+    fn notify_urls_are_https_or_exactly_loopback() {
+        for ok in [
+            "https://desk.example.com/hook",
+            "https://desk.example.com:8443/a?b=c",
+            "http://127.0.0.1:8080/hook",
+            "http://[::1]:9/hook",
+            "http://localhost/hook",
+            "http://LOCALHOST:1/hook",
+        ] {
+            assert!(parse_notify_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://example.com/hook",
+            "http://127.0.0.1.nip.io/hook",
+            "http://localhost.example.com/hook",
+            "http://localhost@example.com/hook",
+            "https://user:pass@desk.example.com/hook",
+            "http://127.0.0.2/hook",
+            "ftp://desk.example.com/hook",
+            "file:///etc/passwd",
+            "desk.example.com/hook",
+            "",
+        ] {
+            assert!(parse_notify_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_bad_urls_are_not_posted() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/hook"))
+            .respond_with(
+                ResponseTemplate::new(307)
+                    .insert_header("location", format!("{}/elsewhere", server.uri())),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(path("/elsewhere"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        assert!(matches!(
+            post_to(&server).await,
+            Err(NotifyError::Permanent(_))
+        ));
+        let req = request();
+        let facts = AssignmentFacts {
+            request: &req,
+            team_id: "t",
+            agent_id: "a",
+            agent_name: "A",
+            assigned_at: 0,
+            vip: false,
+        };
+        let n = WebhookNotifier::new(Secret::new("s")).unwrap();
+        let err = n
+            .send("http://127.0.0.1.nip.io/hook", &payload(&facts), 0)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, NotifyError::Permanent(_)), "{err}");
     }
 
     #[tokio::test]

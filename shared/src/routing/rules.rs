@@ -227,6 +227,7 @@ mod tests {
                 .collect(),
             last_inbound_at: 0,
             requested_at: 0,
+            supersedes: false,
         }
     }
 

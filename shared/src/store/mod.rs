@@ -11,7 +11,7 @@
 //! | item                 | pk                                        | sk              | written by |
 //! |----------------------|-------------------------------------------|-----------------|------------|
 //! | contact              | `CONTACT#{phone_number_id}#{contact_key}` | `PROFILE`       | survey-engine |
-//! | conversation         | `CONV#{conversation_id}`                  | `CONV`          | survey-engine; agent-assigner sets only `assigned_agent`, `assigned_team`, `assigned_at`, `closed_at`, `closed_by` |
+//! | conversation         | `CONV#{conversation_id}`                  | `CONV`          | survey-engine; agent-assigner sets only `assigned_agent`, `assigned_team`, `assigned_at` (removed when the contact cancels the hand-off), `closed_at`, `closed_by`, and reads `last_inbound_at` (the 24-hour window) |
 //! | delivery failure     | `CONV#{conversation_id}`                  | `FAIL#{dedup_id}` | reply-sender |
 //! | reminder index entry | `gsi1pk = REMIND#{0..3}` on the conversation item | `gsi1sk = {due:012}#{id}` | survey-engine (only while a reminder can be due) |
 //! | failed status        | `CONV#{conversation_id}`                  | `FAILED#{wamid}` | survey-engine (from status webhooks; also `failed_messages` on the conversation) |

@@ -10,7 +10,10 @@
 //! A hand-off ticket is the assigner's record of one conversation's hand-off and its
 //! idempotency key: it stores the `job_id` that opened it, so a redelivered job finds its
 //! ticket instead of opening another. The waiting line is the `WAIT#{team}` partition of `gsi1`,
-//! ordered VIP first, then oldest.
+//! ordered VIP first, then oldest. The `ANNOUNCE#{team}` partition holds assigned tickets whose
+//! contact message or agent notification is still to go out (`contact_told`,
+//! `notify_attempts`, `notify_retry_at`); [`RoutingStore::cancel`] closes a ticket the contact
+//! left (stop, restart) without closing the conversation.
 //!
 //! Capacity is never exceeded because a slot is taken only by one conditional write on the
 //! agent item, `open = open + 1, convs.{conversation} = now` under the condition
@@ -70,8 +73,15 @@ pub struct Ticket {
     pub request: AssignRequest,
     pub agent: Option<String>,
     pub assigned_at: Option<i64>,
-    /// The contact and the agent were told about the assignment.
+    /// The contact and the agent were told about the assignment (or the agent notification
+    /// was given up): the ticket left the announce list.
     pub announced: bool,
+    /// The contact's assigned message went out.
+    pub contact_told: bool,
+    /// Failed attempts to notify the agent so far.
+    pub notify_attempts: u32,
+    /// When the next notification attempt is due (set after a retryable failure).
+    pub notify_retry_at: Option<i64>,
     pub closed_at: Option<i64>,
 }
 
@@ -88,6 +98,9 @@ impl Ticket {
             agent: None,
             assigned_at: None,
             announced: false,
+            contact_told: false,
+            notify_attempts: 0,
+            notify_retry_at: None,
             closed_at: None,
         }
     }
@@ -122,6 +135,16 @@ pub enum AssignOutcome {
     TicketTaken,
     /// The conversation was closed meanwhile; the ticket has been closed too.
     ConversationClosed,
+}
+
+/// Where the announcement of an assignment stands after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announcement {
+    /// Contact told, agent notified (or not to be notified, or given up): leaves the list.
+    Done,
+    /// Contact told; the agent notification failed `attempts` times and is due again at
+    /// `retry_at`.
+    NotifyLater { attempts: u32, retry_at: i64 },
 }
 
 /// Result of closing a conversation.
@@ -235,6 +258,13 @@ fn agent_from(item: &Item) -> Result<Agent, StoreError> {
     })
 }
 
+fn get_bool(item: &Item, name: &str) -> bool {
+    item.get(name)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(false)
+}
+
 fn ticket_from(item: &Item) -> Result<Ticket, StoreError> {
     let state =
         TicketState::parse(get_s(item, "state")?).ok_or_else(|| corrupt(item, "unknown state"))?;
@@ -252,11 +282,10 @@ fn ticket_from(item: &Item) -> Result<Ticket, StoreError> {
         request: get_json(item, "request")?,
         agent: item.get("agent").and_then(|v| v.as_s().ok()).cloned(),
         assigned_at: opt_n(item, "assigned_at"),
-        announced: item
-            .get("announced")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
+        announced: get_bool(item, "announced"),
+        contact_told: get_bool(item, "contact_told"),
+        notify_attempts: opt_n(item, "notify_attempts").unwrap_or(0),
+        notify_retry_at: opt_n(item, "notify_retry_at"),
         closed_at: opt_n(item, "closed_at"),
     })
 }
@@ -723,27 +752,56 @@ impl RoutingStore {
         Ok(freed)
     }
 
-    /// The contact and agent were told: the ticket leaves the announce index.
-    pub async fn mark_announced(&self, ticket: &Ticket) -> Result<(), StoreError> {
-        let res = self
+    /// Records an announcement attempt on an assigned ticket, in one write: `Done` takes it
+    /// off the announce index; `NotifyLater` keeps it there with the contact marked as told.
+    /// A ticket closed meanwhile is left alone.
+    pub async fn record_announcement(
+        &self,
+        ticket: &Ticket,
+        step: Announcement,
+    ) -> Result<(), StoreError> {
+        let req = self
             .client()
             .update_item()
             .table_name(&self.table.name)
             .set_key(Some(key(ticket_pk(&ticket.conversation_id), "HANDOFF")))
-            .update_expression("SET announced = :yes REMOVE gsi1pk, gsi1sk")
             .condition_expression("#state = :assigned AND job_id = :job")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .expression_attribute_values(":assigned", s(TicketState::Assigned.as_str()))
-            .expression_attribute_values(":job", s(&ticket.job_id))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk);
-        match res {
+            .expression_attribute_values(":job", s(&ticket.job_id));
+        let req = match step {
+            Announcement::Done => req.update_expression(
+                "SET announced = :yes, contact_told = :yes REMOVE gsi1pk, gsi1sk, notify_retry_at",
+            ),
+            Announcement::NotifyLater { attempts, retry_at } => req
+                .update_expression(
+                    "SET contact_told = :yes, notify_attempts = :a, notify_retry_at = :r",
+                )
+                .expression_attribute_values(":a", n(attempts))
+                .expression_attribute_values(":r", n(retry_at)),
+        };
+        match req.send().await.map_err(StoreError::from_sdk) {
             // Closed meanwhile: nothing left to announce.
             Ok(_) | Err(StoreError::ConditionFailed(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// The contact's latest inbound message as the survey engine recorded it on the
+    /// conversation (`last_inbound_at`), if the conversation item has one.
+    pub async fn last_inbound_at(&self, conversation_id: &str) -> Result<Option<i64>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.table.name)
+            .set_key(Some(key(format!("CONV#{conversation_id}"), "CONV")))
+            .projection_expression("last_inbound_at")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out.item.as_ref().and_then(|i| opt_n(i, "last_inbound_at")))
     }
 
     /// Moves a ticket from `from` to `closed` (and out of the indexes). False when it was not
@@ -818,6 +876,73 @@ impl RoutingStore {
         )))
     }
 
+    /// Cancels a hand-off the contact left (stop, restart, end): a waiting ticket leaves the
+    /// line, an assigned one frees its agent's slot, and the assignment is taken off the
+    /// conversation item. Unlike [`RoutingStore::close`] the conversation itself is not marked
+    /// closed: after a restart it goes on. A ticket requested after `requested_before` belongs
+    /// to a later hand-off and is left alone (`NotFound`). Safe to repeat.
+    pub async fn cancel(
+        &self,
+        conversation_id: &str,
+        by: &str,
+        now: i64,
+        requested_before: i64,
+    ) -> Result<CloseOutcome, StoreError> {
+        for _ in 0..3 {
+            let Some(ticket) = self.get_ticket(conversation_id).await? else {
+                return Ok(CloseOutcome::NotFound);
+            };
+            if ticket.requested_at > requested_before {
+                return Ok(CloseOutcome::NotFound);
+            }
+            if ticket.state == TicketState::Closed {
+                if let Some(agent) = &ticket.agent {
+                    self.release(agent, conversation_id).await?;
+                }
+                return Ok(CloseOutcome::AlreadyClosed);
+            }
+            if self.shut(&ticket, ticket.state, by, now).await? {
+                if let (Some(agent), Some(at)) = (&ticket.agent, ticket.assigned_at) {
+                    self.release(agent, conversation_id).await?;
+                    self.forget_assignment(conversation_id, agent, at).await?;
+                }
+                return Ok(CloseOutcome::Closed {
+                    team: ticket.team,
+                    agent: ticket.agent,
+                });
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "cancelling {conversation_id}: the ticket kept changing"
+        )))
+    }
+
+    /// Removes what [`RoutingStore::assign`] recorded on the conversation, unless a later
+    /// assignment replaced it.
+    async fn forget_assignment(
+        &self,
+        conversation_id: &str,
+        agent: &str,
+        assigned_at: i64,
+    ) -> Result<(), StoreError> {
+        let res = self
+            .client()
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(key(format!("CONV#{conversation_id}"), "CONV")))
+            .update_expression("REMOVE assigned_agent, assigned_team, assigned_at")
+            .condition_expression("assigned_agent = :agent AND assigned_at = :at")
+            .expression_attribute_values(":agent", s(agent))
+            .expression_attribute_values(":at", n(assigned_at))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk);
+        match res {
+            Ok(_) | Err(StoreError::ConditionFailed(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn record_closed(
         &self,
         conversation_id: &str,
@@ -859,6 +984,7 @@ mod tests {
             fields: Default::default(),
             last_inbound_at: at,
             requested_at: at,
+            supersedes: false,
         };
         Ticket::new(req, "t".into(), vip)
     }

@@ -18,7 +18,9 @@ use super::answer::{self, AnswerContext, Rejection};
 use super::definition::{Fallback, OnExpiry, Question, QuestionKind, Survey, Target, Texts};
 use super::locale;
 use super::text::{normalise, render};
-use crate::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
+use crate::routing::job::{
+    AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason,
+};
 use crate::whatsapp::event::{InboundMessage, MessageContent};
 use crate::whatsapp::outbound::{
     ListRow, ListSection, OutboundBody, OutboundMessage, Recipient, ReplyButton,
@@ -144,7 +146,8 @@ impl Conversation {
 pub struct Effects {
     /// To the outbound queue, in order.
     pub messages: Vec<OutboundMessage>,
-    /// To the assignment queue.
+    /// To the assignment queue: a hand-off ([`AssignmentJob::Assign`]), or the end of one
+    /// ([`AssignmentJob::Cancel`]: stop or restart while handed off).
     pub job: Option<AssignmentJob>,
 }
 
@@ -516,6 +519,7 @@ impl<'a> Run<'a> {
     }
 
     fn restart(&mut self, conv: &mut Conversation) {
+        self.cancel_handoff(conv, CancelReason::Restarted);
         conv.status = Status::Surveying;
         conv.answers.clear();
         conv.vars.clear();
@@ -674,6 +678,7 @@ impl<'a> Run<'a> {
                 Action::HandedOff(HandoffReason::Fallback)
             }
             Fallback::End => {
+                self.cancel_handoff(conv, CancelReason::Ended);
                 conv.status = Status::Closed;
                 conv.question = None;
                 conv.closed_at = Some(self.now);
@@ -731,15 +736,13 @@ impl<'a> Run<'a> {
             let text = self.text(Some(texts), conv);
             self.say_text(conv, text);
         }
+        // A restart whose survey completed at once: one message yields one job, so the new
+        // hand-off itself replaces the open one instead of a `Cancel`.
+        let supersedes = matches!(self.effects.job, Some(AssignmentJob::Cancel(_)));
         let request = AssignRequest {
             job_id: format!("{}:assign:{}", conv.id, conv.step),
             phone_number_id: self.contact.phone_number_id.clone(),
-            contact: ContactRef {
-                user_id: self.contact.user_id.clone(),
-                wa_id: self.contact.wa_id.clone(),
-                profile_name: self.contact.profile_name.clone(),
-                username: self.contact.username.clone(),
-            },
+            contact: self.contact_ref(),
             conversation_id: conv.id.clone(),
             language: conv.language.clone(),
             reason,
@@ -747,11 +750,40 @@ impl<'a> Run<'a> {
             fields: self.contact.fields.clone(),
             last_inbound_at: conv.last_inbound_at,
             requested_at: self.now,
+            supersedes,
         };
         self.effects.job = Some(AssignmentJob::Assign(request));
     }
 
+    /// How the assignment jobs name the contact (their FIFO group comes from it).
+    fn contact_ref(&self) -> ContactRef {
+        ContactRef {
+            user_id: self.contact.user_id.clone(),
+            wa_id: self.contact.wa_id.clone(),
+            profile_name: self.contact.profile_name.clone(),
+            username: self.contact.username.clone(),
+        }
+    }
+
+    /// A handed-off conversation (waiting for or with an agent) that the contact stops,
+    /// restarts or ends: its ticket is cancelled and the agent's slot freed. Called before the
+    /// conversation changes state; the step the caller bumps next keeps the id unique.
+    fn cancel_handoff(&mut self, conv: &Conversation, reason: CancelReason) {
+        if conv.status != Status::HandedOff {
+            return;
+        }
+        self.effects.job = Some(AssignmentJob::Cancel(CancelRequest {
+            job_id: format!("{}:cancel:{}", conv.id, conv.step),
+            phone_number_id: self.contact.phone_number_id.clone(),
+            contact: self.contact_ref(),
+            conversation_id: conv.id.clone(),
+            reason,
+            requested_at: self.now,
+        }));
+    }
+
     fn opt_out(&mut self, conv: &mut Conversation) {
+        self.cancel_handoff(conv, CancelReason::Stopped);
         self.contact.opted_out = true;
         conv.status = Status::OptedOut;
         conv.question = None;

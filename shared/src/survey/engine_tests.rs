@@ -443,6 +443,73 @@ fn keywords_human_stop_and_restart() {
     assert_eq!(s.asking(), Some("consent"));
 }
 
+fn cancel(o: &Outcome) -> &CancelRequest {
+    match o.effects.job.as_ref() {
+        Some(AssignmentJob::Cancel(r)) => r,
+        other => panic!("no cancel job: {other:?}"),
+    }
+}
+
+#[test]
+fn stop_while_handed_off_cancels_the_hand_off_in_the_same_fifo_group() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    let handoff = s.text("agente");
+    let group = handoff.effects.job.as_ref().unwrap().group_id();
+    let o = s.text("parar");
+    assert_eq!(o.action, Action::OptedOut);
+    let c = cancel(&o);
+    assert_eq!(c.reason, CancelReason::Stopped);
+    assert_eq!(c.conversation_id, s.conv().id);
+    assert_eq!(c.requested_at, s.now);
+    assert_eq!(o.effects.job.as_ref().unwrap().group_id(), group);
+    assert_ne!(c.job_id, assign(&handoff).job_id);
+}
+
+#[test]
+fn restart_while_handed_off_cancels_and_the_new_hand_off_carries_the_new_answers() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    s.tap("es");
+    let first = s.text("agente");
+    let first_job = assign(&first).job_id.clone();
+    let o = s.text("reiniciar");
+    assert_eq!(cancel(&o).reason, CancelReason::Restarted);
+    // The contact answers again and asks for a human: a new job with the new answers.
+    s.tap("yes");
+    s.text("Ana Nueva");
+    let again = s.text("agente");
+    let job = assign(&again);
+    assert_ne!(job.job_id, first_job);
+    assert_eq!(
+        job.answers.get("name").map(String::as_str),
+        Some("Ana Nueva")
+    );
+    assert!(!job.supersedes, "the cancel went out with the restart");
+}
+
+#[test]
+fn stop_or_restart_before_any_hand_off_queues_no_job() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    assert!(s.text("reiniciar").effects.job.is_none());
+    assert!(s.text("parar").effects.job.is_none());
+}
+
+#[test]
+fn a_restart_that_completes_at_once_supersedes_the_open_hand_off() {
+    let mut s = Sim::new(spanish_contact());
+    // No question applies: the survey completes as soon as it starts.
+    s.survey.questions.clear();
+    let first = s.text("hola");
+    assert_eq!(first.action, Action::Started);
+    assert!(!assign(&first).supersedes);
+    let o = s.text("reiniciar");
+    let job = assign(&o);
+    assert!(job.supersedes);
+    assert_ne!(job.job_id, assign(&first).job_id);
+}
+
 #[test]
 fn a_returning_contact_is_not_asked_what_we_already_know() {
     let mut s = Sim::new(spanish_contact());
@@ -765,7 +832,8 @@ proptest! {
                 }
             }
             if s.contact.opted_out {
-                prop_assert!(o.effects.job.is_none());
+                // No hand-off for an opted-out contact; only the end of one.
+                prop_assert!(!matches!(o.effects.job, Some(AssignmentJob::Assign(_))));
             }
             for m in &o.effects.messages {
                 if let OutboundBody::Buttons { buttons, .. } = &m.body {

@@ -9,9 +9,11 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
-use prechat::entrypoints::assigner::{AgentAssigner, JobOutcome};
+use prechat::entrypoints::assigner::{AgentAssigner, JobOutcome, MAX_NOTIFY_ATTEMPTS};
 use prechat::queue::SqsQueue;
-use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
+use prechat::routing::job::{
+    AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason,
+};
 use prechat::routing::model::{Agent, AgentStatus, MessageKind, Strategy, Team};
 use prechat::routing::notify::{signature, WebhookNotifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use prechat::routing::rules::RoutingConfig;
@@ -105,6 +107,7 @@ fn request(i: usize, requested_at: i64) -> AssignRequest {
         fields: BTreeMap::new(),
         last_inbound_at: requested_at,
         requested_at,
+        supersedes: false,
     }
 }
 
@@ -262,7 +265,7 @@ async fn fifty_jobs_at_once_never_exceed_capacity_and_queue_the_rest_in_order() 
         let last = msgs.last().unwrap();
         for m in &msgs[..msgs.len() - 1] {
             assert!(
-                m.dedup_id.contains(":overload:"),
+                m.dedup_id.ends_with(":overload"),
                 "{conv}: {:?}",
                 m.dedup_id
             );
@@ -270,7 +273,12 @@ async fn fifty_jobs_at_once_never_exceed_capacity_and_queue_the_rest_in_order() 
         told_twice += usize::from(msgs.len() > 1);
         if waiting_convs.contains(conv) {
             assert_eq!(msgs.len(), 1, "{conv}");
-            let pos: u32 = last.dedup_id.rsplit(':').next().unwrap().parse().unwrap();
+            let pos: u32 = text(last)
+                .split("number ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap();
             // The position when the job ran: jobs that were still arriving or being assigned
             // could stand ahead then.
             assert!((1..=50).contains(&pos), "position {pos}");
@@ -605,7 +613,7 @@ async fn outside_the_window_a_template_goes_out() {
 }
 
 #[tokio::test]
-async fn the_agent_is_notified_by_signed_webhook_and_failures_are_retried() {
+async fn the_agent_is_notified_by_signed_webhook_and_a_failure_is_retried_later() {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let server = MockServer::start().await;
@@ -614,7 +622,7 @@ async fn the_agent_is_notified_by_signed_webhook_and_failures_are_retried() {
     t.notify_url = Some(format!("{}/agents/hook", server.uri()));
     setup(&w, &t, &[agent("ann", "support", 5)]).await;
 
-    // The help desk is down: the job is retried, the slot stays reserved exactly once.
+    // The help desk is down: the job still succeeds, the ticket keeps its notification due.
     let down = Mock::given(method("POST"))
         .and(path("/agents/hook"))
         .respond_with(ResponseTemplate::new(503))
@@ -625,10 +633,12 @@ async fn the_agent_is_notified_by_signed_webhook_and_failures_are_retried() {
         .assigner
         .handle(sqs_event(std::slice::from_ref(&job)))
         .await;
-    assert_eq!(r.batch_item_failures.len(), 1);
+    assert!(r.batch_item_failures.is_empty());
     assert_eq!(down.received_requests().await.len(), 1);
     drop(down);
-    assert_eq!(w.store.unannounced("support").await.unwrap().len(), 1);
+    let pending = w.store.unannounced("support").await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].contact_told && pending[0].notify_attempts == 1);
 
     Mock::given(method("POST"))
         .and(path("/agents/hook"))
@@ -636,15 +646,17 @@ async fn the_agent_is_notified_by_signed_webhook_and_failures_are_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let r = w
-        .assigner
+    // Not due yet: the redelivered job does not post again; after the back-off the sweep does.
+    w.assigner
         .handle(sqs_event(std::slice::from_ref(&job)))
         .await;
-    assert!(r.batch_item_failures.is_empty());
+    w.now.fetch_add(61, Ordering::SeqCst);
+    w.assigner.drain("*").await.unwrap();
     assert!(w.store.unannounced("support").await.unwrap().is_empty());
     assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
 
     let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2, "one failed and one successful post");
     let last = reqs.last().unwrap();
     let ts: i64 = last
         .headers
@@ -1077,4 +1089,325 @@ async fn a_conversation_closed_by_the_engine_is_not_assigned() {
             agent: "ann".into()
         }
     );
+}
+
+// ---------------------------------------------------------------- hand-off correctness
+
+fn cancel_job(i: usize, reason: CancelReason, at: i64) -> AssignmentJob {
+    let r = request(i, at);
+    AssignmentJob::Cancel(CancelRequest {
+        job_id: format!("conv-{i:03}:cancel:{at}"),
+        phone_number_id: r.phone_number_id,
+        contact: r.contact,
+        conversation_id: r.conversation_id,
+        reason,
+        requested_at: at,
+    })
+}
+
+async fn run(w: &World, job: AssignmentJob) {
+    let r = w.assigner.handle(sqs_event(&[job])).await;
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
+}
+
+/// The conversation item as the survey engine keeps it (only what the assigner reads).
+async fn engine_saw_inbound(w: &World, conv: &str, last_inbound_at: i64) {
+    w.env
+        .dynamo
+        .update_item()
+        .table_name(w.env.table("StateTable"))
+        .key("pk", AttributeValue::S(format!("CONV#{conv}")))
+        .key("sk", AttributeValue::S("CONV".into()))
+        .update_expression("SET last_inbound_at = :t")
+        .expression_attribute_values(":t", AttributeValue::N(last_inbound_at.to_string()))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_webhook_answering_500_forever_never_blocks_the_team_and_is_given_up() {
+    use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    let w = world(Some("hook-secret")).await;
+    let mut t = team("support", Strategy::RoundRobin);
+    t.notify_url = Some(format!("{}/hook", server.uri()));
+    setup(&w, &t, &[agent("ann", "support", 5)]).await;
+
+    // Both jobs succeed and both contacts hear who their agent is.
+    run(&w, AssignmentJob::Assign(request(1, NOON))).await;
+    run(&w, AssignmentJob::Assign(request(2, NOON))).await;
+    let msgs = outbound(&w).await;
+    assert_eq!(msgs.len(), 2);
+    assert!(msgs
+        .iter()
+        .all(|m| text(m).starts_with("You are now talking to Agent ann")));
+    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 2);
+
+    // The sweep retries each notification after its back-off until it is given up.
+    for _ in 0..30 {
+        if w.store.unannounced("support").await.unwrap().is_empty() {
+            break;
+        }
+        w.now.fetch_add(31 * 60, Ordering::SeqCst);
+        w.assigner.drain("*").await.unwrap();
+    }
+    assert!(w.store.unannounced("support").await.unwrap().is_empty());
+    let posts = server.received_requests().await.unwrap();
+    assert_eq!(
+        posts.len() as u32,
+        2 * MAX_NOTIFY_ATTEMPTS,
+        "each ticket tried N times"
+    );
+    assert!(
+        outbound(&w).await.is_empty(),
+        "the contacts were not told again"
+    );
+}
+
+#[tokio::test]
+async fn stop_while_waiting_takes_the_ticket_out_of_the_line_at_once() {
+    let w = world(None).await;
+    setup(
+        &w,
+        &team("support", Strategy::RoundRobin),
+        &[agent("ann", "support", 1)],
+    )
+    .await;
+    for i in 1..=3 {
+        run(&w, AssignmentJob::Assign(request(i, NOON + i as i64))).await;
+    }
+    run(&w, cancel_job(2, CancelReason::Stopped, NOON + 10)).await;
+
+    let line = w.store.waiting("support").await.unwrap();
+    assert_eq!(
+        line.iter()
+            .map(|t| t.conversation_id.as_str())
+            .collect::<Vec<_>>(),
+        ["conv-003"]
+    );
+    assert_eq!(w.store.position(&line[0]).await.unwrap(), 1);
+    let stopped = w.store.get_ticket("conv-002").await.unwrap().unwrap();
+    assert_eq!(stopped.state, TicketState::Closed);
+    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
+    // Repeating the job changes nothing.
+    run(&w, cancel_job(2, CancelReason::Stopped, NOON + 10)).await;
+    assert_eq!(w.store.waiting("support").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn cancelling_an_assigned_ticket_frees_the_agent_for_the_next_in_line() {
+    let w = world(None).await;
+    setup(
+        &w,
+        &team("support", Strategy::RoundRobin),
+        &[agent("ann", "support", 1)],
+    )
+    .await;
+    run(&w, AssignmentJob::Assign(request(1, NOON))).await;
+    run(&w, AssignmentJob::Assign(request(2, NOON + 1))).await;
+    outbound(&w).await;
+
+    run(&w, cancel_job(1, CancelReason::Restarted, NOON + 10)).await;
+
+    let next = w.store.get_ticket("conv-002").await.unwrap().unwrap();
+    assert_eq!(
+        (next.state, next.agent.as_deref()),
+        (TicketState::Assigned, Some("ann"))
+    );
+    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
+    let held: Vec<String> = w
+        .store
+        .reservations("ann")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(held, ["conv-002"]);
+    let msgs = outbound(&w).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].conversation_id.as_deref(), Some("conv-002"));
+    // The restarted conversation goes on: not closed, no longer assigned.
+    let conv = conv_item(&w, "conv-001").await;
+    assert!(
+        !conv.contains_key("closed_at") && !conv.contains_key("assigned_agent"),
+        "{conv:?}"
+    );
+}
+
+#[tokio::test]
+async fn after_a_restart_the_new_answers_replace_the_old_on_the_ticket_and_reach_the_agent() {
+    use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
+    let w = world(Some("hook-secret")).await;
+    let mut t = team("support", Strategy::RoundRobin);
+    t.notify_url = Some(format!("{}/hook", server.uri()));
+    setup(&w, &t, &[agent("ann", "support", 1)]).await;
+    let mut first = request(1, NOON);
+    first.answers.insert("issue".into(), "old".into());
+    run(&w, AssignmentJob::Assign(first)).await;
+
+    run(&w, cancel_job(1, CancelReason::Restarted, NOON + 10)).await;
+    let mut second = request(1, NOON + 20);
+    second.job_id = "handoff:conv-001:again".into();
+    second.answers.insert("issue".into(), "new".into());
+    run(&w, AssignmentJob::Assign(second)).await;
+
+    let ticket = w.store.get_ticket("conv-001").await.unwrap().unwrap();
+    assert_eq!(ticket.state, TicketState::Assigned);
+    assert_eq!(ticket.request.answers["issue"], "new");
+    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
+    let posts = server.received_requests().await.unwrap();
+    let last: serde_json::Value = serde_json::from_slice(&posts.last().unwrap().body).unwrap();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(last["answers"]["issue"], "new");
+}
+
+#[tokio::test]
+async fn a_superseding_hand_off_replaces_the_open_one() {
+    let w = world(None).await;
+    setup(
+        &w,
+        &team("support", Strategy::RoundRobin),
+        &[agent("ann", "support", 1)],
+    )
+    .await;
+    run(&w, AssignmentJob::Assign(request(1, NOON))).await;
+    let mut again = request(1, NOON + 5);
+    again.job_id = "handoff:conv-001:restart".into();
+    again.answers.insert("issue".into(), "new".into());
+    again.supersedes = true;
+    run(&w, AssignmentJob::Assign(again)).await;
+    let ticket = w.store.get_ticket("conv-001").await.unwrap().unwrap();
+    assert_eq!(ticket.job_id, "handoff:conv-001:restart");
+    assert_eq!(ticket.state, TicketState::Assigned);
+    assert_eq!(ticket.request.answers["issue"], "new");
+    assert_eq!(
+        w.store.get_agent("ann").await.unwrap().unwrap().open,
+        1,
+        "one slot, not two"
+    );
+}
+
+#[tokio::test]
+async fn the_window_counts_from_the_contacts_latest_message_while_waiting() {
+    let w = world(None).await;
+    let mut t = team("support", Strategy::RoundRobin);
+    t.templates
+        .insert(MessageKind::Assigned, "agent_assigned".into());
+    setup(&w, &t, &[agent("ann", "support", 1)]).await;
+    let handoff = NOON;
+    run(&w, AssignmentJob::Assign(request(1, handoff - 60))).await;
+    engine_saw_inbound(&w, "conv-002", handoff).await;
+    run(&w, AssignmentJob::Assign(request(2, handoff))).await;
+    outbound(&w).await;
+    // The contact writes again 23 hours into the wait; the engine records it.
+    engine_saw_inbound(&w, "conv-002", handoff + 23 * 3600).await;
+
+    // Ann frees up 25 hours after the hand-off.
+    w.now.store(handoff + 25 * 3600, Ordering::SeqCst);
+    w.store
+        .close("conv-001", "ann", handoff + 25 * 3600)
+        .await
+        .unwrap();
+    w.assigner.drain("support").await.unwrap();
+
+    let msgs = outbound(&w).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        text(&msgs[0]),
+        "You are now talking to Agent ann. They will reply here shortly."
+    );
+    assert_eq!(msgs[0].last_inbound_at, Some(handoff + 23 * 3600));
+}
+
+#[tokio::test]
+async fn a_retried_overloaded_job_announces_one_place_in_line() {
+    let w = world(None).await;
+    setup(
+        &w,
+        &team("support", Strategy::RoundRobin),
+        &[agent("ann", "support", 1)],
+    )
+    .await;
+    run(&w, AssignmentJob::Assign(request(1, NOON))).await;
+    run(&w, AssignmentJob::Assign(request(2, NOON + 1))).await;
+    let job = AssignmentJob::Assign(request(3, NOON + 2));
+    run(&w, job.clone()).await;
+    // The one ahead leaves the line; then the same job is delivered again.
+    w.store
+        .close("conv-002", "contact", NOON + 3)
+        .await
+        .unwrap();
+    run(&w, job).await;
+
+    let mine: Vec<OutboundMessage> = outbound(&w)
+        .await
+        .into_iter()
+        .filter(|m| m.conversation_id.as_deref() == Some("conv-003"))
+        .collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert!(
+        text(&mine[0]).contains("number 2 in line"),
+        "{}",
+        text(&mine[0])
+    );
+}
+
+#[tokio::test]
+async fn the_assigner_starts_with_only_the_parameters_the_deploy_section_names() {
+    let env = TestEnv::new().await;
+    let table = env.table("StateTable").to_string();
+    let queue = env.queue_url("OutboundQueue").to_string();
+    let secret_param = format!("/{}/agent-webhook-secret", env.prefix);
+    let start = |param: String| {
+        let (table, queue) = (table.clone(), queue.clone());
+        let log_key = format!("/{}/log-key", env.prefix);
+        let lookup = move |k: &str| match k {
+            "PRECHAT_TABLE" => Some(table.clone()),
+            "PRECHAT_OUTBOUND_QUEUE_URL" => Some(queue.clone()),
+            "PRECHAT_AGENT_WEBHOOK_SECRET_PARAM" => Some(param.clone()),
+            // Named by the template, never created by the deploy steps.
+            "PRECHAT_LOG_KEY_PARAM" => Some(log_key.clone()),
+            "AWS_LAMBDA_INITIALIZATION_TYPE" => Some("on-demand".into()),
+            _ => None,
+        };
+        AgentAssigner::from_lookup(&env.sdk, lookup)
+    };
+    // The template's default parameter name, not created; and an empty template parameter.
+    assert!(!start(secret_param.clone()).await.unwrap().notifies());
+    assert!(!start("/".into()).await.unwrap().notifies());
+    env.put_secret(&secret_param, "hook-secret").await;
+    assert!(start(secret_param).await.unwrap().notifies());
+}
+
+#[tokio::test]
+async fn notify_urls_that_only_look_local_are_refused_when_stored_and_before_sending() {
+    let w = world(Some("hook-secret")).await;
+    let file = prechat_tests::TempFile::with_contents(
+        "team",
+        r#"{"id":"support","name":"Support","notify_url":"http://127.0.0.1.nip.io/hook"}"#,
+    );
+    let err = admin(&w, &["team", "add", file.path().to_str().unwrap()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("notify_url"), "{err}");
+    // A team stored before the check: assignment goes on, the notification is refused.
+    let mut t = team("support", Strategy::RoundRobin);
+    t.notify_url = Some("http://localhost.example.com/hook".into());
+    setup(&w, &t, &[agent("ann", "support", 1)]).await;
+    run(&w, AssignmentJob::Assign(request(1, NOON))).await;
+    let ticket = w.store.get_ticket("conv-001").await.unwrap().unwrap();
+    assert!(ticket.state == TicketState::Assigned && ticket.announced);
+    assert_eq!(outbound(&w).await.len(), 1);
 }
