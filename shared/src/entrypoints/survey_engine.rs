@@ -7,7 +7,7 @@
 //! one `SendMessageBatch` of the mark-as-read and the replies to the outbound queue (and, when
 //! the survey ends, one of the job to the assignment queue). State is written before the
 //! effects are sent. When the transaction fails because the message was applied before (a
-//! redelivery, a DLQ redrive, a Meta retry up to 19 days later, however many messages came in
+//! redelivery, a Meta retry, a DLQ redrive: within 19 days, however many messages came in
 //! between), the engine reads that record and sends exactly its effects again under the same
 //! dedup ids (SQS and the reply-sender drop what already went out), so no committed reply or
 //! assignment job is ever lost, even after later messages of the contact were applied.
