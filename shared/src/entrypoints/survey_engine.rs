@@ -426,9 +426,9 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
 
     /// Sends the mark-as-read and the replies (one batch) and then the job: replies first, so
     /// the contact hears "an agent will be with you" before an agent can write.
-    async fn send(&self, outbox: &Applied) -> Result<(), EngineError> {
-        if !outbox.messages.is_empty() {
-            let batch = outbox
+    async fn send(&self, effects: &Applied) -> Result<(), EngineError> {
+        if !effects.messages.is_empty() {
+            let batch = effects
                 .messages
                 .iter()
                 .map(|msg| {
@@ -438,7 +438,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
                 .collect::<Vec<_>>();
             self.outbound.send_all(&batch).await?;
         }
-        if let Some(job) = &outbox.job {
+        if let Some(job) = &effects.job {
             let id = match job {
                 crate::routing::job::AssignmentJob::Assign(r) => r.job_id.clone(),
                 crate::routing::job::AssignmentJob::Drain { team_id, reason } => {

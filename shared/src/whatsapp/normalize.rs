@@ -7,11 +7,12 @@
 //! number, no contact identity, a known type without its content) are listed with a reason in
 //! [`Normalized::rejected`]; everything else in the delivery still goes through.
 //!
-//! Timestamps (of messages, statuses and BSUID changes) outside
-//! `[now - MAX_AGE_SECONDS, now + MAX_AHEAD_SECONDS]` are moved to the nearest end of that
-//! range and listed in [`Normalized::clamped`] (the caller logs them): Meta retries a delivery
-//! for 7 days, so nothing genuine is older, and a sender's clock ahead of ours must not date a
-//! message in the future. `now` is the caller's: this module reads no clock.
+//! Timestamps of messages and statuses outside `[now - MAX_AGE_SECONDS, now + MAX_AHEAD_SECONDS]`
+//! are moved to the nearest end of that range and listed in [`Normalized::clamped`] (the caller
+//! logs them): Meta retries a delivery for 7 days, so nothing genuine is older, and a sender's
+//! clock ahead of ours must not date a message in the future. BSUID changes keep theirs: it is
+//! part of their dedup id (which must not depend on when a retry arrives) and nothing computes
+//! with it. `now` is the caller's: this module reads no clock.
 
 use super::contact::ContactRef;
 use super::event::{
@@ -136,15 +137,17 @@ fn normalize_value(value: ChangeValue, at: At, window: Window, out: &mut Normali
     };
     let pnid = metadata.phone_number_id;
     let display = metadata.display_phone_number;
-    for (i, mut m) in value.messages.into_iter().enumerate() {
-        m.timestamp = window.clamp(
-            m.timestamp,
-            || format!("{at}.value.messages[{i}]"),
-            &mut out.clamped,
-        );
+    for (i, m) in value.messages.into_iter().enumerate() {
         let contact = contact_for(&m, &value.contacts);
         match message_event(m, contact, &pnid, &display) {
-            Ok((event, rekey)) => {
+            Ok((mut event, rekey)) => {
+                if let InboundEvent::Message(m) = &mut event {
+                    m.timestamp = window.clamp(
+                        m.timestamp,
+                        || format!("{at}.value.messages[{i}]"),
+                        &mut out.clamped,
+                    );
+                }
                 out.events.push(event);
                 out.events.extend(rekey);
             }
@@ -179,11 +182,7 @@ fn normalize_value(value: ChangeValue, at: At, window: Window, out: &mut Normali
             old_user_id: u.user_id.previous,
             new_user_id: u.user_id.current,
             wa_id: u.wa_id.filter(|w| !w.is_empty()),
-            timestamp: window.clamp(
-                u.timestamp,
-                || format!("{at}.value.user_id_update[{i}]"),
-                &mut out.clamped,
-            ),
+            timestamp: u.timestamp,
         }));
     }
 }
@@ -920,6 +919,20 @@ mod tests {
                 ("entry[0].changes[0].value.statuses[0]", NOW + 301, latest),
             ]
         );
+    }
+
+    #[test]
+    fn bsuid_changes_keep_their_timestamp_so_their_dedup_id_is_stable() {
+        let old = NOW - 30 * 24 * 3600;
+        let n = delivery(&[change(
+            &format!(
+                r#""user_id_update":[{{"user_id":{{"previous":"US.1","current":"US.2"}},"timestamp":"{old}"}}]"#
+            ),
+            "user_id_update",
+        )]);
+        assert_eq!(timestamps(&n), [old]);
+        assert_eq!(n.events[0].dedup_id(), format!("uid:US.1:US.2:{old}"));
+        assert!(n.clamped.is_empty());
     }
 
     #[test]
