@@ -96,17 +96,19 @@ impl Outcome {
     }
 }
 
-/// Size check, authentication, parsing and normalisation: everything before the queue. Pure.
+/// Size check, authentication, parsing and normalisation (timestamps clamped around `now`,
+/// Unix seconds): everything before the queue. Pure.
 pub fn accept(
     verifier: &Verifier,
     signature: Option<&[u8]>,
     body: &[u8],
+    now: i64,
 ) -> Result<Normalized, Refusal> {
     if body.len() > MAX_BODY_BYTES {
         return Err(Refusal::TooLarge(body.len()));
     }
     verifier.verify(signature, body)?;
-    Ok(normalize(webhook::parse(body)?))
+    Ok(normalize(webhook::parse(body)?, now))
 }
 
 /// The queue messages for a delivery's events, in order. An event repeated within one delivery
@@ -181,7 +183,8 @@ impl<Q: MessageQueue> Ingest<Q> {
         if method != Method::POST {
             return refused(Refusal::Method(method.to_string()), body.len());
         }
-        let normalized = match accept(&self.verifier, signature, body) {
+        let now = crate::store::outbox::unix_now();
+        let normalized = match accept(&self.verifier, signature, body, now) {
             Ok(n) => n,
             Err(r) => return refused(r, body.len()),
         };
@@ -233,6 +236,9 @@ fn log_left_out(n: &Normalized) {
     }
     for field in &n.skipped_fields {
         tracing::info!(field = %field, "change field not handled; not queued");
+    }
+    for c in &n.clamped {
+        tracing::warn!(location = %c.location, timestamp = c.original, clamped_to = c.clamped, "timestamp outside [now - 7 days, now + 5 minutes]; clamped");
     }
     for e in &n.delivery_errors {
         tracing::warn!(code = e.code, title = %e.title, "Meta reported an error in the delivery");

@@ -438,7 +438,7 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
             OutboundBody::Template { .. } | OutboundBody::MarkRead { .. }
         ) && msg
             .last_inbound_at
-            .is_some_and(|t| now - t > WINDOW_SECONDS);
+            .is_some_and(|t| now.saturating_sub(t) > WINDOW_SECONDS);
         if window_closed {
             tracing::info!("24-hour window closed before sending");
             return self.window_closed(msg, None).await;

@@ -2,11 +2,17 @@
 //! pure survey engine and persists and sends its effects exactly once.
 //!
 //! Per inbound message: one consistent read of the contact item (which holds the current
-//! conversation), the pure [`engine::on_message`], one conditional transaction that also
-//! proves the message id was not applied before, then one `SendMessageBatch` of the replies to
-//! the outbound queue (and, when the survey ends, one of the job to the assignment queue).
-//! State is written before the effects are sent; the effects are kept with the state
-//! (`outbox`), so a redelivery after a failed send sends them again under the same dedup ids.
+//! conversation), the pure [`engine::on_message`], one conditional transaction that writes the
+//! state and the message's `APPLIED#` record (its proof of application and its effects), then
+//! one `SendMessageBatch` of the mark-as-read and the replies to the outbound queue (and, when
+//! the survey ends, one of the job to the assignment queue). State is written before the
+//! effects are sent. When the transaction fails because the message was applied before (a
+//! redelivery, a Meta retry, a DLQ redrive: within 19 days, however many messages came in
+//! between), the engine reads that record and sends exactly its effects again under the same
+//! dedup ids (SQS and the reply-sender drop what already went out), so no committed reply or
+//! assignment job is ever lost, even after later messages of the contact were applied.
+//! Order per contact comes from the FIFO group, identity from the message id: a message is
+//! never refused for being old.
 //!
 //! Statuses update the delivery state of our messages (`OUT#{wamid}`) and record failures on
 //! the conversation; `user_id_update` moves a contact to its new BSUID.
@@ -21,8 +27,7 @@ use crate::config::{ConfigError, EnvReader};
 use crate::entrypoints::sqs::{process_fifo_batch, Handled, Retry};
 use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
 use crate::store::conversation_store::{
-    ContactRecord, ConversationStore, DueReminder, DynamoConversationStore, Outbox, APPLIED_KEEP,
-    STALE_AFTER_SECONDS,
+    Applied, ContactRecord, ConversationStore, DueReminder, DynamoConversationStore,
 };
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
 use crate::store::{DynamoTable, StoreError};
@@ -242,6 +247,18 @@ impl SurveyEngine {
     }
 }
 
+/// The effects as committed with the message: the mark-as-read first, then the replies.
+fn applied_effects(message_id: &str, effects: engine::Effects) -> Applied {
+    let mut messages = Vec::with_capacity(effects.messages.len() + 1);
+    messages.extend(effects.read);
+    messages.extend(effects.messages);
+    Applied {
+        message_id: message_id.to_owned(),
+        messages,
+        job: effects.job,
+    }
+}
+
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -342,27 +359,6 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
                 },
                 ..Default::default()
             });
-            if prev.applied.iter().any(|id| id == &m.message_id) {
-                tracing::info!(contact = %who, "message already applied");
-                if let Some(outbox) = prev
-                    .outbox
-                    .as_ref()
-                    .filter(|o| o.message_id == m.message_id)
-                {
-                    // Its effects may not have gone out (the send failed after the commit).
-                    self.send(outbox).await?;
-                }
-                return Ok(Handled::Done);
-            }
-            let newest = prev.conversation.as_ref().map(|c| c.last_inbound_at);
-            if newest.is_some_and(|n| m.timestamp.saturating_add(STALE_AFTER_SECONDS) < n) {
-                // A redelivery (or a straggler) from long before the contact's latest message:
-                // applying it now would answer the wrong question.
-                tracing::warn!(contact = %who, "stale message ignored");
-                return Ok(Handled::Discarded(
-                    "message older than the conversation's latest by more than an hour".into(),
-                ));
-            }
             let now = (self.clock)();
             let (conversation, survey) = match prev.conversation.clone() {
                 Some(c) => {
@@ -376,21 +372,10 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
                 None => (None, self.surveys.latest().await?),
             };
             let outcome = engine::on_message(prev.contact.clone(), conversation, m, &survey, now);
-            let mut applied = prev.applied.clone();
-            applied.push(m.message_id.clone());
-            if applied.len() > APPLIED_KEEP {
-                applied.drain(..applied.len() - APPLIED_KEEP);
-            }
-            let outbox = Outbox {
-                message_id: m.message_id.clone(),
-                messages: outcome.effects.messages,
-                job: outcome.effects.job,
-            };
+            let effects = applied_effects(&m.message_id, outcome.effects);
             let next = ContactRecord {
                 contact: outcome.contact,
                 conversation: outcome.conversation.or_else(|| prev.conversation.clone()),
-                applied,
-                outbox: Some(outbox),
                 rev: prev.rev,
                 conversation_closed_at: prev.conversation_closed_at,
                 reminder_due: None,
@@ -400,7 +385,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
                 .conversation
                 .as_ref()
                 .and_then(|c| engine::reminder_due(c, &survey));
-            match self.store.commit(&prev, &next, &m.message_id).await {
+            match self.store.commit(&prev, &next, &effects, now).await {
                 Ok(()) => {
                     let conv = next.conversation.as_ref();
                     tracing::info!(
@@ -412,12 +397,22 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
                         survey_version = survey.version,
                         "message applied"
                     );
-                    if let Some(outbox) = &next.outbox {
-                        self.send(outbox).await?;
-                    }
+                    self.send(&effects).await?;
                     return Ok(Handled::Done);
                 }
                 Err(StoreError::ConditionFailed(_)) => {
+                    if let Some(done) = self
+                        .store
+                        .applied(&m.phone_number_id, &m.message_id, now)
+                        .await?
+                    {
+                        // Applied before: its effects may not have gone out (a send failed
+                        // after the commit, and the message may have been redriven from the
+                        // DLQ since). Send exactly those again; dedup ids drop what went out.
+                        tracing::info!(contact = %who, "message already applied; its effects are sent again");
+                        self.send(&done).await?;
+                        return Ok(Handled::Done);
+                    }
                     // Another invocation moved first, or an agent closed the conversation:
                     // read again (including the conversation item) and decide again.
                     tracing::info!(contact = %who, attempt, "contact changed concurrently; reloading");
@@ -429,11 +424,11 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
         Err(EngineError::Contended(ATTEMPTS))
     }
 
-    /// Sends the replies (one batch) and then the job: replies first, so the contact hears
-    /// "an agent will be with you" before an agent can write.
-    async fn send(&self, outbox: &Outbox) -> Result<(), EngineError> {
-        if !outbox.messages.is_empty() {
-            let batch = outbox
+    /// Sends the mark-as-read and the replies (one batch) and then the job: replies first, so
+    /// the contact hears "an agent will be with you" before an agent can write.
+    async fn send(&self, effects: &Applied) -> Result<(), EngineError> {
+        if !effects.messages.is_empty() {
+            let batch = effects
                 .messages
                 .iter()
                 .map(|msg| {
@@ -443,7 +438,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
                 .collect::<Vec<_>>();
             self.outbound.send_all(&batch).await?;
         }
-        if let Some(job) = &outbox.job {
+        if let Some(job) = &effects.job {
             let id = job.dedup_id();
             let body = serde_json::to_string(job).unwrap_or_default();
             self.assignment
@@ -482,7 +477,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
     }
 
     /// Reminds one conversation, with the same exactly-once write as a message: the tick has
-    /// its own id (`remind:{conversation}:{step}`) in the applied list and the outbox.
+    /// its own id (`remind:{conversation}:{step}`) and `APPLIED#` record.
     /// A reminder is due at the earliest `reminder_after_minutes` after the last message, so it
     /// never races the redelivery of that message's effects (visibility timeout: 60 s).
     async fn remind(&self, d: &DueReminder, now: i64) -> Result<bool, EngineError> {
@@ -519,29 +514,17 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
                 return Ok(false);
             };
             let tick = format!("remind:{}:{}", reminded.id, reminded.step);
-            let mut applied = prev.applied.clone();
-            applied.push(tick.clone());
-            if applied.len() > APPLIED_KEEP {
-                applied.drain(..applied.len() - APPLIED_KEEP);
-            }
+            let applied = applied_effects(&tick, effects);
             let next = ContactRecord {
                 contact: prev.contact.clone(),
                 reminder_due: engine::reminder_due(&reminded, &survey),
                 conversation: Some(reminded),
-                applied,
-                outbox: Some(Outbox {
-                    message_id: tick.clone(),
-                    messages: effects.messages,
-                    job: None,
-                }),
                 rev: prev.rev,
                 conversation_closed_at: prev.conversation_closed_at,
             };
-            match self.store.commit(&prev, &next, &tick).await {
+            match self.store.commit(&prev, &next, &applied, now).await {
                 Ok(()) => {
-                    if let Some(outbox) = &next.outbox {
-                        self.send(outbox).await?;
-                    }
+                    self.send(&applied).await?;
                     tracing::info!(contact = %redact(&d.contact_key), conversation = %d.conversation_id, "reminder sent");
                     return Ok(true);
                 }

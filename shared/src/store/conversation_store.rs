@@ -3,17 +3,23 @@
 //! Items (see the key layout in [`super`]):
 //! - `CONTACT#{phone_number_id}#{contact_key}` / `PROFILE`: the contact (profile, saved
 //!   fields, consent record) together with the authoritative snapshot of its current
-//!   conversation, the ids of recently applied inbound messages, the effects of the last one
-//!   (`outbox`) and a revision number. One item, so one read gives the engine all it needs.
+//!   conversation and a revision number. One item, so one read gives the engine all it needs;
+//!   it holds nothing per message, so it stays small however long the contact writes.
+//! - `APPLIED#{phone_number_id}#{message_id}` / `APPLIED`: one per applied inbound message (or
+//!   reminder tick), with the effects that message committed (`effects`: the outbound
+//!   messages, mark-as-read first, and the assignment job), kept [`APPLIED_TTL_SECONDS`]. Its
+//!   existence is the proof that the message was applied; its effects are sent again whenever
+//!   the message is delivered again, under the same dedup ids.
 //! - `CONV#{id}` / `CONV`: the conversation as other functions see it (status, answers, survey
 //!   version...). The agent-assigner sets `assigned_*` and `closed_at` on it; we never overwrite
 //!   those (UpdateItem, not PutItem).
 //! - `CONV#{id}` / `FAILED#{wamid}`: a delivery failure reported by a status webhook.
 //!
-//! Advancing a conversation is one `TransactWriteItems`: the contact put is conditioned on the
-//! revision read and on the message id not being among the applied ones, and the conversation
-//! update on `closed_at` being what we read, so a redelivered or concurrent message can never
-//! apply twice and an agent's close is never lost.
+//! Advancing a conversation is one `TransactWriteItems` of three items: the contact put
+//! conditioned on the revision read, the conversation update on `closed_at` being what we read
+//! (so an agent's close is never lost), and the `APPLIED#` put conditioned on the item not
+//! existing (or having expired: DynamoDB deletes expired items only eventually), so a
+//! redelivered or concurrent message can never apply twice, whatever came in between.
 
 use std::collections::HashMap;
 
@@ -26,24 +32,16 @@ use crate::survey::engine::{ContactState, Conversation, Status};
 use crate::whatsapp::event::DeliveryStatus;
 use crate::whatsapp::outbound::OutboundMessage;
 
-/// How many applied message ids a contact keeps. Each id is ~60 bytes of every write of the
-/// contact item (DynamoDB bills writes per KB), so the list is short: duplicates older than
-/// this are caught by the staleness rule of the engine entrypoint (a message more than
-/// [`STALE_AFTER_SECONDS`] older than the newest one applied is never applied).
-pub const APPLIED_KEEP: usize = 50;
-
-/// See [`APPLIED_KEEP`].
-pub const STALE_AFTER_SECONDS: i64 = 3600;
+/// How long an applied message (its `APPLIED#` item and effects) is remembered: longer than
+/// Meta retries a webhook (7 days) and than a message can live on the inbound queue and its
+/// dead-letter queue (4 + 14 days), so a Meta retry and a DLQ redrive are both recognised.
+pub const APPLIED_TTL_SECONDS: i64 = 19 * 24 * 3600;
 
 /// Everything the engine reads and writes for one contact.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactRecord {
     pub contact: ContactState,
     pub conversation: Option<Conversation>,
-    /// Recently applied inbound message ids, oldest first.
-    pub applied: Vec<String>,
-    /// Effects of the last applied message: sent again if that message is delivered again.
-    pub outbox: Option<Outbox>,
     /// Revision of the stored item; 0 when not stored yet.
     pub rev: u64,
     /// `closed_at` of the conversation item as read (set by whoever closed it).
@@ -77,23 +75,28 @@ fn reminder_sk(due: i64, conversation_id: &str) -> String {
     format!("{due:012}#{conversation_id}")
 }
 
+/// What one applied message (or reminder tick) committed, kept on its `APPLIED#` item until
+/// it expires: sent (again) whenever the message is delivered (again).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Outbox {
+pub struct Applied {
+    /// The inbound message id (or `remind:{conversation}:{step}` for a reminder tick).
     pub message_id: String,
+    /// To the outbound queue, in order (a mark-as-read first, when there is one).
     #[serde(default)]
     pub messages: Vec<OutboundMessage>,
+    /// To the assignment queue, after the messages.
     #[serde(default)]
     pub job: Option<AssignmentJob>,
 }
 
-/// The JSON document kept in the contact item's `doc` attribute.
+/// The JSON document kept in the contact item's `doc` attribute. (Items written before the
+/// per-message `APPLIED#` items also carry `outbox` and `applied`: ignored, dropped on the
+/// next write.)
 #[derive(Serialize, Deserialize)]
 struct Doc {
     contact: ContactState,
     #[serde(default)]
     conversation: Option<Conversation>,
-    #[serde(default)]
-    outbox: Option<Outbox>,
 }
 
 /// How long a status that arrived before the sender's record is kept (the sender's own
@@ -118,14 +121,26 @@ pub trait ConversationStore: Send + Sync {
         check_closed: bool,
     ) -> impl std::future::Future<Output = Result<Option<ContactRecord>, StoreError>> + Send;
 
-    /// Stores `next` if the stored revision is still `prev.rev`, `message_id` was not applied
-    /// before and the conversation's `closed_at` is still `prev.conversation_closed_at`.
+    /// Stores `next` and records `applied` (the message id and its effects) if the stored
+    /// revision is still `prev.rev`, the conversation's `closed_at` is still
+    /// `prev.conversation_closed_at` and the message was not applied before (an `APPLIED#`
+    /// item expired at `now` does not count). [`StoreError::ConditionFailed`] otherwise.
     fn commit(
         &self,
         prev: &ContactRecord,
         next: &ContactRecord,
-        message_id: &str,
+        applied: &Applied,
+        now: i64,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+
+    /// The record of an applied message with its effects; `None` when the message was never
+    /// applied (or its record expired at `now`).
+    fn applied(
+        &self,
+        phone_number_id: &str,
+        message_id: &str,
+        now: i64,
+    ) -> impl std::future::Future<Output = Result<Option<Applied>, StoreError>> + Send;
 
     /// Records a delivery status on `OUT#{wamid}` (written by the reply-sender), only moving
     /// forward (sent < delivered < read < failed), and returns what the sender recorded about
@@ -184,8 +199,13 @@ pub fn conversation_pk(id: &str) -> String {
     format!("CONV#{id}")
 }
 
+pub fn applied_pk(phone_number_id: &str, message_id: &str) -> String {
+    format!("APPLIED#{phone_number_id}#{message_id}")
+}
+
 const PROFILE: &str = "PROFILE";
 const CONV: &str = "CONV";
+const APPLIED: &str = "APPLIED";
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -234,18 +254,10 @@ impl DynamoConversationStore {
         let doc: Doc =
             serde_json::from_str(get_s(item, "doc").ok_or_else(|| corrupt("no doc".into()))?)
                 .map_err(|e| corrupt(e.to_string()))?;
-        let applied = match item.get("applied") {
-            Some(AttributeValue::L(list)) => {
-                list.iter().filter_map(|v| v.as_s().ok().cloned()).collect()
-            }
-            _ => Vec::new(),
-        };
         let rev = get_n(item, "rev").ok_or_else(|| corrupt("no rev".into()))?;
         Ok(ContactRecord {
             contact: doc.contact,
             conversation: doc.conversation,
-            applied,
-            outbox: doc.outbox,
             rev: u64::try_from(rev).unwrap_or(0),
             conversation_closed_at: None,
             reminder_due: None,
@@ -257,16 +269,11 @@ impl DynamoConversationStore {
         let doc = Doc {
             contact: c.clone(),
             conversation: next.conversation.clone(),
-            outbox: next.outbox.clone(),
         };
         let json = serde_json::to_string(&doc).map_err(|e| StoreError::Request(e.to_string()))?;
         let mut item = Self::key(contact_pk(&c.phone_number_id, &c.key), PROFILE);
         item.insert("doc".into(), s(json));
         item.insert("rev".into(), n(new_rev));
-        item.insert(
-            "applied".into(),
-            AttributeValue::L(next.applied.iter().map(|m| s(m.clone())).collect()),
-        );
         item.insert("opted_out".into(), AttributeValue::Bool(c.opted_out));
         if let Some(conv) = &next.conversation {
             item.insert("conversation_id".into(), s(conv.id.clone()));
@@ -449,30 +456,46 @@ impl ConversationStore for DynamoConversationStore {
         &self,
         prev: &ContactRecord,
         next: &ContactRecord,
-        message_id: &str,
+        applied: &Applied,
+        now: i64,
     ) -> Result<(), StoreError> {
         let mut put = self.contact_put(next, prev.rev + 1)?;
-        let mut values = HashMap::from([(":mid".to_owned(), s(message_id))]);
-        let condition = if prev.rev == 0 {
-            "attribute_not_exists(pk)".to_owned()
-        } else {
-            values.insert(":rev".into(), n(prev.rev));
-            "#rev = :rev AND NOT contains(applied, :mid)".to_owned()
-        };
         if prev.rev == 0 {
-            values.clear();
-        }
-        put.condition_expression = Some(condition);
-        if prev.rev != 0 {
+            put.condition_expression = Some("attribute_not_exists(pk)".into());
+        } else {
+            put.condition_expression = Some("#rev = :rev".into());
             put.expression_attribute_names =
                 Some(HashMap::from([("#rev".to_owned(), "rev".to_owned())]));
-            put.expression_attribute_values = Some(values);
+            put.expression_attribute_values =
+                Some(HashMap::from([(":rev".to_owned(), n(prev.rev))]));
         }
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
         if let Some(conv) = &next.conversation {
             let update = self.conversation_update(prev, next, conv)?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
+        let effects =
+            serde_json::to_string(applied).map_err(|e| StoreError::Request(e.to_string()))?;
+        let mut item = Self::key(
+            applied_pk(&next.contact.phone_number_id, &applied.message_id),
+            APPLIED,
+        );
+        item.insert("effects".into(), s(effects));
+        item.insert("applied_at".into(), n(now));
+        item.insert(
+            attr::EXPIRES_AT.into(),
+            n(now.saturating_add(APPLIED_TTL_SECONDS)),
+        );
+        let marker = Put::builder()
+            .table_name(&self.table.name)
+            .set_item(Some(item))
+            // An expired record is no proof: DynamoDB deletes expired items only eventually.
+            .condition_expression("attribute_not_exists(pk) OR #exp <= :now")
+            .expression_attribute_names("#exp", attr::EXPIRES_AT)
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(|e| StoreError::Request(e.to_string()))?;
+        items.push(TransactWriteItem::builder().put(marker).build());
         self.table
             .client
             .transact_write_items()
@@ -481,6 +504,41 @@ impl ConversationStore for DynamoConversationStore {
             .await
             .map_err(StoreError::from_sdk)?;
         Ok(())
+    }
+
+    async fn applied(
+        &self,
+        phone_number_id: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<Option<Applied>, StoreError> {
+        let pk = applied_pk(phone_number_id, message_id);
+        let out = self
+            .table
+            .client
+            .get_item()
+            .table_name(&self.table.name)
+            .set_key(Some(Self::key(pk.clone(), APPLIED)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        if get_n(&item, attr::EXPIRES_AT).is_some_and(|at| at <= now) {
+            return Ok(None);
+        }
+        let effects = get_s(&item, "effects").ok_or_else(|| StoreError::Corrupt {
+            key: pk.clone(),
+            reason: "no effects".into(),
+        })?;
+        serde_json::from_str(effects)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                key: pk,
+                reason: e.to_string(),
+            })
     }
 
     async fn record_delivery(
@@ -505,7 +563,7 @@ impl ConversationStore for DynamoConversationStore {
             .expression_attribute_values(":s", s(status.to_string()))
             .expression_attribute_values(":r", n(rank(status)))
             .expression_attribute_values(":t", n(at))
-            .expression_attribute_values(":e", n(at + EARLY_STATUS_TTL_SECONDS))
+            .expression_attribute_values(":e", n(at.saturating_add(EARLY_STATUS_TTL_SECONDS)))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

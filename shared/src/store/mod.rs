@@ -11,6 +11,7 @@
 //! | item                 | pk                                        | sk              | written by |
 //! |----------------------|-------------------------------------------|-----------------|------------|
 //! | contact              | `CONTACT#{phone_number_id}#{contact_key}` | `PROFILE`       | survey-engine |
+//! | applied message      | `APPLIED#{phone_number_id}#{message_id}`  | `APPLIED`       | survey-engine (`effects`: the outbound messages and job the message committed, `applied_at`, `expires_at` = +19 days; created in the commit transaction only if absent or expired; also `remind:{conversation}:{step}` ids of reminder ticks) |
 //! | conversation         | `CONV#{conversation_id}`                  | `CONV`          | survey-engine; agent-assigner sets only `assigned_agent`, `assigned_team`, `assigned_at` (removed when the contact cancels the hand-off), `closed_at`, `closed_by`, and reads `last_inbound_at` (the 24-hour window) |
 //! | delivery failure     | `CONV#{conversation_id}`                  | `FAIL#{dedup_id}` | reply-sender |
 //! | reminder index entry | `gsi1pk = REMIND#{0..3}` on the conversation item | `gsi1sk = {due:012}#{id}` | survey-engine (only while a reminder can be due) |

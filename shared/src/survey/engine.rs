@@ -6,7 +6,12 @@
 //! Conversation states: `surveying` (awaiting the answer to `question`), `handed_off` (waiting
 //! for or with an agent: silent except for keywords), `closed`, `opted_out`. Every outbound
 //! message carries a deterministic dedup id (`{conversation}:{step}:{n}`; `step` advances with
-//! every reply the engine makes), so re-sending the effects of an applied message is harmless.
+//! every reply the engine makes; `read:{message_id}` for the mark-as-read of an inbound
+//! message), so re-sending the effects of an applied message is harmless.
+//!
+//! Time: `now` is the caller's clock. A message's own timestamp only moves `last_inbound_at`
+//! (which opens WhatsApp's 24-hour window), and never past `now`: a message dated in the
+//! future cannot stretch the window or outdate the messages after it.
 
 use std::collections::BTreeMap;
 
@@ -144,6 +149,10 @@ impl Conversation {
 /// What the engine wants done.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Effects {
+    /// Marks the inbound message read (the Graph API's mark-as-read, typing indicator on when
+    /// replies follow): set for every message the survey answers, never after the hand-off
+    /// (there only an agent reading it may turn the ticks blue). Goes out before `messages`.
+    pub read: Option<OutboundMessage>,
     /// To the outbound queue, in order.
     pub messages: Vec<OutboundMessage>,
     /// To the assignment queue: a hand-off ([`AssignmentJob::Assign`]), or the end of one
@@ -239,7 +248,7 @@ pub fn on_message(
     if run.contact.opted_out {
         if kw != Some(Keyword::Restart) {
             let conv = conversation.map(|mut c| {
-                c.last_inbound_at = msg.timestamp.max(c.last_inbound_at);
+                c.last_inbound_at = inbound_at(msg, now).max(c.last_inbound_at);
                 c
             });
             return run.finish(conv, Action::Silent);
@@ -278,7 +287,7 @@ pub fn on_message(
     };
 
     let previous_activity = conv.updated_at;
-    conv.last_inbound_at = msg.timestamp.max(conv.last_inbound_at);
+    conv.last_inbound_at = inbound_at(msg, now).max(conv.last_inbound_at);
     conv.updated_at = now;
 
     match conv.status {
@@ -343,6 +352,12 @@ pub fn on_message(
             run.finish(Some(conv), action)
         }
     }
+}
+
+/// When the contact wrote, as far as the 24-hour window is concerned: the message's timestamp,
+/// but never later than `now` (a clock ahead of ours must not keep the window open longer).
+fn inbound_at(msg: &InboundMessage, now: i64) -> i64 {
+    msg.timestamp.min(now)
 }
 
 /// When the timer should look at a conversation again for a reminder: once per question
@@ -439,13 +454,45 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn finish(self, conversation: Option<Conversation>, action: Action) -> Outcome {
+    fn finish(mut self, conversation: Option<Conversation>, action: Action) -> Outcome {
+        if let Some(conv) = &conversation {
+            self.mark_read(conv);
+        }
         Outcome {
             contact: self.contact,
             conversation,
             effects: self.effects,
             action,
         }
+    }
+
+    /// Marks the message read when the survey handles it: every message it answers (with the
+    /// typing indicator, as the replies follow) and any other message while a question is
+    /// open. Not system notices, nothing while opted out, and nothing handed off silently:
+    /// after the hand-off only an agent reading a message may mark it read.
+    fn mark_read(&mut self, conv: &Conversation) {
+        let answered = !self.effects.messages.is_empty();
+        let asking = conv.status == Status::Surveying;
+        if matches!(self.msg.content, MessageContent::System { .. })
+            || self.msg.message_id.is_empty()
+            || !(answered || asking)
+        {
+            return;
+        }
+        self.effects.read = Some(OutboundMessage {
+            phone_number_id: self.contact.phone_number_id.clone(),
+            recipient: Recipient {
+                wa_id: self.contact.wa_id.clone(),
+                user_id: self.contact.user_id.clone(),
+            },
+            dedup_id: format!("read:{}", self.msg.message_id),
+            conversation_id: Some(conv.id.clone()),
+            last_inbound_at: None,
+            body: OutboundBody::MarkRead {
+                message_id: self.msg.message_id.clone(),
+                typing_indicator: answered,
+            },
+        });
     }
 
     fn new_conversation(&mut self) -> Conversation {
@@ -469,7 +516,7 @@ impl<'a> Run<'a> {
             language,
             started_at: self.now,
             updated_at: self.now,
-            last_inbound_at: self.msg.timestamp,
+            last_inbound_at: inbound_at(self.msg, self.now),
             closed_at: None,
             handoff: None,
             reminded_step: None,

@@ -727,6 +727,93 @@ fn choices_beyond_ten_options_are_a_numbered_text_list() {
 
 // ------------------------------------------------------------------ properties
 
+/// The mark-as-read of an outcome: (message id, typing indicator, dedup id).
+fn read(o: &Outcome) -> Option<(String, bool, String)> {
+    let m = o.effects.read.as_ref()?;
+    match &m.body {
+        OutboundBody::MarkRead {
+            message_id,
+            typing_indicator,
+        } => Some((message_id.clone(), *typing_indicator, m.dedup_id.clone())),
+        other => panic!("not a mark-as-read: {other:?}"),
+    }
+}
+
+#[test]
+fn every_message_the_survey_answers_is_marked_read_with_the_typing_indicator() {
+    let mut s = Sim::new(spanish_contact());
+    for answer in ["hola", "en", "maybe"] {
+        let o = s.text(answer);
+        let id = format!("wamid.{}", s.n);
+        assert!(!o.effects.messages.is_empty());
+        assert_eq!(read(&o), Some((id.clone(), true, format!("read:{id}"))));
+        let m = o.effects.read.as_ref().unwrap();
+        assert_eq!(m.recipient.user_id.as_deref(), Some("ES.8812345"));
+        assert_eq!(m.conversation_id.as_deref(), Some(s.conv().id.as_str()));
+    }
+}
+
+#[test]
+fn after_the_hand_off_only_what_the_survey_answers_is_marked_read() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    let o = s.text("agente");
+    assert_eq!(o.action, Action::HandedOff(HandoffReason::Requested));
+    assert!(read(&o).is_some(), "the hand-off text answers it");
+    for o in [s.text("hello?"), s.text("anyone there")] {
+        assert_eq!(o.action, Action::Silent);
+        assert_eq!(read(&o), None, "waiting for an agent: not read by anyone");
+    }
+    let o = s.send(MessageContent::TemplateButton {
+        payload: "promo".into(),
+        text: "Tell me more".into(),
+    });
+    assert_eq!(read(&o), None);
+}
+
+#[test]
+fn system_notices_and_opted_out_contacts_are_not_marked_read() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    let o = s.send(MessageContent::System {
+        body: "User changed number".into(),
+    });
+    assert_eq!(read(&o), None);
+    assert!(
+        read(&s.text("stop")).is_some(),
+        "the opt-out confirmation answers it"
+    );
+    assert!(s.contact.opted_out);
+    assert_eq!(read(&s.text("hello")), None);
+}
+
+#[test]
+fn a_message_dated_ahead_of_the_clock_counts_as_written_now() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    s.n += 1;
+    s.now += 5;
+    let msg = InboundMessage {
+        phone_number_id: "PNID".into(),
+        display_phone_number: "15550001111".into(),
+        contact: s.who.clone(),
+        message_id: "wamid.future".into(),
+        timestamp: i64::MAX,
+        context_message_id: None,
+        referral: None,
+        content: MessageContent::ButtonReply {
+            id: "en".into(),
+            title: "English".into(),
+        },
+    };
+    let o = s.apply(&msg);
+    assert_eq!(o.action, Action::Accepted);
+    assert_eq!(s.conv().last_inbound_at, s.now, "not the future date");
+    let o = s.tap("yes");
+    assert_eq!(o.action, Action::Accepted, "the next message still applies");
+    assert_eq!(s.conv().last_inbound_at, s.now);
+}
+
 fn content_strategy() -> impl Strategy<Value = MessageContent> {
     prop_oneof![
         "\\PC{0,30}".prop_map(|body| MessageContent::Text { body }),
@@ -809,6 +896,7 @@ proptest! {
         for (content, pause) in steps {
             s.now += pause;
             let before_step = s.conv.as_ref().map(|c| (c.id.clone(), c.step));
+            let content_sent = content.clone();
             let o = s.send(content);
             let survey = &s.survey;
             if let Some(c) = &s.conv {
@@ -830,6 +918,13 @@ proptest! {
                 if !o.effects.messages.is_empty() {
                     prop_assert!(Some((c.id.clone(), c.step)) != before_step, "messages without a new step");
                 }
+                // Marked read exactly when answered or while a question is open; typing only
+                // when replies follow.
+                let answered = !o.effects.messages.is_empty();
+                let system = matches!(content_sent, MessageContent::System { .. });
+                let expected = (!system && (answered || c.status == Status::Surveying))
+                    .then(|| (format!("wamid.{}", s.n), answered, format!("read:wamid.{}", s.n)));
+                prop_assert_eq!(read(&o), expected);
             }
             if s.contact.opted_out {
                 // No hand-off for an opted-out contact; only the end of one.

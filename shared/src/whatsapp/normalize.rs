@@ -6,6 +6,13 @@
 //! [`Normalized::skipped_fields`], never queued. Items that cannot become an event (no business
 //! number, no contact identity, a known type without its content) are listed with a reason in
 //! [`Normalized::rejected`]; everything else in the delivery still goes through.
+//!
+//! Timestamps of messages and statuses outside `[now - MAX_AGE_SECONDS, now + MAX_AHEAD_SECONDS]`
+//! are moved to the nearest end of that range and listed in [`Normalized::clamped`] (the caller
+//! logs them): Meta retries a delivery for 7 days, so nothing genuine is older, and a sender's
+//! clock ahead of ours must not date a message in the future. BSUID changes keep theirs: it is
+//! part of their dedup id (which must not depend on when a retry arrives) and nothing computes
+//! with it. `now` is the caller's: this module reads no clock.
 
 use super::contact::ContactRef;
 use super::event::{
@@ -23,14 +30,61 @@ pub struct Normalized {
     pub skipped_fields: Vec<String>,
     /// `value.errors[]`: problems Meta reports about the delivery itself (logged, not queued).
     pub delivery_errors: Vec<ApiError>,
+    /// Timestamps moved into the accepted range (logged; the events carry the clamped value).
+    pub clamped: Vec<Clamped>,
 }
 
-/// Turns a parsed delivery into events. Rejections from parsing are carried over.
-pub fn normalize(parsed: Parsed) -> Normalized {
+/// How far back a webhook timestamp may lie: Meta retries a delivery for 7 days.
+pub const MAX_AGE_SECONDS: i64 = 7 * 24 * 3600;
+/// How far ahead of our clock a webhook timestamp may lie (clock skew).
+pub const MAX_AHEAD_SECONDS: i64 = 5 * 60;
+
+/// A timestamp outside the accepted range, and where it was moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clamped {
+    /// e.g. `entry[0].changes[1].value.messages[2]`.
+    pub location: String,
+    pub original: i64,
+    pub clamped: i64,
+}
+
+/// The range timestamps are clamped into, for one `now`.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    earliest: i64,
+    latest: i64,
+}
+
+impl Window {
+    fn at(now: i64) -> Self {
+        Window {
+            earliest: now.saturating_sub(MAX_AGE_SECONDS),
+            latest: now.saturating_add(MAX_AHEAD_SECONDS),
+        }
+    }
+
+    /// `ts` inside the window; an outlier is recorded with its location (only then formatted).
+    fn clamp(self, ts: i64, location: impl FnOnce() -> String, clamped: &mut Vec<Clamped>) -> i64 {
+        let inside = ts.clamp(self.earliest, self.latest);
+        if inside != ts {
+            clamped.push(Clamped {
+                location: location(),
+                original: ts,
+                clamped: inside,
+            });
+        }
+        inside
+    }
+}
+
+/// Turns a parsed delivery into events, with timestamps clamped around `now` (Unix seconds).
+/// Rejections from parsing are carried over.
+pub fn normalize(parsed: Parsed, now: i64) -> Normalized {
     let mut out = Normalized {
         rejected: parsed.rejected,
         ..Default::default()
     };
+    let window = Window::at(now);
     for change in parsed.changes {
         let at = At {
             entry: change.entry_index,
@@ -38,7 +92,7 @@ pub fn normalize(parsed: Parsed) -> Normalized {
         };
         match change.field.as_str() {
             webhook::FIELD_MESSAGES | webhook::FIELD_USER_ID_UPDATE => {
-                normalize_value(change.value, at, &mut out)
+                normalize_value(change.value, at, window, &mut out)
             }
             _ => out.skipped_fields.push(change.field),
         }
@@ -60,7 +114,7 @@ impl std::fmt::Display for At {
     }
 }
 
-fn normalize_value(value: ChangeValue, at: At, out: &mut Normalized) {
+fn normalize_value(value: ChangeValue, at: At, window: Window, out: &mut Normalized) {
     out.delivery_errors
         .extend(value.errors.iter().map(api_error));
     if value.messages.is_empty() && value.statuses.is_empty() && value.user_id_update.is_empty() {
@@ -86,7 +140,14 @@ fn normalize_value(value: ChangeValue, at: At, out: &mut Normalized) {
     for (i, m) in value.messages.into_iter().enumerate() {
         let contact = contact_for(&m, &value.contacts);
         match message_event(m, contact, &pnid, &display) {
-            Ok((event, rekey)) => {
+            Ok((mut event, rekey)) => {
+                if let InboundEvent::Message(m) = &mut event {
+                    m.timestamp = window.clamp(
+                        m.timestamp,
+                        || format!("{at}.value.messages[{i}]"),
+                        &mut out.clamped,
+                    );
+                }
                 out.events.push(event);
                 out.events.extend(rekey);
             }
@@ -95,7 +156,12 @@ fn normalize_value(value: ChangeValue, at: At, out: &mut Normalized) {
                 .push(reject(format_args!("{at}.value.messages[{i}]"), reason)),
         }
     }
-    for (i, s) in value.statuses.into_iter().enumerate() {
+    for (i, mut s) in value.statuses.into_iter().enumerate() {
+        s.timestamp = window.clamp(
+            s.timestamp,
+            || format!("{at}.value.statuses[{i}]"),
+            &mut out.clamped,
+        );
         match status_event(s, &value.contacts, &pnid) {
             Ok(e) => out.events.push(e),
             Err(reason) => out
@@ -391,18 +457,23 @@ mod tests {
     use crate::whatsapp::webhook::parse;
 
     const PNID: &str = "106540352242922";
+    /// "Now" for these tests: just after the fixtures' usual timestamp.
+    const NOW: i64 = 1_749_416_383 + 60;
     const META: &str = r#""messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"}"#;
 
     fn change(value_rest: &str, field: &str) -> String {
         format!(r#"{{"value":{{{META},{value_rest}}},"field":"{field}"}}"#)
     }
 
-    fn delivery(changes: &[String]) -> Normalized {
-        let body = format!(
+    fn delivery_body(changes: &[String]) -> String {
+        format!(
             r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","changes":[{}]}}]}}"#,
             changes.join(",")
-        );
-        normalize(parse(body.as_bytes()).unwrap())
+        )
+    }
+
+    fn delivery(changes: &[String]) -> Normalized {
+        normalize(parse(delivery_body(changes).as_bytes()).unwrap(), NOW)
     }
 
     fn msg(id: &str, kind: &str, content: &str) -> String {
@@ -697,11 +768,11 @@ mod tests {
     fn bsuid_changes_become_user_id_updates() {
         let n = delivery(&[
             change(
-                r#""contacts":[{"profile":{"name":"T"},"wa_id":"15557654321"}],"user_id_update":[{"wa_id":"15557654321","detail":"User id for T has been updated.","user_id":{"previous":"US.1","current":"US.2"},"timestamp":"1700000003"}]"#,
+                r#""contacts":[{"profile":{"name":"T"},"wa_id":"15557654321"}],"user_id_update":[{"wa_id":"15557654321","detail":"User id for T has been updated.","user_id":{"previous":"US.1","current":"US.2"},"timestamp":"1749416303"}]"#,
                 "user_id_update",
             ),
             change(
-                r#""messages":[{"id":"wamid.SYS","timestamp":"1700000002","type":"system","system":{"body":"User T changed from US.1 to US.2","user_id":"US.2","previous_user_id":"US.1","type":"user_changed_user_id"}}]"#,
+                r#""messages":[{"id":"wamid.SYS","timestamp":"1749416302","type":"system","system":{"body":"User T changed from US.1 to US.2","user_id":"US.2","previous_user_id":"US.1","type":"user_changed_user_id"}}]"#,
                 "messages",
             ),
         ]);
@@ -711,7 +782,7 @@ mod tests {
             old_user_id: "US.1".into(),
             new_user_id: "US.2".into(),
             wa_id: Some("15557654321".into()),
-            timestamp: 1700000003,
+            timestamp: 1749416303,
         };
         assert_eq!(n.events[0], InboundEvent::UserIdUpdate(expected));
         let InboundEvent::Message(sys) = &n.events[1] else {
@@ -729,7 +800,7 @@ mod tests {
         };
         assert_eq!(
             (u.old_user_id.as_str(), u.new_user_id.as_str(), u.timestamp),
-            ("US.1", "US.2", 1700000002)
+            ("US.1", "US.2", 1749416302)
         );
     }
 
@@ -771,7 +842,7 @@ mod tests {
     #[test]
     fn another_messaging_product_is_rejected() {
         let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{"messaging_product":"instagram","metadata":{"display_phone_number":"1","phone_number_id":"2"},"messages":[{"from":"1","id":"m","timestamp":"1","type":"text","text":{"body":"z"}}]},"field":"messages"}]}]}"#;
-        let n = normalize(parse(body.as_bytes()).unwrap());
+        let n = normalize(parse(body.as_bytes()).unwrap(), NOW);
         assert!(n.events.is_empty());
         assert_eq!(n.rejected[0].reason, "messaging_product is not whatsapp");
     }
@@ -800,9 +871,91 @@ mod tests {
                 "messages"
             ),
         );
-        let n = normalize(parse(body.as_bytes()).unwrap());
+        let n = normalize(parse(body.as_bytes()).unwrap(), NOW);
         let ids: Vec<_> = n.events.iter().map(InboundEvent::dedup_id).collect();
         assert_eq!(ids, ["m1", "m2", "s1:read", "m3"]);
+    }
+
+    fn timestamps(n: &Normalized) -> Vec<i64> {
+        n.events
+            .iter()
+            .map(|e| match e {
+                InboundEvent::Message(m) => m.timestamp,
+                InboundEvent::Status(s) => s.timestamp,
+                InboundEvent::UserIdUpdate(u) => u.timestamp,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn timestamps_outside_seven_days_back_and_five_minutes_ahead_are_clamped_and_listed() {
+        let day = 24 * 3600;
+        let (old, ahead, fine) = (NOW - 30 * day, NOW + day, NOW - 6 * day);
+        let with_ts = |id: &str, ts: i64| {
+            msg(id, "text", r#","text":{"body":"x"}"#).replace("1749416383", &ts.to_string())
+        };
+        let n = delivery(&[change(
+            &format!(
+                r#"{CONTACT},"messages":[{},{},{}],"statuses":[{{"id":"s","status":"read","timestamp":"{}","recipient_id":"1"}}]"#,
+                with_ts("old", old),
+                with_ts("ahead", ahead),
+                with_ts("fine", fine),
+                NOW + 301
+            ),
+            "messages",
+        )]);
+        let (earliest, latest) = (NOW - MAX_AGE_SECONDS, NOW + MAX_AHEAD_SECONDS);
+        assert_eq!(timestamps(&n), [earliest, latest, fine, latest]);
+        let listed: Vec<_> = n
+            .clamped
+            .iter()
+            .map(|c| (c.location.as_str(), c.original, c.clamped))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("entry[0].changes[0].value.messages[0]", old, earliest),
+                ("entry[0].changes[0].value.messages[1]", ahead, latest),
+                ("entry[0].changes[0].value.statuses[0]", NOW + 301, latest),
+            ]
+        );
+    }
+
+    #[test]
+    fn bsuid_changes_keep_their_timestamp_so_their_dedup_id_is_stable() {
+        let old = NOW - 30 * 24 * 3600;
+        let n = delivery(&[change(
+            &format!(
+                r#""user_id_update":[{{"user_id":{{"previous":"US.1","current":"US.2"}},"timestamp":"{old}"}}]"#
+            ),
+            "user_id_update",
+        )]);
+        assert_eq!(timestamps(&n), [old]);
+        assert_eq!(n.events[0].dedup_id(), format!("uid:US.1:US.2:{old}"));
+        assert!(n.clamped.is_empty());
+    }
+
+    #[test]
+    fn extreme_timestamps_and_clocks_saturate() {
+        let body = |ts: &str| {
+            delivery_body(&[change(
+                &format!(
+                    r#"{CONTACT},"messages":[{}]"#,
+                    msg("m", "text", r#","text":{"body":"x"}"#).replace("1749416383", ts)
+                ),
+                "messages",
+            )])
+        };
+        for (ts, now, expected) in [
+            (i64::MAX, 0, MAX_AHEAD_SECONDS),
+            (i64::MIN, 0, -MAX_AGE_SECONDS),
+            (i64::MAX, i64::MAX, i64::MAX),
+            (i64::MIN, i64::MIN, i64::MIN),
+            (0, i64::MAX, i64::MAX - MAX_AGE_SECONDS),
+        ] {
+            let n = normalize(parse(body(&ts.to_string()).as_bytes()).unwrap(), now);
+            assert_eq!(timestamps(&n), [expected], "ts {ts} at {now}");
+        }
     }
 
     proptest::proptest! {
@@ -811,7 +964,7 @@ mod tests {
         fn arbitrary_json_never_panics(v in arb_json()) {
             let body = serde_json::json!({"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":v}]}]});
             if let Ok(p) = parse(body.to_string().as_bytes()) {
-                for e in normalize(p).events {
+                for e in normalize(p, NOW).events {
                     proptest::prop_assert!(e.contact_key().is_some());
                 }
             }

@@ -499,6 +499,7 @@ async fn assign_event(d: &Deployment) -> SqsEvent {
         fields: BTreeMap::new(),
         last_inbound_at: now(),
         requested_at: now(),
+        supersedes: false,
     });
     aws_sdk_sqs::Client::new(&d.operator)
         .send_message()

@@ -14,7 +14,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use prechat::entrypoints::survey_engine::{SurveyEngine, SurveyEngineConfig};
 use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
 use prechat::store::conversation_store::{
-    contact_pk, conversation_pk, ConversationStore, DynamoConversationStore,
+    applied_pk, contact_pk, conversation_pk, Applied, ConversationStore, DynamoConversationStore,
+    APPLIED_TTL_SECONDS,
 };
 use prechat::store::survey_store::{DynamoSurveyStore, Published, SurveyStore};
 use prechat::store::{DynamoTable, StoreError};
@@ -160,42 +161,73 @@ impl Rig {
     }
 
     async fn try_deliver(&self, events: &[InboundEvent]) -> Vec<String> {
-        let mut batch = SqsEvent::default();
-        batch.records = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let mut m = SqsMessage::default();
-                m.message_id = Some(format!("sqs-{i}"));
-                m.body = Some(serde_json::to_string(e).unwrap());
-                m.attributes = HashMap::from([
-                    ("MessageGroupId".to_owned(), e.group_id()),
-                    ("MessageDeduplicationId".to_owned(), e.dedup_id()),
-                ]);
-                m
-            })
-            .collect();
-        self.engine
-            .handle(batch)
-            .await
-            .batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect()
+        handle_with(&self.engine, events).await
     }
 
+    /// An engine on the same table and clock whose sends all fail (its queues do not exist).
+    fn broken(&self) -> SurveyEngine {
+        let missing = |q: &str| format!("{}-missing", self.env.queue_url(q));
+        let config = SurveyEngineConfig {
+            table: self.env.table("StateTable").to_owned(),
+            outbound_queue_url: missing("OutboundQueue"),
+            assignment_queue_url: missing("AssignmentQueue"),
+            survey_id: "default".into(),
+            survey_cache_seconds: 0,
+        };
+        let clock = self.now.clone();
+        SurveyEngine::from_parts(&config, self.env.dynamo.clone(), self.env.sqs.clone())
+            .unwrap()
+            .with_clock(move || clock.load(Ordering::SeqCst))
+    }
+}
+
+/// Hands events to an engine as one SQS batch; the ids of the failed records.
+async fn handle_with(engine: &SurveyEngine, events: &[InboundEvent]) -> Vec<String> {
+    let mut batch = SqsEvent::default();
+    batch.records = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("sqs-{i}"));
+            m.body = Some(serde_json::to_string(e).unwrap());
+            m.attributes = HashMap::from([
+                ("MessageGroupId".to_owned(), e.group_id()),
+                ("MessageDeduplicationId".to_owned(), e.dedup_id()),
+            ]);
+            m
+        })
+        .collect();
+    engine
+        .handle(batch)
+        .await
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect()
+}
+
+impl Rig {
     async fn say(&self, who: &ContactRef, content: MessageContent) {
         let e = self.message(who, content);
         self.deliver(&[e]).await;
     }
 
-    async fn outbound(&self) -> Vec<OutboundMessage> {
+    /// Everything on the outbound queue, mark-as-read included.
+    async fn outbound_all(&self) -> Vec<OutboundMessage> {
         self.env
             .receive_all("OutboundQueue")
             .await
             .into_iter()
             .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
             .collect()
+    }
+
+    /// The messages on the outbound queue (mark-as-read left out).
+    async fn outbound(&self) -> Vec<OutboundMessage> {
+        let mut all = self.outbound_all().await;
+        all.retain(|m| !is_read(m));
+        all
     }
 
     async fn jobs(&self) -> Vec<AssignRequest> {
@@ -269,6 +301,10 @@ fn s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> &'a str {
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
         .unwrap_or("")
+}
+
+fn is_read(m: &OutboundMessage) -> bool {
+    matches!(m.body, OutboundBody::MarkRead { .. })
 }
 
 fn body_text(m: &OutboundMessage) -> &str {
@@ -371,13 +407,16 @@ async fn duplicate_delivery_of_every_message_applies_once() {
     r.counter.reset();
     r.deliver(&sent).await;
     let counts = r.counter.snapshot();
+    // Each redelivery: the read, the transaction that its `APPLIED#` record refuses, the read
+    // of that record, and its effects sent again (SQS and the sender drop them by dedup id).
+    let n = sent.len();
     assert_eq!(
-        r.counter.total("DynamoDB_20120810.TransactWriteItems"),
-        0,
+        counts.get("DynamoDB_20120810.TransactWriteItems"),
+        Some(&n),
         "{counts:?}"
     );
-    // Only the last message's outbox is sent again (SQS and the sender drop it by dedup id).
-    assert_eq!(r.counter.total("AmazonSQS."), 1, "{counts:?}");
+    assert_eq!(counts.get("DynamoDB_20120810.GetItem"), Some(&(2 * n)));
+    assert_eq!(r.counter.total("AmazonSQS."), n, "{counts:?}");
     let out = r.outbound().await;
     let bodies: Vec<&str> = out.iter().map(body_text).collect();
     // greeting, language, consent, name, email, retry, customer id: nothing twice
@@ -388,16 +427,6 @@ async fn duplicate_delivery_of_every_message_applies_once() {
     let conv = r.conversation(&who).await;
     assert_eq!(s(&conv, "current_question"), "customer_id");
     assert_eq!(conv["invalid_answers"].as_n().unwrap(), "1");
-    // A message from more than an hour before the latest one (a very late redelivery whose
-    // id has left the applied list) is not applied as an answer to the current question.
-    let mut late = r.message(&who, text("C123456"));
-    if let InboundEvent::Message(m) = &mut late {
-        m.timestamp -= 2 * 3600;
-    }
-    r.deliver(&[late]).await;
-    let conv = r.conversation(&who).await;
-    assert_eq!(s(&conv, "current_question"), "customer_id");
-    assert!(r.outbound().await.is_empty());
 }
 
 #[tokio::test]
@@ -429,10 +458,13 @@ async fn two_messages_arriving_together_apply_in_order() {
     let InboundEvent::Message(cm) = &c else {
         unreachable!()
     };
-    let mut late = stale.clone();
-    late.applied.push(cm.message_id.clone());
+    let now = r.now.load(Ordering::SeqCst);
+    let other = Applied {
+        message_id: format!("{}-other", cm.message_id),
+        ..Default::default()
+    };
     let err = store
-        .commit(&stale, &late, &cm.message_id)
+        .commit(&stale, &stale.clone(), &other, now)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed(_)), "{err:?}");
@@ -441,8 +473,12 @@ async fn two_messages_arriving_together_apply_in_order() {
         .await
         .unwrap()
         .unwrap();
+    let again = Applied {
+        message_id: cm.message_id.clone(),
+        ..Default::default()
+    };
     let err = store
-        .commit(&fresh, &fresh.clone(), &cm.message_id)
+        .commit(&fresh, &fresh.clone(), &again, now)
         .await
         .unwrap_err();
     assert!(
@@ -1125,6 +1161,7 @@ async fn survey_engine_binary_handles_the_sample_event_under_cargo_lambda() {
         .await
         .iter()
         .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .filter(|m| !is_read(m))
         .collect();
     assert_eq!(
         out.len(),
@@ -1306,4 +1343,195 @@ async fn admins_see_what_a_contact_answered() {
         .await
         .unwrap_err();
     assert!(bad.to_string().contains("usage"), "{bad}");
+}
+
+fn message_id(e: &InboundEvent) -> &str {
+    match e {
+        InboundEvent::Message(m) => &m.message_id,
+        _ => unreachable!(),
+    }
+}
+
+/// A message whose sends keep failing goes to the DLQ; the contact's later messages proceed;
+/// when the DLQ is redriven, exactly that message's reply and job go out.
+#[tokio::test]
+async fn a_message_whose_sends_failed_gets_its_reply_and_job_when_redriven_after_later_ones() {
+    let r = rig().await;
+    let who = ana();
+    r.say(&who, text("hi")).await;
+    r.outbound().await;
+    let first = r.message(&who, text("human"));
+    let broken = r.broken();
+    for _ in 0..3 {
+        let failed = handle_with(&broken, std::slice::from_ref(&first)).await;
+        assert_eq!(failed.len(), 1, "committed, but the sends fail");
+    }
+    r.say(&who, text("hello?")).await;
+    r.say(&who, text("anyone there?")).await;
+    assert!(r.outbound().await.is_empty(), "handed off: silent");
+    assert!(r.jobs().await.is_empty(), "no ticket yet");
+    r.deliver(&[first]).await;
+    let out = r.outbound().await;
+    assert_eq!(
+        out.len(),
+        1,
+        "{:?}",
+        out.iter().map(body_text).collect::<Vec<_>>()
+    );
+    assert!(
+        body_text(&out[0]).contains("agent"),
+        "{}",
+        body_text(&out[0])
+    );
+    let jobs = r.jobs().await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].reason, HandoffReason::Requested);
+    assert_eq!(s(&r.conversation(&who).await, "status"), "handed_off");
+}
+
+/// Identity comes from the message id, however many messages came in between.
+#[tokio::test]
+async fn a_message_applied_60_messages_ago_is_recognised() {
+    let r = rig().await;
+    let who = ana();
+    r.say(&who, text("hi")).await;
+    r.say(&who, text("human")).await;
+    let restart = r.message(&who, text("restart"));
+    r.deliver(std::slice::from_ref(&restart)).await;
+    r.say(&who, text("human")).await;
+    for _ in 0..60 {
+        r.say(&who, text("hello")).await;
+    }
+    let before = r.conversation(&who).await;
+    assert_eq!(s(&before, "status"), "handed_off");
+    r.deliver(&[restart]).await;
+    let after = r.conversation(&who).await;
+    assert_eq!(
+        s(&after, "status"),
+        "handed_off",
+        "not restarted a second time"
+    );
+    assert_eq!(after["step"], before["step"]);
+}
+
+/// Meta retries for 7 days: a redelivery 8 days later is still recognised.
+#[tokio::test]
+async fn a_redelivery_eight_days_later_is_recognised() {
+    let r = rig().await;
+    let who = ana();
+    r.say(&who, text("hi")).await;
+    let human = r.message(&who, text("human"));
+    r.deliver(std::slice::from_ref(&human)).await;
+    let restart = r.message(&who, text("restart"));
+    r.deliver(&[restart]).await;
+    r.now.fetch_add(8 * 24 * 3600, Ordering::SeqCst);
+    r.deliver(&[human]).await;
+    let conv = r.conversation(&who).await;
+    assert_eq!(
+        s(&conv, "status"),
+        "surveying",
+        "the old 'human' is not applied again"
+    );
+}
+
+/// DynamoDB deletes expired items only eventually (moto not at all): an `APPLIED#` record
+/// past its expiry is no proof, and the message id can be applied again.
+#[tokio::test]
+async fn an_applied_record_past_its_expiry_is_no_proof() {
+    let r = rig().await;
+    let who = ana();
+    let hi = r.message(&who, text("hi"));
+    r.deliver(std::slice::from_ref(&hi)).await;
+    let pk = applied_pk(PNID, message_id(&hi));
+    let first = r
+        .item(pk.clone(), "APPLIED")
+        .await
+        .expect("APPLIED# record");
+    let applied_at: i64 = first["applied_at"].as_n().unwrap().parse().unwrap();
+    let expires: i64 = first["expires_at"].as_n().unwrap().parse().unwrap();
+    assert_eq!(expires - applied_at, APPLIED_TTL_SECONDS);
+    r.now.store(expires, Ordering::SeqCst);
+    let store = DynamoConversationStore::new(DynamoTable::new(
+        r.env.dynamo.clone(),
+        r.env.table("StateTable"),
+    ));
+    let now = r.now.load(Ordering::SeqCst);
+    assert!(store
+        .applied(PNID, message_id(&hi), now - 1)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .applied(PNID, message_id(&hi), now)
+        .await
+        .unwrap()
+        .is_none());
+    r.deliver(&[hi]).await;
+    let again = r.item(pk, "APPLIED").await.unwrap();
+    assert_eq!(
+        again["applied_at"].as_n().unwrap(),
+        &now.to_string(),
+        "applied anew"
+    );
+}
+
+/// A genuine message that arrives late is applied: order comes from the FIFO group.
+#[tokio::test]
+async fn a_message_that_arrives_hours_late_is_applied_not_dropped() {
+    let r = rig().await;
+    let who = ana();
+    r.say(&who, text("hi")).await;
+    r.say(&who, tap("en")).await;
+    let mut late = r.message(&who, tap("yes"));
+    if let InboundEvent::Message(m) = &mut late {
+        m.timestamp -= 2 * 3600;
+    }
+    r.deliver(&[late]).await;
+    assert_eq!(s(&r.conversation(&who).await, "current_question"), "name");
+}
+
+/// One message dated in the future must not make the contact's later messages look stale.
+#[tokio::test]
+async fn a_message_dated_in_the_future_does_not_block_the_next() {
+    let r = rig().await;
+    let who = ana();
+    r.say(&who, text("hi")).await;
+    let mut ahead = r.message(&who, tap("en"));
+    if let InboundEvent::Message(m) = &mut ahead {
+        m.timestamp += 24 * 3600;
+    }
+    r.deliver(&[ahead]).await;
+    r.say(&who, tap("yes")).await;
+    let conv = r.conversation(&who).await;
+    assert_eq!(s(&conv, "current_question"), "name");
+    let now = r.now.load(Ordering::SeqCst).to_string();
+    assert_eq!(conv["last_inbound_at"].as_n().unwrap(), &now);
+}
+
+/// While the survey runs every answered message is marked read (typing indicator on) before
+/// the replies; once handed off, nothing is marked read by the engine.
+#[tokio::test]
+async fn answered_messages_are_marked_read_before_the_replies_and_handed_off_ones_are_not() {
+    let r = rig().await;
+    let who = ana();
+    for m in [text("hi"), text("human")] {
+        let e = r.message(&who, m);
+        r.deliver(std::slice::from_ref(&e)).await;
+        let out = r.outbound_all().await;
+        assert!(out.len() >= 2, "{out:?}");
+        assert_eq!(
+            out[0].body,
+            OutboundBody::MarkRead {
+                message_id: message_id(&e).to_owned(),
+                typing_indicator: true
+            }
+        );
+        assert_eq!(out[0].dedup_id, format!("read:{}", message_id(&e)));
+        assert!(out[1..].iter().all(|m| !is_read(m)));
+    }
+    r.say(&who, text("hello?")).await;
+    assert!(
+        r.outbound_all().await.is_empty(),
+        "waiting for an agent: not read"
+    );
 }
