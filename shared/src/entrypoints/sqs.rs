@@ -497,6 +497,53 @@ mod tests {
         assert!(p.response().batch_item_failures.is_empty());
     }
 
+    /// Captures what the functions log in Lambda (`telemetry::init` with `AWS_LAMBDA_LOG_FORMAT=JSON`).
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_parked_line_carries_the_field_the_template_counts_and_no_personal_data() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        let dlq = MemoryDeadLetters::default();
+        let body = r#"{"phone":"+15551234567" oops"#;
+        tracing::subscriber::with_default(subscriber, || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(run(batch(&[("m-1", "pn:15551234567", body)]), &dlq));
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .find(|v: &serde_json::Value| v["fields"]["outcome"] == PARKED)
+            .unwrap_or_else(|| panic!("no parked line in {text}"));
+        assert_eq!(line["fields"]["category"], UNREADABLE_BODY);
+        assert_eq!(line["fields"]["message_id"], "m-1");
+        assert_eq!(line["fields"]["body_error"], "Data", "an object is no string");
+        assert!(!text.contains("5551234567"), "{text}");
+        let template = include_str!("../../../infra/template.yaml");
+        let filter = format!("FilterPattern: '{{ $.fields.outcome = \"{PARKED}\" }}'");
+        assert_eq!(template.matches(&filter).count(), 3, "one per consumer log group");
+    }
+
     #[test]
     fn store_errors_say_whether_they_are_retryable() {
         assert!(Disposition::is_retryable(&StoreError::Unavailable("x".into())));
