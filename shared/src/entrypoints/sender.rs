@@ -41,7 +41,9 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tracing::Instrument;
 
 use crate::config::{ConfigError, EnvReader};
-use crate::entrypoints::sqs::{process_fifo_batch, Consumer, Disposition, Handled, Outcome, Processed};
+use crate::entrypoints::sqs::{
+    process_fifo_batch, Consumer, Disposition, Handled, Outcome, Processed,
+};
 use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
 use crate::store::outbox::{unix_now, DynamoOutbox, FailureRecord, Outbox, SentRecord, SentVia};
 use crate::store::{DynamoTable, StoreError};
@@ -655,10 +657,10 @@ mod tests {
     use super::*;
     use crate::queue::dlq::MemoryDeadLetters;
     use crate::store::outbox::MemoryOutbox;
-    use aws_lambda_events::event::sqs::SqsMessage;
     use crate::whatsapp::graph_client::Accepted;
     use crate::whatsapp::graph_error::classify;
     use crate::whatsapp::outbound::{Recipient, ReplyButton};
+    use aws_lambda_events::event::sqs::SqsMessage;
     use serde_json::Value;
     use std::collections::VecDeque;
     use std::sync::Mutex;
@@ -1048,7 +1050,10 @@ mod tests {
         assert_eq!(parked.len(), 1);
         assert_eq!(parked[0].body, r#"{"phone_number_id":"1"}"#);
         assert_eq!(parked[0].group_id, text("a").group_id());
-        assert_eq!((parked[0].error, parked[0].consumer), ("unreadable_body", CONSUMER));
+        assert_eq!(
+            (parked[0].error, parked[0].consumer),
+            ("unreadable_body", CONSUMER)
+        );
         assert!(s.visibility.0.lock().unwrap().is_empty());
     }
 

@@ -57,16 +57,11 @@ impl SurveyEngineConfig {
     }
 
     /// The settings of survey-timer: the same, without a dead-letter queue (it consumes none).
-    pub fn timer_from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn timer_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Self::read(lookup, false)
     }
 
-    fn read(
-        lookup: impl Fn(&str) -> Option<String>,
-        consumer: bool,
-    ) -> Result<Self, ConfigError> {
+    fn read(lookup: impl Fn(&str) -> Option<String>, consumer: bool) -> Result<Self, ConfigError> {
         let mut env = EnvReader::with_lookup(lookup);
         let config = SurveyEngineConfig {
             table: env.required("PRECHAT_TABLE"),
@@ -334,11 +329,9 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
             name: CONSUMER,
             dead_letters: &self.dead_letters,
         };
-        process_fifo_batch(event, consumer, |e: InboundEvent| {
-            self.handle_event(e)
-        })
-        .await
-        .response()
+        process_fifo_batch(event, consumer, |e: InboundEvent| self.handle_event(e))
+            .await
+            .response()
     }
 
     async fn handle_event(&self, event: InboundEvent) -> Result<Handled, EngineError> {

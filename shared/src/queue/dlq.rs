@@ -111,10 +111,8 @@ impl DeadLetters for SqsDeadLetters {
             .message_attributes(ERROR_ATTRIBUTE, attribute(letter.error)?)
             .message_attributes(CONSUMER_ATTRIBUTE, attribute(letter.consumer)?);
         if !letter.source_message_id.is_empty() {
-            request = request.message_attributes(
-                SOURCE_ID_ATTRIBUTE,
-                attribute(&letter.source_message_id)?,
-            );
+            request = request
+                .message_attributes(SOURCE_ID_ATTRIBUTE, attribute(&letter.source_message_id)?);
         }
         request
             .send()
@@ -156,7 +154,13 @@ mod tests {
 
     #[test]
     fn a_letter_keeps_body_and_group_and_derives_its_dedup_id_from_the_message_id() {
-        let l = DeadLetter::new("survey-engine", "unreadable_body", "m-1", Some("pn:US.1"), Some("{x"));
+        let l = DeadLetter::new(
+            "survey-engine",
+            "unreadable_body",
+            "m-1",
+            Some("pn:US.1"),
+            Some("{x"),
+        );
         assert_eq!(
             (l.body.as_str(), l.group_id.as_str(), l.dedup_id.as_str()),
             ("{x", "pn:US.1", "parked:m-1")
@@ -170,6 +174,9 @@ mod tests {
         assert_eq!(l.body, EMPTY_BODY);
         assert_eq!(l.group_id, "agent-assigner");
         assert!(l.dedup_id.starts_with("parked:"), "{}", l.dedup_id);
-        assert_eq!(l, DeadLetter::new("agent-assigner", "invalid_job", "", None, None));
+        assert_eq!(
+            l,
+            DeadLetter::new("agent-assigner", "invalid_job", "", None, None)
+        );
     }
 }
