@@ -127,6 +127,7 @@ impl TestEnv {
                 .max_number_of_messages(10)
                 .wait_time_seconds(0)
                 .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .message_attribute_names("All")
                 .send()
                 .await
                 .unwrap_or_else(|e| {
@@ -153,6 +154,37 @@ impl TestEnv {
             all.extend(batch);
         }
         all
+    }
+
+    /// What a consumer parked in a dead-letter queue (received and deleted), as
+    /// `(body, MessageGroupId, prechat.error, prechat.consumer)`.
+    pub async fn parked(&self, dlq_logical_id: &str) -> Vec<(String, String, String, String)> {
+        let attr = |m: &Message, name: &str| {
+            m.message_attributes()
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.string_value())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        self.receive_all(dlq_logical_id)
+            .await
+            .iter()
+            .map(|m| {
+                let group = m
+                    .attributes()
+                    .and_then(|a| {
+                        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                    })
+                    .cloned()
+                    .unwrap_or_default();
+                (
+                    m.body().unwrap_or_default().to_owned(),
+                    group,
+                    attr(m, prechat::queue::dlq::ERROR_ATTRIBUTE),
+                    attr(m, prechat::queue::dlq::CONSUMER_ATTRIBUTE),
+                )
+            })
+            .collect()
     }
 
     /// Stores a SecureString parameter (for code that reads secrets from SSM).

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let sdk = aws::load_config().await;
     // No WhatsApp secrets here; this loads only the optional log redaction key.
     secrets::load(&aws_sdk_ssm::Client::new(&sdk), &[]).await?;
-    let engine = SurveyEngine::from_env(&sdk).await?;
+    let engine = SurveyEngine::timer_from_env(&sdk).await?;
     let engine = &engine;
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

@@ -24,11 +24,12 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 
-use super::sqs::{process_fifo_batch, Handled, Retry};
+use super::sqs::{process_fifo_batch, Consumer, Disposition, Handled};
 use crate::config::EnvReader;
+use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
 use crate::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
 use crate::routing::hours::Schedule;
 use crate::routing::job::{AssignRequest, AssignmentJob, CancelRequest};
@@ -68,14 +69,40 @@ pub enum AssignError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Notify(NotifyError),
-    /// Missing or invalid routing configuration: retried (then parked in the DLQ, alarmed)
-    /// so the conversation is not lost while an admin fixes it.
+    /// Missing or invalid routing configuration: retrying cannot fix it, so the job is parked
+    /// in the DLQ at once (alarmed); redrive it once an admin has fixed the configuration.
     #[error("routing configuration: {0}")]
     Config(String),
     /// The job itself can never be handled.
     #[error("invalid job: {0}")]
     Invalid(String),
 }
+
+impl Disposition for AssignError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            AssignError::Store(e) => Disposition::is_retryable(e),
+            AssignError::Queue(e) => Disposition::is_retryable(e),
+            AssignError::Notify(NotifyError::Retryable(_)) => true,
+            AssignError::Notify(NotifyError::Permanent(_)) => false,
+            AssignError::Config(_) | AssignError::Invalid(_) => false,
+        }
+    }
+
+    fn category(&self) -> &'static str {
+        match self {
+            AssignError::Store(e) => e.category(),
+            AssignError::Queue(e) => e.category(),
+            AssignError::Notify(NotifyError::Retryable(_)) => "notify_retryable",
+            AssignError::Notify(NotifyError::Permanent(_)) => "notify_refused",
+            AssignError::Config(_) => "routing_config",
+            AssignError::Invalid(_) => "invalid_job",
+        }
+    }
+}
+
+/// The consumer's name in logs and on parked messages.
+pub const CONSUMER: &str = "agent-assigner";
 
 /// What an `Assign` job came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,9 +131,10 @@ pub enum CancelOutcome {
 /// Where "now" comes from (tests pin it to check business hours).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
-pub struct AgentAssigner<Q: MessageQueue = SqsQueue> {
+pub struct AgentAssigner<Q: MessageQueue = SqsQueue, D: DeadLetters = SqsDeadLetters> {
     store: RoutingStore,
     outbound: Q,
+    dead_letters: D,
     notifier: Option<WebhookNotifier>,
     clock: Clock,
     /// Notification URLs that just failed, with when they may be tried again (this instance
@@ -114,9 +142,9 @@ pub struct AgentAssigner<Q: MessageQueue = SqsQueue> {
     cooling: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
-impl AgentAssigner<SqsQueue> {
-    /// `PRECHAT_TABLE`, `PRECHAT_OUTBOUND_QUEUE_URL`, optional secret
-    /// `PRECHAT_AGENT_WEBHOOK_SECRET` (`_PARAM` in AWS).
+impl AgentAssigner<SqsQueue, SqsDeadLetters> {
+    /// `PRECHAT_TABLE`, `PRECHAT_OUTBOUND_QUEUE_URL`, `PRECHAT_ASSIGNMENT_DLQ_URL`, optional
+    /// secret `PRECHAT_AGENT_WEBHOOK_SECRET` (`_PARAM` in AWS).
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
         Self::from_lookup(sdk, |k| std::env::var(k).ok()).await
     }
@@ -131,6 +159,7 @@ impl AgentAssigner<SqsQueue> {
         let mut env = EnvReader::with_lookup(&lookup);
         let table = env.required("PRECHAT_TABLE");
         let outbound = env.required("PRECHAT_OUTBOUND_QUEUE_URL");
+        let dead_letters = env.required("PRECHAT_ASSIGNMENT_DLQ_URL");
         env.finish()?;
         let (_, optional) = secrets::load_parts(
             &aws_sdk_ssm::Client::new(sdk),
@@ -147,10 +176,12 @@ impl AgentAssigner<SqsQueue> {
             }
         };
         let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table);
-        let outbound = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), outbound);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let outbound = SqsQueue::new(sqs.clone(), outbound);
         Ok(Self::new(
             RoutingStore::new(table),
             outbound,
+            SqsDeadLetters::new(sqs, Some(dead_letters)),
             notifier,
             Arc::new(Utc::now),
         ))
@@ -166,16 +197,18 @@ fn is_safe_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 200 && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
-impl<Q: MessageQueue> AgentAssigner<Q> {
+impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
     pub fn new(
         store: RoutingStore,
         outbound: Q,
+        dead_letters: D,
         notifier: Option<WebhookNotifier>,
         clock: Clock,
     ) -> Self {
         AgentAssigner {
             store,
             outbound,
+            dead_letters,
             notifier,
             clock,
             cooling: Default::default(),
@@ -186,34 +219,33 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
         &self.store
     }
 
-    /// The Lambda handler: the batch in order, stopping at the first retryable failure.
+    /// The Lambda handler: the shared disposition policy ([`process_fifo_batch`]).
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_fifo_batch(event, |m| self.handle_message(m)).await
+        let consumer = Consumer {
+            name: CONSUMER,
+            dead_letters: &self.dead_letters,
+        };
+        process_fifo_batch(event, consumer, |job: AssignmentJob| self.handle_job(job))
+            .await
+            .response()
     }
 
-    async fn handle_message(&self, message: SqsMessage) -> Result<Handled, Retry> {
-        let body = message.body.unwrap_or_default();
-        let job: AssignmentJob = match serde_json::from_str(&body) {
-            Ok(job) => job,
-            Err(e) => return Ok(Handled::Discarded(format!("not an assignment job: {e}"))),
-        };
-        let result = match job {
-            AssignmentJob::Assign(req) => self.assign(req).await.map(|o| {
+    async fn handle_job(&self, job: AssignmentJob) -> Result<Handled, AssignError> {
+        match job {
+            AssignmentJob::Assign(req) => {
+                let o = self.assign(req).await?;
                 tracing::info!(outcome = ?o, "assign job done");
-            }),
+            }
             AssignmentJob::Drain { team_id, reason } => {
                 tracing::info!(team = %team_id, %reason, "drain job");
-                self.drain(&team_id).await
+                self.drain(&team_id).await?;
             }
-            AssignmentJob::Cancel(req) => self.cancel(req).await.map(|o| {
+            AssignmentJob::Cancel(req) => {
+                let o = self.cancel(req).await?;
                 tracing::info!(outcome = ?o, "cancel job done");
-            }),
-        };
-        match result {
-            Ok(()) => Ok(Handled::Done),
-            Err(AssignError::Invalid(reason)) => Ok(Handled::Discarded(reason)),
-            Err(e) => Err(Retry(e.to_string())),
+            }
         }
+        Ok(Handled::Done)
     }
 
     fn now(&self) -> DateTime<Utc> {

@@ -15,8 +15,9 @@
 //! - a batch stops taking new messages once `PRECHAT_BATCH_BUDGET_MS` of the invocation is spent
 //!   (default 20 s, under the function's 30 s timeout minus one Graph API timeout); the rest go
 //!   back to the queue with no delay, so a slow Graph API never times the function out mid-send.
-//! - a body that is not an `OutboundMessage` (a bug upstream) is kept: retried like the above, it
-//!   ends in the DLQ for a human to look at.
+//! - a body that is not an `OutboundMessage` (a bug upstream) or a corrupt send record is parked
+//!   in the outbound DLQ at once (the shared policy of `entrypoints::sqs`), for a human to look
+//!   at; a failure of one contact holds back only that contact's later messages.
 //!
 //! Exactly once, as far as the API allows: the send record is written after Meta's 200. The one
 //! unavoidable window: if the process dies after Meta accepted the message and before the
@@ -31,17 +32,21 @@
 //! window with a template costs one more POST; a retry costs one SQS ChangeMessageVisibilityBatch
 //! per batch; an auth error one SSM GetParameters.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tracing::Instrument;
 
 use crate::config::{ConfigError, EnvReader};
-use crate::entrypoints::sqs::{process_fifo_batch, Handled, Retry};
+use crate::entrypoints::sqs::{
+    process_fifo_batch, Consumer, Disposition, Handled, Outcome, Processed,
+};
+use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
 use crate::store::outbox::{unix_now, DynamoOutbox, FailureRecord, Outbox, SentRecord, SentVia};
-use crate::store::DynamoTable;
+use crate::store::{DynamoTable, StoreError};
 use crate::telemetry::redact;
 use crate::whatsapp::graph::{render, render_body};
 use crate::whatsapp::graph_client::{GraphApi, GraphClient, GraphSettings, SecretToken};
@@ -73,6 +78,9 @@ pub struct SenderConfig {
     pub table: String,
     /// The queue this function consumes, for `ChangeMessageVisibility`.
     pub outbound_queue_url: String,
+    /// Its dead-letter queue, where messages that can never be sent are parked
+    /// (`PRECHAT_OUTBOUND_DLQ_URL`).
+    pub dead_letter_queue_url: String,
     pub graph: GraphSettings,
     pub reengagement: Option<ReengagementTemplate>,
     /// First retry delay; doubled per receive up to `retry_max`.
@@ -89,6 +97,7 @@ impl SenderConfig {
         let mut env = EnvReader::with_lookup(lookup);
         let table = env.required("PRECHAT_TABLE");
         let outbound_queue_url = env.required("PRECHAT_OUTBOUND_QUEUE_URL");
+        let dead_letter_queue_url = env.required("PRECHAT_OUTBOUND_DLQ_URL");
         let base_url = env
             .optional("PRECHAT_GRAPH_BASE_URL")
             .unwrap_or_else(|| "https://graph.facebook.com".to_owned());
@@ -153,6 +162,7 @@ impl SenderConfig {
         Ok(SenderConfig {
             table,
             outbound_queue_url,
+            dead_letter_queue_url,
             graph: GraphSettings {
                 base_url,
                 api_version,
@@ -256,16 +266,56 @@ pub enum Delivery {
 
 pub use super::InitError;
 
+/// Why a message is not delivered now; every case is retried (a permanent refusal by Meta is
+/// a [`Delivery::Failed`], recorded, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Graph API asks to retry: {0}")]
+    Graph(GraphError),
+    #[error("the access token is rejected: {0}")]
+    Auth(GraphError),
+    #[error("invocation time budget spent")]
+    OutOfTime,
+}
+
+impl Disposition for SendError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            SendError::Store(e) => Disposition::is_retryable(e),
+            SendError::Graph(_) | SendError::Auth(_) | SendError::OutOfTime => true,
+        }
+    }
+
+    fn category(&self) -> &'static str {
+        match self {
+            SendError::Store(e) => e.category(),
+            SendError::Graph(_) => "graph_retryable",
+            SendError::Auth(_) => "graph_auth",
+            SendError::OutOfTime => OUT_OF_TIME,
+        }
+    }
+}
+
+/// The error category of a message not started because the batch budget was spent.
+const OUT_OF_TIME: &str = "out_of_time";
+
+/// The consumer's name in logs and on parked messages.
+pub const CONSUMER: &str = "reply-sender";
+
 /// The reply-sender entrypoint.
 pub struct ReplySender<
     G = GraphClient<SecretToken<fn(&str) -> Option<String>>>,
     O = DynamoOutbox,
     V = SqsVisibility,
+    D = SqsDeadLetters,
 > {
     config: SenderConfig,
     graph: G,
     outbox: O,
     visibility: V,
+    dead_letters: D,
     clock: fn() -> i64,
 }
 
@@ -279,22 +329,28 @@ impl ReplySender {
             aws_sdk_dynamodb::Client::new(sdk),
             config.table.clone(),
         ));
-        let visibility = SqsVisibility::new(
-            aws_sdk_sqs::Client::new(sdk),
-            config.outbound_queue_url.clone(),
-        );
-        Ok(ReplySender::new(config, graph, outbox, visibility))
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let visibility = SqsVisibility::new(sqs.clone(), config.outbound_queue_url.clone());
+        let dead_letters = SqsDeadLetters::new(sqs, Some(config.dead_letter_queue_url.clone()));
+        Ok(ReplySender::new(
+            config,
+            graph,
+            outbox,
+            visibility,
+            dead_letters,
+        ))
     }
 }
 
-impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
+impl<G: GraphApi, O: Outbox, V: Visibility, D: DeadLetters> ReplySender<G, O, V, D> {
     /// Builds the sender from explicit parts (tests, local stack).
-    pub fn new(config: SenderConfig, graph: G, outbox: O, visibility: V) -> Self {
+    pub fn new(config: SenderConfig, graph: G, outbox: O, visibility: V, dead_letters: D) -> Self {
         ReplySender {
             config,
             graph,
             outbox,
             visibility,
+            dead_letters,
             clock: unix_now,
         }
     }
@@ -309,109 +365,94 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
         &self.outbox
     }
 
-    /// Handles one SQS batch in order. The failed message and the later ones of its contact
-    /// come back after the back-off; later messages of other contacts, returned only because a
-    /// FIFO batch stops at its first failure, are made visible again at once.
+    /// Handles one SQS batch with the shared disposition policy. A contact whose message failed
+    /// gets its failed and held-back messages back after an exponential back-off (from the
+    /// failed message's receive count); messages returned only because the batch budget was
+    /// spent come back at once. Other contacts are not held back at all.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        struct Seen {
-            id: Option<String>,
-            handle: Option<String>,
-            group: Option<String>,
-            receives: u32,
-        }
-        let seen: Vec<Seen> = event
+        let receipts: HashMap<String, (Option<String>, u32)> = event
             .records
             .iter()
-            .map(|m| Seen {
-                id: m.message_id.clone(),
-                handle: m.receipt_handle.clone(),
-                group: m.attributes.get("MessageGroupId").cloned(),
-                receives: m
+            .filter_map(|m| {
+                let receives = m
                     .attributes
                     .get("ApproximateReceiveCount")
                     .and_then(|c| c.parse().ok())
-                    .unwrap_or(1),
+                    .unwrap_or(1);
+                Some((m.message_id.clone()?, (m.receipt_handle.clone(), receives)))
             })
             .collect();
         let started = std::time::Instant::now();
-        let out_of_time = std::sync::atomic::AtomicBool::new(false);
-        let response = process_fifo_batch(event, |m| {
+        let consumer = Consumer {
+            name: CONSUMER,
+            dead_letters: &self.dead_letters,
+        };
+        let processed = process_fifo_batch(event, consumer, |msg: OutboundMessage| {
             let late = started.elapsed() >= self.config.batch_budget;
-            let out_of_time = &out_of_time;
             async move {
                 if late {
-                    out_of_time.store(true, std::sync::atomic::Ordering::Relaxed);
-                    return Err(Retry("invocation time budget spent".into()));
+                    return Err(SendError::OutOfTime);
                 }
-                self.handle_message(m).await
+                self.handle_message(&msg).await
             }
         })
         .await;
-        let failed: Vec<&Seen> = seen
-            .iter()
-            .filter(|m| {
-                response
-                    .batch_item_failures
-                    .iter()
-                    .any(|f| Some(&f.item_identifier) == m.id.as_ref())
-            })
-            .collect();
-        if let Some(first) = failed.first().filter(|f| f.handle.is_some()) {
-            // Out of time is no failure of the message: it comes back at once.
-            let secs = if out_of_time.load(std::sync::atomic::Ordering::Relaxed) {
-                0
-            } else {
-                backoff_seconds(
-                    first.receives,
-                    self.config.retry_base,
-                    self.config.retry_max,
-                    random_unit(),
-                )
-            };
-            let entries: Vec<(String, i32)> = failed
-                .iter()
-                .filter_map(|m| {
-                    let same_contact = m.group.is_none() || m.group == first.group;
-                    Some((m.handle.clone()?, if same_contact { secs } else { 0 }))
-                })
-                .collect();
-            match self.visibility.set(&entries).await {
-                Ok(()) => tracing::info!(
-                    messages = entries.len(),
-                    delay_seconds = secs,
-                    "backing off"
-                ),
-                // The queue's own visibility timeout then applies: a later retry, nothing lost.
-                Err(e) => tracing::warn!(error = %e, "could not set the back-off visibility"),
-            }
-        }
-        response
+        self.back_off(&processed, &receipts).await;
+        processed.response()
     }
 
-    async fn handle_message(&self, message: SqsMessage) -> Result<Handled, Retry> {
-        let body = message.body.unwrap_or_default();
-        let msg: OutboundMessage = match serde_json::from_str(&body) {
-            Ok(m) => m,
-            // Kept, not dropped: after the queue's maximum receives it lands in the DLQ (which
-            // has an alarm) for a human to look at. The body is not echoed: it may hold a phone
-            // number.
-            Err(e) => {
-                tracing::error!(
-                    error_line = e.line(),
-                    error_column = e.column(),
-                    "UNREADABLE_OUTBOUND_MESSAGE: not an OutboundMessage; it will reach the DLQ"
-                );
-                return Err(Retry(format!("unreadable outbound message: {e}")));
+    /// Sets the visibility of every returned message: its group's back-off.
+    async fn back_off(
+        &self,
+        processed: &Processed,
+        receipts: &HashMap<String, (Option<String>, u32)>,
+    ) {
+        let mut delays: HashMap<Option<&str>, i32> = HashMap::new();
+        let mut entries = Vec::new();
+        for o in processed.outcomes.iter().filter(|o| o.outcome.is_failure()) {
+            let Some((handle, receives)) = receipts.get(&o.message_id) else {
+                continue;
+            };
+            // The first failure of a group decides the group's delay (held-back ones follow it).
+            let secs = *delays.entry(o.group.as_deref()).or_insert_with(|| {
+                if o.outcome == Outcome::Retry(OUT_OF_TIME) {
+                    // Out of time is no failure of the message: it comes back at once.
+                    0
+                } else {
+                    backoff_seconds(
+                        *receives,
+                        self.config.retry_base,
+                        self.config.retry_max,
+                        random_unit(),
+                    )
+                }
+            });
+            if let Some(h) = handle {
+                entries.push((h.clone(), secs));
             }
-        };
-        match self.deliver(&msg).await? {
-            Delivery::Failed { code } => Ok(Handled::Discarded(format!("delivery failed: {code}"))),
-            Delivery::Sent { .. } | Delivery::AlreadySent => Ok(Handled::Done),
         }
+        if entries.is_empty() {
+            return;
+        }
+        match self.visibility.set(&entries).await {
+            Ok(()) => tracing::info!(messages = entries.len(), "backing off"),
+            // The queue's own visibility timeout then applies: a later retry, nothing lost.
+            Err(e) => tracing::warn!(error = %e, "could not set the back-off visibility"),
+        }
+    }
+
+    async fn handle_message(&self, msg: &OutboundMessage) -> Result<Handled, SendError> {
+        Ok(match self.deliver(msg).await? {
+            Delivery::Sent { .. } => Handled::Done,
+            Delivery::AlreadySent => Handled::Skipped("already sent"),
+            // Recorded on the conversation and counted (REPLY_DELIVERY_FAILED); a redrive
+            // could only be refused again.
+            Delivery::Failed { .. } => Handled::Skipped("refused by WhatsApp; recorded"),
+        })
     }
 
     /// Delivers one message. `Err` means: retry later, in order.
-    pub async fn deliver(&self, msg: &OutboundMessage) -> Result<Delivery, Retry> {
+    pub async fn deliver(&self, msg: &OutboundMessage) -> Result<Delivery, SendError> {
         let contact = msg.recipient.key().map(redact);
         let span = tracing::info_span!(
             "deliver",
@@ -422,7 +463,7 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
         self.deliver_in_span(msg).instrument(span).await
     }
 
-    async fn deliver_in_span(&self, msg: &OutboundMessage) -> Result<Delivery, Retry> {
+    async fn deliver_in_span(&self, msg: &OutboundMessage) -> Result<Delivery, SendError> {
         if self.outbox.is_sent(&msg.dedup_id).await? {
             tracing::info!("already sent; redelivery skipped");
             return Ok(Delivery::AlreadySent);
@@ -460,7 +501,7 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
         }
     }
 
-    async fn on_error(&self, msg: &OutboundMessage, e: GraphError) -> Result<Delivery, Retry> {
+    async fn on_error(&self, msg: &OutboundMessage, e: GraphError) -> Result<Delivery, SendError> {
         match e.class {
             ErrorClass::WindowClosed => self.window_closed(msg, Some(e)).await,
             _ => self.on_other_error(msg, e).await,
@@ -472,16 +513,16 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
         &self,
         msg: &OutboundMessage,
         e: GraphError,
-    ) -> Result<Delivery, Retry> {
+    ) -> Result<Delivery, SendError> {
         let class = match e.class {
             ErrorClass::Retryable => {
                 tracing::warn!(code = %e.label(), fbtrace_id = ?e.fbtrace_id, "Graph API asks to retry");
-                return Err(Retry(e.to_string()));
+                return Err(SendError::Graph(e));
             }
             ErrorClass::Auth => {
                 tracing::error!(code = %e.label(), fbtrace_id = ?e.fbtrace_id,
                     "{AUTH_FAILURE_LOG}: the WhatsApp access token is rejected even after re-reading it");
-                return Err(Retry(e.to_string()));
+                return Err(SendError::Auth(e));
             }
             ErrorClass::WindowClosed => "window_closed",
             ErrorClass::BsuidUnsupported => "bsuid_unsupported",
@@ -494,7 +535,7 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
         &self,
         msg: &OutboundMessage,
         e: Option<GraphError>,
-    ) -> Result<Delivery, Retry> {
+    ) -> Result<Delivery, SendError> {
         let reason = e
             .as_ref()
             .map(|e| e.message.clone())
@@ -535,7 +576,7 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
         msg: &OutboundMessage,
         wamid: Option<String>,
         via: SentVia,
-    ) -> Result<Delivery, Retry> {
+    ) -> Result<Delivery, SendError> {
         let rec = SentRecord {
             dedup_id: msg.dedup_id.clone(),
             wamid: wamid.clone(),
@@ -579,7 +620,7 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
         code: &str,
         class: &str,
         reason: &str,
-    ) -> Result<Delivery, Retry> {
+    ) -> Result<Delivery, SendError> {
         tracing::error!(error_code = code, error_class = class, %reason,
             "{PERMANENT_FAILURE_LOG}: reply will not be delivered");
         if let Some(conversation_id) = msg.conversation_id.as_deref().filter(|c| !c.is_empty()) {
@@ -614,10 +655,12 @@ fn kind(body: &OutboundBody) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::dlq::MemoryDeadLetters;
     use crate::store::outbox::MemoryOutbox;
     use crate::whatsapp::graph_client::Accepted;
     use crate::whatsapp::graph_error::classify;
     use crate::whatsapp::outbound::{Recipient, ReplyButton};
+    use aws_lambda_events::event::sqs::SqsMessage;
     use serde_json::Value;
     use std::collections::VecDeque;
     use std::sync::Mutex;
@@ -676,6 +719,7 @@ mod tests {
         let mut pairs = vec![
             ("PRECHAT_TABLE", "t"),
             ("PRECHAT_OUTBOUND_QUEUE_URL", "http://q"),
+            ("PRECHAT_OUTBOUND_DLQ_URL", "http://dlq"),
         ];
         if template {
             pairs.push(("PRECHAT_REENGAGEMENT_TEMPLATE", "reopen_chat"));
@@ -693,12 +737,13 @@ mod tests {
     fn sender(
         template: bool,
         script: Vec<Result<Accepted, GraphError>>,
-    ) -> ReplySender<ScriptedGraph, MemoryOutbox, RecordedVisibility> {
+    ) -> ReplySender<ScriptedGraph, MemoryOutbox, RecordedVisibility, MemoryDeadLetters> {
         ReplySender::new(
             config(template),
             ScriptedGraph::with(script),
             MemoryOutbox::default(),
             RecordedVisibility::default(),
+            MemoryDeadLetters::default(),
         )
         .with_clock(|| NOW)
     }
@@ -769,6 +814,7 @@ mod tests {
         for needle in [
             "PRECHAT_TABLE",
             "PRECHAT_OUTBOUND_QUEUE_URL",
+            "PRECHAT_OUTBOUND_DLQ_URL",
             "PRECHAT_GRAPH_API_VERSION",
             "PRECHAT_REENGAGEMENT_TEMPLATE",
             "PRECHAT_RETRY_BASE_SECONDS",
@@ -932,7 +978,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn batch_stops_at_first_retryable_failure_and_backs_off() {
+    async fn a_retryable_failure_backs_off_only_its_contact_and_others_are_sent() {
         let s = sender(
             false,
             vec![
@@ -950,26 +996,16 @@ mod tests {
         let mut other_contact = text("d");
         other_contact.recipient.user_id = Some("US.99".into());
         let msgs = [bad, text("a"), text("b"), other_contact, text("c")];
-        let mut ev = event(&msgs);
-        ev.records.push({
-            let mut r = SqsMessage::default();
-            r.message_id = Some("id-junk".into());
-            r.body = Some("{not json".into());
-            r
-        });
-        let r = s.handle(ev).await;
+        let r = s.handle(event(&msgs)).await;
         let failed: Vec<_> = r
             .batch_item_failures
             .iter()
             .map(|f| f.item_identifier.as_str())
             .collect();
-        assert_eq!(failed, ["id-b", "id-d", "id-c", "id-junk"]);
-        assert_eq!(
-            s.graph.posted().len(),
-            2,
-            "nothing after the failure is attempted"
-        );
-        assert_eq!(s.outbox.sent().len(), 1);
+        assert_eq!(failed, ["id-b", "id-c"], "the other contact's d was sent");
+        assert_eq!(s.graph.posted().len(), 3, "a, b (throttled), d");
+        assert_eq!(s.graph.posted()[2]["recipient"], "US.99");
+        assert_eq!(s.outbox.sent().len(), 2);
         assert_eq!(
             s.outbox.failures().len(),
             1,
@@ -979,11 +1015,10 @@ mod tests {
         assert_eq!(calls.len(), 1);
         let v = &calls[0];
         let handles: Vec<&str> = v.iter().map(|(h, _)| h.as_str()).collect();
-        assert_eq!(handles, ["rh-b", "rh-d", "rh-c"]);
+        assert_eq!(handles, ["rh-b", "rh-c"]);
         // Third receive: cap 8 s, equal jitter keeps it in 4..=8, for the failed contact only.
         assert!((4..=8).contains(&v[0].1), "{}", v[0].1);
-        assert_eq!(v[2].1, v[0].1);
-        assert_eq!(v[1].1, 0, "another contact is not held back");
+        assert_eq!(v[1].1, v[0].1);
     }
 
     #[tokio::test]
@@ -998,17 +1033,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unreadable_body_is_kept_for_the_dlq() {
+    async fn an_unreadable_body_is_parked_at_once_and_its_contact_goes_on() {
         let s = sender(false, vec![]);
-        let mut ev = SqsEvent::default();
+        let mut ev = event(&[text("a")]);
         let mut r = SqsMessage::default();
         r.message_id = Some("x".into());
         r.receipt_handle = Some("rh-x".into());
         r.body = Some(r#"{"phone_number_id":"1"}"#.into());
-        ev.records.push(r);
+        r.attributes
+            .insert("MessageGroupId".into(), text("a").group_id());
+        ev.records.insert(0, r);
+        let failed = s.handle(ev).await.batch_item_failures;
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(s.graph.posted().len(), 1, "the next message is sent");
+        let parked = s.dead_letters.parked();
+        assert_eq!(parked.len(), 1);
+        assert_eq!(parked[0].body, r#"{"phone_number_id":"1"}"#);
+        assert_eq!(parked[0].group_id, text("a").group_id());
+        assert_eq!(
+            (parked[0].error, parked[0].consumer),
+            ("unreadable_body", CONSUMER)
+        );
+        assert!(s.visibility.0.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unparkable_body_is_retried_with_its_contact_held_back() {
+        let s = sender(false, vec![]);
+        s.dead_letters
+            .unavailable
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut ev = event(&[text("a")]);
+        ev.records[0].body = Some("{".into());
         let failed = s.handle(ev).await.batch_item_failures;
         assert_eq!(failed.len(), 1);
-        assert_eq!(failed[0].item_identifier, "x");
         assert!(s.graph.posted().is_empty());
         assert_eq!(s.visibility.0.lock().unwrap()[0].len(), 1);
     }

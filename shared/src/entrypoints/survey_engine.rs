@@ -21,10 +21,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::config::{ConfigError, EnvReader};
-use crate::entrypoints::sqs::{process_fifo_batch, Handled, Retry};
+use crate::entrypoints::sqs::{process_fifo_batch, Consumer, Disposition, Handled};
+use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
 use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
 use crate::store::conversation_store::{
     Applied, ContactRecord, ConversationStore, DueReminder, DynamoConversationStore,
@@ -49,10 +50,23 @@ pub struct SurveyEngineConfig {
     /// How long the latest published version is cached (`PRECHAT_SURVEY_CACHE_SECONDS`,
     /// default 60). Versions themselves are immutable and cached for the life of the process.
     pub survey_cache_seconds: u64,
+    /// The inbound queue's dead-letter queue, where permanently failing events are parked
+    /// (`PRECHAT_INBOUND_DLQ_URL`; required for survey-engine, unused by survey-timer).
+    pub dead_letter_queue_url: Option<String>,
 }
 
 impl SurveyEngineConfig {
+    /// The settings of survey-engine (the inbound queue's consumer).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(lookup, true)
+    }
+
+    /// The settings of survey-timer: the same, without a dead-letter queue (it consumes none).
+    pub fn timer_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(lookup, false)
+    }
+
+    fn read(lookup: impl Fn(&str) -> Option<String>, consumer: bool) -> Result<Self, ConfigError> {
         let mut env = EnvReader::with_lookup(lookup);
         let config = SurveyEngineConfig {
             table: env.required("PRECHAT_TABLE"),
@@ -62,6 +76,7 @@ impl SurveyEngineConfig {
                 .optional("PRECHAT_SURVEY_ID")
                 .unwrap_or_else(|| "default".to_owned()),
             survey_cache_seconds: env.parsed_or("PRECHAT_SURVEY_CACHE_SECONDS", 60),
+            dead_letter_queue_url: consumer.then(|| env.required("PRECHAT_INBOUND_DLQ_URL")),
         };
         env.finish()?;
         Ok(config)
@@ -85,15 +100,30 @@ pub enum EngineError {
     },
     #[error("the contact item changed under us {0} times")]
     Contended(u32),
+    /// An event that can never be applied (e.g. a message without a contact id).
+    #[error("invalid event: {0}")]
+    Invalid(&'static str),
 }
 
-impl EngineError {
-    pub fn is_retryable(&self) -> bool {
+impl Disposition for EngineError {
+    fn is_retryable(&self) -> bool {
         match self {
-            EngineError::Store(e) => e.is_retryable(),
-            EngineError::Queue(e) => e.is_retryable(),
+            EngineError::Store(e) => Disposition::is_retryable(e),
+            EngineError::Queue(e) => Disposition::is_retryable(e),
+            // A published version that is missing or does not parse stays so: parked.
             EngineError::Survey { .. } => false,
             EngineError::Contended(_) => true,
+            EngineError::Invalid(_) => false,
+        }
+    }
+
+    fn category(&self) -> &'static str {
+        match self {
+            EngineError::Store(e) => e.category(),
+            EngineError::Queue(e) => e.category(),
+            EngineError::Survey { .. } => "survey_unavailable",
+            EngineError::Contended(_) => "contended",
+            EngineError::Invalid(_) => "invalid_event",
         }
     }
 }
@@ -210,18 +240,35 @@ pub struct SweepReport {
 }
 
 /// The survey-engine entrypoint.
-pub struct SurveyEngine<S = DynamoConversationStore, V = DynamoSurveyStore, Q = SqsQueue> {
+pub struct SurveyEngine<
+    S = DynamoConversationStore,
+    V = DynamoSurveyStore,
+    Q = SqsQueue,
+    D = SqsDeadLetters,
+> {
     store: S,
     surveys: SurveyCatalog<V>,
     outbound: Q,
     assignment: Q,
+    dead_letters: D,
     clock: Clock,
 }
 
+/// The consumer's name in logs and on parked messages.
+pub const CONSUMER: &str = "survey-engine";
+
 impl SurveyEngine {
-    /// Reads the configuration from the environment and builds the AWS clients.
+    /// survey-engine: reads the configuration from the environment and builds the AWS clients.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
         let config = SurveyEngineConfig::from_lookup(|k| std::env::var(k).ok())?;
+        let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        SurveyEngine::from_parts(&config, dynamo, sqs)
+    }
+
+    /// survey-timer: as [`from_env`](Self::from_env), without the inbound dead-letter queue.
+    pub async fn timer_from_env(sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
+        let config = SurveyEngineConfig::timer_from_lookup(|k| std::env::var(k).ok())?;
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         SurveyEngine::from_parts(&config, dynamo, sqs)
@@ -242,7 +289,8 @@ impl SurveyEngine {
                 Duration::from_secs(config.survey_cache_seconds),
             )?,
             SqsQueue::new(sqs.clone(), config.outbound_queue_url.clone()),
-            SqsQueue::new(sqs, config.assignment_queue_url.clone()),
+            SqsQueue::new(sqs.clone(), config.assignment_queue_url.clone()),
+            SqsDeadLetters::new(sqs, config.dead_letter_queue_url.clone()),
         )
     }
 }
@@ -266,18 +314,22 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q> {
+impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
+    SurveyEngine<S, V, Q, D>
+{
     pub fn new(
         store: S,
         surveys: SurveyCatalog<V>,
         outbound: Q,
         assignment: Q,
+        dead_letters: D,
     ) -> Result<Self, InitError> {
         Ok(SurveyEngine {
             store,
             surveys,
             outbound,
             assignment,
+            dead_letters,
             clock: Arc::new(unix_now),
         })
     }
@@ -288,48 +340,29 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
         self
     }
 
-    /// The Lambda handler: the batch in order, stopping at the first retryable failure.
+    /// The Lambda handler: the shared disposition policy ([`process_fifo_batch`]).
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        process_fifo_batch(event, |m| self.handle_record(m)).await
+        let consumer = Consumer {
+            name: CONSUMER,
+            dead_letters: &self.dead_letters,
+        };
+        process_fifo_batch(event, consumer, |e: InboundEvent| self.handle_event(e))
+            .await
+            .response()
     }
 
-    async fn handle_record(&self, record: SqsMessage) -> Result<Handled, Retry> {
-        let body = record.body.unwrap_or_default();
-        let event: InboundEvent = match serde_json::from_str(&body) {
-            Ok(e) => e,
-            Err(e) => {
-                // The body is our own contract: a bad one will never parse, so it is not
-                // retried. serde's message may quote the body (a phone number, an answer):
-                // only its category and position are logged.
-                let reason = format!(
-                    "bad inbound event: {:?} error at line {} column {}",
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                );
-                tracing::error!(%reason, "inbound event does not parse");
-                return Ok(Handled::Discarded(reason));
-            }
-        };
-        let result = match &event {
+    async fn handle_event(&self, event: InboundEvent) -> Result<Handled, EngineError> {
+        match &event {
             InboundEvent::Message(m) => self.on_message(m).await,
             InboundEvent::Status(s) => self.on_status(s).await,
             InboundEvent::UserIdUpdate(u) => self.on_user_id_update(u).await,
-        };
-        match result {
-            Ok(h) => Ok(h),
-            Err(e) if e.is_retryable() => Err(Retry(e.to_string())),
-            Err(e) => {
-                tracing::error!(error = %e, "event cannot be handled");
-                Ok(Handled::Discarded(e.to_string()))
-            }
         }
     }
 
     /// Handles one message of a contact: load, decide, commit, send.
     pub async fn on_message(&self, m: &InboundMessage) -> Result<Handled, EngineError> {
         let Some(key) = m.contact.key() else {
-            return Ok(Handled::Discarded("message without a contact id".into()));
+            return Err(EngineError::Invalid("message without a contact id"));
         };
         let who = redact(key);
         const ATTEMPTS: u32 = 4;
@@ -544,7 +577,8 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
             return Ok(if sent.is_some() {
                 Handled::Done
             } else {
-                Handled::Discarded("status of a message we have no record of".into())
+                // Benign: e.g. a status of a message another system sent from this number.
+                Handled::Skipped("status of a message we have no record of")
             });
         }
         // A failed message is recorded and counted on its conversation; when the sender has no
@@ -567,9 +601,8 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
             .unwrap_or_else(|| "failed".to_owned());
         let Some(conversation_id) = conversation_id else {
             tracing::warn!(code = %error, "failed status for a message of no known conversation");
-            return Ok(Handled::Discarded(
-                "failed status of an unknown message".into(),
-            ));
+            // Nothing to record it on; logged above.
+            return Ok(Handled::Skipped("failed status of an unknown message"));
         };
         let dedup = sent.as_ref().and_then(|m| m.dedup_id.as_deref());
         let first = self
@@ -602,6 +635,7 @@ mod tests {
             "PRECHAT_TABLE",
             "PRECHAT_OUTBOUND_QUEUE_URL",
             "PRECHAT_ASSIGNMENT_QUEUE_URL",
+            "PRECHAT_INBOUND_DLQ_URL",
         ] {
             assert!(text.contains(v), "{text}");
         }
@@ -609,6 +643,7 @@ mod tests {
             ("PRECHAT_TABLE", "t"),
             ("PRECHAT_OUTBOUND_QUEUE_URL", "o"),
             ("PRECHAT_ASSIGNMENT_QUEUE_URL", "a"),
+            ("PRECHAT_INBOUND_DLQ_URL", "d"),
         ]);
         let c = SurveyEngineConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(c.survey_id, "default");
@@ -624,5 +659,33 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("PRECHAT_SURVEY_CACHE_SECONDS"));
+    }
+
+    #[test]
+    fn the_engine_needs_its_dead_letter_queue_and_the_timer_does_not() {
+        let env: HashMap<&str, &str> = HashMap::from([
+            ("PRECHAT_TABLE", "t"),
+            ("PRECHAT_OUTBOUND_QUEUE_URL", "o"),
+            ("PRECHAT_ASSIGNMENT_QUEUE_URL", "a"),
+        ]);
+        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+        let err = SurveyEngineConfig::from_lookup(lookup).unwrap_err();
+        assert!(err.to_string().contains("PRECHAT_INBOUND_DLQ_URL"), "{err}");
+        let timer = SurveyEngineConfig::timer_from_lookup(lookup).unwrap();
+        assert_eq!(timer.dead_letter_queue_url, None);
+    }
+
+    #[test]
+    fn a_missing_survey_version_is_parked_and_an_outage_retried() {
+        let survey = EngineError::Survey {
+            survey_id: "s".into(),
+            version: 3,
+            reason: "version not found".into(),
+        };
+        assert!(!survey.is_retryable());
+        assert_eq!(survey.category(), "survey_unavailable");
+        assert!(!EngineError::Invalid("x").is_retryable());
+        assert!(EngineError::Store(StoreError::Unavailable("x".into())).is_retryable());
+        assert!(EngineError::Contended(4).is_retryable());
     }
 }

@@ -5,6 +5,8 @@
 //! failed are retried a few times, and whatever still fails is returned to the caller, who
 //! decides (ingest answers 5xx so Meta delivers again; an SQS consumer reports a batch failure).
 
+pub mod dlq;
+
 use std::time::Duration;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;

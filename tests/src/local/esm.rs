@@ -6,7 +6,9 @@
 //! `batchItemFailures`, and leave the rest: they come back after the queue's visibility
 //! timeout and reach the dead-letter queue after `maxReceiveCount`, both enforced by the SQS
 //! server (moto) from the template. As in Lambda, a response naming an unknown record, or a
-//! handler that panics, fails the whole batch.
+//! handler that panics, fails the whole batch. The consumers report only the failed message
+//! and the later ones of its message group (`entrypoints::sqs`); other groups' messages in the
+//! batch are done and deleted; what a consumer parks in its DLQ it sends there itself.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -175,7 +177,8 @@ impl EventSourceMapping {
     }
 }
 
-/// The failed records that follow the first failed record of their message group.
+/// The failed records that follow the first failed record of their message group (a batch can
+/// hold several failed groups, each with its own head).
 ///
 /// Real SQS redelivers a FIFO group in order once the first failed message's visibility
 /// timeout ends. moto does not when several messages of a group become visible at the same

@@ -132,6 +132,10 @@ pub async fn run() -> Result<(), String> {
         ("PRECHAT_INBOUND_QUEUE_URL", "InboundQueue"),
         ("PRECHAT_OUTBOUND_QUEUE_URL", "OutboundQueue"),
         ("PRECHAT_ASSIGNMENT_QUEUE_URL", "AssignmentQueue"),
+        // Each consumer parks what it can never handle in its own queue's DLQ.
+        ("PRECHAT_INBOUND_DLQ_URL", "InboundDeadLetterQueue"),
+        ("PRECHAT_ASSIGNMENT_DLQ_URL", "AssignmentDeadLetterQueue"),
+        ("PRECHAT_OUTBOUND_DLQ_URL", "OutboundDeadLetterQueue"),
     ] {
         if let Some(url) = resources.queue_urls.get(queue) {
             vars.push((var, url.clone()));

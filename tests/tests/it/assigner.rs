@@ -10,6 +10,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, TimeZone, Utc};
 use prechat::entrypoints::assigner::{AgentAssigner, JobOutcome, MAX_NOTIFY_ATTEMPTS};
+use prechat::queue::dlq::SqsDeadLetters;
 use prechat::queue::SqsQueue;
 use prechat::routing::job::{
     AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason,
@@ -47,7 +48,17 @@ async fn world(secret: Option<&str>) -> World {
         DateTime::from_timestamp(clock_now.load(Ordering::SeqCst), 0).unwrap_or_default()
     });
     let notifier = secret.map(|s| WebhookNotifier::new(Secret::new(s)).unwrap());
-    let assigner = Arc::new(AgentAssigner::new(store.clone(), outbound, notifier, clock));
+    let dead_letters = SqsDeadLetters::new(
+        env.sqs.clone(),
+        Some(env.queue_url("AssignmentDeadLetterQueue").to_owned()),
+    );
+    let assigner = Arc::new(AgentAssigner::new(
+        store.clone(),
+        outbound,
+        dead_letters,
+        notifier,
+        clock,
+    ));
     World {
         env,
         assigner,
@@ -531,14 +542,43 @@ async fn redelivered_jobs_assign_once() {
     );
     assert_eq!(msgs[0].dedup_id, "asg:conv-007:handoff:conv-007:assigned");
 
-    // A malformed body is discarded without blocking the batch; valid jobs after it run.
+    // A malformed body is parked in the DLQ at once without blocking the batch; valid jobs
+    // after it run.
     let mut e = sqs_event(&[AssignmentJob::Assign(request(8, NOON))]);
     let mut bad = SqsMessage::default();
     bad.message_id = Some("bad".into());
     bad.body = Some("{\"job\":\"assign\"}".into());
+    bad.attributes = HashMap::from([("MessageGroupId".to_string(), "team:support".to_string())]);
     e.records.insert(0, bad);
     assert!(w.assigner.handle(e).await.batch_item_failures.is_empty());
     assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 2);
+    assert_eq!(
+        w.env.parked("AssignmentDeadLetterQueue").await,
+        [(
+            "{\"job\":\"assign\"}".to_owned(),
+            "team:support".to_owned(),
+            "unreadable_body".to_owned(),
+            "agent-assigner".to_owned()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_job_without_routing_rules_is_parked_in_the_assignment_dlq_at_once() {
+    let w = world(None).await;
+    let job = AssignmentJob::Assign(request(9, NOON));
+    let r = w
+        .assigner
+        .handle(sqs_event(std::slice::from_ref(&job)))
+        .await;
+    assert!(r.batch_item_failures.is_empty(), "not retried: parked");
+    let parked = w.env.parked("AssignmentDeadLetterQueue").await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].0, serde_json::to_string(&job).unwrap());
+    assert_eq!(
+        (parked[0].1.as_str(), parked[0].2.as_str()),
+        (job.group_id().as_str(), "routing_config")
+    );
 }
 
 #[tokio::test]
@@ -978,6 +1018,7 @@ async fn agent_assigner_binary_handles_the_sample_event_under_cargo_lambda() {
     let endpoint = prechat_tests::endpoint();
     let table = w.env.table("StateTable").to_string();
     let outbound_url = w.env.queue_url("OutboundQueue").to_string();
+    let dlq_url = w.env.queue_url("AssignmentDeadLetterQueue").to_string();
     let reply = tokio::task::spawn_blocking(move || {
         let emulator = prechat_tests::lambda::Emulator::start(
             "agent-assigner",
@@ -987,6 +1028,7 @@ async fn agent_assigner_binary_handles_the_sample_event_under_cargo_lambda() {
                 ("AWS_SECRET_ACCESS_KEY", "testing"),
                 ("PRECHAT_TABLE", table.as_str()),
                 ("PRECHAT_OUTBOUND_QUEUE_URL", outbound_url.as_str()),
+                ("PRECHAT_ASSIGNMENT_DLQ_URL", dlq_url.as_str()),
                 ("PRECHAT_LOG_KEY", "local-log-key"),
             ],
         );

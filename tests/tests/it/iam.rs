@@ -17,6 +17,7 @@
 //! The deployment uses the template's defaults and only the SSM parameters the README's
 //! deploy section creates, so this also proves every function starts with just those.
 
+use prechat::queue::dlq::SqsDeadLetters;
 use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -438,7 +439,11 @@ async fn sender_on(
         aws_sdk_sqs::Client::new(sdk),
         config.outbound_queue_url.clone(),
     );
-    ReplySender::new(config, graph, DynamoOutbox::new(table), visibility)
+    let parking = SqsDeadLetters::new(
+        aws_sdk_sqs::Client::new(sdk),
+        Some(config.dead_letter_queue_url.clone()),
+    );
+    ReplySender::new(config, graph, DynamoOutbox::new(table), visibility, parking)
 }
 
 async fn seed_routing(d: &Deployment) {
@@ -475,9 +480,14 @@ async fn assigner_on(d: &Deployment) -> AgentAssigner {
         aws_sdk_sqs::Client::new(sdk),
         lookup("PRECHAT_OUTBOUND_QUEUE_URL").unwrap(),
     );
+    let parking = SqsDeadLetters::new(
+        aws_sdk_sqs::Client::new(sdk),
+        lookup("PRECHAT_ASSIGNMENT_DLQ_URL"),
+    );
     AgentAssigner::new(
         RoutingStore::new(table),
         outbound,
+        parking,
         None,
         std::sync::Arc::new(chrono::Utc::now),
     )

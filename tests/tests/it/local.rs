@@ -2,14 +2,15 @@
 //! webhooks of the simulator through the real front door, and the SQS event source mapping
 //! emulator against moto (FIFO order, partial batch failures, redelivery, DLQ redrive).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::QueueAttributeName;
-use prechat::entrypoints::sqs::{process_fifo_batch, Handled, Retry};
-use prechat::queue::{MessageQueue, QueueMessage, SqsQueue};
+use prechat::entrypoints::sqs::{process_fifo_batch, Consumer, Handled};
+use prechat::queue::dlq::MemoryDeadLetters;
+use prechat::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
 use prechat_tests::local::esm::{self, EventSourceMapping};
 use prechat_tests::local::graph::{GraphApi, Outbox, StatusTarget};
 use prechat_tests::local::meta::Business;
@@ -409,7 +410,7 @@ async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
     let queue = SqsQueue::new(env.sqs.clone(), &url);
     let msgs: Vec<QueueMessage> = ["a", "b", "poison", "c"]
         .iter()
-        .map(|b| QueueMessage::fifo((*b).to_owned(), "pn:alice", b))
+        .map(|b| QueueMessage::fifo(json!(b).to_string(), "pn:alice", b))
         .collect();
     queue.send_all(&msgs).await.unwrap();
 
@@ -425,24 +426,34 @@ async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
         handler: esm::handler(move |e: SqsEvent| {
             let sink = sink.clone();
             async move {
-                process_fifo_batch(e, |m| {
-                    let sink = sink.clone();
+                let counts: HashMap<String, String> = e
+                    .records
+                    .iter()
+                    .filter_map(|m| {
+                        let count = m.attributes.get("ApproximateReceiveCount")?;
+                        Some((m.body.clone()?, count.clone()))
+                    })
+                    .collect();
+                let dead_letters = MemoryDeadLetters::default();
+                let consumer = Consumer {
+                    name: "test",
+                    dead_letters: &dead_letters,
+                };
+                process_fifo_batch(e, consumer, |body: String| {
+                    let count = counts.get(&json!(body).to_string()).cloned();
+                    sink.lock()
+                        .unwrap()
+                        .push((body.clone(), count.unwrap_or_default()));
                     async move {
-                        let body = m.body.clone().unwrap_or_default();
-                        let count = m
-                            .attributes
-                            .get("ApproximateReceiveCount")
-                            .cloned()
-                            .unwrap_or_default();
-                        sink.lock().unwrap().push((body.clone(), count));
                         if body == "poison" {
-                            Err(Retry("downstream unavailable".into()))
+                            Err(QueueError::Sqs("downstream unavailable".into()))
                         } else {
                             Ok(Handled::Done)
                         }
                     }
                 })
                 .await
+                .response()
             }
         }),
     };
@@ -493,7 +504,7 @@ async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
         "c never overtakes poison: {log:?}"
     );
     assert_eq!(
-        parked[0], "poison",
+        parked[0], "\"poison\"",
         "after maxReceiveCount the message is redriven"
     );
 }

@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use prechat::entrypoints::sender::{
     ReengagementTemplate, ReplySender, SenderConfig, SqsVisibility,
 };
+use prechat::queue::dlq::SqsDeadLetters;
 use prechat::queue::{MessageQueue, QueueMessage, SqsQueue};
 use prechat::store::outbox::{DynamoOutbox, Outbox, SentRecord, SentVia};
 use prechat::store::DynamoTable;
@@ -75,6 +76,7 @@ impl Rig {
         SenderConfig {
             table: self.env.table("StateTable").to_owned(),
             outbound_queue_url: self.env.queue_url("OutboundQueue").to_owned(),
+            dead_letter_queue_url: self.env.queue_url("OutboundDeadLetterQueue").to_owned(),
             graph: GraphSettings {
                 base_url: self.graph.uri(),
                 api_version: "v23.0".into(),
@@ -111,7 +113,8 @@ impl Rig {
             config.clone(),
             graph,
             DynamoOutbox::new(DynamoTable::new(dynamo, config.table.clone())),
-            SqsVisibility::new(sqs, config.outbound_queue_url.clone()),
+            SqsVisibility::new(sqs.clone(), config.outbound_queue_url.clone()),
+            SqsDeadLetters::new(sqs, Some(config.dead_letter_queue_url.clone())),
         )
     }
 
@@ -709,7 +712,7 @@ async fn sender_rereads_the_token_after_an_auth_error() {
 }
 
 #[tokio::test]
-async fn sender_parks_messages_in_the_dlq_after_the_maximum_receives() {
+async fn sender_parks_an_unreadable_body_at_once_and_a_failing_reply_after_the_maximum_receives() {
     let rig = Rig::new().await;
     Mock::given(method("POST"))
         .respond_with(
@@ -719,7 +722,7 @@ async fn sender_parks_messages_in_the_dlq_after_the_maximum_receives() {
         .await;
     let sender = rig.sender(false, 0).await;
     rig.enqueue(&[text("c1", 1)]).await;
-    // A body that is not an OutboundMessage (another contact's group) is kept for a human too.
+    // A body that is not an OutboundMessage (another contact's group) is parked at once.
     let queue = SqsQueue::new(rig.env.sqs.clone(), rig.env.queue_url("OutboundQueue"));
     queue
         .send_all(&[QueueMessage::fifo(
@@ -729,26 +732,79 @@ async fn sender_parks_messages_in_the_dlq_after_the_maximum_receives() {
         )])
         .await
         .unwrap();
-    let mut receives = 0;
+    let (n, first) = rig.round(&sender).await.unwrap();
+    assert_eq!(
+        (n, first.batch_item_failures.len()),
+        (2, 1),
+        "the junk is done"
+    );
+    assert_eq!(
+        rig.env.parked("OutboundDeadLetterQueue").await,
+        [(
+            "{\"kind\":\"text\"}".to_owned(),
+            "106540352242922:other".to_owned(),
+            "unreadable_body".to_owned(),
+            "reply-sender".to_owned()
+        )],
+        "parked by the sender on its first receive"
+    );
+    let mut receives = 1;
     while let Some((n, r)) = rig.round(&sender).await {
         assert_eq!(r.batch_item_failures.len(), n, "nothing is deleted");
         receives += 1;
         assert!(receives <= 8, "maxReceiveCount is 8");
     }
     assert_eq!(receives, 8);
-    let mut parked: Vec<String> = rig
-        .env
-        .receive_all("OutboundDeadLetterQueue")
-        .await
-        .iter()
-        .map(|m| m.body().unwrap().to_owned())
-        .collect();
-    parked.sort();
-    assert_eq!(parked.len(), 2);
-    let m: OutboundMessage = serde_json::from_str(&parked[1]).unwrap();
+    let parked = rig.env.parked("OutboundDeadLetterQueue").await;
+    assert_eq!(parked.len(), 1);
+    let m: OutboundMessage = serde_json::from_str(&parked[0].0).unwrap();
     assert_eq!(m.dedup_id, "c1:m1");
-    assert_eq!(parked[0], "{\"kind\":\"text\"}");
+    assert_eq!(parked[0].2, "", "redriven by SQS, not parked by the sender");
     assert!(rig.item("SENT#c1:m1", "SENT").await.is_none());
+}
+
+#[tokio::test]
+async fn one_contacts_retryable_failure_does_not_hold_back_another_contacts_reply() {
+    let rig = Rig::new().await;
+    Mock::given(method("POST"))
+        .and(body_string_contains(BSUID))
+        .respond_with(
+            ResponseTemplate::new(500).set_body_json(meta_error(131000, "Something went wrong")),
+        )
+        .with_priority(1)
+        .mount(&rig.graph)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(accepting())
+        .mount(&rig.graph)
+        .await;
+    let sender = rig.sender(false, 30).await;
+    let mut other = text("c2", 1);
+    other.recipient.user_id = Some("US.99999999999999999999".into());
+    rig.enqueue(&[text("c1", 1), text("c1", 2), other]).await;
+    let (n, r) = rig.round(&sender).await.unwrap();
+    assert_eq!(n, 3, "one batch with both contacts");
+    let failed: Vec<&str> = r
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed.len(), 2, "c1's two replies: {failed:?}");
+    assert_eq!(
+        rig.posted().await.len(),
+        2,
+        "c1:m1 (500) and c2:m1; c1:m2 held back"
+    );
+    assert!(
+        rig.item("SENT#c2:m1", "SENT").await.is_some(),
+        "the other contact got its reply"
+    );
+    assert!(rig.item("SENT#c1:m1", "SENT").await.is_none());
+    assert_eq!(
+        rig.queue_depth("OutboundQueue").await,
+        2,
+        "only c1's replies stay"
+    );
 }
 
 /// The real binary under cargo-lambda's runtime emulator, configured only through its
@@ -770,6 +826,10 @@ async fn reply_sender_binary_handles_the_sample_event_under_cargo_lambda() {
         (
             "PRECHAT_OUTBOUND_QUEUE_URL".into(),
             env.queue_url("OutboundQueue").into(),
+        ),
+        (
+            "PRECHAT_OUTBOUND_DLQ_URL".into(),
+            env.queue_url("OutboundDeadLetterQueue").into(),
         ),
         ("PRECHAT_GRAPH_BASE_URL".into(), graph.uri()),
         ("WHATSAPP_ACCESS_TOKEN_PARAM".into(), param),

@@ -17,7 +17,9 @@ use prechat::store::conversation_store::{
     applied_pk, contact_pk, conversation_pk, Applied, ConversationStore, DynamoConversationStore,
     APPLIED_TTL_SECONDS,
 };
-use prechat::store::survey_store::{DynamoSurveyStore, Published, SurveyStore};
+use prechat::store::survey_store::{
+    survey_pk, version_sk, DynamoSurveyStore, Published, SurveyStore,
+};
 use prechat::store::{DynamoTable, StoreError};
 use prechat::survey::definition::DEFAULT_SURVEY_YAML;
 use prechat::whatsapp::event::{
@@ -103,6 +105,7 @@ async fn rig() -> Rig {
         assignment_queue_url: env.queue_url("AssignmentQueue").to_owned(),
         survey_id: "default".into(),
         survey_cache_seconds: 0,
+        dead_letter_queue_url: Some(env.queue_url("InboundDeadLetterQueue").to_owned()),
     };
     let now = Arc::new(AtomicI64::new(T0));
     let clock = now.clone();
@@ -171,6 +174,7 @@ impl Rig {
             table: self.env.table("StateTable").to_owned(),
             outbound_queue_url: missing("OutboundQueue"),
             assignment_queue_url: missing("AssignmentQueue"),
+            dead_letter_queue_url: Some(self.env.queue_url("InboundDeadLetterQueue").to_owned()),
             survey_id: "default".into(),
             survey_cache_seconds: 0,
         };
@@ -943,7 +947,7 @@ async fn a_bsuid_change_moves_the_contact() {
 }
 
 #[tokio::test]
-async fn the_sample_event_runs_and_bad_bodies_are_discarded() {
+async fn the_sample_event_runs_and_a_bad_body_is_parked_in_the_inbound_dlq_at_once() {
     let r = rig().await;
     let path = prechat_tests::workspace_root().join("events/survey-engine.json");
     let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -962,10 +966,78 @@ async fn the_sample_event_runs_and_bad_bodies_are_discarded() {
     let mut m = SqsMessage::default();
     m.message_id = Some("bad".into());
     m.body = Some("{not json".into());
+    m.attributes = HashMap::from([("MessageGroupId".to_owned(), "pn:someone".to_owned())]);
     bad.records = vec![m];
     assert!(
         r.engine.handle(bad).await.batch_item_failures.is_empty(),
-        "a bad body is discarded"
+        "parked, so done: not received again"
+    );
+    let parked = r.env.parked("InboundDeadLetterQueue").await;
+    assert_eq!(
+        parked,
+        [(
+            "{not json".to_owned(),
+            "pn:someone".to_owned(),
+            "unreadable_body".to_owned(),
+            "survey-engine".to_owned()
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_conversation_whose_survey_version_is_gone_is_parked_in_the_inbound_dlq() {
+    let r = rig().await;
+    let table = DynamoTable::new(r.env.dynamo.clone(), r.env.table("StateTable"));
+    let store = DynamoSurveyStore::new(table);
+    assert_eq!(
+        store
+            .publish("default", DEFAULT_SURVEY_YAML, T0)
+            .await
+            .unwrap(),
+        Published::New(1)
+    );
+    let who = ana();
+    r.say(&who, text("hi")).await;
+    r.env
+        .dynamo
+        .delete_item()
+        .table_name(r.env.table("StateTable"))
+        .key("pk", AttributeValue::S(survey_pk("default")))
+        .key("sk", AttributeValue::S(version_sk(1)))
+        .send()
+        .await
+        .unwrap();
+    // A fresh instance (versions are cached for the life of a process) meets the gap.
+    let config = SurveyEngineConfig {
+        table: r.env.table("StateTable").to_owned(),
+        outbound_queue_url: r.env.queue_url("OutboundQueue").to_owned(),
+        assignment_queue_url: r.env.queue_url("AssignmentQueue").to_owned(),
+        survey_id: "default".into(),
+        survey_cache_seconds: 0,
+        dead_letter_queue_url: Some(r.env.queue_url("InboundDeadLetterQueue").to_owned()),
+    };
+    let fresh = SurveyEngine::from_parts(&config, r.env.dynamo.clone(), r.env.sqs.clone())
+        .unwrap()
+        .with_clock(|| T0 + 60);
+    let e = r.message(&who, tap("en"));
+    let mut batch = SqsEvent::default();
+    let mut m = SqsMessage::default();
+    m.message_id = Some("sqs-1".into());
+    m.body = Some(serde_json::to_string(&e).unwrap());
+    m.attributes = HashMap::from([("MessageGroupId".to_owned(), e.group_id())]);
+    batch.records = vec![m];
+    assert!(fresh.handle(batch).await.batch_item_failures.is_empty());
+    let parked = r.env.parked("InboundDeadLetterQueue").await;
+    assert_eq!(parked.len(), 1);
+    let (body, group, error, _) = &parked[0];
+    assert_eq!(
+        body,
+        &serde_json::to_string(&e).unwrap(),
+        "the original body"
+    );
+    assert_eq!(
+        (group, error.as_str()),
+        (&e.group_id(), "survey_unavailable")
     );
 }
 
@@ -1139,6 +1211,10 @@ async fn survey_engine_binary_handles_the_sample_event_under_cargo_lambda() {
             "PRECHAT_ASSIGNMENT_QUEUE_URL".into(),
             env.queue_url("AssignmentQueue").into(),
         ),
+        (
+            "PRECHAT_INBOUND_DLQ_URL".into(),
+            env.queue_url("InboundDeadLetterQueue").into(),
+        ),
         ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
         ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
     ];
@@ -1189,6 +1265,7 @@ async fn effects_lost_after_the_commit_are_sent_on_redelivery() {
             assignment_queue_url: r.env.queue_url("AssignmentQueue").to_owned(),
             survey_id: "default".into(),
             survey_cache_seconds: 0,
+            dead_letter_queue_url: Some(r.env.queue_url("InboundDeadLetterQueue").to_owned()),
         },
         r.env.dynamo.clone(),
         r.env.sqs.clone(),

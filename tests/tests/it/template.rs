@@ -180,6 +180,8 @@ const USES: &[(&str, &[&str])] = &[
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "sqs:ChangeMessageVisibility",
+            // Parking in its own DLQ.
+            "sqs:SendMessage",
             "ssm:GetParameters",
         ],
     ),
@@ -503,7 +505,8 @@ fn alarms_watch_every_queue_every_function_the_api_and_the_failure_metrics() {
     for metric in [
         "GraphAuthFailures",
         "ReplyDeliveryFailures",
-        "DiscardedMessages",
+        "ParkedMessages",
+        "AgentNotificationFailures",
     ] {
         assert!(watched(&all, "prechat", metric, None), "no {metric} alarm");
     }
@@ -528,12 +531,12 @@ fn every_custom_alarm_metric_is_produced_by_a_metric_filter() {
         });
         assert!(produced, "{id}: nothing emits {}", a["MetricName"]);
     }
-    // Discards are counted in each SQS consumer's log group.
+    // Parked messages are counted in each SQS consumer's log group.
     for logs in ["SurveyEngineLogs", "AgentAssignerLogs", "ReplySenderLogs"] {
         assert!(
             filters.iter().any(|f| f["LogGroupName"] == logs
-                && f["MetricTransformations"][0]["MetricName"] == "DiscardedMessages"),
-            "{logs}: discarded messages are not counted"
+                && f["MetricTransformations"][0]["MetricName"] == "ParkedMessages"),
+            "{logs}: parked messages are not counted"
         );
     }
 }
