@@ -149,7 +149,13 @@ impl<Q: MessageQueue> AgentAssigner<Q> {
         let body = message.body.unwrap_or_default();
         let job: AssignmentJob = match serde_json::from_str(&body) {
             Ok(job) => job,
-            Err(e) => return Ok(Handled::Discarded(format!("not an assignment job: {e}"))),
+            // serde's message may quote the body: only category and position are kept.
+            Err(e) => {
+                let reason = crate::telemetry::json_error(&e);
+                return Ok(Handled::Discarded(format!(
+                    "not an assignment job: {reason}"
+                )));
+            }
         };
         let result = match job {
             AssignmentJob::Assign(req) => self.assign(req).await.map(|o| {

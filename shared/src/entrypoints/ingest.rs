@@ -114,7 +114,10 @@ pub fn accept(
 /// The queue messages for a delivery's events, in order. An event repeated within one delivery
 /// is sent once (SQS would drop the copy anyway; this saves the round trip).
 pub fn queue_messages(events: &[InboundEvent]) -> Result<Vec<QueueMessage>, serde_json::Error> {
-    Ok(queue_messages_of(events)?.into_iter().map(|(_, m)| m).collect())
+    Ok(queue_messages_of(events)?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect())
 }
 
 /// [`queue_messages`], each with the index of its event.
@@ -211,13 +214,13 @@ impl<Q: MessageQueue> Ingest<Q> {
         let (event_of, messages): (Vec<usize>, Vec<QueueMessage>) =
             match queue_messages_of(&normalized.events) {
                 Ok(m) => m.into_iter().unzip(),
-            Err(e) => {
-                tracing::error!(error = %e, "could not serialise an event");
-                return Outcome::NotQueued {
-                    reason: "serialisation failed".to_owned(),
-                };
-            }
-        };
+                Err(e) => {
+                    tracing::error!(error = %e, "could not serialise an event");
+                    return Outcome::NotQueued {
+                        reason: "serialisation failed".to_owned(),
+                    };
+                }
+            };
         let mut left_out = Vec::new();
         match self.queue.send_all(&messages).await {
             Ok(()) => {}
@@ -550,16 +553,22 @@ mod tests {
             1,
         );
         let out = f
-            .ingest(&Method::POST, Some(sign(body.as_bytes()).as_bytes()), body.as_bytes())
+            .ingest(
+                &Method::POST,
+                Some(sign(body.as_bytes()).as_bytes()),
+                body.as_bytes(),
+            )
             .await;
         assert_eq!(out.status(), StatusCode::OK, "{out:?}");
         let sent = f.queue.sent.lock().unwrap();
         let texts: Vec<String> = sent
             .iter()
-            .map(|m| match serde_json::from_str::<InboundEvent>(&m.body).unwrap() {
-                InboundEvent::Message(m) => format!("{:?}", m.content),
-                other => panic!("{other:?}"),
-            })
+            .map(
+                |m| match serde_json::from_str::<InboundEvent>(&m.body).unwrap() {
+                    InboundEvent::Message(m) => format!("{:?}", m.content),
+                    other => panic!("{other:?}"),
+                },
+            )
             .collect();
         assert_eq!(texts.len(), 3);
         assert!(texts[1].contains("Olá \u{FFFD}"), "{}", texts[1]);

@@ -401,7 +401,8 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
                     error_column = e.column(),
                     "UNREADABLE_OUTBOUND_MESSAGE: not an OutboundMessage; it will reach the DLQ"
                 );
-                return Err(Retry(format!("unreadable outbound message: {e}")));
+                let reason = crate::telemetry::json_error(&e);
+                return Err(Retry(format!("unreadable outbound message: {reason}")));
             }
         };
         match self.deliver(&msg).await? {
@@ -476,12 +477,13 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
         let class = match e.class {
             ErrorClass::Retryable => {
                 tracing::warn!(code = %e.label(), fbtrace_id = ?e.fbtrace_id, "Graph API asks to retry");
-                return Err(Retry(e.to_string()));
+                // Meta's message text is not logged: its details may echo a parameter value.
+                return Err(Retry(format!("Graph API error {}", e.label())));
             }
             ErrorClass::Auth => {
                 tracing::error!(code = %e.label(), fbtrace_id = ?e.fbtrace_id,
                     "{AUTH_FAILURE_LOG}: the WhatsApp access token is rejected even after re-reading it");
-                return Err(Retry(e.to_string()));
+                return Err(Retry(format!("Graph API error {}", e.label())));
             }
             ErrorClass::WindowClosed => "window_closed",
             ErrorClass::BsuidUnsupported => "bsuid_unsupported",
@@ -580,8 +582,13 @@ impl<G: GraphApi, O: Outbox, V: Visibility> ReplySender<G, O, V> {
         class: &str,
         reason: &str,
     ) -> Result<Delivery, Retry> {
-        tracing::error!(error_code = code, error_class = class, %reason,
-            "{PERMANENT_FAILURE_LOG}: reply will not be delivered");
+        // The reason (Meta's message, which may echo a parameter value) goes to the failure
+        // record, not to the log.
+        tracing::error!(
+            error_code = code,
+            error_class = class,
+            "{PERMANENT_FAILURE_LOG}: reply will not be delivered"
+        );
         if let Some(conversation_id) = msg.conversation_id.as_deref().filter(|c| !c.is_empty()) {
             self.outbox
                 .record_failure(&FailureRecord {

@@ -284,12 +284,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue> SurveyEngine<S, V, Q
                 // The body is our own contract: a bad one will never parse, so it is not
                 // retried. serde's message may quote the body (a phone number, an answer):
                 // only its category and position are logged.
-                let reason = format!(
-                    "bad inbound event: {:?} error at line {} column {}",
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                );
+                let reason = format!("bad inbound event: {}", crate::telemetry::json_error(&e));
                 tracing::error!(%reason, "inbound event does not parse");
                 return Ok(Handled::Discarded(reason));
             }

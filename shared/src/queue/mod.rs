@@ -261,7 +261,10 @@ mod tests {
     #[test]
     fn batches_hold_at_most_ten_entries_in_order() {
         let (batches, too_large) = plan_batches(&[100; 23]);
-        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 3]);
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [10, 10, 3]
+        );
         assert_eq!(batches.concat(), (0..23).collect::<Vec<_>>());
         assert!(too_large.is_empty());
         assert_eq!(plan_batches(&[]), (vec![], vec![]));
@@ -277,7 +280,11 @@ mod tests {
             assert!(bytes <= MAX_BATCH_BYTES);
         }
         let (batches, _) = plan_batches(&[MAX_MESSAGE_BYTES, 1]);
-        assert_eq!(batches, vec![vec![0], vec![1]], "a full-size message goes alone");
+        assert_eq!(
+            batches,
+            vec![vec![0], vec![1]],
+            "a full-size message goes alone"
+        );
     }
 
     #[test]
@@ -297,13 +304,21 @@ mod tests {
     fn characters_sqs_refuses_are_escaped_and_read_back_the_same() {
         let text = "a\u{FFFE}b\u{FFFF}c\u{1}\u{1F600}\u{FFFD}\t";
         let body = serde_json::to_string(&serde_json::json!({ "text": text })).unwrap();
-        assert!(body.contains('\u{FFFE}'), "serde_json leaves U+FFFE raw: {body:?}");
+        assert!(
+            body.contains('\u{FFFE}'),
+            "serde_json leaves U+FFFE raw: {body:?}"
+        );
         let safe = sqs_safe_body(&body);
         assert_eq!(safe, "{\"text\":\"a\\ufffeb\\uffffc\\u0001😀\u{FFFD}\\t\"}");
-        assert!(safe.chars().all(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}' | '\u{0}'..='\u{8}')));
+        assert!(safe
+            .chars()
+            .all(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}' | '\u{0}'..='\u{8}')));
         let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
         assert_eq!(back["text"], text);
-        assert!(matches!(sqs_safe_body(r#"{"ok":"Olá 😀"}"#), Cow::Borrowed(_)));
+        assert!(matches!(
+            sqs_safe_body(r#"{"ok":"Olá 😀"}"#),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -620,7 +620,8 @@ fn scrub_quoted(text: &str) -> String {
             out.push('…');
             return out; // unbalanced: drop the rest
         };
-        let ours = quote == "`" && (out.ends_with("missing field `") || out.ends_with("duplicate field `"));
+        let ours = quote == "`"
+            && (out.ends_with("missing field `") || out.ends_with("duplicate field `"));
         out.push_str(if ours { &after[..close] } else { "…" });
         out.push_str(quote);
         rest = &after[close + 1..];
@@ -792,7 +793,10 @@ mod tests {
         let body = wrap(&format!(
             r#"{{{META},"messages":[{{"from":"1","id":"wamid.1","timestamp":"1","type":"text","text":{{"body":"ok \ud83d\ude00"}}}},{{"from":"1","id":"wamid.2","timestamp":"1","type":"text","text":{{"body":"bad \ud800 and \udc01!"}}}},{{"from":"1","id":"wamid.3","timestamp":"1","type":"text","text":{{"body":"fine"}}}}]}}"#
         ));
-        assert!(serde_json::from_slice::<Value>(body.as_bytes()).is_err(), "serde refuses it");
+        assert!(
+            serde_json::from_slice::<Value>(body.as_bytes()).is_err(),
+            "serde refuses it"
+        );
         let p = parse(body.as_bytes()).unwrap();
         let texts: Vec<_> = p.changes[0]
             .value
@@ -806,7 +810,10 @@ mod tests {
 
     #[test]
     fn surrogate_repair_leaves_pairs_and_other_escapes_alone() {
-        assert_eq!(replace_lone_surrogates(br#""\ud83d\ude00 \\ud800 \u00e9""#), None);
+        assert_eq!(
+            replace_lone_surrogates(br#""\ud83d\ude00 \\ud800 \u00e9""#),
+            None
+        );
         assert_eq!(
             replace_lone_surrogates(br#""\ud83d \udbff\udfff \uDC00x""#).unwrap(),
             br#""\uFFFD \udbff\udfff \uFFFDx""#.to_vec()
@@ -815,7 +822,11 @@ mod tests {
             replace_lone_surrogates(br#""\ud800\ud800""#).unwrap(),
             br#""\uFFFD\uFFFD""#.to_vec()
         );
-        assert_eq!(replace_lone_surrogates(br#""\ud8"#), None, "truncated: left to serde");
+        assert_eq!(
+            replace_lone_surrogates(br#""\ud8"#),
+            None,
+            "truncated: left to serde"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod foundation;
 mod ingest;
 mod lambda_emulator;
 mod local;
+mod logs;
 mod sender;
 mod survey;
 mod template;
