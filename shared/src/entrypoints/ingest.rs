@@ -8,8 +8,10 @@
 //! What the status code promises Meta: 200 only once every event of the delivery is queued; 5xx
 //! when any could not be, so Meta delivers again (the FIFO dedup ids make that harmless);
 //! 401 for a bad signature and 4xx for a body that can never be used, with nothing queued.
-//! Changes of a `field` we do not handle are answered 200 and not queued. Logs carry reasons,
-//! counts, message ids and redacted contact keys: never bodies, numbers or names.
+//! Changes of a `field` we do not handle are answered 200 and not queued. An event too large
+//! for SQS (over 1 MiB once serialised) can never be queued: it is logged and left out, the
+//! others are queued, and the answer is 200 (a retry could not help). Logs carry reasons,
+//! counts, message ids and redacted contact keys ([`log_id`]): never bodies, numbers or names.
 
 use std::collections::HashSet;
 
@@ -17,7 +19,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::config::EnvReader;
-use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
+use crate::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
 use crate::secrets::{self, Secret};
 use crate::telemetry::redact;
 use crate::whatsapp::event::InboundEvent;
@@ -114,20 +116,43 @@ pub fn accept(
 /// The queue messages for a delivery's events, in order. An event repeated within one delivery
 /// is sent once (SQS would drop the copy anyway; this saves the round trip).
 pub fn queue_messages(events: &[InboundEvent]) -> Result<Vec<QueueMessage>, serde_json::Error> {
+    Ok(queue_messages_of(events)?
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect())
+}
+
+/// [`queue_messages`], each with the index of its event.
+fn queue_messages_of(
+    events: &[InboundEvent],
+) -> Result<Vec<(usize, QueueMessage)>, serde_json::Error> {
     let mut seen = HashSet::with_capacity(events.len());
     let mut out = Vec::with_capacity(events.len());
-    for ev in events {
+    for (i, ev) in events.iter().enumerate() {
         let (group, dedup) = (ev.group_id(), ev.dedup_id());
         if !seen.insert((group.clone(), dedup.clone())) {
             continue;
         }
-        out.push(QueueMessage::fifo(
-            serde_json::to_string(ev)?,
-            &group,
-            &dedup,
+        out.push((
+            i,
+            QueueMessage::fifo(serde_json::to_string(ev)?, &group, &dedup),
         ));
     }
     Ok(out)
+}
+
+/// An event's dedup id as logs may show it: message and status ids as they are, the BSUIDs of
+/// a BSUID change redacted.
+pub fn log_id(ev: &InboundEvent) -> String {
+    match ev {
+        InboundEvent::UserIdUpdate(u) => format!(
+            "uid:{}:{}:{}",
+            redact(&u.old_user_id),
+            redact(&u.new_user_id),
+            u.timestamp
+        ),
+        other => other.dedup_id(),
+    }
 }
 
 /// The webhook-ingest function: built once at init, then called per request.
@@ -189,40 +214,68 @@ impl<Q: MessageQueue> Ingest<Q> {
             Err(r) => return refused(r, body.len()),
         };
         log_left_out(&normalized);
-        let messages = match queue_messages(&normalized.events) {
-            Ok(m) => m,
+        let (event_of, messages): (Vec<usize>, Vec<QueueMessage>) =
+            match queue_messages_of(&normalized.events) {
+                Ok(m) => m.into_iter().unzip(),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not serialise an event");
+                    return Outcome::NotQueued {
+                        reason: "serialisation failed".to_owned(),
+                    };
+                }
+            };
+        let mut left_out = Vec::new();
+        match self.queue.send_all(&messages).await {
+            Ok(()) => {}
+            Err(QueueError::TooLarge { indexes, sizes }) => {
+                for (i, bytes) in indexes.into_iter().zip(sizes) {
+                    let Some(ev) = event_of.get(i).and_then(|&e| normalized.events.get(e)) else {
+                        continue;
+                    };
+                    tracing::error!(
+                        kind = event_kind(ev),
+                        dedup_id = %log_id(ev),
+                        contact = %contact_of(ev),
+                        bytes,
+                        "event over the SQS message size limit; left out, the rest queued"
+                    );
+                    left_out.push(i);
+                }
+            }
             Err(e) => {
-                tracing::error!(error = %e, "could not serialise an event");
+                tracing::error!(error = %e, events = messages.len(), "delivery not queued; answering 5xx so Meta retries");
                 return Outcome::NotQueued {
-                    reason: "serialisation failed".to_owned(),
+                    reason: e.to_string(),
                 };
             }
-        };
-        if let Err(e) = self.queue.send_all(&messages).await {
-            tracing::error!(error = %e, events = messages.len(), "delivery not queued; answering 5xx so Meta retries");
-            return Outcome::NotQueued {
-                reason: e.to_string(),
-            };
         }
-        for ev in &normalized.events {
+        for (i, &e) in event_of.iter().enumerate() {
+            let Some(ev) = normalized.events.get(e).filter(|_| !left_out.contains(&i)) else {
+                continue;
+            };
             tracing::debug!(
                 kind = event_kind(ev),
-                dedup_id = %ev.dedup_id(),
-                contact = %ev.contact_key().map(redact).map(|r| r.to_string()).unwrap_or_default(),
+                dedup_id = %log_id(ev),
+                contact = %contact_of(ev),
                 "event queued"
             );
         }
+        let queued = messages.len() - left_out.len();
         tracing::info!(
-            queued = messages.len(),
+            queued,
+            too_large = left_out.len(),
             rejected = normalized.rejected.len(),
             skipped = normalized.skipped_fields.len(),
             "delivery queued"
         );
-        Outcome::Queued {
-            queued: messages.len(),
-            normalized,
-        }
+        Outcome::Queued { queued, normalized }
     }
+}
+
+fn contact_of(ev: &InboundEvent) -> String {
+    ev.contact_key()
+        .map(|k| redact(k).to_string())
+        .unwrap_or_default()
 }
 
 fn refused(r: Refusal, body_len: usize) -> Outcome {
@@ -495,6 +548,37 @@ mod tests {
         assert_eq!(queued, 1);
         assert_eq!(normalized.rejected.len(), 1);
         assert_eq!(f.queue.sent.lock().unwrap()[0].dedup_id, "wamid.2");
+    }
+
+    #[tokio::test]
+    async fn a_lone_surrogate_in_one_message_keeps_the_delivery_and_its_neighbours() {
+        let f = ingest(false);
+        let body = text_delivery(&["wamid.1", "wamid.2", "wamid.3"]).replacen(
+            r#""id":"wamid.2","timestamp":"1749416383","type":"text","text":{"body":"Ol\u00e1 \ud83d\ude00"}"#,
+            r#""id":"wamid.2","timestamp":"1749416383","type":"text","text":{"body":"Ol\u00e1 \ud83d"}"#,
+            1,
+        );
+        let out = f
+            .ingest(
+                &Method::POST,
+                Some(sign(body.as_bytes()).as_bytes()),
+                body.as_bytes(),
+            )
+            .await;
+        assert_eq!(out.status(), StatusCode::OK, "{out:?}");
+        let sent = f.queue.sent.lock().unwrap();
+        let texts: Vec<String> = sent
+            .iter()
+            .map(
+                |m| match serde_json::from_str::<InboundEvent>(&m.body).unwrap() {
+                    InboundEvent::Message(m) => format!("{:?}", m.content),
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect();
+        assert_eq!(texts.len(), 3);
+        assert!(texts[1].contains("Olá \u{FFFD}"), "{}", texts[1]);
+        assert!(texts[0].contains("Olá 😀") && texts[2].contains("Olá 😀"));
     }
 
     #[test]

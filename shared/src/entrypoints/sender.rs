@@ -621,8 +621,13 @@ impl<G: GraphApi, O: Outbox, V: Visibility, D: DeadLetters> ReplySender<G, O, V,
         class: &str,
         reason: &str,
     ) -> Result<Delivery, SendError> {
-        tracing::error!(error_code = code, error_class = class, %reason,
-            "{PERMANENT_FAILURE_LOG}: reply will not be delivered");
+        // The reason (Meta's message, which may echo a parameter value) goes to the failure
+        // record, not to the log.
+        tracing::error!(
+            error_code = code,
+            error_class = class,
+            "{PERMANENT_FAILURE_LOG}: reply will not be delivered"
+        );
         if let Some(conversation_id) = msg.conversation_id.as_deref().filter(|c| !c.is_empty()) {
             self.outbox
                 .record_failure(&FailureRecord {

@@ -1,9 +1,20 @@
 //! The SQS port: putting messages on the pipeline's FIFO queues.
 //!
 //! [`MessageQueue`] is the trait domain code and entrypoints depend on; [`SqsQueue`] is its AWS
-//! implementation. Sends go out with `SendMessageBatch` (10 per call); entries SQS reports as
-//! failed are retried a few times, and whatever still fails is returned to the caller, who
-//! decides (ingest answers 5xx so Meta delivers again; an SQS consumer reports a batch failure).
+//! implementation. Sends go out with `SendMessageBatch`, in order, in batches [`plan_batches`]
+//! cuts to SQS's limits: at most 10 entries and [`MAX_BATCH_BYTES`] of bodies per call. Entries
+//! SQS reports as failed are retried a few times, and whatever still fails is returned to the
+//! caller, who decides (ingest answers 5xx so Meta delivers again; an SQS consumer reports a
+//! batch failure).
+//!
+//! SQS refuses some characters in a body (it allows only `#x9 | #xA | #xD | #x20-#xD7FF |
+//! #xE000-#xFFFD | #x10000-#x10FFFF`): [`sqs_safe_body`] writes every other one as a JSON
+//! `\uXXXX` escape. Bodies are JSON, so such a character can only sit inside a JSON string,
+//! where the escape reads back as the same text. A message whose body is over
+//! [`MAX_MESSAGE_BYTES`] can never be sent: it is left out, every other message is still sent,
+//! and the caller gets the permanent [`QueueError::TooLarge`] naming it.
+
+use std::borrow::Cow;
 
 pub mod dlq;
 
@@ -39,6 +50,13 @@ impl QueueMessage {
     }
 }
 
+/// SQS's largest message body (1 MiB since August 2025), in UTF-8 bytes.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// SQS's largest `SendMessageBatch`: the bodies of all entries together, in bytes.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// SQS's most entries per `SendMessageBatch`.
+pub const MAX_BATCH_ENTRIES: usize = 10;
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// Some messages could not be queued; their indexes in the input, with SQS's reasons.
@@ -47,15 +65,70 @@ pub enum QueueError {
         failed: Vec<usize>,
         reasons: Vec<String>,
     },
+    /// Messages over [`MAX_MESSAGE_BYTES`] (their indexes and sizes): never sendable. Every
+    /// other message of the call was queued.
+    #[error("{} message(s) over the {MAX_MESSAGE_BYTES}-byte SQS limit were not queued (sizes {sizes:?})", .indexes.len())]
+    TooLarge {
+        indexes: Vec<usize>,
+        sizes: Vec<usize>,
+    },
     #[error("SQS request failed: {0}")]
     Sqs(String),
 }
 
 impl QueueError {
-    /// Queue failures are worth retrying (by SQS redelivery or by Meta's retry).
+    /// Queue failures are worth retrying (by SQS redelivery or by Meta's retry), except a
+    /// message too large for SQS, which will never fit.
     pub fn is_retryable(&self) -> bool {
-        true
+        !matches!(self, QueueError::TooLarge { .. })
     }
+}
+
+/// `body` with every character SQS refuses written as a JSON `\uXXXX` escape (see the module
+/// docs); borrowed, unchanged, in the common case.
+pub fn sqs_safe_body(body: &str) -> Cow<'_, str> {
+    fn allowed(c: char) -> bool {
+        matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    }
+    if body.chars().all(allowed) {
+        return Cow::Borrowed(body);
+    }
+    let mut out = String::with_capacity(body.len() + 16);
+    for c in body.chars() {
+        if allowed(c) {
+            out.push(c);
+        } else {
+            // Not allowed means below U+0020 or U+FFFE/U+FFFF: one UTF-16 unit each.
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Cuts messages (their body sizes in bytes, in order) into consecutive `SendMessageBatch`
+/// calls of at most [`MAX_BATCH_ENTRIES`] entries and [`MAX_BATCH_BYTES`] bytes. A message
+/// over [`MAX_MESSAGE_BYTES`] is in no batch (returned second); the others keep their order.
+pub fn plan_batches(sizes: &[usize]) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut too_large = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut bytes = 0usize;
+    for (i, &size) in sizes.iter().enumerate() {
+        if size > MAX_MESSAGE_BYTES {
+            too_large.push(i);
+            continue;
+        }
+        if current.len() == MAX_BATCH_ENTRIES || bytes + size > MAX_BATCH_BYTES {
+            batches.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        current.push(i);
+        bytes += size;
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    (batches, too_large)
 }
 
 /// Puts messages on one queue, in order.
@@ -97,7 +170,7 @@ impl SqsQueue {
             .map(|(i, m)| {
                 let mut e = SendMessageBatchRequestEntry::builder()
                     .id(format!("m{i}"))
-                    .message_body(&m.body)
+                    .message_body(sqs_safe_body(&m.body))
                     .message_group_id(&m.group_id)
                     .message_deduplication_id(&m.dedup_id);
                 if m.delay_seconds > 0 {
@@ -127,13 +200,15 @@ impl SqsQueue {
 
 impl MessageQueue for SqsQueue {
     async fn send_all(&self, messages: &[QueueMessage]) -> Result<(), QueueError> {
-        // Chunks go out one after the other so that per-group order is kept across chunks.
-        for (chunk_no, chunk) in messages.chunks(10).enumerate() {
-            let mut pending: Vec<(usize, &QueueMessage)> = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, m)| (chunk_no * 10 + i, m))
-                .collect();
+        let sizes: Vec<usize> = messages
+            .iter()
+            .map(|m| sqs_safe_body(&m.body).len())
+            .collect();
+        let (batches, too_large) = plan_batches(&sizes);
+        // Batches go out one after the other so that per-group order is kept across them.
+        for batch in batches {
+            let mut pending: Vec<(usize, &QueueMessage)> =
+                batch.into_iter().map(|i| (i, &messages[i])).collect();
             let mut reasons = Vec::new();
             for attempt in 0..ENTRY_ATTEMPTS {
                 if attempt > 0 {
@@ -155,6 +230,12 @@ impl MessageQueue for SqsQueue {
                     reasons,
                 });
             }
+        }
+        if !too_large.is_empty() {
+            return Err(QueueError::TooLarge {
+                sizes: too_large.iter().map(|&i| sizes[i]).collect(),
+                indexes: too_large,
+            });
         }
         Ok(())
     }
@@ -179,6 +260,69 @@ pub fn sqs_id(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_hold_at_most_ten_entries_in_order() {
+        let (batches, too_large) = plan_batches(&[100; 23]);
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [10, 10, 3]
+        );
+        assert_eq!(batches.concat(), (0..23).collect::<Vec<_>>());
+        assert!(too_large.is_empty());
+        assert_eq!(plan_batches(&[]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn batches_are_split_by_total_size() {
+        let third = MAX_BATCH_BYTES / 3 + 1; // three of these are over the batch limit
+        let (batches, _) = plan_batches(&[third, third, third, 10, third]);
+        assert_eq!(batches, vec![vec![0, 1], vec![2, 3, 4]]);
+        for b in &batches {
+            let bytes: usize = b.iter().map(|&i| [third, third, third, 10, third][i]).sum();
+            assert!(bytes <= MAX_BATCH_BYTES);
+        }
+        let (batches, _) = plan_batches(&[MAX_MESSAGE_BYTES, 1]);
+        assert_eq!(
+            batches,
+            vec![vec![0], vec![1]],
+            "a full-size message goes alone"
+        );
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_left_out_and_the_others_kept() {
+        let (batches, too_large) = plan_batches(&[5, MAX_MESSAGE_BYTES + 1, 7]);
+        assert_eq!(batches, vec![vec![0, 2]]);
+        assert_eq!(too_large, [1]);
+        let e = QueueError::TooLarge {
+            indexes: too_large,
+            sizes: vec![MAX_MESSAGE_BYTES + 1],
+        };
+        assert!(!e.is_retryable(), "it will never fit");
+        assert!(e.to_string().contains("1048576-byte SQS limit"), "{e}");
+    }
+
+    #[test]
+    fn characters_sqs_refuses_are_escaped_and_read_back_the_same() {
+        let text = "a\u{FFFE}b\u{FFFF}c\u{1}\u{1F600}\u{FFFD}\t";
+        let body = serde_json::to_string(&serde_json::json!({ "text": text })).unwrap();
+        assert!(
+            body.contains('\u{FFFE}'),
+            "serde_json leaves U+FFFE raw: {body:?}"
+        );
+        let safe = sqs_safe_body(&body);
+        assert_eq!(safe, "{\"text\":\"a\\ufffeb\\uffffc\\u0001😀\u{FFFD}\\t\"}");
+        assert!(safe
+            .chars()
+            .all(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}' | '\u{0}'..='\u{8}')));
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["text"], text);
+        assert!(matches!(
+            sqs_safe_body(r#"{"ok":"Olá 😀"}"#),
+            Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn sqs_ids_pass_through_when_valid_and_hash_otherwise() {

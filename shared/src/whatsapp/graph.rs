@@ -1,12 +1,18 @@
 //! Rendering an [`OutboundMessage`] to the JSON body of `POST /{version}/{phone_number_id}/messages`.
 //!
 //! The shapes follow Meta's Cloud API reference (text, interactive `button` and `list`,
-//! `template`, and the mark-as-read call with `typing_indicator`). WhatsApp's limits are checked
-//! here, before any request, so a message Meta would reject never leaves prechat: the caller
-//! gets a [`RenderError`] naming the field and the limit, and records it as a permanent failure.
+//! `template`, and the mark-as-read call with `typing_indicator`). WhatsApp's limits are
+//! enforced here, before any request. Every text a contact reads (text and interactive bodies,
+//! header, footer, button and list labels, row titles and descriptions, template parameters) is
+//! cut to its limit with [`fit`]: a long profile name or answer inside a survey text must never
+//! make a message fail. What cannot be fixed by cutting (an empty text, too many buttons or
+//! rows, an over-long or repeated id, a bad template name, no recipient) is a [`RenderError`]
+//! naming the field and the limit, recorded by the caller as a permanent failure.
 //!
 //! The contact is addressed with `to` (phone number) when it is known, else with `recipient`
 //! (the business-scoped user id); Meta lets `to` win when both are given, so only one is sent.
+
+use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
@@ -101,7 +107,7 @@ pub fn render_body(recipient: &Recipient, body: &OutboundBody) -> Result<Rendere
     v.insert(field.into(), json!(address));
     let (kind, content) = match body {
         OutboundBody::Text { body, preview_url } => {
-            bounded("text.body", body, limits::TEXT_BODY)?;
+            let body = fitted("text.body", body, limits::TEXT_BODY)?;
             ("text", json!({ "preview_url": preview_url, "body": body }))
         }
         OutboundBody::Buttons {
@@ -185,20 +191,24 @@ fn render_buttons(
     footer: Option<&str>,
     buttons: &[ReplyButton],
 ) -> Result<Value, RenderError> {
-    bounded("interactive.body", body, limits::INTERACTIVE_BODY)?;
     count("interactive.buttons", buttons.len(), 1, limits::BUTTONS)?;
-    let mut rendered = Vec::with_capacity(buttons.len());
+    unique("buttons.id", buttons.iter().map(|b| b.id.as_str()))?;
+    unique("buttons.title", buttons.iter().map(|b| b.title.as_str()))?;
+    let mut titles: Vec<String> = Vec::with_capacity(buttons.len());
     for (i, b) in buttons.iter().enumerate() {
         bounded(&format!("buttons[{i}].id"), &b.id, limits::BUTTON_ID)?;
-        bounded(
+        let title = fitted(
             &format!("buttons[{i}].title"),
             &b.title,
             limits::BUTTON_TITLE,
         )?;
-        rendered.push(json!({ "type": "reply", "reply": { "id": b.id, "title": b.title } }));
+        titles.push(distinct(title, &titles, limits::BUTTON_TITLE));
     }
-    unique("buttons.id", buttons.iter().map(|b| b.id.as_str()))?;
-    unique("buttons.title", buttons.iter().map(|b| b.title.as_str()))?;
+    let rendered: Vec<Value> = buttons
+        .iter()
+        .zip(&titles)
+        .map(|(b, title)| json!({ "type": "reply", "reply": { "id": b.id, "title": title } }))
+        .collect();
     let mut v = interactive_frame("button", body, header, footer)?;
     v.insert("action".into(), json!({ "buttons": rendered }));
     Ok(Value::Object(v))
@@ -211,8 +221,7 @@ fn render_list(
     button: &str,
     sections: &[ListSection],
 ) -> Result<Value, RenderError> {
-    bounded("interactive.body", body, limits::INTERACTIVE_BODY)?;
-    bounded("interactive.action.button", button, limits::LIST_BUTTON)?;
+    let button = fitted("interactive.action.button", button, limits::LIST_BUTTON)?;
     count(
         "interactive.sections",
         sections.len(),
@@ -231,7 +240,7 @@ fn render_list(
         let mut section = Map::new();
         match s.title.as_deref() {
             Some(t) => {
-                bounded(&format!("sections[{i}].title"), t, limits::SECTION_TITLE)?;
+                let t = fitted(&format!("sections[{i}].title"), t, limits::SECTION_TITLE)?;
                 section.insert("title".into(), json!(t));
             }
             // Meta requires a title on every section once there is more than one.
@@ -255,14 +264,14 @@ fn render_list(
                 &r.id,
                 limits::ROW_ID,
             )?;
-            bounded(
+            let title = fitted(
                 &format!("sections[{i}].rows[{j}].title"),
                 &r.title,
                 limits::ROW_TITLE,
             )?;
-            let mut row = json!({ "id": r.id, "title": r.title });
+            let mut row = json!({ "id": r.id, "title": title });
             if let Some(d) = r.description.as_deref() {
-                bounded(
+                let d = fitted(
                     &format!("sections[{i}].rows[{j}].description"),
                     d,
                     limits::ROW_DESCRIPTION,
@@ -294,15 +303,16 @@ fn interactive_frame(
     header: Option<&str>,
     footer: Option<&str>,
 ) -> Result<Map<String, Value>, RenderError> {
+    let body = fitted("interactive.body", body, limits::INTERACTIVE_BODY)?;
     let mut v = Map::new();
     v.insert("type".into(), json!(kind));
     if let Some(h) = header {
-        bounded("interactive.header.text", h, limits::HEADER_TEXT)?;
+        let h = fitted("interactive.header.text", h, limits::HEADER_TEXT)?;
         v.insert("header".into(), json!({ "type": "text", "text": h }));
     }
     v.insert("body".into(), json!({ "text": body }));
     if let Some(f) = footer {
-        bounded("interactive.footer.text", f, limits::FOOTER_TEXT)?;
+        let f = fitted("interactive.footer.text", f, limits::FOOTER_TEXT)?;
         v.insert("footer".into(), json!({ "text": f }));
     }
     Ok(v)
@@ -335,7 +345,7 @@ fn render_template(name: &str, language: &str, params: &[String]) -> Result<Valu
         let mut rendered = Vec::with_capacity(params.len());
         for (i, p) in params.iter().enumerate() {
             let field = format!("template.body_parameters[{i}]");
-            bounded(&field, p, limits::TEMPLATE_PARAMETER)?;
+            let p = fitted(&field, p, limits::TEMPLATE_PARAMETER)?;
             // Meta rejects body parameters with these (error 132018).
             if p.contains(['\n', '\t']) || p.contains("     ") {
                 return Err(RenderError::Invalid {
@@ -357,6 +367,55 @@ fn non_empty(field: &str, value: &str) -> Result<(), RenderError> {
         });
     }
     Ok(())
+}
+
+/// Cuts `value` to at most `max` characters, counted as WhatsApp counts them (Unicode scalar
+/// values, not bytes), on a character boundary. A cut text ends with `…` (within the limit) so
+/// the reader sees it was shortened; a text that fits is returned as it is.
+pub fn fit(value: &str, max: usize) -> Cow<'_, str> {
+    if max == 0 {
+        return Cow::Borrowed("");
+    }
+    let Some((cut, _)) = value.char_indices().nth(max - 1) else {
+        return Cow::Borrowed(value);
+    };
+    if value[cut..].chars().nth(1).is_none() {
+        return Cow::Borrowed(value); // exactly `max` characters
+    }
+    let mut out = value[..cut].trim_end().to_owned();
+    out.push('…');
+    Cow::Owned(out)
+}
+
+/// A text a contact reads: must not be blank; cut to `max` with [`fit`].
+fn fitted<'a>(field: &str, value: &'a str, max: usize) -> Result<Cow<'a, str>, RenderError> {
+    non_empty(field, value)?;
+    Ok(fit(value, max))
+}
+
+/// Cutting can make two distinct labels equal ("Customer service A" / "... B" at 20): Meta
+/// refuses repeated button titles, so a repeat gets a number (" 2") within the limit.
+fn distinct(title: Cow<'_, str>, earlier: &[String], max: usize) -> String {
+    if !earlier.iter().any(|t| *t == title) {
+        return title.into_owned();
+    }
+    for n in 2.. {
+        let suffix = format!(" {n}");
+        let keep = max.saturating_sub(suffix.chars().count());
+        let candidate = format!("{}{suffix}", fit_plain(&title, keep));
+        if !earlier.contains(&candidate) {
+            return candidate;
+        }
+    }
+    title.into_owned() // unreachable: at most 3 buttons
+}
+
+/// The first `max` characters, without the ellipsis.
+fn fit_plain(value: &str, max: usize) -> &str {
+    match value.char_indices().nth(max) {
+        Some((cut, _)) => value[..cut].trim_end(),
+        None => value,
+    }
 }
 
 fn bounded(field: &str, value: &str, max: usize) -> Result<(), RenderError> {
@@ -668,37 +727,6 @@ mod tests {
             }
         );
 
-        let long = "é".repeat(21); // 21 characters, 42 bytes: limits count characters
-        let err = render_for(
-            to_phone(),
-            OutboundBody::Buttons {
-                body: "b".into(),
-                header: None,
-                footer: None,
-                buttons: vec![button("a", &long)],
-            },
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            RenderError::TooLong {
-                field: "buttons[0].title".into(),
-                max: 20,
-                actual: 21
-            }
-        );
-        assert!(err.to_string().contains("at most 20"));
-        assert!(render_for(
-            to_phone(),
-            OutboundBody::Buttons {
-                body: "b".into(),
-                header: None,
-                footer: None,
-                buttons: vec![button("a", &"é".repeat(20))]
-            }
-        )
-        .is_ok());
-
         let err = render_for(
             to_phone(),
             OutboundBody::Buttons {
@@ -724,17 +752,6 @@ mod tests {
         let err = render_for(
             to_phone(),
             OutboundBody::Buttons {
-                body: "x".repeat(1025),
-                header: None,
-                footer: None,
-                buttons: vec![button("a", "A")],
-            },
-        )
-        .unwrap_err();
-        assert!(matches!(err, RenderError::TooLong { max: 1024, .. }));
-        let err = render_for(
-            to_phone(),
-            OutboundBody::Buttons {
                 body: "b".into(),
                 header: None,
                 footer: None,
@@ -743,17 +760,6 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, RenderError::Count { actual: 0, .. }));
-        let err = render_for(
-            to_phone(),
-            OutboundBody::Buttons {
-                body: "b".into(),
-                header: Some("h".repeat(61)),
-                footer: None,
-                buttons: vec![button("a", "A")],
-            },
-        )
-        .unwrap_err();
-        assert!(matches!(err, RenderError::TooLong { max: 60, .. }));
     }
 
     #[test]
@@ -770,19 +776,6 @@ mod tests {
                 .map(|i| row(&format!("r{i}"), "t", None))
                 .collect::<Vec<_>>()
         };
-
-        let long_body = OutboundBody::List {
-            body: "x".repeat(1025),
-            header: None,
-            footer: None,
-            button: "Open".into(),
-            sections: vec![ListSection {
-                title: None,
-                rows: rows(1),
-            }],
-        };
-        let err = render_for(to_phone(), long_body).unwrap_err();
-        assert!(matches!(err, RenderError::TooLong { max: 1024, .. }));
 
         assert!(render_for(
             to_phone(),
@@ -836,42 +829,6 @@ mod tests {
         let err = render_for(
             to_phone(),
             list(
-                &"b".repeat(21),
-                vec![ListSection {
-                    title: None,
-                    rows: rows(1),
-                }],
-            ),
-        )
-        .unwrap_err();
-        assert!(matches!(err, RenderError::TooLong { max: 20, .. }));
-        let err = render_for(
-            to_phone(),
-            list(
-                "Open",
-                vec![ListSection {
-                    title: None,
-                    rows: vec![row("r", &"t".repeat(25), None)],
-                }],
-            ),
-        )
-        .unwrap_err();
-        assert!(matches!(err, RenderError::TooLong { max: 24, .. }));
-        let err = render_for(
-            to_phone(),
-            list(
-                "Open",
-                vec![ListSection {
-                    title: None,
-                    rows: vec![row("r", "t", Some(&"d".repeat(73)))],
-                }],
-            ),
-        )
-        .unwrap_err();
-        assert!(matches!(err, RenderError::TooLong { max: 72, .. }));
-        let err = render_for(
-            to_phone(),
-            list(
                 "Open",
                 vec![
                     ListSection {
@@ -914,15 +871,6 @@ mod tests {
 
     #[test]
     fn other_limits_are_enforced() {
-        let err = render_for(
-            to_phone(),
-            OutboundBody::Text {
-                body: "x".repeat(4097),
-                preview_url: false,
-            },
-        )
-        .unwrap_err();
-        assert!(matches!(err, RenderError::TooLong { max: 4096, .. }));
         let err = render_for(
             to_phone(),
             OutboundBody::Text {
@@ -984,6 +932,183 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, RenderError::Empty { .. }));
+    }
+
+    fn chars(v: &Value) -> usize {
+        v.as_str().unwrap_or_default().chars().count()
+    }
+
+    #[test]
+    fn fit_counts_characters_and_cuts_on_a_char_boundary() {
+        let long = "é".repeat(5000); // 2 bytes each: counted as characters
+        let cut = fit(&long, 4096);
+        assert_eq!(cut.chars().count(), 4096);
+        assert!(cut.ends_with("é…"), "{}", &cut[cut.len() - 10..]);
+        let emoji = "😀".repeat(30); // 4 bytes each
+        let emoji = fit(&emoji, 20);
+        assert_eq!(emoji, format!("{}…", "😀".repeat(19)));
+        assert!(matches!(fit(&"x".repeat(20), 20), Cow::Borrowed(_)));
+        assert_eq!(fit("short", 20), "short");
+        assert_eq!(
+            fit("Customer service now", 10),
+            "Customer…",
+            "no space before the mark"
+        );
+        assert_eq!(fit("abc", 0), "");
+    }
+
+    #[test]
+    fn long_text_body_is_cut_to_4096_characters_not_refused() {
+        let greeting = format!("Hi {}!", "ü".repeat(5000));
+        let r = render_for(
+            to_phone(),
+            OutboundBody::Text {
+                body: greeting,
+                preview_url: false,
+            },
+        )
+        .unwrap();
+        let body = &r.body["text"]["body"];
+        assert_eq!(chars(body), 4096);
+        assert!(body.as_str().unwrap().starts_with("Hi üü"));
+    }
+
+    #[test]
+    fn interactive_button_texts_are_cut_to_their_limits() {
+        let r = render_for(
+            to_phone(),
+            OutboundBody::Buttons {
+                body: "б".repeat(1100),
+                header: Some("h".repeat(70)),
+                footer: Some("f".repeat(70)),
+                buttons: vec![button("a", &"é".repeat(25)), button("b", "Short")],
+            },
+        )
+        .unwrap();
+        let i = &r.body["interactive"];
+        assert_eq!(chars(&i["body"]["text"]), 1024);
+        assert_eq!(chars(&i["header"]["text"]), 60);
+        assert_eq!(chars(&i["footer"]["text"]), 60);
+        assert_eq!(chars(&i["action"]["buttons"][0]["reply"]["title"]), 20);
+        assert_eq!(i["action"]["buttons"][1]["reply"]["title"], "Short");
+        assert_eq!(
+            i["action"]["buttons"][0]["reply"]["id"], "a",
+            "ids are never cut"
+        );
+    }
+
+    #[test]
+    fn list_texts_are_cut_to_their_limits() {
+        let r = render_for(
+            to_phone(),
+            OutboundBody::List {
+                body: "x".repeat(1030),
+                header: None,
+                footer: None,
+                button: "Choose one of these topics".into(),
+                sections: vec![ListSection {
+                    title: Some("ß".repeat(30)),
+                    rows: vec![row("r1", &"t".repeat(30), Some(&"d".repeat(80)))],
+                }],
+            },
+        )
+        .unwrap();
+        let i = &r.body["interactive"];
+        assert_eq!(chars(&i["body"]["text"]), 1024);
+        assert_eq!(chars(&i["action"]["button"]), 20);
+        let section = &i["action"]["sections"][0];
+        assert_eq!(chars(&section["title"]), 24);
+        assert_eq!(chars(&section["rows"][0]["title"]), 24);
+        assert_eq!(chars(&section["rows"][0]["description"]), 72);
+    }
+
+    #[test]
+    fn titles_that_become_equal_when_cut_stay_distinct() {
+        let r = render_for(
+            to_phone(),
+            OutboundBody::Buttons {
+                body: "b".into(),
+                header: None,
+                footer: None,
+                buttons: vec![
+                    button("a", "Customer service desk A"),
+                    button("b", "Customer service desk B"),
+                ],
+            },
+        )
+        .unwrap();
+        let b = &r.body["interactive"]["action"]["buttons"];
+        assert_eq!(b[0]["reply"]["title"], "Customer service de…");
+        assert_eq!(b[1]["reply"]["title"], "Customer service d 2");
+    }
+
+    #[test]
+    fn template_parameter_is_cut_to_its_limit() {
+        let r = render_for(
+            to_phone(),
+            OutboundBody::Template {
+                name: "greeting".into(),
+                language: "en".into(),
+                body_parameters: vec!["n".repeat(40_000)],
+            },
+        )
+        .unwrap();
+        let p = &r.body["template"]["components"][0]["parameters"][0]["text"];
+        assert_eq!(chars(p), limits::TEMPLATE_PARAMETER);
+    }
+
+    /// The default survey's greeting for a first message from a contact with this profile name.
+    fn greeting_for(profile_name: &str) -> OutboundMessage {
+        use crate::survey::engine::{on_message, ContactState};
+        use crate::whatsapp::event::{InboundMessage, MessageContent};
+        use crate::whatsapp::ContactRef;
+        let survey = crate::survey::definition::Survey::default_survey().unwrap();
+        let contact = ContactRef {
+            wa_id: Some("16505551234".into()),
+            user_id: None,
+            profile_name: Some(profile_name.into()),
+            username: None,
+        };
+        let msg = InboundMessage {
+            phone_number_id: "106540352242922".into(),
+            display_phone_number: "15550783881".into(),
+            contact,
+            message_id: "wamid.greet".into(),
+            timestamp: 1_790_000_000,
+            context_message_id: None,
+            referral: None,
+            content: MessageContent::Text { body: "hi".into() },
+        };
+        let state = ContactState {
+            phone_number_id: msg.phone_number_id.clone(),
+            key: "16505551234".into(),
+            ..Default::default()
+        };
+        let out = on_message(state, None, &msg, &survey, msg.timestamp + 1);
+        out.effects.messages[0].clone()
+    }
+
+    #[test]
+    fn a_greeting_with_a_very_long_profile_name_is_sent_cut_not_refused() {
+        let greeting = greeting_for(&"Ä".repeat(5000));
+        let r = render(&greeting).unwrap();
+        let text = r.body["text"]["body"]
+            .as_str()
+            .or(r.body["interactive"]["body"]["text"].as_str());
+        let text = text.unwrap();
+        assert!(text.contains("ÄÄÄ"), "{text:.40}");
+        assert!(text.chars().count() <= limits::TEXT_BODY);
+    }
+
+    #[test]
+    fn a_placeholder_inside_a_profile_name_stays_literal() {
+        let greeting = greeting_for("{{contact.first_name}}{{agent.name}}");
+        let r = render(&greeting).unwrap();
+        let text = r.body.to_string();
+        assert!(
+            text.contains("{{contact.first_name}}{{agent.name}}"),
+            "{text}"
+        );
     }
 
     proptest::proptest! {

@@ -64,8 +64,9 @@ impl From<&super::ContactRef> for Recipient {
     }
 }
 
-/// What to send. Limits (buttons ≤ 3, titles ≤ 20, list rows ≤ 10, ...) are checked by the
-/// sender at render time.
+/// What to send. WhatsApp's limits are enforced by the sender at render time: texts are cut to
+/// their limits (body 4,096, interactive body 1,024, titles 20/24, ...), counts (buttons ≤ 3,
+/// list rows ≤ 10) and ids are checked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutboundBody {

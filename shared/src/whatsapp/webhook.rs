@@ -11,6 +11,12 @@
 //! strict pass over the whole body (the common, fast case); only when that fails does it
 //! re-read the delivery item by item, so one malformed entry, change, contact, message or status
 //! is reported in [`Parsed::rejected`] and never drops the valid items beside it.
+//!
+//! A lone UTF-16 surrogate escape (`"\uD800"` without its pair) is valid JSON syntax but not a
+//! Unicode string, and serde refuses the whole document for it. When a pass fails and the body
+//! holds one, every lone surrogate escape is replaced by `\uFFFD` (same length, so positions
+//! stay) and the body is parsed again: that one text carries U+FFFD and everything else is
+//! kept. The signature was checked over the bytes as received, before this.
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -391,6 +397,61 @@ pub struct Parsed {
 /// Parses a delivery body. Fails only when nothing at all can be used (not JSON, not an object,
 /// wrong `object`, `entry` not a list); problems inside are reported per item.
 pub fn parse(body: &[u8]) -> Result<Parsed, ParseError> {
+    match parse_once(body) {
+        // Both passes refuse a lone surrogate escape: repair (rare, so only then) and retry.
+        Err(e) => match replace_lone_surrogates(body) {
+            Some(repaired) => parse_once(&repaired),
+            None => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+/// `body` with every lone surrogate escape (`\uD800`-`\uDFFF` not part of a high-low pair)
+/// replaced by `\uFFFD`; `None` when it has none. Only escapes are looked at: raw bytes that
+/// are not UTF-8 are refused by serde as before.
+pub fn replace_lone_surrogates(body: &[u8]) -> Option<Vec<u8>> {
+    fn unit_at(b: &[u8], i: usize) -> Option<u16> {
+        // `\uXXXX` at i
+        if b.get(i) != Some(&b'\\') || b.get(i + 1) != Some(&b'u') {
+            return None;
+        }
+        let hex = std::str::from_utf8(b.get(i + 2..i + 6)?).ok()?;
+        u16::from_str_radix(hex, 16).ok()
+    }
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let Some(unit) = unit_at(body, i) else {
+            i += 2; // another escape (`\\`, `\"`, ...): its second byte is not a new escape
+            continue;
+        };
+        let len = match unit {
+            0xD800..=0xDBFF => match unit_at(body, i + 6) {
+                Some(0xDC00..=0xDFFF) => {
+                    i += 12; // a proper pair
+                    continue;
+                }
+                _ => 6,
+            },
+            0xDC00..=0xDFFF => 6,
+            _ => {
+                i += 6;
+                continue;
+            }
+        };
+        let fixed = out.get_or_insert_with(|| body.to_vec());
+        fixed[i..i + len].copy_from_slice(b"\\uFFFD");
+        i += len;
+    }
+    out
+}
+
+fn parse_once(body: &[u8]) -> Result<Parsed, ParseError> {
     match serde_json::from_slice::<Notification>(body) {
         Ok(n) if n.object == Object::WhatsappBusinessAccount => Ok(Parsed {
             changes: n
@@ -539,26 +600,33 @@ impl Parsed {
     }
 }
 
-/// A serde error made safe to log: serde quotes offending string values (`invalid type:
-/// string "..."`), which may be a name or an answer, so quoted text is replaced.
+/// A serde error made safe to log: its category, then serde's message with every value it
+/// quotes left out. serde quotes offending values as `"..."` (strings) or `` `...` `` (numbers,
+/// variants: `invalid type: integer `16505551234``), and those may be a phone number, a name
+/// or an answer. Only the field names of `missing field` / `duplicate field`, which are ours,
+/// are kept. The position (`at line L column C`, or the item's location) stays.
 pub fn safe_reason(e: &serde_json::Error) -> String {
-    let text = e.to_string();
+    format!("{:?}: {}", e.classify(), scrub_quoted(&e.to_string()))
+}
+
+fn scrub_quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut in_quotes = false;
-    for ch in text.chars() {
-        match (ch, in_quotes) {
-            ('"', false) => {
-                in_quotes = true;
-                out.push_str("\"…");
-            }
-            ('"', true) => {
-                in_quotes = false;
-                out.push('"');
-            }
-            (_, true) => {}
-            (c, false) => out.push(c),
-        }
+    let mut rest = text;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = &rest[open..open + 1];
+        out.push_str(&rest[..open + 1]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(quote) else {
+            out.push('…');
+            return out; // unbalanced: drop the rest
+        };
+        let ours = quote == "`"
+            && (out.ends_with("missing field `") || out.ends_with("duplicate field `"));
+        out.push_str(if ours { &after[..close] } else { "…" });
+        out.push_str(quote);
+        rest = &after[close + 1..];
     }
+    out.push_str(rest);
     out
 }
 
@@ -718,6 +786,59 @@ mod tests {
                 .changes
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_lone_surrogate_becomes_u_fffd_and_the_other_messages_are_kept() {
+        let body = wrap(&format!(
+            r#"{{{META},"messages":[{{"from":"1","id":"wamid.1","timestamp":"1","type":"text","text":{{"body":"ok \ud83d\ude00"}}}},{{"from":"1","id":"wamid.2","timestamp":"1","type":"text","text":{{"body":"bad \ud800 and \udc01!"}}}},{{"from":"1","id":"wamid.3","timestamp":"1","type":"text","text":{{"body":"fine"}}}}]}}"#
+        ));
+        assert!(
+            serde_json::from_slice::<Value>(body.as_bytes()).is_err(),
+            "serde refuses it"
+        );
+        let p = parse(body.as_bytes()).unwrap();
+        let texts: Vec<_> = p.changes[0]
+            .value
+            .messages
+            .iter()
+            .map(|m| m.text.as_ref().unwrap().body.as_str())
+            .collect();
+        assert_eq!(texts, ["ok 😀", "bad \u{FFFD} and \u{FFFD}!", "fine"]);
+        assert!(p.rejected.is_empty());
+    }
+
+    #[test]
+    fn surrogate_repair_leaves_pairs_and_other_escapes_alone() {
+        assert_eq!(
+            replace_lone_surrogates(br#""\ud83d\ude00 \\ud800 \u00e9""#),
+            None
+        );
+        assert_eq!(
+            replace_lone_surrogates(br#""\ud83d \udbff\udfff \uDC00x""#).unwrap(),
+            br#""\uFFFD \udbff\udfff \uFFFDx""#.to_vec()
+        );
+        assert_eq!(
+            replace_lone_surrogates(br#""\ud800\ud800""#).unwrap(),
+            br#""\uFFFD\uFFFD""#.to_vec()
+        );
+        assert_eq!(
+            replace_lone_surrogates(br#""\ud8"#),
+            None,
+            "truncated: left to serde"
+        );
+    }
+
+    #[test]
+    fn safe_reason_hides_integers_and_variants_but_names_missing_fields() {
+        let e = serde_json::from_str::<String>("16505551234").unwrap_err();
+        let r = safe_reason(&e);
+        assert!(!r.contains("1650555"), "{r}");
+        assert!(r.starts_with("Data: invalid type: integer"), "{r}");
+        let e = serde_json::from_value::<Text>(serde_json::json!({ "x": "Sheena" })).unwrap_err();
+        assert_eq!(safe_reason(&e), "Data: missing field `body`");
+        let e = serde_json::from_str::<Object>(r#"{"ana@example.com":1}"#).unwrap_err();
+        assert!(!safe_reason(&e).contains("ana@"), "{}", safe_reason(&e));
     }
 
     #[test]

@@ -188,3 +188,99 @@ async fn the_function_queues_a_sample_event_under_cargo_lambda() {
         assert!(!log.contains(personal), "{personal} in the log:\n{log}");
     }
 }
+
+/// A signed Meta delivery from one contact (`name` as profile name) with one text message per
+/// entry of `texts` (ids `wamid.big.{i}`).
+fn delivery(name: &str, texts: &[String]) -> String {
+    let messages: Vec<serde_json::Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"from": "16505551234", "id": format!("wamid.big.{i}"), "timestamp": "1749416383", "type": "text", "text": {"body": t}}))
+        .collect();
+    serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+        "contacts": [{"profile": {"name": name}, "wa_id": "16505551234"}],
+        "messages": messages
+    }}]}]})
+    .to_string()
+}
+
+async fn post(ingest: &Ingest<SqsQueue>, body: &str) -> StatusCode {
+    let signature =
+        prechat::whatsapp::signature::Verifier::new(&Secret::new(APP_SECRET)).sign(body.as_bytes());
+    let method = lambda_http::http::Method::POST;
+    ingest
+        .ingest(&method, Some(signature.as_bytes()), body.as_bytes())
+        .await
+        .status()
+}
+
+#[tokio::test]
+async fn a_delivery_over_the_sqs_batch_limit_is_split_and_fully_queued() {
+    let env = TestEnv::new().await;
+    let ingest = ingest_on(&env, env.queue_url("InboundQueue"));
+    // Every event repeats the 150 KB profile name: 8 events are over 1 MiB in one batch.
+    let body = delivery(&"N".repeat(150_000), &vec!["hi".to_owned(); 8]);
+    assert!(body.len() < 1024 * 1024);
+    assert_eq!(post(&ingest, &body).await, StatusCode::OK);
+    let got = env.receive_all("InboundQueue").await;
+    let ids: Vec<String> = got.iter().map(|m| event(m).dedup_id()).collect();
+    let expected: Vec<String> = (0..8).map(|i| format!("wamid.big.{i}")).collect();
+    assert_eq!(ids, expected, "all queued, in order");
+}
+
+#[tokio::test]
+async fn an_event_too_large_for_sqs_is_left_out_and_the_others_queued() {
+    let env = TestEnv::new().await;
+    let ingest = ingest_on(&env, env.queue_url("InboundQueue"));
+    // 3 bytes each in the delivery, 6 once escaped for SQS: the event is over 1 MiB.
+    let huge = "\u{FFFE}".repeat(300_000);
+    let body = delivery(
+        "Sheena",
+        &["before".to_owned(), huge, "after \u{FFFF}".to_owned()],
+    );
+    assert!(body.len() < 1024 * 1024);
+    assert_eq!(
+        post(&ingest, &body).await,
+        StatusCode::OK,
+        "a retry could not help"
+    );
+    let got = env.receive_all("InboundQueue").await;
+    let ids: Vec<String> = got.iter().map(|m| event(m).dedup_id()).collect();
+    assert_eq!(ids, ["wamid.big.0", "wamid.big.2"]);
+    assert!(
+        got[1].body().unwrap().contains("\\uffff"),
+        "escaped for SQS"
+    );
+    let InboundEvent::Message(m) = event(&got[1]) else {
+        panic!()
+    };
+    assert_eq!(
+        m.content,
+        prechat::whatsapp::event::MessageContent::Text {
+            body: "after \u{FFFF}".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_lone_surrogate_escape_keeps_the_delivery_and_the_valid_messages() {
+    let env = TestEnv::new().await;
+    let ingest = ingest_on(&env, env.queue_url("InboundQueue"));
+    let texts = ["one".to_owned(), "LONE".to_owned(), "three".to_owned()];
+    let body = delivery("Sheena", &texts).replace("LONE", "x \\ud800 y");
+    assert_eq!(post(&ingest, &body).await, StatusCode::OK);
+    let got = env.receive_all("InboundQueue").await;
+    let ids: Vec<String> = got.iter().map(|m| event(m).dedup_id()).collect();
+    assert_eq!(ids, ["wamid.big.0", "wamid.big.1", "wamid.big.2"]);
+    let InboundEvent::Message(m) = event(&got[1]) else {
+        panic!()
+    };
+    assert_eq!(
+        m.content,
+        prechat::whatsapp::event::MessageContent::Text {
+            body: "x \u{FFFD} y".into()
+        }
+    );
+}

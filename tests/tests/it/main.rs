@@ -7,6 +7,7 @@ mod iam;
 mod ingest;
 mod lambda_emulator;
 mod local;
+mod logs;
 mod sender;
 mod survey;
 mod template;
