@@ -291,7 +291,8 @@ fn log_left_out(n: &Normalized) {
         tracing::info!(field = %field, "change field not handled; not queued");
     }
     for c in &n.clamped {
-        tracing::warn!(location = %c.location, timestamp = c.original, clamped_to = c.clamped, "timestamp outside [now - 7 days, now + 5 minutes]; clamped");
+        // Not the original value: it is whatever the sender put there.
+        tracing::warn!(location = %c.location, clamped_to = c.clamped, "timestamp outside [now - 7 days, now + 5 minutes]; clamped");
     }
     for e in &n.delivery_errors {
         tracing::warn!(code = e.code, title = %e.title, "Meta reported an error in the delivery");

@@ -1410,13 +1410,15 @@ async fn the_assigner_starts_with_only_the_parameters_the_deploy_section_names()
     let env = TestEnv::new().await;
     let table = env.table("StateTable").to_string();
     let queue = env.queue_url("OutboundQueue").to_string();
+    let dlq = env.queue_url("AssignmentDeadLetterQueue").to_string();
     let secret_param = format!("/{}/agent-webhook-secret", env.prefix);
     let start = |param: String| {
-        let (table, queue) = (table.clone(), queue.clone());
+        let (table, queue, dlq) = (table.clone(), queue.clone(), dlq.clone());
         let log_key = format!("/{}/log-key", env.prefix);
         let lookup = move |k: &str| match k {
             "PRECHAT_TABLE" => Some(table.clone()),
             "PRECHAT_OUTBOUND_QUEUE_URL" => Some(queue.clone()),
+            "PRECHAT_ASSIGNMENT_DLQ_URL" => Some(dlq.clone()),
             "PRECHAT_AGENT_WEBHOOK_SECRET_PARAM" => Some(param.clone()),
             // Named by the template, never created by the deploy steps.
             "PRECHAT_LOG_KEY_PARAM" => Some(log_key.clone()),

@@ -330,7 +330,14 @@ fn now() -> i64 {
 }
 
 fn engine_on(d: &Deployment, function: &str) -> SurveyEngine {
-    let config = SurveyEngineConfig::from_lookup(d.env(function, &[])).unwrap();
+    let lookup = d.env(function, &[]);
+    // As each main reads it: the timer consumes no queue, so it has no dead-letter queue.
+    let config = if function == "SurveyTimerFunction" {
+        SurveyEngineConfig::timer_from_lookup(lookup)
+    } else {
+        SurveyEngineConfig::from_lookup(lookup)
+    }
+    .unwrap();
     let sdk = d.sdk(function);
     SurveyEngine::from_parts(
         &config,
