@@ -408,6 +408,22 @@ fn each_sqs_event_source_queue_has_visibility_of_at_least_six_times_the_function
     assert_eq!(checked, 3, "three SQS consumers");
 }
 
+#[test]
+fn every_queue_takes_the_message_size_the_code_sends() {
+    let t = Template::load();
+    let queues = t.resources("AWS::SQS::Queue");
+    assert_eq!(queues.len(), 6, "three queues and their DLQs");
+    for (id, q) in queues {
+        // Older queues default to 256 KiB: the code splits and refuses at 1 MiB, so a queue
+        // left at the default would refuse what the code considers fine, forever.
+        assert_eq!(
+            q["Properties"]["MaximumMessageSize"].as_u64(),
+            Some(prechat::queue::MAX_MESSAGE_BYTES as u64),
+            "{id}"
+        );
+    }
+}
+
 fn alarms(t: &Template, n: &Names) -> Vec<(String, serde_json::Value)> {
     t.resources("AWS::CloudWatch::Alarm")
         .into_iter()
