@@ -333,6 +333,15 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
             },
         };
         let position = self.store.position(&current).await?;
+        // Another job's line move may have taken the ticket since we looked (a slot that was
+        // reserved and given back): the contact must not hear "in line" after "assigned".
+        match self.store.get_ticket(&current.conversation_id).await? {
+            Some(t) if t.job_id == current.job_id && t.state == TicketState::Waiting => {}
+            Some(t) if t.job_id == current.job_id && t.state == TicketState::Assigned => {
+                return self.finish_assigned(&team, &t).await;
+            }
+            _ => return Ok(JobOutcome::AlreadyClosed),
+        }
         let vars = Vars {
             agent_name: None,
             queue_position: Some(position),

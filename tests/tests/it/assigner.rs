@@ -278,7 +278,9 @@ async fn fifty_jobs_at_once_never_exceed_capacity_and_queue_the_rest_in_order() 
             assert!(
                 m.dedup_id.ends_with(":overload"),
                 "{conv}: {:?}",
-                m.dedup_id
+                msgs.iter()
+                    .map(|m| (m.dedup_id.as_str(), text(m)))
+                    .collect::<Vec<_>>()
             );
         }
         told_twice += usize::from(msgs.len() > 1);
