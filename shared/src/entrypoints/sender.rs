@@ -45,7 +45,7 @@ use crate::entrypoints::sqs::{
     process_fifo_batch, Consumer, Disposition, Handled, Outcome, Processed,
 };
 use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
-use crate::store::outbox::{unix_now, DynamoOutbox, FailureRecord, Outbox, SentRecord, SentVia};
+use crate::store::delivery_log::{unix_now, DynamoOutbox, FailureRecord, Outbox, SentRecord, SentVia};
 use crate::store::{DynamoTable, StoreError};
 use crate::telemetry::redact;
 use crate::whatsapp::graph::{render, render_body};
@@ -661,7 +661,7 @@ fn kind(body: &OutboundBody) -> &'static str {
 mod tests {
     use super::*;
     use crate::queue::dlq::MemoryDeadLetters;
-    use crate::store::outbox::MemoryOutbox;
+    use crate::store::delivery_log::MemoryOutbox;
     use crate::whatsapp::graph_client::Accepted;
     use crate::whatsapp::graph_error::classify;
     use crate::whatsapp::outbound::{Recipient, ReplyButton};

@@ -28,8 +28,8 @@
 //! and SQS-id safe.
 
 pub mod conversation_store;
-pub mod outbox;
-pub mod routing_store;
+pub mod delivery_log;
+pub mod routing;
 pub mod survey_store;
 
 use aws_sdk_dynamodb::Client;

@@ -25,8 +25,8 @@ use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
 use prechat::routing::model::{Agent, AgentStatus, Team};
 use prechat::routing::rules::RoutingConfig;
 use prechat::secrets::Secret;
-use prechat::store::outbox::DynamoOutbox;
-use prechat::store::routing_store::RoutingStore;
+use prechat::store::delivery_log::DynamoOutbox;
+use prechat::store::routing::RoutingStore;
 use prechat::store::DynamoTable;
 use prechat::telemetry;
 use prechat::whatsapp::event::{

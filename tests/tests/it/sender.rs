@@ -15,7 +15,7 @@ use prechat::entrypoints::sender::{
 };
 use prechat::queue::dlq::SqsDeadLetters;
 use prechat::queue::{MessageQueue, QueueMessage, SqsQueue};
-use prechat::store::outbox::{DynamoOutbox, Outbox, SentRecord, SentVia};
+use prechat::store::delivery_log::{DynamoOutbox, Outbox, SentRecord, SentVia};
 use prechat::store::DynamoTable;
 use prechat::whatsapp::graph_client::{GraphClient, GraphSettings, SecretToken};
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient, ReplyButton};
@@ -344,7 +344,7 @@ async fn sender_delivers_every_kind_in_order_and_records_wamids() {
     assert_eq!(s(&out, "contact_key"), BSUID);
     let sent_at: i64 = out["sent_at"].as_n().unwrap().parse().unwrap();
     let expires: i64 = out["expires_at"].as_n().unwrap().parse().unwrap();
-    assert_eq!(expires - sent_at, prechat::store::outbox::OUT_TTL_SECONDS);
+    assert_eq!(expires - sent_at, prechat::store::delivery_log::OUT_TTL_SECONDS);
     assert_eq!(
         s(&rig.item("OUT#wamid.T2", "OUT").await.unwrap(), "dedup_id"),
         "c1:m2"
