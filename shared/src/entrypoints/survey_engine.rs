@@ -14,8 +14,9 @@
 //! Order per contact comes from the FIFO group, identity from the message id: a message is
 //! never refused for being old.
 //!
-//! Statuses update the delivery state of our messages (`OUT#{wamid}`) and record failures on
-//! the conversation; `user_id_update` moves a contact to its new BSUID.
+//! Statuses go to the delivery log ([`DeliveryLog`]): the delivery state of our messages
+//! (`OUT#{wamid}`) and, for a failed one, one failure record on its conversation;
+//! `user_id_update` moves a contact to its new BSUID.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,7 @@ use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
 use crate::store::conversation_store::{
     Applied, ContactRecord, ConversationStore, DueReminder, DynamoConversationStore,
 };
+use crate::store::delivery_log::{DeliveryFailure, DeliveryLog, DynamoDeliveryLog};
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
 use crate::store::{DynamoTable, StoreError};
 use crate::survey::engine::{self, ContactState};
@@ -245,8 +247,10 @@ pub struct SurveyEngine<
     V = DynamoSurveyStore,
     Q = SqsQueue,
     D = SqsDeadLetters,
+    L = DynamoDeliveryLog,
 > {
     store: S,
+    deliveries: L,
     surveys: SurveyCatalog<V>,
     outbound: Q,
     assignment: Q,
@@ -283,6 +287,7 @@ impl SurveyEngine {
         let table = DynamoTable::new(dynamo, config.table.clone());
         SurveyEngine::new(
             DynamoConversationStore::new(table.clone()),
+            DynamoDeliveryLog::new(table.clone()),
             SurveyCatalog::new(
                 DynamoSurveyStore::new(table),
                 config.survey_id.clone(),
@@ -314,11 +319,12 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
-    SurveyEngine<S, V, Q, D>
+impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: DeliveryLog>
+    SurveyEngine<S, V, Q, D, L>
 {
     pub fn new(
         store: S,
+        deliveries: L,
         surveys: SurveyCatalog<V>,
         outbound: Q,
         assignment: Q,
@@ -326,6 +332,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
     ) -> Result<Self, InitError> {
         Ok(SurveyEngine {
             store,
+            deliveries,
             surveys,
             outbound,
             assignment,
@@ -570,8 +577,8 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
 
     pub async fn on_status(&self, s: &StatusUpdate) -> Result<Handled, EngineError> {
         let sent = self
-            .store
-            .record_delivery(&s.message_id, s.status, s.timestamp)
+            .deliveries
+            .record_status(&s.message_id, s.status, s.timestamp)
             .await?;
         if s.status != DeliveryStatus::Failed {
             return Ok(if sent.is_some() {
@@ -594,22 +601,27 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
                 None => None,
             },
         };
-        let error = s
-            .errors
-            .first()
-            .map(|e| format!("{} {}", e.code, e.title))
-            .unwrap_or_else(|| "failed".to_owned());
+        let (error_code, reason) = match s.errors.first() {
+            Some(e) => (e.code.to_string(), e.title.clone()),
+            None => ("unreported".to_owned(), "failed".to_owned()),
+        };
         let Some(conversation_id) = conversation_id else {
-            tracing::warn!(code = %error, "failed status for a message of no known conversation");
+            tracing::warn!(code = %error_code, "failed status for a message of no known conversation");
             // Nothing to record it on; logged above.
             return Ok(Handled::Skipped("failed status of an unknown message"));
         };
-        let dedup = sent.as_ref().and_then(|m| m.dedup_id.as_deref());
-        let first = self
-            .store
-            .record_failure(&conversation_id, &s.message_id, dedup, &error, s.timestamp)
-            .await?;
-        tracing::warn!(conversation = %conversation_id, code = %error, first, "outbound message failed");
+        let failure = DeliveryFailure {
+            conversation_id,
+            dedup_id: sent.and_then(|m| m.dedup_id),
+            wamid: Some(s.message_id.clone()),
+            error_code,
+            error_class: "undelivered".to_owned(),
+            reason,
+            kind: None,
+            failed_at: s.timestamp,
+        };
+        let first = self.deliveries.record_failure(&failure).await?;
+        tracing::warn!(conversation = %failure.conversation_id, code = %failure.error_code, first, "outbound message failed");
         Ok(Handled::Done)
     }
 

@@ -33,7 +33,7 @@ use prechat::entrypoints::survey_engine::{SurveyEngine, SurveyEngineConfig};
 use prechat::queue::SqsQueue;
 use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
 use prechat::secrets;
-use prechat::store::delivery_log::DynamoOutbox;
+use prechat::store::delivery_log::DynamoDeliveryLog;
 use prechat::store::routing::RoutingStore;
 use prechat::store::DynamoTable;
 use prechat::whatsapp::graph_client::{GraphClient, SecretToken};
@@ -450,7 +450,13 @@ async fn sender_on(
         aws_sdk_sqs::Client::new(sdk),
         Some(config.dead_letter_queue_url.clone()),
     );
-    ReplySender::new(config, graph, DynamoOutbox::new(table), visibility, parking)
+    ReplySender::new(
+        config,
+        graph,
+        DynamoDeliveryLog::new(table),
+        visibility,
+        parking,
+    )
 }
 
 async fn seed_routing(d: &Deployment) {

@@ -882,11 +882,10 @@ async fn a_status_that_arrives_before_the_senders_record_is_kept() {
         "an early record still expires"
     );
 
-    let outbox = prechat::store::delivery_log::DynamoOutbox::new(prechat::store::DynamoTable::new(
-        r.env.dynamo.clone(),
-        r.env.table("StateTable"),
-    ));
-    use prechat::store::delivery_log::Outbox as _;
+    let outbox = prechat::store::delivery_log::DynamoDeliveryLog::new(
+        prechat::store::DynamoTable::new(r.env.dynamo.clone(), r.env.table("StateTable")),
+    );
+    use prechat::store::delivery_log::DeliveryLog as _;
     let recorded = outbox
         .record_sent(&prechat::store::delivery_log::SentRecord {
             dedup_id: format!("conv-early:{}", r.env.prefix),
