@@ -105,6 +105,9 @@ pub enum EngineError {
     /// An event that can never be applied (e.g. a message without a contact id).
     #[error("invalid event: {0}")]
     Invalid(&'static str),
+    /// A committed effect that does not serialise (a bug): never queued as an empty body.
+    #[error("effect does not serialise: {0}")]
+    Encode(String),
 }
 
 impl Disposition for EngineError {
@@ -115,7 +118,7 @@ impl Disposition for EngineError {
             // A published version that is missing or does not parse stays so: parked.
             EngineError::Survey { .. } => false,
             EngineError::Contended(_) => true,
-            EngineError::Invalid(_) => false,
+            EngineError::Invalid(_) | EngineError::Encode(_) => false,
         }
     }
 
@@ -126,6 +129,7 @@ impl Disposition for EngineError {
             EngineError::Survey { .. } => "survey_unavailable",
             EngineError::Contended(_) => "contended",
             EngineError::Invalid(_) => "invalid_event",
+            EngineError::Encode(_) => "encode",
         }
     }
 }
@@ -300,6 +304,11 @@ impl SurveyEngine {
     }
 }
 
+/// A queue body; an effect that does not serialise is an error, never an empty body.
+fn encode<T: serde::Serialize>(v: &T) -> Result<String, EngineError> {
+    serde_json::to_string(v).map_err(|e| EngineError::Encode(e.to_string()))
+}
+
 /// The effects as committed with the message: the mark-as-read first, then the replies.
 fn applied_effects(message_id: &str, effects: engine::Effects) -> Applied {
     let mut messages = Vec::with_capacity(effects.messages.len() + 1);
@@ -472,15 +481,15 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 .messages
                 .iter()
                 .map(|msg| {
-                    let body = serde_json::to_string(msg).unwrap_or_default();
-                    QueueMessage::fifo(body, &msg.group_id(), &msg.dedup_id)
+                    let body = encode(msg)?;
+                    Ok(QueueMessage::fifo(body, &msg.group_id(), &msg.dedup_id))
                 })
-                .collect::<Vec<_>>();
+                .collect::<Result<Vec<_>, EngineError>>()?;
             self.outbound.send_all(&batch).await?;
         }
         if let Some(job) = &effects.job {
             let id = job.dedup_id();
-            let body = serde_json::to_string(job).unwrap_or_default();
+            let body = encode(job)?;
             self.assignment
                 .send_all(&[QueueMessage::fifo(body, &job.group_id(), &id)])
                 .await?;
@@ -697,6 +706,7 @@ mod tests {
         assert!(!survey.is_retryable());
         assert_eq!(survey.category(), "survey_unavailable");
         assert!(!EngineError::Invalid("x").is_retryable());
+        assert!(!EngineError::Encode("x".into()).is_retryable());
         assert!(EngineError::Store(StoreError::Unavailable("x".into())).is_retryable());
         assert!(EngineError::Contended(4).is_retryable());
     }
