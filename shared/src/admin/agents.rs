@@ -13,7 +13,7 @@ use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
 use crate::routing::job::AssignmentJob;
 use crate::routing::model::{Agent, AgentStatus, Team};
 use crate::routing::rules::RoutingConfig;
-use crate::store::routing_store::{CloseOutcome, RoutingStore};
+use crate::store::routing::{CloseOutcome, RoutingStore};
 use crate::store::DynamoTable;
 
 fn usage(msg: impl Into<String>) -> AdminError {

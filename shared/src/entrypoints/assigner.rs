@@ -42,7 +42,7 @@ use crate::routing::notify::{
 };
 use crate::routing::strategy::{availability, Availability};
 use crate::secrets;
-use crate::store::routing_store::{
+use crate::store::routing::{
     Announcement, AssignOutcome, CloseOutcome, Opened, RoutingStore, Ticket, TicketState,
 };
 use crate::store::{DynamoTable, StoreError};

@@ -10,7 +10,7 @@
 //!   keeps failing to the DLQ, which has an alarm);
 //! - 131047 (24-hour window closed, also detected before sending from `last_inbound_at`): the
 //!   configured re-engagement template is sent instead, else the failure is recorded;
-//! - 131062 and other permanent errors: recorded on the conversation (`FAIL#{dedup_id}`), logged
+//! - 131062 and other permanent errors: recorded on the conversation in the delivery log, logged
 //!   with a fixed message a metric filter counts, not retried.
 //! - a batch stops taking new messages once `PRECHAT_BATCH_BUDGET_MS` of the invocation is spent
 //!   (default 20 s, under the function's 30 s timeout minus one Graph API timeout); the rest go
@@ -45,7 +45,9 @@ use crate::entrypoints::sqs::{
     process_fifo_batch, Consumer, Disposition, Handled, Outcome, Processed,
 };
 use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
-use crate::store::outbox::{unix_now, DynamoOutbox, FailureRecord, Outbox, SentRecord, SentVia};
+use crate::store::delivery_log::{
+    unix_now, DeliveryFailure, DeliveryLog, DynamoDeliveryLog, SentRecord, SentVia,
+};
 use crate::store::{DynamoTable, StoreError};
 use crate::telemetry::redact;
 use crate::whatsapp::graph::{render, render_body};
@@ -307,13 +309,13 @@ pub const CONSUMER: &str = "reply-sender";
 /// The reply-sender entrypoint.
 pub struct ReplySender<
     G = GraphClient<SecretToken<fn(&str) -> Option<String>>>,
-    O = DynamoOutbox,
+    L = DynamoDeliveryLog,
     V = SqsVisibility,
     D = SqsDeadLetters,
 > {
     config: SenderConfig,
     graph: G,
-    outbox: O,
+    delivery_log: L,
     visibility: V,
     dead_letters: D,
     clock: fn() -> i64,
@@ -325,7 +327,7 @@ impl ReplySender {
         let config = SenderConfig::from_lookup(|k| std::env::var(k).ok())?;
         let token = SecretToken::from_env(aws_sdk_ssm::Client::new(sdk), ACCESS_TOKEN);
         let graph = GraphClient::new(config.graph.clone(), token).await?;
-        let outbox = DynamoOutbox::new(DynamoTable::new(
+        let delivery_log = DynamoDeliveryLog::new(DynamoTable::new(
             aws_sdk_dynamodb::Client::new(sdk),
             config.table.clone(),
         ));
@@ -335,20 +337,26 @@ impl ReplySender {
         Ok(ReplySender::new(
             config,
             graph,
-            outbox,
+            delivery_log,
             visibility,
             dead_letters,
         ))
     }
 }
 
-impl<G: GraphApi, O: Outbox, V: Visibility, D: DeadLetters> ReplySender<G, O, V, D> {
+impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, L, V, D> {
     /// Builds the sender from explicit parts (tests, local stack).
-    pub fn new(config: SenderConfig, graph: G, outbox: O, visibility: V, dead_letters: D) -> Self {
+    pub fn new(
+        config: SenderConfig,
+        graph: G,
+        delivery_log: L,
+        visibility: V,
+        dead_letters: D,
+    ) -> Self {
         ReplySender {
             config,
             graph,
-            outbox,
+            delivery_log,
             visibility,
             dead_letters,
             clock: unix_now,
@@ -361,8 +369,8 @@ impl<G: GraphApi, O: Outbox, V: Visibility, D: DeadLetters> ReplySender<G, O, V,
         self
     }
 
-    pub fn outbox(&self) -> &O {
-        &self.outbox
+    pub fn delivery_log(&self) -> &L {
+        &self.delivery_log
     }
 
     /// Handles one SQS batch with the shared disposition policy. A contact whose message failed
@@ -464,7 +472,7 @@ impl<G: GraphApi, O: Outbox, V: Visibility, D: DeadLetters> ReplySender<G, O, V,
     }
 
     async fn deliver_in_span(&self, msg: &OutboundMessage) -> Result<Delivery, SendError> {
-        if self.outbox.is_sent(&msg.dedup_id).await? {
+        if self.delivery_log.is_sent(&msg.dedup_id).await? {
             tracing::info!("already sent; redelivery skipped");
             return Ok(Delivery::AlreadySent);
         }
@@ -593,7 +601,7 @@ impl<G: GraphApi, O: Outbox, V: Visibility, D: DeadLetters> ReplySender<G, O, V,
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
             }
-            match self.outbox.record_sent(&rec).await {
+            match self.delivery_log.record_sent(&rec).await {
                 Ok(true) => {
                     tracing::info!(wamid = ?wamid, via = via.as_str(), "sent");
                     return Ok(Delivery::Sent { wamid, via });
@@ -629,14 +637,16 @@ impl<G: GraphApi, O: Outbox, V: Visibility, D: DeadLetters> ReplySender<G, O, V,
             "{PERMANENT_FAILURE_LOG}: reply will not be delivered"
         );
         if let Some(conversation_id) = msg.conversation_id.as_deref().filter(|c| !c.is_empty()) {
-            self.outbox
-                .record_failure(&FailureRecord {
+            // Recorded once: a repeated refusal of the same message finds its record.
+            self.delivery_log
+                .record_failure(&DeliveryFailure {
                     conversation_id: conversation_id.to_owned(),
-                    dedup_id: msg.dedup_id.clone(),
+                    dedup_id: Some(msg.dedup_id.clone()),
+                    wamid: None,
                     error_code: code.to_owned(),
                     error_class: class.to_owned(),
                     reason: reason.to_owned(),
-                    kind: kind(&msg.body).to_owned(),
+                    kind: Some(kind(&msg.body).to_owned()),
                     failed_at: (self.clock)(),
                 })
                 .await?;
@@ -661,7 +671,7 @@ fn kind(body: &OutboundBody) -> &'static str {
 mod tests {
     use super::*;
     use crate::queue::dlq::MemoryDeadLetters;
-    use crate::store::outbox::MemoryOutbox;
+    use crate::store::delivery_log::MemoryDeliveryLog;
     use crate::whatsapp::graph_client::Accepted;
     use crate::whatsapp::graph_error::classify;
     use crate::whatsapp::outbound::{Recipient, ReplyButton};
@@ -742,11 +752,11 @@ mod tests {
     fn sender(
         template: bool,
         script: Vec<Result<Accepted, GraphError>>,
-    ) -> ReplySender<ScriptedGraph, MemoryOutbox, RecordedVisibility, MemoryDeadLetters> {
+    ) -> ReplySender<ScriptedGraph, MemoryDeliveryLog, RecordedVisibility, MemoryDeadLetters> {
         ReplySender::new(
             config(template),
             ScriptedGraph::with(script),
-            MemoryOutbox::default(),
+            MemoryDeliveryLog::default(),
             RecordedVisibility::default(),
             MemoryDeadLetters::default(),
         )
@@ -860,7 +870,7 @@ mod tests {
             }
         );
         assert_eq!(s.graph.posted()[0]["recipient"], "US.13491208655302741918");
-        let rec = &s.outbox.sent()[0];
+        let rec = &s.delivery_log.sent()[0];
         assert_eq!(rec.dedup_id, "d1");
         assert_eq!(rec.contact_key.as_deref(), Some("US.13491208655302741918"));
         assert_eq!(rec.sent_at, NOW);
@@ -891,14 +901,14 @@ mod tests {
             }
         );
         assert!(s.graph.posted().is_empty());
-        let f = &s.outbox.failures()[0];
+        let f = &s.delivery_log.failures()[0];
         assert_eq!(
             (
                 f.conversation_id.as_str(),
                 f.error_class.as_str(),
-                f.kind.as_str()
+                f.kind.as_deref()
             ),
-            ("conv1", "invalid", "buttons")
+            ("conv1", "invalid", Some("buttons"))
         );
         assert!(f.reason.contains("1 to 3"), "{}", f.reason);
     }
@@ -943,7 +953,7 @@ mod tests {
                 code: "131047".into()
             }
         );
-        assert_eq!(s.outbox.failures()[0].error_class, "window_closed");
+        assert_eq!(s.delivery_log.failures()[0].error_class, "window_closed");
     }
 
     #[tokio::test]
@@ -955,7 +965,10 @@ mod tests {
                 code: "131062".into()
             }
         );
-        assert_eq!(s.outbox.failures()[0].error_class, "bsuid_unsupported");
+        assert_eq!(
+            s.delivery_log.failures()[0].error_class,
+            "bsuid_unsupported"
+        );
         for code in [131026, 100, 131051] {
             let s = sender(true, vec![Err(meta(code))]);
             assert_eq!(
@@ -964,18 +977,18 @@ mod tests {
                     code: code.to_string()
                 }
             );
-            assert_eq!(s.outbox.failures()[0].error_class, "permanent");
+            assert_eq!(s.delivery_log.failures()[0].error_class, "permanent");
         }
         for code in [130429, 131056, 131016, 4, 80007, 190] {
             let s = sender(true, vec![Err(meta(code))]);
             assert!(s.deliver(&text("d1")).await.is_err(), "{code}");
-            assert!(s.outbox.sent().is_empty() && s.outbox.failures().is_empty());
+            assert!(s.delivery_log.sent().is_empty() && s.delivery_log.failures().is_empty());
         }
         let s = sender(true, vec![Err(GraphError::transport("connection reset"))]);
         assert!(s.deliver(&text("d1")).await.is_err());
         // A store outage before sending is retried, and nothing is sent.
         let s = sender(true, vec![]);
-        s.outbox
+        s.delivery_log
             .unavailable
             .store(true, std::sync::atomic::Ordering::SeqCst);
         assert!(s.deliver(&text("d1")).await.is_err());
@@ -1010,9 +1023,9 @@ mod tests {
         assert_eq!(failed, ["id-b", "id-c"], "the other contact's d was sent");
         assert_eq!(s.graph.posted().len(), 3, "a, b (throttled), d");
         assert_eq!(s.graph.posted()[2]["recipient"], "US.99");
-        assert_eq!(s.outbox.sent().len(), 2);
+        assert_eq!(s.delivery_log.sent().len(), 2);
         assert_eq!(
-            s.outbox.failures().len(),
+            s.delivery_log.failures().len(),
             1,
             "the empty text was recorded and skipped"
         );

@@ -14,8 +14,9 @@
 //! Order per contact comes from the FIFO group, identity from the message id: a message is
 //! never refused for being old.
 //!
-//! Statuses update the delivery state of our messages (`OUT#{wamid}`) and record failures on
-//! the conversation; `user_id_update` moves a contact to its new BSUID.
+//! Statuses go to the delivery log ([`DeliveryLog`]): the delivery state of our messages
+//! (`OUT#{wamid}`) and, for a failed one, one failure record on its conversation;
+//! `user_id_update` moves a contact to its new BSUID.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,7 @@ use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
 use crate::store::conversation_store::{
     Applied, ContactRecord, ConversationStore, DueReminder, DynamoConversationStore,
 };
+use crate::store::delivery_log::{DeliveryFailure, DeliveryLog, DynamoDeliveryLog};
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
 use crate::store::{DynamoTable, StoreError};
 use crate::survey::engine::{self, ContactState};
@@ -103,6 +105,9 @@ pub enum EngineError {
     /// An event that can never be applied (e.g. a message without a contact id).
     #[error("invalid event: {0}")]
     Invalid(&'static str),
+    /// A committed effect that does not serialise (a bug): never queued as an empty body.
+    #[error("effect does not serialise: {0}")]
+    Encode(String),
 }
 
 impl Disposition for EngineError {
@@ -113,7 +118,7 @@ impl Disposition for EngineError {
             // A published version that is missing or does not parse stays so: parked.
             EngineError::Survey { .. } => false,
             EngineError::Contended(_) => true,
-            EngineError::Invalid(_) => false,
+            EngineError::Invalid(_) | EngineError::Encode(_) => false,
         }
     }
 
@@ -124,6 +129,7 @@ impl Disposition for EngineError {
             EngineError::Survey { .. } => "survey_unavailable",
             EngineError::Contended(_) => "contended",
             EngineError::Invalid(_) => "invalid_event",
+            EngineError::Encode(_) => "encode",
         }
     }
 }
@@ -245,8 +251,10 @@ pub struct SurveyEngine<
     V = DynamoSurveyStore,
     Q = SqsQueue,
     D = SqsDeadLetters,
+    L = DynamoDeliveryLog,
 > {
     store: S,
+    deliveries: L,
     surveys: SurveyCatalog<V>,
     outbound: Q,
     assignment: Q,
@@ -283,6 +291,7 @@ impl SurveyEngine {
         let table = DynamoTable::new(dynamo, config.table.clone());
         SurveyEngine::new(
             DynamoConversationStore::new(table.clone()),
+            DynamoDeliveryLog::new(table.clone()),
             SurveyCatalog::new(
                 DynamoSurveyStore::new(table),
                 config.survey_id.clone(),
@@ -293,6 +302,11 @@ impl SurveyEngine {
             SqsDeadLetters::new(sqs, config.dead_letter_queue_url.clone()),
         )
     }
+}
+
+/// A queue body; an effect that does not serialise is an error, never an empty body.
+fn encode<T: serde::Serialize>(v: &T) -> Result<String, EngineError> {
+    serde_json::to_string(v).map_err(|e| EngineError::Encode(e.to_string()))
 }
 
 /// The effects as committed with the message: the mark-as-read first, then the replies.
@@ -314,11 +328,12 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
-    SurveyEngine<S, V, Q, D>
+impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: DeliveryLog>
+    SurveyEngine<S, V, Q, D, L>
 {
     pub fn new(
         store: S,
+        deliveries: L,
         surveys: SurveyCatalog<V>,
         outbound: Q,
         assignment: Q,
@@ -326,6 +341,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
     ) -> Result<Self, InitError> {
         Ok(SurveyEngine {
             store,
+            deliveries,
             surveys,
             outbound,
             assignment,
@@ -465,15 +481,15 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
                 .messages
                 .iter()
                 .map(|msg| {
-                    let body = serde_json::to_string(msg).unwrap_or_default();
-                    QueueMessage::fifo(body, &msg.group_id(), &msg.dedup_id)
+                    let body = encode(msg)?;
+                    Ok(QueueMessage::fifo(body, &msg.group_id(), &msg.dedup_id))
                 })
-                .collect::<Vec<_>>();
+                .collect::<Result<Vec<_>, EngineError>>()?;
             self.outbound.send_all(&batch).await?;
         }
         if let Some(job) = &effects.job {
             let id = job.dedup_id();
-            let body = serde_json::to_string(job).unwrap_or_default();
+            let body = encode(job)?;
             self.assignment
                 .send_all(&[QueueMessage::fifo(body, &job.group_id(), &id)])
                 .await?;
@@ -570,8 +586,8 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
 
     pub async fn on_status(&self, s: &StatusUpdate) -> Result<Handled, EngineError> {
         let sent = self
-            .store
-            .record_delivery(&s.message_id, s.status, s.timestamp)
+            .deliveries
+            .record_status(&s.message_id, s.status, s.timestamp)
             .await?;
         if s.status != DeliveryStatus::Failed {
             return Ok(if sent.is_some() {
@@ -594,22 +610,27 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
                 None => None,
             },
         };
-        let error = s
-            .errors
-            .first()
-            .map(|e| format!("{} {}", e.code, e.title))
-            .unwrap_or_else(|| "failed".to_owned());
+        let (error_code, reason) = match s.errors.first() {
+            Some(e) => (e.code.to_string(), e.title.clone()),
+            None => ("unreported".to_owned(), "failed".to_owned()),
+        };
         let Some(conversation_id) = conversation_id else {
-            tracing::warn!(code = %error, "failed status for a message of no known conversation");
+            tracing::warn!(code = %error_code, "failed status for a message of no known conversation");
             // Nothing to record it on; logged above.
             return Ok(Handled::Skipped("failed status of an unknown message"));
         };
-        let dedup = sent.as_ref().and_then(|m| m.dedup_id.as_deref());
-        let first = self
-            .store
-            .record_failure(&conversation_id, &s.message_id, dedup, &error, s.timestamp)
-            .await?;
-        tracing::warn!(conversation = %conversation_id, code = %error, first, "outbound message failed");
+        let failure = DeliveryFailure {
+            conversation_id,
+            dedup_id: sent.and_then(|m| m.dedup_id),
+            wamid: Some(s.message_id.clone()),
+            error_code,
+            error_class: "undelivered".to_owned(),
+            reason,
+            kind: None,
+            failed_at: s.timestamp,
+        };
+        let first = self.deliveries.record_failure(&failure).await?;
+        tracing::warn!(conversation = %failure.conversation_id, code = %failure.error_code, first, "outbound message failed");
         Ok(Handled::Done)
     }
 
@@ -685,6 +706,7 @@ mod tests {
         assert!(!survey.is_retryable());
         assert_eq!(survey.category(), "survey_unavailable");
         assert!(!EngineError::Invalid("x").is_retryable());
+        assert!(!EngineError::Encode("x".into()).is_retryable());
         assert!(EngineError::Store(StoreError::Unavailable("x".into())).is_retryable());
         assert!(EngineError::Contended(4).is_retryable());
     }

@@ -7,7 +7,7 @@
 //! - [`messages`]: what the contact is told (assigned / away / overload), window-aware.
 //! - [`notify`]: the signed webhook that tells an agent about a new conversation.
 //!
-//! All of these are pure; the DynamoDB side is `store::routing_store`, the Lambda side
+//! All of these are pure; the DynamoDB side is `store::routing`, the Lambda side
 //! `entrypoints::assigner`.
 
 pub mod hours;

@@ -1,6 +1,6 @@
 //! Contacts and conversations in DynamoDB: the survey engine's state.
 //!
-//! Items (see the key layout in [`super`]):
+//! Items (built in [`keys`]):
 //! - `CONTACT#{phone_number_id}#{contact_key}` / `PROFILE`: the contact (profile, saved
 //!   fields, consent record) together with the authoritative snapshot of its current
 //!   conversation and a revision number. One item, so one read gives the engine all it needs;
@@ -13,7 +13,9 @@
 //! - `CONV#{id}` / `CONV`: the conversation as other functions see it (status, answers, survey
 //!   version...). The agent-assigner sets `assigned_*` and `closed_at` on it; we never overwrite
 //!   those (UpdateItem, not PutItem).
-//! - `CONV#{id}` / `FAILED#{wamid}`: a delivery failure reported by a status webhook.
+//!
+//! What happens to the messages the engine sends (statuses, failures) is the delivery log's
+//! ([`super::delivery_log`]).
 //!
 //! Advancing a conversation is one `TransactWriteItems` of three items: the contact put
 //! conditioned on the revision read, the conversation update on `closed_at` being what we read
@@ -26,10 +28,10 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::{attr, DynamoTable, StoreError};
+use super::item::{n, s, ItemExt};
+use super::{attr, keys, DynamoTable, StoreError};
 use crate::routing::job::AssignmentJob;
 use crate::survey::engine::{ContactState, Conversation, Status};
-use crate::whatsapp::event::DeliveryStatus;
 use crate::whatsapp::outbound::OutboundMessage;
 
 /// How long an applied message (its `APPLIED#` item and effects) is remembered: longer than
@@ -58,23 +60,6 @@ pub struct DueReminder {
     pub contact_key: String,
 }
 
-/// Reminder index shards (`gsi1pk = REMIND#{0..SHARDS}`), so no single index partition takes
-/// every surveying conversation.
-pub const REMINDER_SHARDS: u32 = 4;
-
-fn reminder_shard(conversation_id: &str) -> u32 {
-    conversation_id
-        .chars()
-        .nth(1)
-        .and_then(|c| c.to_digit(16))
-        .unwrap_or(0)
-        % REMINDER_SHARDS
-}
-
-fn reminder_sk(due: i64, conversation_id: &str) -> String {
-    format!("{due:012}#{conversation_id}")
-}
-
 /// What one applied message (or reminder tick) committed, kept on its `APPLIED#` item until
 /// it expires: sent (again) whenever the message is delivered (again).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -97,17 +82,6 @@ struct Doc {
     contact: ContactState,
     #[serde(default)]
     conversation: Option<Conversation>,
-}
-
-/// How long a status that arrived before the sender's record is kept (the sender's own
-/// record, written moments later, keeps its 30-day expiry).
-const EARLY_STATUS_TTL_SECONDS: i64 = 30 * 24 * 3600;
-
-/// What the sender recorded about one of our messages (`OUT#{wamid}`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SentMessage {
-    pub conversation_id: Option<String>,
-    pub dedup_id: Option<String>,
 }
 
 /// The state port of the survey engine.
@@ -142,27 +116,6 @@ pub trait ConversationStore: Send + Sync {
         now: i64,
     ) -> impl std::future::Future<Output = Result<Option<Applied>, StoreError>> + Send;
 
-    /// Records a delivery status on `OUT#{wamid}` (written by the reply-sender), only moving
-    /// forward (sent < delivered < read < failed), and returns what the sender recorded about
-    /// the message; `None` when the message is not ours (or not recorded yet).
-    fn record_delivery(
-        &self,
-        wamid: &str,
-        status: DeliveryStatus,
-        at: i64,
-    ) -> impl std::future::Future<Output = Result<Option<SentMessage>, StoreError>> + Send;
-
-    /// Records a failed delivery on the conversation and counts it, once per message.
-    /// Returns false when it was recorded before.
-    fn record_failure(
-        &self,
-        conversation_id: &str,
-        wamid: &str,
-        dedup_id: Option<&str>,
-        error: &str,
-        at: i64,
-    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
-
     /// Conversations whose reminder is due at `now` (at most `limit` per shard).
     fn due_reminders(
         &self,
@@ -191,55 +144,11 @@ pub struct DynamoConversationStore {
     table: DynamoTable,
 }
 
-pub fn contact_pk(phone_number_id: &str, contact_key: &str) -> String {
-    format!("CONTACT#{phone_number_id}#{contact_key}")
-}
-
-pub fn conversation_pk(id: &str) -> String {
-    format!("CONV#{id}")
-}
-
-pub fn applied_pk(phone_number_id: &str, message_id: &str) -> String {
-    format!("APPLIED#{phone_number_id}#{message_id}")
-}
-
-const PROFILE: &str = "PROFILE";
-const CONV: &str = "CONV";
-const APPLIED: &str = "APPLIED";
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> Option<&'a str> {
-    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
-}
-fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> Option<i64> {
-    item.get(k)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-fn rank(status: DeliveryStatus) -> i64 {
-    match status {
-        DeliveryStatus::Sent => 1,
-        DeliveryStatus::Delivered => 2,
-        DeliveryStatus::Read => 3,
-        DeliveryStatus::Failed => 4,
-        DeliveryStatus::Other => 0,
-    }
-}
+pub use super::keys::{applied_pk, contact_pk, conversation_pk, REMINDER_SHARDS};
 
 impl DynamoConversationStore {
     pub fn new(table: DynamoTable) -> Self {
         DynamoConversationStore { table }
-    }
-
-    fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
-        HashMap::from([(attr::PK.to_owned(), s(pk)), (attr::SK.to_owned(), s(sk))])
     }
 
     fn decode(
@@ -251,10 +160,14 @@ impl DynamoConversationStore {
             key: pk.to_owned(),
             reason,
         };
-        let doc: Doc =
-            serde_json::from_str(get_s(item, "doc").ok_or_else(|| corrupt("no doc".into()))?)
-                .map_err(|e| corrupt(e.to_string()))?;
-        let rev = get_n(item, "rev").ok_or_else(|| corrupt("no rev".into()))?;
+        let doc: Doc = serde_json::from_str(
+            item.str_opt("doc")
+                .ok_or_else(|| corrupt("no doc".into()))?,
+        )
+        .map_err(|e| corrupt(e.to_string()))?;
+        let rev = item
+            .num_opt::<i64>("rev")
+            .ok_or_else(|| corrupt("no rev".into()))?;
         Ok(ContactRecord {
             contact: doc.contact,
             conversation: doc.conversation,
@@ -271,7 +184,7 @@ impl DynamoConversationStore {
             conversation: next.conversation.clone(),
         };
         let json = serde_json::to_string(&doc).map_err(|e| StoreError::Request(e.to_string()))?;
-        let mut item = Self::key(contact_pk(&c.phone_number_id, &c.key), PROFILE);
+        let mut item = keys::contact(&c.phone_number_id, &c.key).item();
         item.insert("doc".into(), s(json));
         item.insert("rev".into(), n(new_rev));
         item.insert("opted_out".into(), AttributeValue::Bool(c.opted_out));
@@ -351,11 +264,8 @@ impl DynamoConversationStore {
         match next.reminder_due {
             Some(due) => {
                 set.push_str(", gsi1pk = :g, gsi1sk = :gs");
-                values.insert(
-                    ":g".into(),
-                    s(format!("REMIND#{}", reminder_shard(&conv.id))),
-                );
-                values.insert(":gs".into(), s(reminder_sk(due, &conv.id)));
+                values.insert(":g".into(), s(keys::reminder_partition(&conv.id)));
+                values.insert(":gs".into(), s(keys::reminder_sort(due, &conv.id)));
             }
             None => remove.extend(["gsi1pk", "gsi1sk"]),
         }
@@ -382,7 +292,7 @@ impl DynamoConversationStore {
         };
         Update::builder()
             .table_name(&self.table.name)
-            .set_key(Some(Self::key(conversation_pk(&conv.id), CONV)))
+            .set_key(Some(keys::conversation(&conv.id).item()))
             .update_expression(if remove.is_empty() {
                 format!("SET {set}")
             } else {
@@ -410,7 +320,7 @@ impl ConversationStore for DynamoConversationStore {
             .client
             .get_item()
             .table_name(&self.table.name)
-            .set_key(Some(Self::key(pk.clone(), PROFILE)))
+            .set_key(Some(keys::contact(phone_number_id, contact_key).item()))
             .consistent_read(true)
             .send()
             .await
@@ -430,13 +340,16 @@ impl ConversationStore for DynamoConversationStore {
                 .client
                 .get_item()
                 .table_name(&self.table.name)
-                .set_key(Some(Self::key(conversation_pk(&conv.id), CONV)))
+                .set_key(Some(keys::conversation(&conv.id).item()))
                 .projection_expression("closed_at")
                 .consistent_read(true)
                 .send()
                 .await
                 .map_err(StoreError::from_sdk)?;
-            let closed_at = out.item.as_ref().and_then(|i| get_n(i, "closed_at"));
+            let closed_at = out
+                .item
+                .as_ref()
+                .and_then(|i| i.num_opt::<i64>("closed_at"));
             record.conversation_closed_at = closed_at;
             if let Some(at) = closed_at {
                 conv.closed_at = Some(at);
@@ -476,10 +389,7 @@ impl ConversationStore for DynamoConversationStore {
         }
         let effects =
             serde_json::to_string(applied).map_err(|e| StoreError::Request(e.to_string()))?;
-        let mut item = Self::key(
-            applied_pk(&next.contact.phone_number_id, &applied.message_id),
-            APPLIED,
-        );
+        let mut item = keys::applied(&next.contact.phone_number_id, &applied.message_id).item();
         item.insert("effects".into(), s(effects));
         item.insert("applied_at".into(), n(now));
         item.insert(
@@ -518,7 +428,7 @@ impl ConversationStore for DynamoConversationStore {
             .client
             .get_item()
             .table_name(&self.table.name)
-            .set_key(Some(Self::key(pk.clone(), APPLIED)))
+            .set_key(Some(keys::applied(phone_number_id, message_id).item()))
             .consistent_read(true)
             .send()
             .await
@@ -526,10 +436,13 @@ impl ConversationStore for DynamoConversationStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        if get_n(&item, attr::EXPIRES_AT).is_some_and(|at| at <= now) {
+        if item
+            .num_opt::<i64>(attr::EXPIRES_AT)
+            .is_some_and(|at| at <= now)
+        {
             return Ok(None);
         }
-        let effects = get_s(&item, "effects").ok_or_else(|| StoreError::Corrupt {
+        let effects = item.str_opt("effects").ok_or_else(|| StoreError::Corrupt {
             key: pk.clone(),
             reason: "no effects".into(),
         })?;
@@ -539,97 +452,6 @@ impl ConversationStore for DynamoConversationStore {
                 key: pk,
                 reason: e.to_string(),
             })
-    }
-
-    async fn record_delivery(
-        &self,
-        wamid: &str,
-        status: DeliveryStatus,
-        at: i64,
-    ) -> Result<Option<SentMessage>, StoreError> {
-        use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-        use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
-        let r = self
-            .table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .set_key(Some(Self::key(format!("OUT#{wamid}"), "OUT")))
-            // Meta may report a status before the sender has written `OUT#` (its write follows
-            // Meta's 200): the status then creates the item, and the sender's later update adds
-            // its fields without touching these.
-            .update_expression("SET delivery_status = :s, delivery_rank = :r, delivery_at = :t, expires_at = if_not_exists(expires_at, :e)")
-            .condition_expression("attribute_not_exists(delivery_rank) OR delivery_rank < :r")
-            .expression_attribute_values(":s", s(status.to_string()))
-            .expression_attribute_values(":r", n(rank(status)))
-            .expression_attribute_values(":t", n(at))
-            .expression_attribute_values(":e", n(at.saturating_add(EARLY_STATUS_TTL_SECONDS)))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let sent = |i: &HashMap<String, AttributeValue>| SentMessage {
-            conversation_id: get_s(i, "conversation_id").map(str::to_owned),
-            dedup_id: get_s(i, "dedup_id").map(str::to_owned),
-        };
-        match r {
-            Ok(out) => Ok(out.attributes.as_ref().map(sent)),
-            Err(err) => {
-                // A stale status (e.g. `delivered` after `read`) fails the condition: the item
-                // comes back so the caller still knows the message.
-                if let Some(UpdateItemError::ConditionalCheckFailedException(e)) =
-                    err.as_service_error()
-                {
-                    return Ok(e.item.as_ref().map(sent));
-                }
-                Err(StoreError::from_sdk(err))
-            }
-        }
-    }
-
-    async fn record_failure(
-        &self,
-        conversation_id: &str,
-        wamid: &str,
-        dedup_id: Option<&str>,
-        error: &str,
-        at: i64,
-    ) -> Result<bool, StoreError> {
-        let mut item = Self::key(conversation_pk(conversation_id), &format!("FAILED#{wamid}"));
-        item.insert("wamid".into(), s(wamid));
-        item.insert("error".into(), s(error));
-        item.insert("failed_at".into(), n(at));
-        if let Some(d) = dedup_id {
-            item.insert("dedup_id".into(), s(d));
-        }
-        let put = Put::builder()
-            .table_name(&self.table.name)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(|e| StoreError::Request(e.to_string()))?;
-        let count = Update::builder()
-            .table_name(&self.table.name)
-            .set_key(Some(Self::key(conversation_pk(conversation_id), CONV)))
-            .update_expression("ADD failed_messages :one SET last_failure_at = :t")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":t", n(at))
-            .build()
-            .map_err(|e| StoreError::Request(e.to_string()))?;
-        let r = self
-            .table
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await
-            .map_err(StoreError::from_sdk);
-        match r {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     async fn due_reminders(&self, now: i64, limit: i32) -> Result<Vec<DueReminder>, StoreError> {
@@ -642,17 +464,16 @@ impl ConversationStore for DynamoConversationStore {
                 .table_name(&self.table.name)
                 .index_name(attr::GSI1)
                 .key_condition_expression("gsi1pk = :p AND gsi1sk <= :now")
-                .expression_attribute_values(":p", s(format!("REMIND#{shard}")))
-                // '~' sorts after every id character: everything due up to and including `now`.
-                .expression_attribute_values(":now", s(format!("{now:012}#~")))
+                .expression_attribute_values(":p", s(keys::reminder_shard_partition(shard)))
+                .expression_attribute_values(":now", s(keys::reminder_sort_due_by(now)))
                 .limit(limit)
                 .send()
                 .await
                 .map_err(StoreError::from_sdk)?;
             for item in out.items() {
-                let pk = get_s(item, attr::PK).unwrap_or_default();
+                let pk = item.str_opt(attr::PK).unwrap_or_default();
                 let (Some(pnid), Some(key)) =
-                    (get_s(item, "phone_number_id"), get_s(item, "contact_key"))
+                    (item.str_opt("phone_number_id"), item.str_opt("contact_key"))
                 else {
                     continue;
                 };
@@ -671,7 +492,7 @@ impl ConversationStore for DynamoConversationStore {
             .client
             .update_item()
             .table_name(&self.table.name)
-            .set_key(Some(Self::key(conversation_pk(conversation_id), CONV)))
+            .set_key(Some(keys::conversation(conversation_id).item()))
             .update_expression("REMOVE gsi1pk, gsi1sk")
             .condition_expression("attribute_exists(pk)")
             .send()
@@ -736,10 +557,7 @@ impl ConversationStore for DynamoConversationStore {
         }
         let delete = Delete::builder()
             .table_name(&self.table.name)
-            .set_key(Some(Self::key(
-                contact_pk(phone_number_id, old_key),
-                PROFILE,
-            )))
+            .set_key(Some(keys::contact(phone_number_id, old_key).item()))
             .condition_expression("#rev = :rev")
             .expression_attribute_names("#rev", "rev")
             .expression_attribute_values(":rev", n(old.rev))
@@ -754,7 +572,7 @@ impl ConversationStore for DynamoConversationStore {
         if let Some(conv) = &next.conversation {
             let update = Update::builder()
                 .table_name(&self.table.name)
-                .set_key(Some(Self::key(conversation_pk(&conv.id), CONV)))
+                .set_key(Some(keys::conversation(&conv.id).item()))
                 .update_expression("SET contact_key = :k")
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":k", s(new_key))

@@ -5,31 +5,23 @@
 //! ordered look-ups (e.g. a team's waiting line), and `expires_at` (Unix seconds) as the TTL
 //! attribute. DynamoDB may keep expired items for a while, so readers filter on `expires_at`.
 //!
-//! Each part of the pipeline owns its key prefixes and its store module; this module holds
-//! what they share. The key layout is a contract between the functions:
+//! Each part of the pipeline owns its store module; this module holds what they share: the
+//! table handle, the attribute names every item has, and [`StoreError`]. The key layout (which
+//! item has which `pk`/`sk`, what it holds, who writes it) is code in [`keys`]; the attribute
+//! codec every store uses is [`item`].
 //!
-//! | item                 | pk                                        | sk              | written by |
-//! |----------------------|-------------------------------------------|-----------------|------------|
-//! | contact              | `CONTACT#{phone_number_id}#{contact_key}` | `PROFILE`       | survey-engine |
-//! | applied message      | `APPLIED#{phone_number_id}#{message_id}`  | `APPLIED`       | survey-engine (`effects`: the outbound messages and job the message committed, `applied_at`, `expires_at` = +19 days; created in the commit transaction only if absent or expired; also `remind:{conversation}:{step}` ids of reminder ticks) |
-//! | conversation         | `CONV#{conversation_id}`                  | `CONV`          | survey-engine; agent-assigner sets only `assigned_agent`, `assigned_team`, `assigned_at` (removed when the contact cancels the hand-off), `closed_at`, `closed_by`, and reads `last_inbound_at` (the 24-hour window) |
-//! | delivery failure     | `CONV#{conversation_id}`                  | `FAIL#{dedup_id}` | reply-sender |
-//! | reminder index entry | `gsi1pk = REMIND#{0..3}` on the conversation item | `gsi1sk = {due:012}#{id}` | survey-engine (only while a reminder can be due) |
-//! | failed status        | `CONV#{conversation_id}`                  | `FAILED#{wamid}` | survey-engine (from status webhooks; also `failed_messages` on the conversation) |
-//! | sent message         | `OUT#{wamid}`                             | `OUT`           | reply-sender (`conversation_id`, `dedup_id`, `contact_key`, `sent_at`); survey-engine sets only `delivery_status`, `delivery_rank`, `delivery_at` from status webhooks |
-//! | send record (dedup)  | `SENT#{dedup_id}`                         | `SENT`          | reply-sender |
-//! | survey version       | `SURVEY#{survey_id}`                      | `V#{version:06}` | prechat-admin |
-//! | agent                | `AGENT#{agent_id}`                        | `AGENT`         | agent-assigner, prechat-admin (gsi1: `AGENTS` / `{agent_id}`) |
-//! | team                 | `TEAM#{team_id}`                          | `TEAM`          | prechat-admin (gsi1: `TEAMS` / `{team_id}`) |
-//! | routing rules        | `ROUTING`                                 | `ROUTING`       | prechat-admin |
-//! | hand-off ticket      | `HANDOFF#{conversation_id}`               | `HANDOFF`       | agent-assigner, prechat-admin (gsi1: `WAIT#{team_id}` or `ANNOUNCE#{team_id}` / `{0 VIP,1}#{requested_at:012}#{conversation_id}`) |
-//!
-//! A conversation with `closed_at` set is closed, whoever set it. Conversation ids are ASCII
-//! and SQS-id safe.
+//! - [`conversation_store`]: contacts, conversations, applied messages, the reminder index
+//!   (survey-engine).
+//! - [`delivery_log`]: what was sent, its delivery statuses and its failures (reply-sender
+//!   and survey-engine's status webhooks).
+//! - [`routing`]: the agent directory and hand-off tickets (agent-assigner, prechat-admin).
+//! - [`survey_store`]: published survey versions (prechat-admin, survey-engine).
 
 pub mod conversation_store;
-pub mod outbox;
-pub mod routing_store;
+pub mod delivery_log;
+pub mod item;
+pub mod keys;
+pub mod routing;
 pub mod survey_store;
 
 use aws_sdk_dynamodb::Client;

@@ -19,7 +19,7 @@ use prechat::routing::model::{Agent, AgentStatus, MessageKind, Strategy, Team};
 use prechat::routing::notify::{signature, WebhookNotifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use prechat::routing::rules::RoutingConfig;
 use prechat::secrets::Secret;
-use prechat::store::routing_store::{CloseOutcome, RoutingStore, TicketState};
+use prechat::store::routing::{CloseOutcome, RoutingStore, TicketState};
 use prechat::store::DynamoTable;
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage};
 use prechat::whatsapp::ContactRef;

@@ -33,8 +33,8 @@ use prechat::entrypoints::survey_engine::{SurveyEngine, SurveyEngineConfig};
 use prechat::queue::SqsQueue;
 use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
 use prechat::secrets;
-use prechat::store::outbox::DynamoOutbox;
-use prechat::store::routing_store::RoutingStore;
+use prechat::store::delivery_log::DynamoDeliveryLog;
+use prechat::store::routing::RoutingStore;
 use prechat::store::DynamoTable;
 use prechat::whatsapp::graph_client::{GraphClient, SecretToken};
 use prechat_tests::cfn::{list, Names, Template, ACCOUNT, REGION};
@@ -450,7 +450,13 @@ async fn sender_on(
         aws_sdk_sqs::Client::new(sdk),
         Some(config.dead_letter_queue_url.clone()),
     );
-    ReplySender::new(config, graph, DynamoOutbox::new(table), visibility, parking)
+    ReplySender::new(
+        config,
+        graph,
+        DynamoDeliveryLog::new(table),
+        visibility,
+        parking,
+    )
 }
 
 async fn seed_routing(d: &Deployment) {

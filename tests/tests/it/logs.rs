@@ -25,8 +25,8 @@ use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
 use prechat::routing::model::{Agent, AgentStatus, Team};
 use prechat::routing::rules::RoutingConfig;
 use prechat::secrets::Secret;
-use prechat::store::outbox::DynamoOutbox;
-use prechat::store::routing_store::RoutingStore;
+use prechat::store::delivery_log::DynamoDeliveryLog;
+use prechat::store::routing::RoutingStore;
 use prechat::store::DynamoTable;
 use prechat::telemetry;
 use prechat::whatsapp::event::{
@@ -355,7 +355,8 @@ type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 async fn sender(
     env: &TestEnv,
     graph: &MockServer,
-) -> ReplySender<GraphClient<SecretToken<Lookup>>, DynamoOutbox, SqsVisibility, SqsDeadLetters> {
+) -> ReplySender<GraphClient<SecretToken<Lookup>>, DynamoDeliveryLog, SqsVisibility, SqsDeadLetters>
+{
     let param = format!("/{}/whatsapp-access-token", env.prefix);
     env.put_secret(&param, "token-1").await;
     let config = SenderConfig {
@@ -376,7 +377,7 @@ async fn sender(
         Box::new(move |k| (k == "WHATSAPP_ACCESS_TOKEN_PARAM").then(|| param.clone()));
     let token = SecretToken::with_lookup(env.ssm.clone(), "WHATSAPP_ACCESS_TOKEN", lookup);
     let client = GraphClient::new(config.graph.clone(), token).await.unwrap();
-    let outbox = DynamoOutbox::new(DynamoTable::new(env.dynamo.clone(), config.table.clone()));
+    let outbox = DynamoDeliveryLog::new(DynamoTable::new(env.dynamo.clone(), config.table.clone()));
     let visibility = SqsVisibility::new(env.sqs.clone(), config.outbound_queue_url.clone());
     let parking = SqsDeadLetters::new(env.sqs.clone(), Some(config.dead_letter_queue_url.clone()));
     ReplySender::new(config, client, outbox, visibility, parking)

@@ -15,7 +15,7 @@ use prechat::entrypoints::sender::{
 };
 use prechat::queue::dlq::SqsDeadLetters;
 use prechat::queue::{MessageQueue, QueueMessage, SqsQueue};
-use prechat::store::outbox::{DynamoOutbox, Outbox, SentRecord, SentVia};
+use prechat::store::delivery_log::{DeliveryLog, DynamoDeliveryLog, SentRecord, SentVia};
 use prechat::store::DynamoTable;
 use prechat::whatsapp::graph_client::{GraphClient, GraphSettings, SecretToken};
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient, ReplyButton};
@@ -25,7 +25,7 @@ use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
-type Sender = ReplySender<GraphClient<SecretToken<Lookup>>, DynamoOutbox, SqsVisibility>;
+type Sender = ReplySender<GraphClient<SecretToken<Lookup>>, DynamoDeliveryLog, SqsVisibility>;
 
 const PHONE_ID: &str = "106540352242922";
 const BSUID: &str = "US.13491208655302741918";
@@ -112,7 +112,7 @@ impl Rig {
         ReplySender::new(
             config.clone(),
             graph,
-            DynamoOutbox::new(DynamoTable::new(dynamo, config.table.clone())),
+            DynamoDeliveryLog::new(DynamoTable::new(dynamo, config.table.clone())),
             SqsVisibility::new(sqs.clone(), config.outbound_queue_url.clone()),
             SqsDeadLetters::new(sqs, Some(config.dead_letter_queue_url.clone())),
         )
@@ -344,7 +344,10 @@ async fn sender_delivers_every_kind_in_order_and_records_wamids() {
     assert_eq!(s(&out, "contact_key"), BSUID);
     let sent_at: i64 = out["sent_at"].as_n().unwrap().parse().unwrap();
     let expires: i64 = out["expires_at"].as_n().unwrap().parse().unwrap();
-    assert_eq!(expires - sent_at, prechat::store::outbox::OUT_TTL_SECONDS);
+    assert_eq!(
+        expires - sent_at,
+        prechat::store::delivery_log::OUT_TTL_SECONDS
+    );
     assert_eq!(
         s(&rig.item("OUT#wamid.T2", "OUT").await.unwrap(), "dedup_id"),
         "c1:m2"
@@ -415,7 +418,7 @@ async fn sender_never_sends_a_redelivered_message_twice() {
     assert_eq!(rig.queue_depth("OutboundQueue").await, 0);
 
     // The store itself: the send record is written once.
-    let outbox = DynamoOutbox::new(DynamoTable::new(
+    let outbox = DynamoDeliveryLog::new(DynamoTable::new(
         rig.env.dynamo.clone(),
         rig.env.table("StateTable"),
     ));

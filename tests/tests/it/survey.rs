@@ -882,20 +882,19 @@ async fn a_status_that_arrives_before_the_senders_record_is_kept() {
         "an early record still expires"
     );
 
-    let outbox = prechat::store::outbox::DynamoOutbox::new(prechat::store::DynamoTable::new(
-        r.env.dynamo.clone(),
-        r.env.table("StateTable"),
-    ));
-    use prechat::store::outbox::Outbox as _;
+    let outbox = prechat::store::delivery_log::DynamoDeliveryLog::new(
+        prechat::store::DynamoTable::new(r.env.dynamo.clone(), r.env.table("StateTable")),
+    );
+    use prechat::store::delivery_log::DeliveryLog as _;
     let recorded = outbox
-        .record_sent(&prechat::store::outbox::SentRecord {
+        .record_sent(&prechat::store::delivery_log::SentRecord {
             dedup_id: format!("conv-early:{}", r.env.prefix),
             wamid: Some(wamid.clone()),
             conversation_id: Some("conv-early".into()),
             contact_key: ana().user_id.clone(),
             phone_number_id: PNID.into(),
             sent_at: T0 + 4,
-            via: prechat::store::outbox::SentVia::Message,
+            via: prechat::store::delivery_log::SentVia::Message,
         })
         .await
         .unwrap();

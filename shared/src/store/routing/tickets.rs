@@ -1,39 +1,13 @@
-//! DynamoDB store of the agent assigner: agents, teams, routing rules and hand-off tickets.
-//!
-//! | item          | pk                      | sk        | gsi1pk / gsi1sk |
-//! |---------------|-------------------------|-----------|-----------------|
-//! | agent         | `AGENT#{id}` (`open`, `capacity`, `status`, `convs` = reservations) | `AGENT`   | `AGENTS` / `{id}` |
-//! | team          | `TEAM#{id}`             | `TEAM`    | `TEAMS` / `{id}` |
-//! | routing rules | `ROUTING`               | `ROUTING` | - |
-//! | hand-off      | `HANDOFF#{conversation_id}` | `HANDOFF` | waiting: `WAIT#{team}` / `{0 VIP, 1 other}#{requested_at:012}#{conversation_id}`; assigned but not yet announced: `ANNOUNCE#{team}` / same |
-//!
-//! A hand-off ticket is the assigner's record of one conversation's hand-off and its
-//! idempotency key: it stores the `job_id` that opened it, so a redelivered job finds its
-//! ticket instead of opening another. The waiting line is the `WAIT#{team}` partition of `gsi1`,
-//! ordered VIP first, then oldest. The `ANNOUNCE#{team}` partition holds assigned tickets whose
-//! contact message or agent notification is still to go out (`contact_told`,
-//! `notify_attempts`, `notify_retry_at`); [`RoutingStore::cancel`] closes a ticket the contact
-//! left (stop, restart) without closing the conversation.
-//!
-//! Capacity is never exceeded because a slot is taken only by one conditional write on the
-//! agent item, `open = open + 1, convs.{conversation} = now` under the condition
-//! `status = online AND open < capacity AND attribute_not_exists(convs.{conversation})`;
-//! DynamoDB applies conditional writes to one item one at a time, so concurrent assigners cannot
-//! both win the last slot, and the same conversation can never hold two slots. The ticket then
-//! moves from `waiting` to `assigned` under the condition that it is still waiting; the loser of
-//! that race gives its slot back. The agent's `convs` map makes every slot traceable to its
-//! conversation, so [`RoutingStore::reconcile`] can free a slot a crash left behind.
+//! Hand-off tickets: a conversation's place in its team's waiting line, its assignment to an
+//! agent and its announcement, as methods of [`RoutingStore`] (see the module doc of
+//! [`super`] for why capacity is never exceeded).
 
-use std::collections::HashMap;
+use aws_sdk_dynamodb::types::Select;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
-
-use super::{attr, DynamoTable, StoreError};
+use super::RoutingStore;
 use crate::routing::job::AssignRequest;
-use crate::routing::model::{Agent, AgentStatus, Team};
-use crate::routing::rules::RoutingConfig;
-
-type Item = HashMap<String, AttributeValue>;
+use crate::store::item::{b, n, s, to_json, Item, ItemExt};
+use crate::store::{attr, keys, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketState {
@@ -159,330 +133,34 @@ pub enum CloseOutcome {
     NotFound,
 }
 
-/// The assigner's port on the state table.
-#[derive(Clone, Debug)]
-pub struct RoutingStore {
-    table: DynamoTable,
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-fn n(v: impl std::fmt::Display) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn key(pk: String, sk: &str) -> Item {
-    HashMap::from([(attr::PK.to_owned(), s(pk)), (attr::SK.to_owned(), s(sk))])
-}
-
-fn agent_pk(id: &str) -> String {
-    format!("AGENT#{id}")
-}
-fn team_pk(id: &str) -> String {
-    format!("TEAM#{id}")
-}
-fn ticket_pk(conversation_id: &str) -> String {
-    format!("HANDOFF#{conversation_id}")
-}
-fn wait_pk(team: &str) -> String {
-    format!("WAIT#{team}")
-}
-fn announce_pk(team: &str) -> String {
-    format!("ANNOUNCE#{team}")
-}
-
-fn corrupt(item: &Item, reason: impl Into<String>) -> StoreError {
-    let key = item
-        .get(attr::PK)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
-        .unwrap_or_default();
-    StoreError::Corrupt {
-        key,
-        reason: reason.into(),
-    }
-}
-
-fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .ok_or_else(|| corrupt(item, format!("{name} missing")))
-}
-
-fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, StoreError> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| corrupt(item, format!("{name} missing or not a number")))
-}
-
-fn opt_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-fn get_json<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Result<T, StoreError> {
-    serde_json::from_str(get_s(item, name)?).map_err(|e| corrupt(item, format!("{name}: {e}")))
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Request(format!("serialise: {e}")))
-}
-
-/// The parts of an agent that are not live counters.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct AgentSpec {
-    name: String,
-    teams: Vec<String>,
-    #[serde(default)]
-    languages: Vec<String>,
-}
-
-fn agent_from(item: &Item) -> Result<Agent, StoreError> {
-    let spec: AgentSpec = get_json(item, "spec")?;
-    let status: AgentStatus = get_s(item, "status")?
-        .parse()
-        .map_err(|e: String| corrupt(item, e))?;
-    Ok(Agent {
-        id: get_s(item, "agent_id")?.to_owned(),
-        name: spec.name,
-        teams: spec.teams,
-        languages: spec.languages,
-        status,
-        capacity: get_n(item, "capacity")?,
-        open: opt_n(item, "open").unwrap_or(0),
-        last_assigned_at: opt_n(item, "last_assigned_at").unwrap_or(0),
-    })
-}
-
-fn get_bool(item: &Item, name: &str) -> bool {
-    item.get(name)
-        .and_then(|v| v.as_bool().ok())
-        .copied()
-        .unwrap_or(false)
-}
-
 fn ticket_from(item: &Item) -> Result<Ticket, StoreError> {
     let state =
-        TicketState::parse(get_s(item, "state")?).ok_or_else(|| corrupt(item, "unknown state"))?;
+        TicketState::parse(item.str_req("state")?).ok_or_else(|| item.corrupt("unknown state"))?;
     Ok(Ticket {
-        conversation_id: get_s(item, "conversation_id")?.to_owned(),
-        job_id: get_s(item, "job_id")?.to_owned(),
-        team: get_s(item, "team")?.to_owned(),
+        conversation_id: item.str_req("conversation_id")?.to_owned(),
+        job_id: item.str_req("job_id")?.to_owned(),
+        team: item.str_req("team")?.to_owned(),
         state,
         vip: item
             .get("vip")
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
-        requested_at: get_n(item, "requested_at")?,
-        request: get_json(item, "request")?,
+        requested_at: item.num_req("requested_at")?,
+        request: item.json("request")?,
         agent: item.get("agent").and_then(|v| v.as_s().ok()).cloned(),
-        assigned_at: opt_n(item, "assigned_at"),
-        announced: get_bool(item, "announced"),
-        contact_told: get_bool(item, "contact_told"),
-        notify_attempts: opt_n(item, "notify_attempts").unwrap_or(0),
-        notify_retry_at: opt_n(item, "notify_retry_at"),
-        closed_at: opt_n(item, "closed_at"),
+        assigned_at: item.num_opt("assigned_at"),
+        announced: item.flag("announced"),
+        contact_told: item.flag("contact_told"),
+        notify_attempts: item.num_opt("notify_attempts").unwrap_or(0),
+        notify_retry_at: item.num_opt("notify_retry_at"),
+        closed_at: item.num_opt("closed_at"),
     })
 }
 
 impl RoutingStore {
-    pub fn new(table: DynamoTable) -> Self {
-        RoutingStore { table }
-    }
-
-    fn client(&self) -> &aws_sdk_dynamodb::Client {
-        &self.table.client
-    }
-
-    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(&self.table.name)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(out.item)
-    }
-
-    /// Every item of a `gsi1` partition, in sort-key order, optionally below a sort key.
-    async fn query_gsi(&self, pk: &str, below: Option<&str>) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let mut q = self
-                .client()
-                .query()
-                .table_name(&self.table.name)
-                .index_name(attr::GSI1)
-                .expression_attribute_values(":p", s(pk))
-                .set_exclusive_start_key(start.take());
-            q = match below {
-                Some(sk) => q
-                    .key_condition_expression("gsi1pk = :p AND gsi1sk < :s")
-                    .expression_attribute_values(":s", s(sk)),
-                None => q.key_condition_expression("gsi1pk = :p"),
-            };
-            let out = q.send().await.map_err(StoreError::from_sdk)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
-    }
-
-    // ------------------------------------------------------------------ agents
-
-    /// Creates or updates an agent; the live counters (`open`, `last_assigned_at`) are kept.
-    pub async fn upsert_agent(&self, agent: &Agent) -> Result<(), StoreError> {
-        let spec = AgentSpec {
-            name: agent.name.clone(),
-            teams: agent.teams.clone(),
-            languages: agent.languages.clone(),
-        };
-        self.client()
-            .update_item()
-            .table_name(&self.table.name)
-            .set_key(Some(key(agent_pk(&agent.id), "AGENT")))
-            .update_expression(
-                "SET agent_id = :id, spec = :spec, #status = :status, #cap = :cap, \
-                 #open = if_not_exists(#open, :zero), convs = if_not_exists(convs, :empty), last_assigned_at = if_not_exists(last_assigned_at, :zero), \
-                 gsi1pk = :g, gsi1sk = :id",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#open", "open")
-            .expression_attribute_names("#cap", "capacity")
-            .expression_attribute_values(":id", s(&agent.id))
-            .expression_attribute_values(":spec", s(to_json(&spec)?))
-            .expression_attribute_values(":status", s(agent.status.as_str()))
-            .expression_attribute_values(":cap", n(agent.capacity))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":g", s("AGENTS"))
-            .expression_attribute_values(":empty", AttributeValue::M(HashMap::new()))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
-    }
-
-    pub async fn get_agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
-        self.get(agent_pk(id), "AGENT")
-            .await?
-            .as_ref()
-            .map(agent_from)
-            .transpose()
-    }
-
-    pub async fn list_agents(&self) -> Result<Vec<Agent>, StoreError> {
-        self.query_gsi("AGENTS", None)
-            .await?
-            .iter()
-            .map(agent_from)
-            .collect()
-    }
-
-    /// Sets status and/or capacity of an existing agent. `ConditionFailed` when it does not exist.
-    pub async fn set_agent(
-        &self,
-        id: &str,
-        status: Option<AgentStatus>,
-        capacity: Option<u32>,
-    ) -> Result<(), StoreError> {
-        let mut sets = Vec::new();
-        let mut req = self
-            .client()
-            .update_item()
-            .table_name(&self.table.name)
-            .set_key(Some(key(agent_pk(id), "AGENT")))
-            .condition_expression("attribute_exists(pk)");
-        if let Some(st) = status {
-            sets.push("#status = :status");
-            req = req
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", s(st.as_str()));
-        }
-        if let Some(cap) = capacity {
-            sets.push("#cap = :cap");
-            req = req
-                .expression_attribute_names("#cap", "capacity")
-                .expression_attribute_values(":cap", n(cap));
-        }
-        if sets.is_empty() {
-            return Ok(());
-        }
-        req.update_expression(format!("SET {}", sets.join(", ")))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
-    }
-
-    // ------------------------------------------------------------------ teams and rules
-
-    pub async fn put_team(&self, team: &Team) -> Result<(), StoreError> {
-        let mut item = key(team_pk(&team.id), "TEAM");
-        item.insert("spec".into(), s(to_json(team)?));
-        item.insert(attr::GSI1_PK.into(), s("TEAMS"));
-        item.insert(attr::GSI1_SK.into(), s(&team.id));
-        self.client()
-            .put_item()
-            .table_name(&self.table.name)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
-    }
-
-    pub async fn get_team(&self, id: &str) -> Result<Option<Team>, StoreError> {
-        self.get(team_pk(id), "TEAM")
-            .await?
-            .as_ref()
-            .map(|i| get_json(i, "spec"))
-            .transpose()
-    }
-
-    pub async fn list_teams(&self) -> Result<Vec<Team>, StoreError> {
-        self.query_gsi("TEAMS", None)
-            .await?
-            .iter()
-            .map(|i| get_json(i, "spec"))
-            .collect()
-    }
-
-    pub async fn put_routing(&self, config: &RoutingConfig) -> Result<(), StoreError> {
-        let mut item = key("ROUTING".into(), "ROUTING");
-        item.insert("spec".into(), s(to_json(config)?));
-        self.client()
-            .put_item()
-            .table_name(&self.table.name)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        Ok(())
-    }
-
-    pub async fn get_routing(&self) -> Result<Option<RoutingConfig>, StoreError> {
-        self.get("ROUTING".into(), "ROUTING")
-            .await?
-            .as_ref()
-            .map(|i| get_json(i, "spec"))
-            .transpose()
-    }
-
-    // ------------------------------------------------------------------ tickets
-
     pub async fn get_ticket(&self, conversation_id: &str) -> Result<Option<Ticket>, StoreError> {
-        self.get(ticket_pk(conversation_id), "HANDOFF")
+        self.get(keys::handoff(conversation_id))
             .await?
             .as_ref()
             .map(ticket_from)
@@ -492,15 +170,15 @@ impl RoutingStore {
     /// Opens a waiting ticket for the job, unless the conversation has an open ticket or this
     /// job was seen before (then the existing ticket is returned).
     pub async fn open_ticket(&self, ticket: &Ticket) -> Result<Opened, StoreError> {
-        let mut item = key(ticket_pk(&ticket.conversation_id), "HANDOFF");
+        let mut item = keys::handoff(&ticket.conversation_id).item();
         item.insert("conversation_id".into(), s(&ticket.conversation_id));
         item.insert("job_id".into(), s(&ticket.job_id));
         item.insert("team".into(), s(&ticket.team));
         item.insert("state".into(), s(TicketState::Waiting.as_str()));
-        item.insert("vip".into(), AttributeValue::Bool(ticket.vip));
+        item.insert("vip".into(), b(ticket.vip));
         item.insert("requested_at".into(), n(ticket.requested_at));
         item.insert("request".into(), s(to_json(&ticket.request)?));
-        item.insert(attr::GSI1_PK.into(), s(wait_pk(&ticket.team)));
+        item.insert(attr::GSI1_PK.into(), s(keys::waiting_line(&ticket.team)));
         item.insert(attr::GSI1_SK.into(), s(ticket.line_key()));
         let put = self
             .client()
@@ -533,7 +211,7 @@ impl RoutingStore {
 
     /// A team's waiting line in order (VIP first, then oldest).
     pub async fn waiting(&self, team: &str) -> Result<Vec<Ticket>, StoreError> {
-        self.query_gsi(&wait_pk(team), None)
+        self.query_gsi(&keys::waiting_line(team), None)
             .await?
             .iter()
             .map(ticket_from)
@@ -542,7 +220,7 @@ impl RoutingStore {
 
     /// Assigned tickets whose contact and agent were not yet told (an earlier attempt failed).
     pub async fn unannounced(&self, team: &str) -> Result<Vec<Ticket>, StoreError> {
-        self.query_gsi(&announce_pk(team), None)
+        self.query_gsi(&keys::announce_list(team), None)
             .await?
             .iter()
             .map(ticket_from)
@@ -560,7 +238,7 @@ impl RoutingStore {
                 .table_name(&self.table.name)
                 .index_name(attr::GSI1)
                 .key_condition_expression("gsi1pk = :p AND gsi1sk < :s")
-                .expression_attribute_values(":p", s(wait_pk(&ticket.team)))
+                .expression_attribute_values(":p", s(keys::waiting_line(&ticket.team)))
                 .expression_attribute_values(":s", s(ticket.line_key()))
                 .select(Select::Count)
                 .set_exclusive_start_key(start.take())
@@ -573,83 +251,6 @@ impl RoutingStore {
                 _ => return Ok(ahead.saturating_add(1)),
             }
         }
-    }
-
-    /// Reserves a slot on the agent for a conversation: one conditional write, idempotent per
-    /// conversation (`convs.{conversation_id}` holds the reservation time).
-    async fn reserve(
-        &self,
-        agent_id: &str,
-        conversation_id: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let res = self
-            .client()
-            .update_item()
-            .table_name(&self.table.name)
-            .set_key(Some(key(agent_pk(agent_id), "AGENT")))
-            .update_expression("SET #open = #open + :one, last_assigned_at = :now, convs.#c = :now")
-            .condition_expression(
-                "#status = :online AND #open < #cap AND attribute_not_exists(convs.#c)",
-            )
-            .expression_attribute_names("#open", "open")
-            .expression_attribute_names("#cap", "capacity")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#c", conversation_id)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":online", s(AgentStatus::Online.as_str()))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk);
-        match res {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Gives a reserved slot back; a no-op when there is no reservation for the conversation.
-    pub async fn release(&self, agent_id: &str, conversation_id: &str) -> Result<bool, StoreError> {
-        let res = self
-            .client()
-            .update_item()
-            .table_name(&self.table.name)
-            .set_key(Some(key(agent_pk(agent_id), "AGENT")))
-            .update_expression("SET #open = #open - :one REMOVE convs.#c")
-            .condition_expression("attribute_exists(convs.#c) AND #open > :zero")
-            .expression_attribute_names("#open", "open")
-            .expression_attribute_names("#c", conversation_id)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":zero", n(0))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk);
-        match res {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The conversations an agent holds a slot for, with the reservation time.
-    pub async fn reservations(&self, agent_id: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let Some(item) = self.get(agent_pk(agent_id), "AGENT").await? else {
-            return Ok(Vec::new());
-        };
-        let map = item.get("convs").and_then(|v| v.as_m().ok());
-        Ok(map
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_n().ok().and_then(|x| x.parse().ok()).unwrap_or(0),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
     }
 
     /// Gives a waiting ticket to an agent, in three single-item conditional writes:
@@ -672,7 +273,7 @@ impl RoutingStore {
             .client()
             .update_item()
             .table_name(&self.table.name)
-            .set_key(Some(key(ticket_pk(&ticket.conversation_id), "HANDOFF")))
+            .set_key(Some(keys::handoff(&ticket.conversation_id).item()))
             .update_expression(
                 "SET #state = :assigned, #agent = :agent, assigned_at = :now, announced = :no, gsi1pk = :g",
             )
@@ -683,8 +284,8 @@ impl RoutingStore {
             .expression_attribute_values(":waiting", s(TicketState::Waiting.as_str()))
             .expression_attribute_values(":agent", s(agent_id))
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .expression_attribute_values(":g", s(announce_pk(&ticket.team)))
+            .expression_attribute_values(":no", b(false))
+            .expression_attribute_values(":g", s(keys::announce_list(&ticket.team)))
             .expression_attribute_values(":job", s(&ticket.job_id))
             .send()
             .await
@@ -705,10 +306,7 @@ impl RoutingStore {
             .client()
             .update_item()
             .table_name(&self.table.name)
-            .set_key(Some(key(
-                format!("CONV#{}", ticket.conversation_id),
-                "CONV",
-            )))
+            .set_key(Some(keys::conversation(&ticket.conversation_id).item()))
             .update_expression(
                 "SET assigned_agent = :agent, assigned_team = :team, assigned_at = :now",
             )
@@ -764,10 +362,10 @@ impl RoutingStore {
             .client()
             .update_item()
             .table_name(&self.table.name)
-            .set_key(Some(key(ticket_pk(&ticket.conversation_id), "HANDOFF")))
+            .set_key(Some(keys::handoff(&ticket.conversation_id).item()))
             .condition_expression("#state = :assigned AND job_id = :job")
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":yes", b(true))
             .expression_attribute_values(":assigned", s(TicketState::Assigned.as_str()))
             .expression_attribute_values(":job", s(&ticket.job_id));
         let req = match step {
@@ -795,13 +393,13 @@ impl RoutingStore {
             .client()
             .get_item()
             .table_name(&self.table.name)
-            .set_key(Some(key(format!("CONV#{conversation_id}"), "CONV")))
+            .set_key(Some(keys::conversation(conversation_id).item()))
             .projection_expression("last_inbound_at")
             .consistent_read(true)
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
-        Ok(out.item.as_ref().and_then(|i| opt_n(i, "last_inbound_at")))
+        Ok(out.item.as_ref().and_then(|i| i.num_opt("last_inbound_at")))
     }
 
     /// Moves a ticket from `from` to `closed` (and out of the indexes). False when it was not
@@ -817,7 +415,7 @@ impl RoutingStore {
             .client()
             .update_item()
             .table_name(&self.table.name)
-            .set_key(Some(key(ticket_pk(&ticket.conversation_id), "HANDOFF")))
+            .set_key(Some(keys::handoff(&ticket.conversation_id).item()))
             .update_expression(
                 "SET #state = :closed, closed_at = :now, closed_by = :by REMOVE gsi1pk, gsi1sk",
             )
@@ -929,7 +527,7 @@ impl RoutingStore {
             .client()
             .update_item()
             .table_name(&self.table.name)
-            .set_key(Some(key(format!("CONV#{conversation_id}"), "CONV")))
+            .set_key(Some(keys::conversation(conversation_id).item()))
             .update_expression("REMOVE assigned_agent, assigned_team, assigned_at")
             .condition_expression("assigned_agent = :agent AND assigned_at = :at")
             .expression_attribute_values(":agent", s(agent))
@@ -952,7 +550,7 @@ impl RoutingStore {
         self.client()
             .update_item()
             .table_name(&self.table.name)
-            .set_key(Some(key(format!("CONV#{conversation_id}"), "CONV")))
+            .set_key(Some(keys::conversation(conversation_id).item()))
             .update_expression("SET closed_at = :now, closed_by = :by")
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":by", s(by))
@@ -1005,12 +603,12 @@ mod tests {
     #[test]
     fn tickets_round_trip_through_items() {
         let t = ticket("c1", true, 42);
-        let mut item = key(ticket_pk("c1"), "HANDOFF");
+        let mut item = keys::handoff("c1").item();
         item.insert("conversation_id".into(), s("c1"));
         item.insert("job_id".into(), s("job-c1"));
         item.insert("team".into(), s("t"));
         item.insert("state".into(), s("waiting"));
-        item.insert("vip".into(), AttributeValue::Bool(true));
+        item.insert("vip".into(), b(true));
         item.insert("requested_at".into(), n(42));
         item.insert(
             "request".into(),

@@ -1,0 +1,251 @@
+//! The key layout of the state table, as code: every item's `pk`/`sk` and every `gsi1`
+//! partition is built here and nowhere else, and each builder's doc says what the item holds
+//! and which function writes it. The layout is a contract between the functions (the IAM
+//! test checks each function's grants against it).
+//!
+//! A conversation with `closed_at` set is closed, whoever set it. Conversation ids are ASCII
+//! and SQS-id safe.
+
+use super::attr;
+use super::item::{s, Item};
+
+/// The primary key of one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: String, sk: impl Into<String>) -> Self {
+        Key { pk, sk: sk.into() }
+    }
+
+    /// The key as an attribute map: a `GetItem`/`UpdateItem` key, or the start of an item.
+    pub fn item(&self) -> Item {
+        Item::from([
+            (attr::PK.to_owned(), s(self.pk.clone())),
+            (attr::SK.to_owned(), s(self.sk.clone())),
+        ])
+    }
+}
+
+// ---------------------------------------------------------------- survey-engine
+
+/// Contact: `CONTACT#{phone_number_id}#{contact_key}` / `PROFILE`. The contact and the
+/// snapshot of its current conversation (`doc`, `rev`, `opted_out`, `conversation_id`,
+/// `updated_at`). Written by survey-engine.
+pub fn contact(phone_number_id: &str, contact_key: &str) -> Key {
+    Key::new(contact_pk(phone_number_id, contact_key), PROFILE)
+}
+
+pub fn contact_pk(phone_number_id: &str, contact_key: &str) -> String {
+    format!("CONTACT#{phone_number_id}#{contact_key}")
+}
+
+/// Applied message: `APPLIED#{phone_number_id}#{message_id}` / `APPLIED`. The effects the
+/// message committed (`effects`: outbound messages and job), `applied_at`, `expires_at`;
+/// created in the commit transaction only if absent or expired. Also the
+/// `remind:{conversation}:{step}` ids of reminder ticks. Written by survey-engine.
+pub fn applied(phone_number_id: &str, message_id: &str) -> Key {
+    Key::new(applied_pk(phone_number_id, message_id), APPLIED)
+}
+
+pub fn applied_pk(phone_number_id: &str, message_id: &str) -> String {
+    format!("APPLIED#{phone_number_id}#{message_id}")
+}
+
+/// Conversation: `CONV#{conversation_id}` / `CONV`. Written by survey-engine; agent-assigner
+/// sets only `assigned_agent`, `assigned_team`, `assigned_at` (removed when the contact
+/// cancels the hand-off), `closed_at`, `closed_by`, and reads `last_inbound_at` (the 24-hour
+/// window); the delivery log counts `failed_messages`, `last_failure_at`. While a reminder can
+/// be due the item is in a [`reminder_partition`].
+pub fn conversation(conversation_id: &str) -> Key {
+    Key::new(conversation_pk(conversation_id), CONV)
+}
+
+pub fn conversation_pk(conversation_id: &str) -> String {
+    format!("CONV#{conversation_id}")
+}
+
+/// The conversation id of a conversation item's `pk`.
+pub fn conversation_id_of(pk: &str) -> Option<&str> {
+    pk.strip_prefix("CONV#")
+}
+
+/// Reminder index partitions (`gsi1pk = REMIND#{0..SHARDS}`), so no single index partition
+/// takes every surveying conversation.
+pub const REMINDER_SHARDS: u32 = 4;
+
+/// The `gsi1pk` of a conversation whose reminder can be due.
+pub fn reminder_partition(conversation_id: &str) -> String {
+    reminder_shard_partition(reminder_shard(conversation_id))
+}
+
+pub fn reminder_shard_partition(shard: u32) -> String {
+    format!("REMIND#{shard}")
+}
+
+fn reminder_shard(conversation_id: &str) -> u32 {
+    conversation_id
+        .chars()
+        .nth(1)
+        .and_then(|c| c.to_digit(16))
+        .unwrap_or(0)
+        % REMINDER_SHARDS
+}
+
+/// The `gsi1sk` of a conversation in its reminder partition: `{due:012}#{id}`.
+pub fn reminder_sort(due: i64, conversation_id: &str) -> String {
+    format!("{due:012}#{conversation_id}")
+}
+
+/// The `gsi1sk` bound of everything due up to and including `now` ('~' sorts after every
+/// id character).
+pub fn reminder_sort_due_by(now: i64) -> String {
+    format!("{now:012}#~")
+}
+
+// ---------------------------------------------------------------- delivery log
+
+/// Send record (dedup): `SENT#{dedup_id}` / `SENT`. `wamid`?, `conversation_id`?, `sent_at`,
+/// `via`, `expires_at`. Written by reply-sender.
+pub fn send_record(dedup_id: &str) -> Key {
+    Key::new(sent_pk(dedup_id), "SENT")
+}
+
+pub fn sent_pk(dedup_id: &str) -> String {
+    format!("SENT#{dedup_id}")
+}
+
+/// Sent message: `OUT#{wamid}` / `OUT`. reply-sender writes `conversation_id`?, `dedup_id`,
+/// `contact_key`?, `phone_number_id`, `sent_at`, `via`, `expires_at`; survey-engine sets only
+/// `delivery_status`, `delivery_rank`, `delivery_at` from status webhooks.
+pub fn sent_message(wamid: &str) -> Key {
+    Key::new(out_pk(wamid), "OUT")
+}
+
+pub fn out_pk(wamid: &str) -> String {
+    format!("OUT#{wamid}")
+}
+
+/// Delivery failure of a reply refused when sending (it has no wamid):
+/// `CONV#{conversation_id}` / `FAIL#{dedup_id}`. Written by reply-sender.
+pub fn refused(conversation_id: &str, dedup_id: &str) -> Key {
+    Key::new(conversation_pk(conversation_id), format!("FAIL#{dedup_id}"))
+}
+
+/// Delivery failure Meta reported in a status webhook for a message it had accepted:
+/// `CONV#{conversation_id}` / `FAILED#{wamid}`. Written by survey-engine.
+pub fn undelivered(conversation_id: &str, wamid: &str) -> Key {
+    Key::new(conversation_pk(conversation_id), format!("FAILED#{wamid}"))
+}
+
+// ---------------------------------------------------------------- surveys
+
+/// Survey version: `SURVEY#{survey_id}` / `V#{version:06}`. `survey_id`, `version`, `yaml`,
+/// `sha256`, `published_at`. Written by prechat-admin.
+pub fn survey_version(survey_id: &str, version: u32) -> Key {
+    Key::new(survey_pk(survey_id), version_sk(version))
+}
+
+pub fn survey_pk(survey_id: &str) -> String {
+    format!("SURVEY#{survey_id}")
+}
+
+pub fn version_sk(version: u32) -> String {
+    format!("V#{version:06}")
+}
+
+/// The `sk` prefix every survey version shares.
+pub const VERSION_PREFIX: &str = "V#";
+
+// ---------------------------------------------------------------- agent directory
+
+/// Agent: `AGENT#{agent_id}` / `AGENT` (`open`, `capacity`, `status`, `convs` =
+/// reservations), in the [`AGENTS`] partition of `gsi1`. Written by agent-assigner and
+/// prechat-admin.
+pub fn agent(agent_id: &str) -> Key {
+    Key::new(format!("AGENT#{agent_id}"), "AGENT")
+}
+
+/// The `gsi1pk` of every agent (`gsi1sk` = the agent id).
+pub const AGENTS: &str = "AGENTS";
+
+/// Team: `TEAM#{team_id}` / `TEAM`, in the [`TEAMS`] partition of `gsi1`. Written by
+/// prechat-admin.
+pub fn team(team_id: &str) -> Key {
+    Key::new(format!("TEAM#{team_id}"), "TEAM")
+}
+
+/// The `gsi1pk` of every team (`gsi1sk` = the team id).
+pub const TEAMS: &str = "TEAMS";
+
+/// Routing rules: `ROUTING` / `ROUTING`. Written by prechat-admin.
+pub fn routing() -> Key {
+    Key::new("ROUTING".to_owned(), "ROUTING")
+}
+
+// ---------------------------------------------------------------- hand-off tickets
+
+/// Hand-off ticket: `HANDOFF#{conversation_id}` / `HANDOFF`; while waiting in a team's
+/// [`waiting_line`], while assigned but not yet announced in its [`announce_list`]. Written by
+/// agent-assigner and prechat-admin.
+pub fn handoff(conversation_id: &str) -> Key {
+    Key::new(format!("HANDOFF#{conversation_id}"), "HANDOFF")
+}
+
+/// A team's waiting line: `gsi1pk = WAIT#{team_id}`, `gsi1sk` =
+/// `{0 VIP,1}#{requested_at:012}#{conversation_id}`.
+pub fn waiting_line(team_id: &str) -> String {
+    format!("WAIT#{team_id}")
+}
+
+/// A team's assigned tickets still to be announced: `gsi1pk = ANNOUNCE#{team_id}`, same
+/// `gsi1sk` as the waiting line.
+pub fn announce_list(team_id: &str) -> String {
+    format!("ANNOUNCE#{team_id}")
+}
+
+const PROFILE: &str = "PROFILE";
+const CONV: &str = "CONV";
+const APPLIED: &str = "APPLIED";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_item_kind_has_its_own_key() {
+        let keys = [
+            contact("1", "k"),
+            applied("1", "m"),
+            conversation("c"),
+            send_record("d"),
+            sent_message("w"),
+            refused("c", "d"),
+            undelivered("c", "w"),
+            survey_version("s", 1),
+            agent("a"),
+            team("t"),
+            routing(),
+            handoff("c"),
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(conversation_id_of(&conversation("c-1").pk), Some("c-1"));
+    }
+
+    #[test]
+    fn reminder_sort_keys_order_by_due_time_and_stay_below_the_bound() {
+        let early = reminder_sort(99, "c9");
+        let late = reminder_sort(1_800_000_000, "c1");
+        assert!(early < late);
+        assert!(late <= reminder_sort_due_by(1_800_000_000));
+        assert!(reminder_sort(1_800_000_001, "c0") > reminder_sort_due_by(1_800_000_000));
+        assert!(reminder_partition("c3abc").starts_with("REMIND#"));
+    }
+}

@@ -1,0 +1,84 @@
+//! DynamoDB store of the agent assigner: the agent directory ([`agents`]: agents, teams,
+//! routing rules, agents' slots) and hand-off tickets ([`tickets`]), both on [`RoutingStore`].
+//! Their keys are in [`keys`](super::keys).
+//!
+//! A hand-off ticket is the assigner's record of one conversation's hand-off and its
+//! idempotency key: it stores the `job_id` that opened it, so a redelivered job finds its
+//! ticket instead of opening another. The waiting line is the `WAIT#{team}` partition of `gsi1`,
+//! ordered VIP first, then oldest. The `ANNOUNCE#{team}` partition holds assigned tickets whose
+//! contact message or agent notification is still to go out (`contact_told`,
+//! `notify_attempts`, `notify_retry_at`); [`RoutingStore::cancel`] closes a ticket the contact
+//! left (stop, restart) without closing the conversation.
+//!
+//! Capacity is never exceeded because a slot is taken only by one conditional write on the
+//! agent item, `open = open + 1, convs.{conversation} = now` under the condition
+//! `status = online AND open < capacity AND attribute_not_exists(convs.{conversation})`;
+//! DynamoDB applies conditional writes to one item one at a time, so concurrent assigners cannot
+//! both win the last slot, and the same conversation can never hold two slots. The ticket then
+//! moves from `waiting` to `assigned` under the condition that it is still waiting; the loser of
+//! that race gives its slot back. The agent's `convs` map makes every slot traceable to its
+//! conversation, so [`RoutingStore::reconcile`] can free a slot a crash left behind.
+
+pub mod agents;
+pub mod tickets;
+
+pub use tickets::{Announcement, AssignOutcome, CloseOutcome, Opened, Ticket, TicketState};
+
+use super::item::{s, Item};
+use super::{attr, keys, DynamoTable, StoreError};
+
+/// The assigner's port on the state table.
+#[derive(Clone, Debug)]
+pub struct RoutingStore {
+    table: DynamoTable,
+}
+
+impl RoutingStore {
+    pub fn new(table: DynamoTable) -> Self {
+        RoutingStore { table }
+    }
+
+    fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.table.client
+    }
+
+    async fn get(&self, key: keys::Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(&self.table.name)
+            .set_key(Some(key.item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(out.item)
+    }
+
+    /// Every item of a `gsi1` partition, in sort-key order, optionally below a sort key.
+    async fn query_gsi(&self, pk: &str, below: Option<&str>) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut q = self
+                .client()
+                .query()
+                .table_name(&self.table.name)
+                .index_name(attr::GSI1)
+                .expression_attribute_values(":p", s(pk))
+                .set_exclusive_start_key(start.take());
+            q = match below {
+                Some(sk) => q
+                    .key_condition_expression("gsi1pk = :p AND gsi1sk < :s")
+                    .expression_attribute_values(":s", s(sk)),
+                None => q.key_condition_expression("gsi1pk = :p"),
+            };
+            let out = q.send().await.map_err(StoreError::from_sdk)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
