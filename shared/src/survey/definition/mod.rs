@@ -33,7 +33,7 @@ pub mod limits {
 }
 
 /// The shipped default survey (`shared/surveys/default.yaml`), used until one is published.
-pub const DEFAULT_SURVEY_YAML: &str = include_str!("../../surveys/default.yaml");
+pub const DEFAULT_SURVEY_YAML: &str = include_str!("../../../surveys/default.yaml");
 
 // ------------------------------------------------------------------ the validated model
 
