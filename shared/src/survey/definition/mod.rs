@@ -11,6 +11,9 @@
 //!   engine runs on;
 //! - `raw`: the YAML shape serde reads (private: only validation turns it into the model);
 //! - `validate`: [`Survey::parse`], every check, and the [`DefinitionError`]s it reports.
+//!
+//! WhatsApp's own limits (button and row counts, title and body lengths) live in
+//! [`crate::whatsapp::limits`], shared with the Graph API renderer.
 
 use std::collections::BTreeMap;
 
@@ -23,21 +26,6 @@ pub use validate::{DefinitionError, DefinitionErrors};
 
 /// A text in every language of the survey: language code -> text.
 pub type Texts = BTreeMap<String, String>;
-
-/// WhatsApp limits the definition is checked against (the sender checks them again).
-pub mod limits {
-    pub const BUTTONS: usize = 3;
-    pub const BUTTON_TITLE: usize = 20;
-    pub const LIST_ROWS: usize = 10;
-    pub const ROW_TITLE: usize = 24;
-    pub const ROW_DESCRIPTION: usize = 72;
-    pub const LIST_BUTTON: usize = 20;
-    pub const INTERACTIVE_BODY: usize = 1024;
-    pub const TEXT_BODY: usize = 4096;
-    pub const ROW_ID: usize = 200;
-    /// Beyond this a numbered text list stops being usable on a phone.
-    pub const NUMBERED_OPTIONS: usize = 50;
-}
 
 /// The shipped default survey (`shared/surveys/default.yaml`), used until one is published.
 pub const DEFAULT_SURVEY_YAML: &str = include_str!("../../../surveys/default.yaml");

@@ -13,6 +13,9 @@ use super::raw::*;
 use super::{Texts, DEFAULT_SURVEY_YAML};
 use crate::survey::text::char_len;
 
+/// Beyond this a numbered text list stops being usable on a phone (prechat's rule, not WhatsApp's).
+const NUMBERED_OPTIONS: usize = 50;
+
 /// One problem in a definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DefinitionError {
@@ -159,7 +162,7 @@ impl<'s> Validator<'s> {
     }
 
     fn run(mut self, raw: RawSurvey, version: u32) -> Result<Survey, DefinitionErrors> {
-        use super::limits::*;
+        use crate::whatsapp::limits::*;
         if raw.id.is_empty()
             || !raw
                 .id
@@ -325,7 +328,7 @@ impl<'s> Validator<'s> {
         langs: &[String],
         earlier: &[Question],
     ) -> Option<Question> {
-        use super::limits::*;
+        use crate::whatsapp::limits::*;
         let errors_before = self.errors.len();
         let is_choice = q.kind == RawType::Choice;
         let prompt_max = if is_choice || q.kind == RawType::YesNo || q.kind == RawType::Consent {
@@ -647,7 +650,7 @@ impl<'s> Validator<'s> {
         options: &[ChoiceOption],
         langs: &[String],
     ) {
-        use super::limits::*;
+        use crate::whatsapp::limits::*;
         let n = options.len();
         if n < 2 {
             self.err(
