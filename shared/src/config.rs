@@ -2,7 +2,14 @@
 //!
 //! Every function describes its settings with an [`EnvReader`]; reading never stops at the
 //! first problem, so a misconfigured deployment gets one error naming every missing or
-//! malformed variable.
+//! malformed variable. Readers take an environment lookup (`Fn(&str) -> Option<String>`) so
+//! tests and the local stack can pass their own; [`process_env`] is the one lookup of the
+//! process environment.
+
+/// The process environment as a lookup: what `from_env` constructors pass to their readers.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,7 +36,7 @@ impl EnvReader {
     /// Reads the process environment.
     pub fn from_env() -> Self {
         EnvReader {
-            lookup: |k| std::env::var(k).ok(),
+            lookup: process_env,
             problems: Vec::new(),
         }
     }

@@ -1,4 +1,5 @@
-//! Secrets (app secret, verify token, access token) read once at init.
+//! Secrets (app secret, verify token, access token, webhook and log keys) read once at init.
+//! This module only reads them; `entrypoints::init` decides which a function loads.
 //!
 //! In AWS a secret is named by `<NAME>_PARAM`, an SSM Parameter Store SecureString that the
 //! template points at; it is read with decryption in a single `GetParameters` call for all of a
@@ -80,28 +81,8 @@ pub fn resolve_source(
     }
 }
 
-/// Loads the named secrets (in order) with at most one SSM request.
-pub async fn load(ssm: &SsmClient, names: &[&str]) -> Result<Vec<Secret>, SecretError> {
-    load_with(ssm, names, |k| std::env::var(k).ok()).await
-}
-
-/// As [`load`], for a fixed number of secrets: `let [a, b] = load_array(&ssm, ["A", "B"]).await?`.
-pub async fn load_array<const N: usize>(
-    ssm: &SsmClient,
-    names: [&str; N],
-) -> Result<[Secret; N], SecretError> {
-    let loaded = load(ssm, &names).await?;
-    loaded
-        .try_into()
-        .map_err(|_| SecretError::Ssm("secret count mismatch".to_owned()))
-}
-
-/// The optional secret keying [`crate::telemetry::redact`]: fetched in the same request as a
-/// function's own secrets, so log hashes of one contact match across instances. Without it
-/// each process uses a random key (values stay hidden, hashes only correlate per process).
-pub const LOG_KEY: &str = "PRECHAT_LOG_KEY";
-
-/// As [`load`], with an explicit environment lookup.
+/// Loads the named secrets (in order) with at most one SSM request, through an environment lookup
+/// (`crate::config::process_env` for the process environment).
 pub async fn load_with(
     ssm: &SsmClient,
     names: &[&str],
@@ -110,8 +91,9 @@ pub async fn load_with(
     Ok(load_parts(ssm, names, &[], lookup).await?.0)
 }
 
-/// Loads required and optional secrets (each list in order) with at most one SSM request, and
-/// sets the log-redaction key ([`LOG_KEY`], optional too) on the way.
+/// Loads required and optional secrets (each list in order) with at most one SSM request.
+/// Nothing else happens on the way: the log-redaction key is one of the optional secrets
+/// `crate::entrypoints::init::load_secrets` asks for, and it sets the key itself.
 ///
 /// A required secret must be configured and its SSM parameter must exist and be non-empty.
 /// An optional one is `None` when it is not configured (no `_PARAM`, an empty one, or `"/"`)
@@ -136,12 +118,10 @@ pub async fn load_parts(
         .iter()
         .map(|n| optional_source(n))
         .collect::<Result<Vec<_>, _>>()?;
-    let log_key = optional_source(LOG_KEY)?;
     let mut params: Vec<String> = sources
         .iter()
         .map(Some)
         .chain(optional_sources.iter().map(Option::as_ref))
-        .chain(std::iter::once(log_key.as_ref()))
         .filter_map(|s| match s {
             Some(SecretSource::Ssm(p)) => Some(p.clone()),
             _ => None,
@@ -180,9 +160,6 @@ pub async fn load_parts(
             got
         }
     };
-    if let Some(key) = pick_optional(LOG_KEY, log_key) {
-        crate::telemetry::set_redaction_key(&key);
-    }
     let required = required
         .iter()
         .zip(sources)

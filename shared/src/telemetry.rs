@@ -91,13 +91,14 @@ where
 
 /// Installs the global tracing subscriber. Safe to call more than once (later calls do nothing).
 pub fn init() {
+    let mut env = crate::config::EnvReader::from_env();
     let directives = filter_directives(
-        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
-        std::env::var("RUST_LOG").ok().as_deref(),
+        env.optional("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+        env.optional("RUST_LOG").as_deref(),
     );
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT")
-        .map(|f| f.eq_ignore_ascii_case("json"))
-        .unwrap_or(false);
+    let json = env
+        .optional("AWS_LAMBDA_LOG_FORMAT")
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
     let _ = tracing::subscriber::set_global_default(subscriber(&directives, json, std::io::stdout));
 }
 
@@ -114,7 +115,8 @@ pub fn json_error(e: &serde_json::Error) -> String {
 
 static REDACTION_KEY: OnceLock<Vec<u8>> = OnceLock::new();
 
-/// Sets the key for [`redact`] (from the `PRECHAT_LOG_KEY` secret). First call wins.
+/// Sets the key for [`redact`] (from the `PRECHAT_LOG_KEY` secret, which
+/// `entrypoints::init` loads at start). First call wins.
 pub fn set_redaction_key(key: &Secret) {
     let _ = REDACTION_KEY.set(key.expose().as_bytes().to_vec());
 }

@@ -60,7 +60,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, AdminError
 pub async fn run(group: &str, mut args: Vec<String>) -> Result<String, AdminError> {
     let ctx = context(&mut args)?;
     let queue_url = take_flag(&mut args, "--assignment-queue")?
-        .or_else(|| std::env::var("PRECHAT_ASSIGNMENT_QUEUE_URL").ok())
+        .or_else(|| crate::config::EnvReader::from_env().optional("PRECHAT_ASSIGNMENT_QUEUE_URL"))
         .filter(|u| !u.trim().is_empty());
     let sdk = crate::aws::load_config().await;
     let store = RoutingStore::new(DynamoTable::new(

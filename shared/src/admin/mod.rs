@@ -55,7 +55,7 @@ pub fn context(args: &mut Vec<String>) -> Result<AdminContext, AdminError> {
         args.remove(i);
     }
     let table = table
-        .or_else(|| std::env::var("PRECHAT_TABLE").ok())
+        .or_else(|| crate::config::EnvReader::from_env().optional("PRECHAT_TABLE"))
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| {
             AdminError::Usage("no table: pass --table NAME or set PRECHAT_TABLE".into())

@@ -22,9 +22,8 @@ commands:
                            the YAML of a version (default: the latest; 0 = the shipped default)";
 
 fn default_survey_id() -> String {
-    std::env::var("PRECHAT_SURVEY_ID")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
+    crate::config::EnvReader::from_env()
+        .optional("PRECHAT_SURVEY_ID")
         .unwrap_or_else(|| "default".to_owned())
 }
 

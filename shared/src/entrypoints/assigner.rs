@@ -28,7 +28,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 
 use super::sqs::{process_fifo_batch, Consumer, Disposition, Handled};
-use crate::config::EnvReader;
+use crate::config::{ConfigError, EnvReader};
 use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
 use crate::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
 use crate::routing::hours::Schedule;
@@ -41,7 +41,6 @@ use crate::routing::notify::{
     NOTIFY_COOL_DOWN_SECONDS,
 };
 use crate::routing::strategy::{availability, Availability};
-use crate::secrets;
 use crate::store::routing::{
     Announcement, AssignOutcome, CloseOutcome, Opened, RoutingStore, Ticket, TicketState,
 };
@@ -142,11 +141,36 @@ pub struct AgentAssigner<Q: MessageQueue = SqsQueue, D: DeadLetters = SqsDeadLet
     cooling: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
+/// Settings read at init.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignerConfig {
+    /// `PRECHAT_TABLE`.
+    pub table: String,
+    /// `PRECHAT_OUTBOUND_QUEUE_URL`: where contact messages go.
+    pub outbound_queue_url: String,
+    /// `PRECHAT_ASSIGNMENT_DLQ_URL`: where jobs that can never be handled are parked.
+    pub dead_letter_queue_url: String,
+}
+
+impl AssignerConfig {
+    /// Reads every setting, reporting all problems at once.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = EnvReader::with_lookup(lookup);
+        let config = AssignerConfig {
+            table: env.required("PRECHAT_TABLE"),
+            outbound_queue_url: env.required("PRECHAT_OUTBOUND_QUEUE_URL"),
+            dead_letter_queue_url: env.required("PRECHAT_ASSIGNMENT_DLQ_URL"),
+        };
+        env.finish()?;
+        Ok(config)
+    }
+}
+
 impl AgentAssigner<SqsQueue, SqsDeadLetters> {
     /// `PRECHAT_TABLE`, `PRECHAT_OUTBOUND_QUEUE_URL`, `PRECHAT_ASSIGNMENT_DLQ_URL`, optional
     /// secret `PRECHAT_AGENT_WEBHOOK_SECRET` (`_PARAM` in AWS).
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
-        Self::from_lookup(sdk, |k| std::env::var(k).ok()).await
+        Self::from_lookup(sdk, crate::config::process_env).await
     }
 
     /// As [`AgentAssigner::from_env`], with an explicit environment lookup. The webhook secret
@@ -156,12 +180,8 @@ impl AgentAssigner<SqsQueue, SqsDeadLetters> {
         sdk: &aws_config::SdkConfig,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, InitError> {
-        let mut env = EnvReader::with_lookup(&lookup);
-        let table = env.required("PRECHAT_TABLE");
-        let outbound = env.required("PRECHAT_OUTBOUND_QUEUE_URL");
-        let dead_letters = env.required("PRECHAT_ASSIGNMENT_DLQ_URL");
-        env.finish()?;
-        let (_, optional) = secrets::load_parts(
+        let config = AssignerConfig::from_lookup(&lookup)?;
+        let (_, optional) = super::init::load_secrets(
             &aws_sdk_ssm::Client::new(sdk),
             &[],
             &[WEBHOOK_SECRET],
@@ -175,13 +195,13 @@ impl AgentAssigner<SqsQueue, SqsDeadLetters> {
                 None
             }
         };
-        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table);
+        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), config.table);
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        let outbound = SqsQueue::new(sqs.clone(), outbound);
+        let outbound = SqsQueue::new(sqs.clone(), config.outbound_queue_url);
         Ok(Self::new(
             RoutingStore::new(table),
             outbound,
-            SqsDeadLetters::new(sqs, Some(dead_letters)),
+            SqsDeadLetters::new(sqs, Some(config.dead_letter_queue_url)),
             notifier,
             Arc::new(Utc::now),
         ))

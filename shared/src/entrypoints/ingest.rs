@@ -18,9 +18,9 @@ use std::collections::HashSet;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
-use crate::config::EnvReader;
+use crate::config::{process_env, ConfigError, EnvReader};
 use crate::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
-use crate::secrets::{self, Secret};
+use crate::secrets::Secret;
 use crate::telemetry::redact;
 use crate::whatsapp::event::InboundEvent;
 use crate::whatsapp::normalize::{normalize, Normalized};
@@ -41,10 +41,14 @@ pub struct IngestConfig {
 }
 
 impl IngestConfig {
-    pub fn read<F: Fn(&str) -> Option<String>>(env: &mut EnvReader<F>) -> Self {
-        IngestConfig {
+    /// Reads every setting, reporting all problems at once.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = EnvReader::with_lookup(lookup);
+        let config = IngestConfig {
             inbound_queue_url: env.required("PRECHAT_INBOUND_QUEUE_URL"),
-        }
+        };
+        env.finish()?;
+        Ok(config)
     }
 }
 
@@ -162,14 +166,16 @@ pub struct Ingest<Q = SqsQueue> {
 }
 
 impl Ingest<SqsQueue> {
-    /// Reads `PRECHAT_INBOUND_QUEUE_URL` and the app secret (one SSM call, or a plain env value
-    /// locally). No other network call happens at init.
+    /// Reads `PRECHAT_INBOUND_QUEUE_URL`, the app secret and the log key (one SSM call, or a
+    /// plain env value locally). No other network call happens at init.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
-        let mut env = EnvReader::from_env();
-        let config = IngestConfig::read(&mut env);
-        env.finish()?;
-        let [app_secret] =
-            secrets::load_array(&aws_sdk_ssm::Client::new(sdk), [APP_SECRET]).await?;
+        let config = IngestConfig::from_lookup(process_env)?;
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        let (required, _) =
+            super::init::load_secrets(&ssm, &[APP_SECRET], &[], process_env).await?;
+        let Some(app_secret) = required.into_iter().next() else {
+            return Err(crate::secrets::SecretError::NotConfigured(APP_SECRET.to_owned()).into());
+        };
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.inbound_queue_url);
         Ok(Ingest::new(&app_secret, queue))
     }
@@ -584,10 +590,7 @@ mod tests {
 
     #[test]
     fn config_names_the_missing_queue() {
-        let mut env = EnvReader::with_lookup(|_| None);
-        let _ = IngestConfig::read(&mut env);
-        assert!(env
-            .finish()
+        assert!(IngestConfig::from_lookup(|_| None)
             .unwrap_err()
             .to_string()
             .contains("PRECHAT_INBOUND_QUEUE_URL"));

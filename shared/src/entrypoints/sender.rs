@@ -322,9 +322,11 @@ pub struct ReplySender<
 }
 
 impl ReplySender {
-    /// Builds the sender from the environment (reads the access token once).
+    /// Builds the sender from the environment: reads the log key, then the access token once
+    /// (through its token source, which reads it again after an auth error).
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
-        let config = SenderConfig::from_lookup(|k| std::env::var(k).ok())?;
+        let config = SenderConfig::from_lookup(crate::config::process_env)?;
+        super::init::load_log_key(sdk).await?;
         let token = SecretToken::from_env(aws_sdk_ssm::Client::new(sdk), ACCESS_TOKEN);
         let graph = GraphClient::new(config.graph.clone(), token).await?;
         let delivery_log = DynamoDeliveryLog::new(DynamoTable::new(

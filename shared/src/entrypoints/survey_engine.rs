@@ -268,7 +268,7 @@ pub const CONSUMER: &str = "survey-engine";
 impl SurveyEngine {
     /// survey-engine: reads the configuration from the environment and builds the AWS clients.
     pub async fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
-        let config = SurveyEngineConfig::from_lookup(|k| std::env::var(k).ok())?;
+        let config = SurveyEngineConfig::from_lookup(crate::config::process_env)?;
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         SurveyEngine::from_parts(&config, dynamo, sqs)
@@ -276,7 +276,7 @@ impl SurveyEngine {
 
     /// survey-timer: as [`from_env`](Self::from_env), without the inbound dead-letter queue.
     pub async fn timer_from_env(sdk: &aws_config::SdkConfig) -> Result<Self, InitError> {
-        let config = SurveyEngineConfig::timer_from_lookup(|k| std::env::var(k).ok())?;
+        let config = SurveyEngineConfig::timer_from_lookup(crate::config::process_env)?;
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         SurveyEngine::from_parts(&config, dynamo, sqs)

@@ -11,6 +11,20 @@ use subtle::ConstantTimeEq;
 
 use crate::secrets::Secret;
 
+/// The secret verify needs.
+pub const VERIFY_TOKEN: &str = "WHATSAPP_VERIFY_TOKEN";
+
+/// Reads the verify token and the log key at init (one SSM call, or a plain env value locally).
+pub async fn token_from_env(sdk: &aws_config::SdkConfig) -> Result<Secret, super::InitError> {
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let (required, _) =
+        super::init::load_secrets(&ssm, &[VERIFY_TOKEN], &[], crate::config::process_env).await?;
+    match required.into_iter().next() {
+        Some(token) => Ok(token),
+        None => Err(crate::secrets::SecretError::NotConfigured(VERIFY_TOKEN.to_owned()).into()),
+    }
+}
+
 /// Longest parameter value we look at; Meta's challenge is a short number.
 const MAX_PARAM_LEN: usize = 512;
 

@@ -861,9 +861,9 @@ impl<'a> Run<'a> {
         let lang = conv.language.as_str();
         let survey = self.survey;
         let fit = |body: String| -> String {
-            if body.chars().count() > super::definition::limits::INTERACTIVE_BODY {
+            if body.chars().count() > crate::whatsapp::limits::INTERACTIVE_BODY {
                 body.chars()
-                    .take(super::definition::limits::INTERACTIVE_BODY)
+                    .take(crate::whatsapp::limits::INTERACTIVE_BODY)
                     .collect()
             } else {
                 body

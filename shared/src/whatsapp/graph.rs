@@ -4,7 +4,7 @@
 //! `template`, and the mark-as-read call with `typing_indicator`). WhatsApp's limits are
 //! enforced here, before any request. Every text a contact reads (text and interactive bodies,
 //! header, footer, button and list labels, row titles and descriptions, template parameters) is
-//! cut to its limit with [`fit`]: a long profile name or answer inside a survey text must never
+//! cut to its limit with [`fit`] (numbers and cut in [`super::limits`]): a long profile name or answer inside a survey text must never
 //! make a message fail. What cannot be fixed by cutting (an empty text, too many buttons or
 //! rows, an over-long or repeated id, a bad template name, no recipient) is a [`RenderError`]
 //! naming the field and the limit, recorded by the caller as a permanent failure.
@@ -16,28 +16,8 @@ use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
+use super::limits::{self, fit, fit_plain};
 use super::outbound::{ListSection, OutboundBody, OutboundMessage, Recipient, ReplyButton};
-
-/// WhatsApp's documented limits, in characters (Unicode scalar values, as Meta counts them).
-pub mod limits {
-    pub const TEXT_BODY: usize = 4096;
-    /// Interactive (buttons and list) body; Meta's interactive object documents 1,024.
-    pub const INTERACTIVE_BODY: usize = 1024;
-    pub const HEADER_TEXT: usize = 60;
-    pub const FOOTER_TEXT: usize = 60;
-    pub const BUTTONS: usize = 3;
-    pub const BUTTON_TITLE: usize = 20;
-    pub const BUTTON_ID: usize = 256;
-    pub const LIST_BUTTON: usize = 20;
-    pub const LIST_SECTIONS: usize = 10;
-    pub const LIST_ROWS: usize = 10;
-    pub const SECTION_TITLE: usize = 24;
-    pub const ROW_ID: usize = 200;
-    pub const ROW_TITLE: usize = 24;
-    pub const ROW_DESCRIPTION: usize = 72;
-    pub const TEMPLATE_NAME: usize = 512;
-    pub const TEMPLATE_PARAMETER: usize = 32_768;
-}
 
 /// Why a message cannot be rendered. Permanent: the same message will never render.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -369,24 +349,6 @@ fn non_empty(field: &str, value: &str) -> Result<(), RenderError> {
     Ok(())
 }
 
-/// Cuts `value` to at most `max` characters, counted as WhatsApp counts them (Unicode scalar
-/// values, not bytes), on a character boundary. A cut text ends with `…` (within the limit) so
-/// the reader sees it was shortened; a text that fits is returned as it is.
-pub fn fit(value: &str, max: usize) -> Cow<'_, str> {
-    if max == 0 {
-        return Cow::Borrowed("");
-    }
-    let Some((cut, _)) = value.char_indices().nth(max - 1) else {
-        return Cow::Borrowed(value);
-    };
-    if value[cut..].chars().nth(1).is_none() {
-        return Cow::Borrowed(value); // exactly `max` characters
-    }
-    let mut out = value[..cut].trim_end().to_owned();
-    out.push('…');
-    Cow::Owned(out)
-}
-
 /// A text a contact reads: must not be blank; cut to `max` with [`fit`].
 fn fitted<'a>(field: &str, value: &'a str, max: usize) -> Result<Cow<'a, str>, RenderError> {
     non_empty(field, value)?;
@@ -408,14 +370,6 @@ fn distinct(title: Cow<'_, str>, earlier: &[String], max: usize) -> String {
         }
     }
     title.into_owned() // unreachable: at most 3 buttons
-}
-
-/// The first `max` characters, without the ellipsis.
-fn fit_plain(value: &str, max: usize) -> &str {
-    match value.char_indices().nth(max) {
-        Some((cut, _)) => value[..cut].trim_end(),
-        None => value,
-    }
 }
 
 fn bounded(field: &str, value: &str, max: usize) -> Result<(), RenderError> {
@@ -936,25 +890,6 @@ mod tests {
 
     fn chars(v: &Value) -> usize {
         v.as_str().unwrap_or_default().chars().count()
-    }
-
-    #[test]
-    fn fit_counts_characters_and_cuts_on_a_char_boundary() {
-        let long = "é".repeat(5000); // 2 bytes each: counted as characters
-        let cut = fit(&long, 4096);
-        assert_eq!(cut.chars().count(), 4096);
-        assert!(cut.ends_with("é…"), "{}", &cut[cut.len() - 10..]);
-        let emoji = "😀".repeat(30); // 4 bytes each
-        let emoji = fit(&emoji, 20);
-        assert_eq!(emoji, format!("{}…", "😀".repeat(19)));
-        assert!(matches!(fit(&"x".repeat(20), 20), Cow::Borrowed(_)));
-        assert_eq!(fit("short", 20), "short");
-        assert_eq!(
-            fit("Customer service now", 10),
-            "Customer…",
-            "no space before the mark"
-        );
-        assert_eq!(fit("abc", 0), "");
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl SecretToken<fn(&str) -> Option<String>> {
         SecretToken {
             ssm,
             name: name.into(),
-            lookup: |k| std::env::var(k).ok(),
+            lookup: crate::config::process_env,
         }
     }
 }

@@ -9,6 +9,8 @@
 //! - [`normalize`]: a parsed delivery -> [`event::InboundEvent`]s, plus what was left out and why.
 //! - [`graph`], [`graph_error`], [`graph_client`]: rendering outbound messages to Graph API bodies,
 //!   classifying Meta's errors, and the HTTP client the reply sender uses.
+//! - [`limits`]: WhatsApp's length and count limits and the [`limits::fit`] cut, shared by the
+//!   definition validator and the renderer.
 //! - [`contact`]: who a contact is (business-scoped user id first, phone number second).
 
 pub mod contact;
@@ -16,6 +18,7 @@ pub mod event;
 pub mod graph;
 pub mod graph_client;
 pub mod graph_error;
+pub mod limits;
 pub mod normalize;
 pub mod outbound;
 pub mod signature;

@@ -151,9 +151,10 @@ async fn secrets_are_read_from_ssm_in_one_call() {
         "WHATSAPP_APP_SECRET" => Some("plain-local".to_owned()),
         _ => None,
     };
-    let got = prechat::secrets::load_with(
+    let (got, _) = prechat::entrypoints::init::load_secrets(
         &env.ssm,
         &["WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET"],
+        &[],
         lookup,
     )
     .await

@@ -28,11 +28,11 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::http::Method;
 use prechat::entrypoints::assigner::AgentAssigner;
 use prechat::entrypoints::ingest::{Ingest, Outcome, APP_SECRET};
+use prechat::entrypoints::init;
 use prechat::entrypoints::sender::{ReplySender, SenderConfig, SqsVisibility, ACCESS_TOKEN};
 use prechat::entrypoints::survey_engine::{SurveyEngine, SurveyEngineConfig};
 use prechat::queue::SqsQueue;
 use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
-use prechat::secrets;
 use prechat::store::delivery_log::DynamoDeliveryLog;
 use prechat::store::routing::RoutingStore;
 use prechat::store::DynamoTable;
@@ -356,16 +356,17 @@ async fn every_function_runs_with_only_the_permissions_the_template_grants_it() 
     let sdk = d.sdk("WebhookVerifyFunction");
     let lookup = d.env("WebhookVerifyFunction", &[]);
     let ssm = aws_sdk_ssm::Client::new(sdk);
-    let token = secrets::load_with(&ssm, &["WHATSAPP_VERIFY_TOKEN"], lookup).await;
-    assert_eq!(token.unwrap()[0].expose(), "verify-token-1");
+    let token = init::load_secrets(&ssm, &["WHATSAPP_VERIFY_TOKEN"], &[], lookup).await;
+    assert_eq!(token.unwrap().0[0].expose(), "verify-token-1");
 
     // webhook-ingest: a signed delivery is queued.
     let sdk = d.sdk("WebhookIngestFunction");
     let lookup = d.env("WebhookIngestFunction", &[]);
     let ssm = aws_sdk_ssm::Client::new(sdk);
-    let [secret] = secrets::load_with(&ssm, &[APP_SECRET], &lookup)
+    let [secret] = init::load_secrets(&ssm, &[APP_SECRET], &[], &lookup)
         .await
         .unwrap()
+        .0
         .try_into()
         .unwrap();
     let queue = SqsQueue::new(
@@ -385,8 +386,9 @@ async fn every_function_runs_with_only_the_permissions_the_template_grants_it() 
 
     // survey-engine: the message starts the survey and queues the greeting.
     let engine = engine_on(&d, "SurveyEngineFunction");
-    let _ = secrets::load_with(
+    let _ = init::load_secrets(
         &aws_sdk_ssm::Client::new(d.sdk("SurveyEngineFunction")),
+        &[],
         &[],
         d.env("SurveyEngineFunction", &[]),
     )
@@ -482,7 +484,7 @@ async fn assigner_on(d: &Deployment) -> AgentAssigner {
     let lookup = d.env(f, &[]);
     assert!(lookup("PRECHAT_AGENT_WEBHOOK_SECRET_PARAM").is_none());
     let sdk = d.sdk(f);
-    secrets::load_with(&aws_sdk_ssm::Client::new(sdk), &[], &lookup)
+    init::load_secrets(&aws_sdk_ssm::Client::new(sdk), &[], &[], &lookup)
         .await
         .unwrap();
     let table = DynamoTable::new(

@@ -1,267 +1,20 @@
-//! The survey definition: the YAML a business writes, parsed and validated into a [`Survey`].
-//!
-//! Parsing is strict (`deny_unknown_fields`: a typo is an error with a line number, not a
-//! silently ignored setting). Validation then checks what the YAML grammar cannot: duplicate
-//! keys, `when` referring to unknown or later questions, WhatsApp's interactive limits, missing
-//! translations, bad regexes. Every problem is reported at once, each with its path and, where
-//! the source allows, its line. A [`Survey`] that exists has passed all of it.
+//! Parsing and validation: [`Survey::parse`] reads the YAML (`super::raw`) and checks what its
+//! grammar cannot (duplicate keys, `when` referring to unknown or later questions, WhatsApp's
+//! interactive limits, missing translations, bad regexes), reporting every problem at once as
+//! [`DefinitionErrors`], each with its path and, where the source allows, its line.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::NaiveDate;
-use serde::Deserialize;
 
-use super::text::char_len;
+use super::model::*;
+use super::raw::*;
+use super::{Texts, DEFAULT_SURVEY_YAML};
+use crate::survey::text::char_len;
 
-/// A text in every language of the survey: language code -> text.
-pub type Texts = BTreeMap<String, String>;
-
-/// WhatsApp limits the definition is checked against (the sender checks them again).
-pub mod limits {
-    pub const BUTTONS: usize = 3;
-    pub const BUTTON_TITLE: usize = 20;
-    pub const LIST_ROWS: usize = 10;
-    pub const ROW_TITLE: usize = 24;
-    pub const ROW_DESCRIPTION: usize = 72;
-    pub const LIST_BUTTON: usize = 20;
-    pub const INTERACTIVE_BODY: usize = 1024;
-    pub const TEXT_BODY: usize = 4096;
-    pub const ROW_ID: usize = 200;
-    /// Beyond this a numbered text list stops being usable on a phone.
-    pub const NUMBERED_OPTIONS: usize = 50;
-}
-
-/// The shipped default survey (`shared/surveys/default.yaml`), used until one is published.
-pub const DEFAULT_SURVEY_YAML: &str = include_str!("../../surveys/default.yaml");
-
-// ------------------------------------------------------------------ the validated model
-
-/// A validated survey definition.
-#[derive(Debug, Clone)]
-pub struct Survey {
-    pub id: String,
-    /// Version it was published as (0 = the shipped default, not yet published).
-    pub version: u32,
-    pub languages: Vec<String>,
-    pub default_language: String,
-    /// A closed conversation reopens when the contact writes within this window; after it a
-    /// new conversation (and survey) starts.
-    pub reopen_window_minutes: u32,
-    pub timeouts: Timeouts,
-    pub texts: SurveyTexts,
-    pub keywords: Keywords,
-    pub questions: Vec<Question>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Timeouts {
-    /// Send `texts.reminder` after this much silence during the survey.
-    #[serde(default)]
-    pub reminder_after_minutes: Option<u32>,
-    /// After this much silence the survey expires; the next message then follows `on_expiry`.
-    #[serde(default)]
-    pub expire_after_minutes: Option<u32>,
-    #[serde(default)]
-    pub on_expiry: OnExpiry,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OnExpiry {
-    /// Start the survey over (answers of the expired run are dropped).
-    #[default]
-    Restart,
-    /// Welcome the contact back and ask the pending question again.
-    Resume,
-}
-
-/// The fixed texts of a survey, each in every language.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SurveyTexts {
-    /// First message to a contact we have never talked to.
-    pub greeting_new: Texts,
-    /// First message of a new conversation with a known contact.
-    pub greeting_returning: Texts,
-    /// After the last question; an agent follows.
-    pub completion: Texts,
-    /// When handing off before the end (keyword or fallback).
-    pub handoff: Texts,
-    /// Ending politely after too many invalid answers (fallback `end`).
-    pub ended: Texts,
-    /// Confirmation of the stop keyword.
-    pub opted_out: Texts,
-    /// A text question answered with media, a location, a reaction...
-    pub text_only: Texts,
-    /// Default retry text for questions without their own.
-    pub invalid: Texts,
-    /// Label of the button that opens a choice list (at most 20 characters).
-    pub list_button: Texts,
-    /// Sent after `timeouts.reminder_after_minutes` of silence.
-    #[serde(default)]
-    pub reminder: Option<Texts>,
-    /// Sent when an expired survey resumes (`on_expiry: resume`).
-    #[serde(default)]
-    pub welcome_back: Option<Texts>,
-}
-
-/// Words that act at any point, per language (matched case- and accent-insensitively).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Keywords {
-    #[serde(default)]
-    pub restart: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
-    pub human: BTreeMap<String, Vec<String>>,
-    #[serde(default)]
-    pub stop: BTreeMap<String, Vec<String>>,
-    /// Skips an optional question.
-    #[serde(default)]
-    pub skip: BTreeMap<String, Vec<String>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Question {
-    pub key: String,
-    pub kind: QuestionKind,
-    pub prompt: Texts,
-    /// Sent (instead of the survey's `invalid` text) when an answer does not validate.
-    pub retry: Option<Texts>,
-    pub required: bool,
-    pub when: Option<Condition>,
-    /// Skip the question when the target contact field is already known.
-    pub ask_if_missing: bool,
-    pub save_to: Target,
-    pub max_attempts: u32,
-    pub fallback: Fallback,
-}
-
-#[derive(Debug, Clone)]
-pub enum QuestionKind {
-    Text {
-        min_length: usize,
-        max_length: usize,
-    },
-    Choice {
-        options: Vec<ChoiceOption>,
-    },
-    Email,
-    Phone,
-    Number {
-        min: Option<f64>,
-        max: Option<f64>,
-        integer: bool,
-    },
-    Date {
-        min: Option<DateBound>,
-        max: Option<DateBound>,
-    },
-    YesNo,
-    Consent {
-        policy_url: String,
-        policy_version: String,
-    },
-    Pattern {
-        regex: regex::Regex,
-    },
-    Country,
-}
-
-impl QuestionKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            QuestionKind::Text { .. } => "text",
-            QuestionKind::Choice { .. } => "choice",
-            QuestionKind::Email => "email",
-            QuestionKind::Phone => "phone",
-            QuestionKind::Number { .. } => "number",
-            QuestionKind::Date { .. } => "date",
-            QuestionKind::YesNo => "yes_no",
-            QuestionKind::Consent { .. } => "consent",
-            QuestionKind::Pattern { .. } => "pattern",
-            QuestionKind::Country => "country",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChoiceOption {
-    pub id: String,
-    pub label: Texts,
-    #[serde(default)]
-    pub description: Option<Texts>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DateBound {
-    Today,
-    Fixed(NaiveDate),
-}
-
-impl DateBound {
-    pub fn resolve(self, today: NaiveDate) -> NaiveDate {
-        match self {
-            DateBound::Today => today,
-            DateBound::Fixed(d) => d,
-        }
-    }
-}
-
-/// `when`: ask only if an earlier answer is one of `values` (option ids, `yes`/`no`, text).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Condition {
-    pub key: String,
-    #[serde(default, rename = "in")]
-    pub values: Vec<String>,
-    #[serde(default)]
-    pub equals: Option<String>,
-}
-
-impl Condition {
-    /// Whether the earlier answers satisfy the condition (an unanswered key never does).
-    pub fn matches(&self, answers: &BTreeMap<String, String>) -> bool {
-        match answers.get(&self.key) {
-            Some(v) => self.values.iter().chain(self.equals.iter()).any(|x| x == v),
-            None => false,
-        }
-    }
-}
-
-/// Where an answer goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// A contact field, kept across conversations (`contact.email`).
-    Contact(String),
-    /// A conversation variable (`var.order_id`).
-    Var(String),
-}
-
-impl Target {
-    pub fn contact_field(&self) -> Option<&str> {
-        match self {
-            Target::Contact(f) => Some(f),
-            Target::Var(_) => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Fallback {
-    /// Leave the question unanswered and go on.
-    Skip,
-    /// Hand off to an agent now, with the answers so far.
-    #[default]
-    Handoff,
-    /// End the conversation politely.
-    End,
-}
-
-// ------------------------------------------------------------------ errors
+/// Beyond this a numbered text list stops being usable on a phone (prechat's rule, not WhatsApp's).
+const NUMBERED_OPTIONS: usize = 50;
 
 /// One problem in a definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,94 +53,6 @@ impl fmt::Display for DefinitionErrors {
     }
 }
 
-// ------------------------------------------------------------------ the YAML shape
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSurvey {
-    id: String,
-    languages: Vec<String>,
-    default_language: String,
-    #[serde(default = "default_reopen_window")]
-    reopen_window_minutes: u32,
-    #[serde(default)]
-    timeouts: Timeouts,
-    texts: SurveyTexts,
-    #[serde(default)]
-    keywords: Keywords,
-    questions: Vec<RawQuestion>,
-}
-
-fn default_reopen_window() -> u32 {
-    24 * 60
-}
-
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum RawType {
-    Text,
-    Choice,
-    Email,
-    Phone,
-    Number,
-    Date,
-    YesNo,
-    Consent,
-    Pattern,
-    Country,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawQuestion {
-    key: String,
-    #[serde(rename = "type")]
-    kind: RawType,
-    prompt: Texts,
-    #[serde(default)]
-    retry: Option<Texts>,
-    #[serde(default = "yes")]
-    required: bool,
-    #[serde(default)]
-    when: Option<Condition>,
-    #[serde(default)]
-    ask_if_missing: bool,
-    #[serde(default)]
-    save_to: Option<String>,
-    #[serde(default = "default_attempts")]
-    max_attempts: u32,
-    #[serde(default)]
-    fallback: Fallback,
-    // type-specific settings
-    #[serde(default)]
-    min_length: Option<usize>,
-    #[serde(default)]
-    max_length: Option<usize>,
-    #[serde(default)]
-    options: Option<Vec<ChoiceOption>>,
-    #[serde(default)]
-    min: Option<serde_yaml_ng::Value>,
-    #[serde(default)]
-    max: Option<serde_yaml_ng::Value>,
-    #[serde(default)]
-    integer: Option<bool>,
-    #[serde(default)]
-    policy_url: Option<String>,
-    #[serde(default)]
-    policy_version: Option<String>,
-    #[serde(default)]
-    pattern: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-fn default_attempts() -> u32 {
-    3
-}
-
-// ------------------------------------------------------------------ parse + validate
-
 impl Survey {
     /// Parses and validates a YAML definition.
     pub fn parse(source: &str, version: u32) -> Result<Survey, DefinitionErrors> {
@@ -410,24 +75,6 @@ impl Survey {
     /// The shipped default survey.
     pub fn default_survey() -> Result<Survey, DefinitionErrors> {
         Survey::parse(DEFAULT_SURVEY_YAML, 0)
-    }
-
-    pub fn question(&self, key: &str) -> Option<&Question> {
-        self.questions.iter().find(|q| q.key == key)
-    }
-
-    pub fn position(&self, key: &str) -> Option<usize> {
-        self.questions.iter().position(|q| q.key == key)
-    }
-
-    /// `texts` in `lang`, else the default language (validation guarantees both exist).
-    pub fn pick<'a>(&self, texts: &'a Texts, lang: &str) -> &'a str {
-        texts
-            .get(lang)
-            .or_else(|| texts.get(&self.default_language))
-            .or_else(|| texts.values().next())
-            .map(String::as_str)
-            .unwrap_or("")
     }
 }
 
@@ -515,7 +162,7 @@ impl<'s> Validator<'s> {
     }
 
     fn run(mut self, raw: RawSurvey, version: u32) -> Result<Survey, DefinitionErrors> {
-        use limits::*;
+        use crate::whatsapp::limits::*;
         if raw.id.is_empty()
             || !raw
                 .id
@@ -614,7 +261,7 @@ impl<'s> Validator<'s> {
                     );
                 }
                 for w in words {
-                    let n = super::text::normalise(w);
+                    let n = crate::survey::text::normalise(w);
                     if n.is_empty() {
                         self.err(format!("keywords.{name}.{lang}"), None, "empty keyword");
                     } else if let Some(other) = seen_words.insert(n.clone(), name) {
@@ -681,7 +328,7 @@ impl<'s> Validator<'s> {
         langs: &[String],
         earlier: &[Question],
     ) -> Option<Question> {
-        use limits::*;
+        use crate::whatsapp::limits::*;
         let errors_before = self.errors.len();
         let is_choice = q.kind == RawType::Choice;
         let prompt_max = if is_choice || q.kind == RawType::YesNo || q.kind == RawType::Consent {
@@ -1003,7 +650,7 @@ impl<'s> Validator<'s> {
         options: &[ChoiceOption],
         langs: &[String],
     ) {
-        use limits::*;
+        use crate::whatsapp::limits::*;
         let n = options.len();
         if n < 2 {
             self.err(
