@@ -36,7 +36,7 @@ use super::graph::Outbox;
 use super::meta::{self, Business, SimContact, SimInput, StatusRecipient};
 use super::pipeline::HttpHandler;
 
-const PAGE: &str = include_str!("../../web/index.html");
+const PAGE: &str = include_str!("../web/index.html");
 
 /// A message a simulated user sent.
 #[derive(Debug, Clone, Serialize)]
