@@ -1,4 +1,5 @@
-//! The local stack behind `cargo xtask local`: the whole pipeline on one machine, on the same
+//! Crate `prechat-local` (a developer tool, not part of any Lambda): the local stack behind
+//! `cargo xtask local`, the whole pipeline on one machine, on the same
 //! entrypoints the Lambdas run, against moto (DynamoDB and SQS) started by xtask.
 //!
 //! - [`settings`](Settings): `PRECHAT_PORT`, `WHATSAPP_*`, `PRECHAT_GRAPH_FAULT_RATE`,
@@ -7,12 +8,14 @@
 //! - [`meta`]: Meta-shaped, signed webhook deliveries for the simulated users.
 //! - [`graph`]: the local Graph API and its outbox.
 //! - [`esm`]: the SQS event source mapping emulator that drives the consumers.
+//! - [`events`]: the signed sample webhook events (`cargo xtask events`).
 //! - [`pipeline`]: which entrypoints run (one line each).
 //! - [`seed`]: the default survey, sample teams, routing and agents.
 //! - [`server`]: the front door (`/webhook`, `/local/*`, the chat simulator page).
 
 pub mod apigw;
 pub mod esm;
+pub mod events;
 pub mod graph;
 pub mod meta;
 pub mod pipeline;

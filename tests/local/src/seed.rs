@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::workspace_root;
 
-/// Sample teams and routing (files in `tests/src/local/seed/`).
+/// Sample teams and routing (files in `tests/local/seed/`).
 const TEAMS: [(&str, &str); 2] = [
     ("sales.json", include_str!("../seed/sales.json")),
     ("support.json", include_str!("../seed/support.json")),

@@ -2,7 +2,7 @@
 //!
 //! - `GET`/`POST /webhook`: the Lambda entrypoints themselves, each request turned into the
 //!   API Gateway HTTP API event Lambda would get ([`super::apigw`]).
-//! - `GET /`: the chat simulator page (`tests/web/index.html`, embedded).
+//! - `GET /`: the chat simulator page (`tests/local/web/index.html`, embedded).
 //! - `GET /local/health`: 200 once everything is running.
 //! - `GET /local/outbox[?wa_id=|?user_id=]`: every request the local Graph API received.
 //! - `POST /local/send`: builds a Meta-shaped webhook for a simulated user, signs it with the
