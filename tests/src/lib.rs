@@ -7,6 +7,7 @@
 
 pub mod cfn;
 pub mod lambda;
+pub mod sqs;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
