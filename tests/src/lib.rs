@@ -7,8 +7,7 @@
 
 pub mod cfn;
 pub mod lambda;
-pub mod local;
-pub mod provision;
+pub mod sqs;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,7 +15,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::Message;
 
-pub use provision::{template_path, workspace_root, Provisioned};
+pub use prechat_local as local;
+pub use prechat_local::provision;
+pub use prechat_local::{endpoint, local_sdk_config, template_path, workspace_root, Provisioned};
 
 /// One test's private AWS world.
 pub struct TestEnv {
@@ -27,36 +28,6 @@ pub struct TestEnv {
     pub resources: Provisioned,
     /// The unique prefix of this test's resource names.
     pub prefix: String,
-}
-
-/// The endpoint of the local AWS protocol server; panics with instructions when absent.
-pub fn endpoint() -> String {
-    match std::env::var("AWS_ENDPOINT_URL") {
-        Ok(url) if url.starts_with("http://127.") || url.starts_with("http://localhost") => url,
-        Ok(url) => panic!(
-            "AWS_ENDPOINT_URL={url} is not a loopback address: integration tests only run against a local moto server"
-        ),
-        Err(_) => panic!(
-            "AWS_ENDPOINT_URL is not set: these tests need a local AWS protocol server. Run them with `cargo xtask test`, which starts moto and sets it."
-        ),
-    }
-}
-
-/// SDK configuration for the local server (dummy credentials, fixed region).
-pub async fn local_sdk_config() -> SdkConfig {
-    let endpoint = endpoint();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing",
-            "testing",
-            None,
-            None,
-            "prechat-tests",
-        ))
-        .load()
-        .await
 }
 
 /// A short name prefix no other test (or test process) uses.

@@ -73,7 +73,7 @@ pub fn build_stack(root: &Path) -> Result<PathBuf, String> {
             "build",
             "--quiet",
             "-p",
-            "prechat-tests",
+            "prechat-local",
             "--bin",
             "prechat-local",
         ])

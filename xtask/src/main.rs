@@ -6,6 +6,7 @@
 //!   end-to-end test of the chat simulator in headless chromium.
 //! - `cargo xtask e2e`: only that end-to-end test.
 //! - `cargo xtask local`: the whole pipeline on this machine (see README).
+//! - `cargo xtask events`: regenerates the signed sample events `events/webhook-ingest-*.json`.
 //!
 //! Every process started here is stopped by PID on exit, on failure and on Ctrl-C.
 
@@ -25,6 +26,7 @@ commands:
            then the chat simulator end-to-end test (headless chromium)
   local    run the whole pipeline locally (moto, webhook, consumers, chat simulator)
   e2e      only the end-to-end test of the chat simulator (headless chromium)
+  events   regenerate events/webhook-ingest-*.json from shared/testdata/webhook
   setup    only install the Python tools into .venv";
 
 fn main() -> ExitCode {
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Some("test") => test(&root, &args[1..]),
         Some("local") => local(&root, &args[1..]),
         Some("e2e") => e2e_only(&root),
+        Some("events") => events(&root),
         Some("setup") => venv::ensure(&root).map(|_| ()),
         _ => {
             eprintln!("{USAGE}");
@@ -154,4 +157,19 @@ fn local(root: &Path, extra: &[String]) -> Result<(), String> {
     venv.apply_env(&mut cmd);
     aws_env(&mut cmd, &moto);
     run(&mut cmd)
+}
+
+/// Regenerates the signed sample webhook events (`prechat_local::events`).
+fn events(root: &Path) -> Result<(), String> {
+    step("events/webhook-ingest-*.json");
+    run(Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "prechat-local",
+            "--bin",
+            "prechat-events",
+        ])
+        .current_dir(root))
 }

@@ -4,17 +4,15 @@
 //! Sources are Meta-shaped bodies in `shared/testdata/webhook/<name>.json` (pretty-printed for
 //! review). The event carries the body compacted, as Meta sends it (its `\uXXXX` escapes kept
 //! byte for byte), signed with the local stack's default app secret `local-app-secret`.
-//! Regenerate after editing a source:
-//! `cargo test -p prechat --lib regenerate_ingest_event_files -- --ignored`.
+//! Regenerate after editing a source: `cargo xtask events` (the generator lives in the local
+//! stack's crate, `tests/local/src/events.rs`); this check keeps the two in step.
 
 use std::path::PathBuf;
 
 use lambda_http::http::StatusCode;
 
-use super::tests::{ingest_with_recorder, SECRET};
-use crate::secrets::Secret;
+use super::tests::ingest_with_recorder;
 use crate::whatsapp::event::{DeliveryStatus, InboundEvent, MessageContent};
-use crate::whatsapp::signature::Verifier;
 
 /// Each sample, with the dedup ids its events must have, in order.
 const SAMPLES: &[(&str, &[&str])] = &[
@@ -110,58 +108,6 @@ pub(super) fn compact(json: &str) -> String {
         }
     }
     out
-}
-
-/// An API Gateway HTTP API (v2) event for `POST /webhook` as Meta would call it.
-fn apigw_event(body: &str, request_no: usize) -> serde_json::Value {
-    let signature = Verifier::new(&Secret::new(SECRET)).sign(body.as_bytes());
-    serde_json::json!({
-        "version": "2.0",
-        "routeKey": "POST /webhook",
-        "rawPath": "/webhook",
-        "rawQueryString": "",
-        "headers": {
-            "accept": "*/*",
-            "content-type": "application/json",
-            "content-length": body.len().to_string(),
-            "host": "abc123.execute-api.us-east-1.amazonaws.com",
-            "user-agent": "facebookexternalua",
-            "x-hub-signature-256": signature,
-            "x-forwarded-for": "173.252.95.1",
-            "x-forwarded-port": "443",
-            "x-forwarded-proto": "https"
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "abc123",
-            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "abc123",
-            "http": {
-                "method": "POST",
-                "path": "/webhook",
-                "protocol": "HTTP/1.1",
-                "sourceIp": "173.252.95.1",
-                "userAgent": "facebookexternalua"
-            },
-            "requestId": format!("ingest-sample-{request_no}"),
-            "routeKey": "POST /webhook",
-            "stage": "$default",
-            "time": "23/Nov/2026:21:00:00 +0000",
-            "timeEpoch": 1795381200000u64
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
-}
-
-#[test]
-#[ignore = "writes events/webhook-ingest-*.json; run by hand after editing shared/testdata/webhook"]
-fn regenerate_ingest_event_files() {
-    for (i, (name, _)) in SAMPLES.iter().enumerate() {
-        let body = compact(&std::fs::read_to_string(source_path(name)).unwrap());
-        let text = serde_json::to_string_pretty(&apigw_event(&body, i)).unwrap() + "\n";
-        std::fs::write(event_path(name), text).unwrap();
-    }
 }
 
 #[test]

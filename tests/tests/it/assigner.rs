@@ -23,7 +23,7 @@ use prechat::store::routing::{CloseOutcome, RoutingStore, TicketState};
 use prechat::store::DynamoTable;
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage};
 use prechat::whatsapp::ContactRef;
-use prechat_tests::TestEnv;
+use prechat_tests::{sqs, TestEnv};
 
 /// Mon 2026-11-23 12:00 UTC.
 const NOON: i64 = 1_795_435_200;
@@ -124,19 +124,10 @@ fn request(i: usize, requested_at: i64) -> AssignRequest {
 
 /// An SQS event as Lambda delivers it from the FIFO queue.
 fn sqs_event(jobs: &[AssignmentJob]) -> SqsEvent {
-    let mut e = SqsEvent::default();
-    e.records = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, job)| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("msg-{i}"));
-            m.body = Some(serde_json::to_string(job).unwrap());
-            m.attributes = HashMap::from([("MessageGroupId".to_string(), job.group_id())]);
-            m
-        })
-        .collect();
-    e
+    sqs::event(jobs.iter().enumerate().map(|(i, job)| {
+        let body = serde_json::to_string(job).unwrap();
+        sqs::record(&format!("msg-{i}"), &body, Some(&job.group_id()), None)
+    }))
 }
 
 async fn outbound(w: &World) -> Vec<OutboundMessage> {

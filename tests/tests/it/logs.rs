@@ -37,7 +37,7 @@ use prechat::whatsapp::graph_client::{GraphClient, GraphSettings, SecretToken};
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient};
 use prechat::whatsapp::signature::Verifier;
 use prechat::whatsapp::ContactRef;
-use prechat_tests::TestEnv;
+use prechat_tests::{sqs, TestEnv};
 use serde_json::json;
 use wiremock::matchers::body_string_contains;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -115,18 +115,12 @@ fn contact() -> ContactRef {
 }
 
 fn sqs_event(bodies: &[String]) -> SqsEvent {
-    let mut e = SqsEvent::default();
-    e.records = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("sqs-{i}"));
-            m.body = Some(b.clone());
-            m
-        })
-        .collect();
-    e
+    sqs::event(
+        bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| sqs::record(&format!("sqs-{i}"), b, None, None)),
+    )
 }
 
 /// JSON of the wrong shape, which serde's messages would quote: every marker in one string.

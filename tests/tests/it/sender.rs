@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsBatchResponse;
 use aws_sdk_dynamodb::types::AttributeValue;
 use prechat::entrypoints::sender::{
     ReengagementTemplate, ReplySender, SenderConfig, SqsVisibility,
@@ -151,25 +151,9 @@ impl Rig {
         if received.is_empty() {
             return None;
         }
-        let mut event = SqsEvent::default();
-        event.records = received
-            .iter()
-            .map(|m| {
-                let mut r = SqsMessage::default();
-                r.message_id = m.message_id.clone();
-                r.receipt_handle = m.receipt_handle.clone();
-                r.body = m.body.clone();
-                r.attributes = m
-                    .attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                r
-            })
-            .collect();
+        let arn = &self.env.resources.queue_arns["OutboundQueue"];
+        let event = prechat_tests::local::esm::to_sqs_event(&received, arn)
+            .unwrap_or_else(|e| panic!("{e}"));
         let response = sender.handle(event).await;
         for m in &received {
             let failed = response

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
@@ -28,7 +28,7 @@ use prechat::whatsapp::event::{
 };
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage};
 use prechat::whatsapp::ContactRef;
-use prechat_tests::TestEnv;
+use prechat_tests::{sqs, TestEnv};
 
 const PNID: &str = "106540352242922";
 const T0: i64 = 1_790_000_000;
@@ -187,21 +187,11 @@ impl Rig {
 
 /// Hands events to an engine as one SQS batch; the ids of the failed records.
 async fn handle_with(engine: &SurveyEngine, events: &[InboundEvent]) -> Vec<String> {
-    let mut batch = SqsEvent::default();
-    batch.records = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("sqs-{i}"));
-            m.body = Some(serde_json::to_string(e).unwrap());
-            m.attributes = HashMap::from([
-                ("MessageGroupId".to_owned(), e.group_id()),
-                ("MessageDeduplicationId".to_owned(), e.dedup_id()),
-            ]);
-            m
-        })
-        .collect();
+    let batch = sqs::event(events.iter().enumerate().map(|(i, e)| {
+        let body = serde_json::to_string(e).unwrap();
+        let (group, dedup) = (e.group_id(), e.dedup_id());
+        sqs::record(&format!("sqs-{i}"), &body, Some(&group), Some(&dedup))
+    }));
     engine
         .handle(batch)
         .await
@@ -961,12 +951,7 @@ async fn the_sample_event_runs_and_a_bad_body_is_parked_in_the_inbound_dlq_at_on
         out.iter().map(body_text).collect::<Vec<_>>()
     );
     assert!(body_text(&out[0]).starts_with("Hi Sheena!"));
-    let mut bad = SqsEvent::default();
-    let mut m = SqsMessage::default();
-    m.message_id = Some("bad".into());
-    m.body = Some("{not json".into());
-    m.attributes = HashMap::from([("MessageGroupId".to_owned(), "pn:someone".to_owned())]);
-    bad.records = vec![m];
+    let bad = sqs::event([sqs::record("bad", "{not json", Some("pn:someone"), None)]);
     assert!(
         r.engine.handle(bad).await.batch_item_failures.is_empty(),
         "parked, so done: not received again"
@@ -1019,12 +1004,8 @@ async fn a_conversation_whose_survey_version_is_gone_is_parked_in_the_inbound_dl
         .unwrap()
         .with_clock(|| T0 + 60);
     let e = r.message(&who, tap("en"));
-    let mut batch = SqsEvent::default();
-    let mut m = SqsMessage::default();
-    m.message_id = Some("sqs-1".into());
-    m.body = Some(serde_json::to_string(&e).unwrap());
-    m.attributes = HashMap::from([("MessageGroupId".to_owned(), e.group_id())]);
-    batch.records = vec![m];
+    let body = serde_json::to_string(&e).unwrap();
+    let batch = sqs::event([sqs::record("sqs-1", &body, Some(&e.group_id()), None)]);
     assert!(fresh.handle(batch).await.batch_item_failures.is_empty());
     let parked = r.env.parked("InboundDeadLetterQueue").await;
     assert_eq!(parked.len(), 1);
@@ -1272,11 +1253,8 @@ async fn effects_lost_after_the_commit_are_sent_on_redelivery() {
     .unwrap()
     .with_clock(|| T0 + 60);
     let e = r.message(&who, tap("en"));
-    let mut batch = SqsEvent::default();
-    let mut m = SqsMessage::default();
-    m.message_id = Some("sqs-1".into());
-    m.body = Some(serde_json::to_string(&e).unwrap());
-    batch.records = vec![m];
+    let body = serde_json::to_string(&e).unwrap();
+    let batch = sqs::event([sqs::record("sqs-1", &body, None, None)]);
     let failed = broken.handle(batch).await.batch_item_failures;
     assert_eq!(
         failed.len(),

@@ -1,4 +1,5 @@
-//! The local stack behind `cargo xtask local`: the whole pipeline on one machine, on the same
+//! Crate `prechat-local` (a developer tool, not part of any Lambda): the local stack behind
+//! `cargo xtask local`, the whole pipeline on one machine, on the same
 //! entrypoints the Lambdas run, against moto (DynamoDB and SQS) started by xtask.
 //!
 //! - [`settings`](Settings): `PRECHAT_PORT`, `WHATSAPP_*`, `PRECHAT_GRAPH_FAULT_RATE`,
@@ -7,15 +8,18 @@
 //! - [`meta`]: Meta-shaped, signed webhook deliveries for the simulated users.
 //! - [`graph`]: the local Graph API and its outbox.
 //! - [`esm`]: the SQS event source mapping emulator that drives the consumers.
+//! - [`events`]: the signed sample webhook events (`cargo xtask events`).
 //! - [`pipeline`]: which entrypoints run (one line each).
 //! - [`seed`]: the default survey, sample teams, routing and agents.
 //! - [`server`]: the front door (`/webhook`, `/local/*`, the chat simulator page).
 
 pub mod apigw;
 pub mod esm;
+pub mod events;
 pub mod graph;
 pub mod meta;
 pub mod pipeline;
+pub mod provision;
 pub mod seed;
 pub mod server;
 
@@ -26,7 +30,37 @@ use prechat::config::{ConfigError, EnvReader};
 use prechat::secrets::Secret;
 use prechat::store::DynamoTable;
 
-use crate::provision;
+pub use provision::{template_path, workspace_root, Provisioned};
+
+/// The endpoint of the local AWS protocol server; panics with instructions when absent.
+pub fn endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if url.starts_with("http://127.") || url.starts_with("http://localhost") => url,
+        Ok(url) => panic!(
+            "AWS_ENDPOINT_URL={url} is not a loopback address: integration tests only run against a local moto server"
+        ),
+        Err(_) => panic!(
+            "AWS_ENDPOINT_URL is not set: these tests need a local AWS protocol server. Run them with `cargo xtask test`, which starts moto and sets it."
+        ),
+    }
+}
+
+/// SDK configuration for the local server (dummy credentials, fixed region).
+pub async fn local_sdk_config() -> aws_config::SdkConfig {
+    let endpoint = endpoint();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "prechat-tests",
+        ))
+        .load()
+        .await
+}
 
 /// Table and queues are named `local-<LogicalId>` in moto.
 pub const PREFIX: &str = "local";

@@ -41,10 +41,11 @@ pub struct Provisioned {
     pub queue_arns: BTreeMap<String, String>,
 }
 
-/// The workspace root (this crate lives in `tests/`).
+/// The workspace root (this crate lives in `tests/local/`).
 pub fn workspace_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent()
+        .and_then(Path::parent)
         .unwrap_or(Path::new("."))
 }
 

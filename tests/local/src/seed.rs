@@ -6,12 +6,12 @@ use std::path::Path;
 
 use crate::workspace_root;
 
-/// Sample teams and routing (files in `tests/src/local/seed/`).
+/// Sample teams and routing (files in `tests/local/seed/`).
 const TEAMS: [(&str, &str); 2] = [
-    ("sales.json", include_str!("seed/sales.json")),
-    ("support.json", include_str!("seed/support.json")),
+    ("sales.json", include_str!("../seed/sales.json")),
+    ("support.json", include_str!("../seed/support.json")),
 ];
-const ROUTING: &str = include_str!("seed/routing.json");
+const ROUTING: &str = include_str!("../seed/routing.json");
 
 /// Sample agents: (id, name, teams, capacity, status).
 pub const AGENTS: [(&str, &str, &str, &str, &str); 3] = [

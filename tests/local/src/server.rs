@@ -2,7 +2,7 @@
 //!
 //! - `GET`/`POST /webhook`: the Lambda entrypoints themselves, each request turned into the
 //!   API Gateway HTTP API event Lambda would get ([`super::apigw`]).
-//! - `GET /`: the chat simulator page (`tests/web/index.html`, embedded).
+//! - `GET /`: the chat simulator page (`tests/local/web/index.html`, embedded).
 //! - `GET /local/health`: 200 once everything is running.
 //! - `GET /local/outbox[?wa_id=|?user_id=]`: every request the local Graph API received.
 //! - `POST /local/send`: builds a Meta-shaped webhook for a simulated user, signs it with the
@@ -36,7 +36,7 @@ use super::graph::Outbox;
 use super::meta::{self, Business, SimContact, SimInput, StatusRecipient};
 use super::pipeline::HttpHandler;
 
-const PAGE: &str = include_str!("../../web/index.html");
+const PAGE: &str = include_str!("../web/index.html");
 
 /// A message a simulated user sent.
 #[derive(Debug, Clone, Serialize)]
