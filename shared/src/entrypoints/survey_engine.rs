@@ -17,9 +17,8 @@
 //! Statuses update the delivery state of our messages (`OUT#{wamid}`) and record failures on
 //! the conversation; `user_id_update` moves a contact to its new BSUID.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
@@ -33,7 +32,7 @@ use crate::store::conversation_store::{
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
 use crate::store::{DynamoTable, StoreError};
 use crate::survey::engine::{self, ContactState};
-use crate::survey::Survey;
+use crate::survey::catalog::{CatalogError, SurveyCatalog};
 use crate::telemetry::redact;
 use crate::whatsapp::event::{
     DeliveryStatus, InboundEvent, InboundMessage, StatusUpdate, UserIdUpdate,
@@ -128,100 +127,20 @@ impl Disposition for EngineError {
     }
 }
 
-/// Immutable survey versions, loaded once; the latest version cached for a short while.
-pub struct SurveyCatalog<V> {
-    store: V,
-    survey_id: String,
-    ttl: Duration,
-    versions: Mutex<HashMap<(String, u32), Arc<Survey>>>,
-    latest: Mutex<Option<(Arc<Survey>, Instant)>>,
-    default: Arc<Survey>,
-}
-
-impl<V: SurveyStore> SurveyCatalog<V> {
-    pub fn new(store: V, survey_id: String, ttl: Duration) -> Result<Self, InitError> {
-        let default =
-            Survey::default_survey().map_err(|e| InitError::DefaultSurvey(e.to_string()))?;
-        Ok(SurveyCatalog {
-            store,
-            survey_id,
-            ttl,
-            versions: Mutex::new(HashMap::new()),
-            latest: Mutex::new(None),
-            default: Arc::new(default),
-        })
-    }
-
-    fn cached(&self, id: &str, version: u32) -> Option<Arc<Survey>> {
-        self.versions
-            .lock()
-            .ok()?
-            .get(&(id.to_owned(), version))
-            .cloned()
-    }
-
-    fn remember(&self, survey: Arc<Survey>) {
-        if let Ok(mut m) = self.versions.lock() {
-            m.insert((survey.id.clone(), survey.version), survey);
-        }
-    }
-
-    fn parse(stored_id: &str, version: u32, yaml: &str) -> Result<Arc<Survey>, EngineError> {
-        Survey::parse(yaml, version)
-            .map(Arc::new)
-            .map_err(|e| EngineError::Survey {
-                survey_id: stored_id.to_owned(),
+impl From<CatalogError> for EngineError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Store(e) => EngineError::Store(e),
+            CatalogError::Unavailable {
+                survey_id,
                 version,
-                reason: e.to_string(),
-            })
-    }
-
-    /// The version a conversation runs on (0 = the shipped default).
-    async fn version(&self, id: &str, version: u32) -> Result<Arc<Survey>, EngineError> {
-        if version == 0 {
-            return Ok(self.default.clone());
-        }
-        if let Some(s) = self.cached(id, version) {
-            return Ok(s);
-        }
-        let stored = self
-            .store
-            .get(id, version)
-            .await?
-            .ok_or_else(|| EngineError::Survey {
-                survey_id: id.to_owned(),
+                reason,
+            } => EngineError::Survey {
+                survey_id,
                 version,
-                reason: "version not found".to_owned(),
-            })?;
-        let survey = Self::parse(id, version, &stored.yaml)?;
-        self.remember(survey.clone());
-        Ok(survey)
-    }
-
-    /// The latest published version of the configured survey, else the shipped default.
-    async fn latest(&self) -> Result<Arc<Survey>, EngineError> {
-        if let Ok(guard) = self.latest.lock() {
-            if let Some((s, at)) = guard.as_ref() {
-                if at.elapsed() < self.ttl {
-                    return Ok(s.clone());
-                }
-            }
-        }
-        let survey = match self.store.latest(&self.survey_id).await? {
-            Some(stored) => match self.cached(&stored.survey_id, stored.version) {
-                Some(s) => s,
-                None => {
-                    let s = Self::parse(&stored.survey_id, stored.version, &stored.yaml)?;
-                    self.remember(s.clone());
-                    s
-                }
+                reason,
             },
-            None => self.default.clone(),
-        };
-        if let Ok(mut guard) = self.latest.lock() {
-            *guard = Some((survey.clone(), Instant::now()));
         }
-        Ok(survey)
     }
 }
 
@@ -287,7 +206,8 @@ impl SurveyEngine {
                 DynamoSurveyStore::new(table),
                 config.survey_id.clone(),
                 Duration::from_secs(config.survey_cache_seconds),
-            )?,
+            )
+            .map_err(|e| InitError::DefaultSurvey(e.to_string()))?,
             SqsQueue::new(sqs.clone(), config.outbound_queue_url.clone()),
             SqsQueue::new(sqs.clone(), config.assignment_queue_url.clone()),
             SqsDeadLetters::new(sqs, config.dead_letter_queue_url.clone()),
@@ -625,6 +545,8 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     #[test]
