@@ -22,7 +22,7 @@
 //! the job's `last_inbound_at`, or, when that is too old, the conversation's `last_inbound_at`
 //! that the survey engine keeps current while the contact waits.
 
-use std::sync::Arc;
+use crate::clock::Clock;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
@@ -128,9 +128,6 @@ pub enum CancelOutcome {
     NothingOpen,
 }
 
-/// Where "now" comes from (tests pin it to check business hours).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
 pub struct AgentAssigner<Q: MessageQueue = SqsQueue, D: DeadLetters = SqsDeadLetters> {
     store: RoutingStore,
     outbound: Q,
@@ -183,7 +180,7 @@ impl AgentAssigner<SqsQueue, SqsDeadLetters> {
             outbound,
             SqsDeadLetters::new(sqs, Some(dead_letters)),
             notifier,
-            Arc::new(Utc::now),
+            Clock::system(),
         ))
     }
 
@@ -249,7 +246,7 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
     }
 
     fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// Handles one hand-off request.

@@ -208,7 +208,7 @@ impl<Q: MessageQueue> Ingest<Q> {
         if method != Method::POST {
             return refused(Refusal::Method(method.to_string()), body.len());
         }
-        let now = crate::store::outbox::unix_now();
+        let now = crate::clock::Clock::system().unix();
         let normalized = match accept(&self.verifier, signature, body, now) {
             Ok(n) => n,
             Err(r) => return refused(r, body.len()),

@@ -40,12 +40,13 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tracing::Instrument;
 
+use crate::clock::Clock;
 use crate::config::{ConfigError, EnvReader};
 use crate::entrypoints::sqs::{
     process_fifo_batch, Consumer, Disposition, Handled, Outcome, Processed,
 };
 use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
-use crate::store::outbox::{unix_now, DynamoOutbox, FailureRecord, Outbox, SentRecord, SentVia};
+use crate::store::outbox::{DynamoOutbox, FailureRecord, Outbox, SentRecord, SentVia};
 use crate::store::{DynamoTable, StoreError};
 use crate::telemetry::redact;
 use crate::whatsapp::graph::{render, render_body};
@@ -316,7 +317,7 @@ pub struct ReplySender<
     outbox: O,
     visibility: V,
     dead_letters: D,
-    clock: fn() -> i64,
+    clock: Clock,
 }
 
 impl ReplySender {
@@ -351,12 +352,12 @@ impl<G: GraphApi, O: Outbox, V: Visibility, D: DeadLetters> ReplySender<G, O, V,
             outbox,
             visibility,
             dead_letters,
-            clock: unix_now,
+            clock: Clock::system(),
         }
     }
 
-    /// Replaces the clock (Unix seconds), for tests of the 24-hour window.
-    pub fn with_clock(mut self, clock: fn() -> i64) -> Self {
+    /// Replaces the clock, for tests of the 24-hour window.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
     }
@@ -473,7 +474,7 @@ impl<G: GraphApi, O: Outbox, V: Visibility, D: DeadLetters> ReplySender<G, O, V,
             Err(e) => return self.fail(msg, "render", "invalid", &e.to_string()).await,
         };
 
-        let now = (self.clock)();
+        let now = self.clock.unix();
         let window_closed = !matches!(
             msg.body,
             OutboundBody::Template { .. } | OutboundBody::MarkRead { .. }
@@ -583,7 +584,7 @@ impl<G: GraphApi, O: Outbox, V: Visibility, D: DeadLetters> ReplySender<G, O, V,
             conversation_id: msg.conversation_id.clone(),
             contact_key: msg.recipient.key().map(str::to_owned),
             phone_number_id: msg.phone_number_id.clone(),
-            sent_at: (self.clock)(),
+            sent_at: self.clock.unix(),
             via,
         };
         // The message is out: asking SQS to redeliver it would send it twice, so the record is
@@ -637,7 +638,7 @@ impl<G: GraphApi, O: Outbox, V: Visibility, D: DeadLetters> ReplySender<G, O, V,
                     error_class: class.to_owned(),
                     reason: reason.to_owned(),
                     kind: kind(&msg.body).to_owned(),
-                    failed_at: (self.clock)(),
+                    failed_at: self.clock.unix(),
                 })
                 .await?;
         }
@@ -750,7 +751,7 @@ mod tests {
             RecordedVisibility::default(),
             MemoryDeadLetters::default(),
         )
-        .with_clock(|| NOW)
+        .with_clock(Clock::at_unix(NOW))
     }
 
     fn text(dedup: &str) -> OutboundMessage {

@@ -17,11 +17,11 @@
 //! Statuses update the delivery state of our messages (`OUT#{wamid}`) and record failures on
 //! the conversation; `user_id_update` moves a contact to its new BSUID.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
+use crate::clock::Clock;
 use crate::config::{ConfigError, EnvReader};
 use crate::entrypoints::sqs::{process_fifo_batch, Consumer, Disposition, Handled};
 use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
@@ -31,8 +31,8 @@ use crate::store::conversation_store::{
 };
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
 use crate::store::{DynamoTable, StoreError};
-use crate::survey::engine::{self, ContactState};
 use crate::survey::catalog::{CatalogError, SurveyCatalog};
+use crate::survey::engine::{self, ContactState};
 use crate::telemetry::redact;
 use crate::whatsapp::event::{
     DeliveryStatus, InboundEvent, InboundMessage, StatusUpdate, UserIdUpdate,
@@ -144,8 +144,6 @@ impl From<CatalogError> for EngineError {
     }
 }
 
-type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
 /// Due conversations looked at per index shard and sweep; the rest wait for the next minute.
 const SWEEP_LIMIT: i32 = 200;
 
@@ -227,13 +225,6 @@ fn applied_effects(message_id: &str, effects: engine::Effects) -> Applied {
     }
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
     SurveyEngine<S, V, Q, D>
 {
@@ -250,13 +241,13 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
             outbound,
             assignment,
             dead_letters,
-            clock: Arc::new(unix_now),
+            clock: Clock::system(),
         })
     }
 
-    /// Replaces the clock (Unix seconds), for tests of timeouts and reopen windows.
-    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
-        self.clock = Arc::new(clock);
+    /// Replaces the clock, for tests of timeouts and reopen windows.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -312,7 +303,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
                 },
                 ..Default::default()
             });
-            let now = (self.clock)();
+            let now = self.clock.unix();
             let (conversation, survey) = match prev.conversation.clone() {
                 Some(c) => {
                     let on = self.surveys.version(&c.survey_id, c.survey_version).await?;
@@ -410,7 +401,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
 
     /// Looks at every conversation whose reminder is due and reminds the silent contacts.
     pub async fn sweep(&self) -> Result<SweepReport, EngineError> {
-        let now = (self.clock)();
+        let now = self.clock.unix();
         let due = self.store.due_reminders(now, SWEEP_LIMIT).await?;
         let mut report = SweepReport {
             due: due.len(),

@@ -98,14 +98,6 @@ impl DynamoOutbox {
     }
 }
 
-/// The current time in Unix seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 pub fn sent_pk(dedup_id: &str) -> String {
     format!("SENT#{dedup_id}")
 }
@@ -144,7 +136,7 @@ impl Outbox for DynamoOutbox {
             .await
             .map_err(StoreError::from_sdk)?;
         // An expired record that DynamoDB has not removed yet no longer counts.
-        let now = unix_now();
+        let now = crate::clock::Clock::system().unix();
         Ok(out
             .item()
             .is_some_and(|item| match item.get(attr::EXPIRES_AT) {
