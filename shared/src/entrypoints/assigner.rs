@@ -662,10 +662,8 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
             tracing::warn!(conversation = %req.conversation_id, team = %team.id, kind = kind.as_str(), "outside the 24-hour window and no template configured: contact not told");
             return Ok(());
         };
-        let body = serde_json::to_string(&msg).map_err(|e| AssignError::Invalid(e.to_string()))?;
-        self.outbound
-            .send_all(&[QueueMessage::fifo(body, &msg.group_id(), &msg.dedup_id)])
-            .await?;
+        let message = QueueMessage::of(&msg).map_err(|e| AssignError::Invalid(e.to_string()))?;
+        self.outbound.send_all(&[message]).await?;
         Ok(())
     }
 }

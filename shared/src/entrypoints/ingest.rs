@@ -19,6 +19,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::config::EnvReader;
+use crate::queue::FifoContract;
 use crate::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
 use crate::secrets::{self, Secret};
 use crate::telemetry::redact;
@@ -133,10 +134,7 @@ fn queue_messages_of(
         if !seen.insert((group.clone(), dedup.clone())) {
             continue;
         }
-        out.push((
-            i,
-            QueueMessage::fifo(serde_json::to_string(ev)?, &group, &dedup),
-        ));
+        out.push((i, QueueMessage::of(ev)?));
     }
     Ok(out)
 }

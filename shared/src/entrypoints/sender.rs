@@ -662,6 +662,7 @@ fn kind(body: &OutboundBody) -> &'static str {
 mod tests {
     use super::*;
     use crate::queue::dlq::MemoryDeadLetters;
+    use crate::queue::FifoContract;
     use crate::store::outbox::MemoryOutbox;
     use crate::whatsapp::graph_client::Accepted;
     use crate::whatsapp::graph_error::classify;
@@ -1081,6 +1082,7 @@ mod tests {
 #[cfg(test)]
 mod sample_event {
     use super::*;
+    use crate::queue::FifoContract;
 
     #[test]
     fn sample_event_is_a_valid_fifo_batch_of_outbound_messages() {

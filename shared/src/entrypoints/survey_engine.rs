@@ -375,19 +375,15 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
             let batch = effects
                 .messages
                 .iter()
-                .map(|msg| {
-                    let body = serde_json::to_string(msg).unwrap_or_default();
-                    QueueMessage::fifo(body, &msg.group_id(), &msg.dedup_id)
-                })
-                .collect::<Vec<_>>();
+                .map(QueueMessage::of)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| EngineError::Invalid("an effect that does not encode as JSON"))?;
             self.outbound.send_all(&batch).await?;
         }
         if let Some(job) = &effects.job {
-            let id = job.dedup_id();
-            let body = serde_json::to_string(job).unwrap_or_default();
-            self.assignment
-                .send_all(&[QueueMessage::fifo(body, &job.group_id(), &id)])
-                .await?;
+            let message = QueueMessage::of(job)
+                .map_err(|_| EngineError::Invalid("an effect that does not encode as JSON"))?;
+            self.assignment.send_all(&[message]).await?;
         }
         Ok(())
     }

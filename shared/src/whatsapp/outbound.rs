@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::queue::FifoContract;
+
 /// One message prechat wants delivered to a contact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboundMessage {
@@ -25,14 +27,19 @@ pub struct OutboundMessage {
     pub body: OutboundBody,
 }
 
-impl OutboundMessage {
-    /// FIFO message group: the same (business number, contact) group as inbound events.
-    pub fn group_id(&self) -> String {
+impl FifoContract for OutboundMessage {
+    /// The same (business number, contact) group as inbound events.
+    fn group_id(&self) -> String {
         format!(
             "{}:{}",
             self.phone_number_id,
             self.recipient.key().unwrap_or("unknown")
         )
+    }
+
+    /// The message's own deterministic id ([`OutboundMessage::dedup_id`]).
+    fn dedup_id(&self) -> String {
+        self.dedup_id.clone()
     }
 }
 

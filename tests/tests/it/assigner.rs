@@ -11,6 +11,7 @@ use chrono::{TimeZone, Utc};
 use prechat::clock::Clock;
 use prechat::entrypoints::assigner::{AgentAssigner, JobOutcome, MAX_NOTIFY_ATTEMPTS};
 use prechat::queue::dlq::SqsDeadLetters;
+use prechat::queue::FifoContract;
 use prechat::queue::SqsQueue;
 use prechat::routing::job::{
     AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason,

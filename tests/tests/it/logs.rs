@@ -8,6 +8,7 @@
 //! connections too) logs to the test's thread-local subscriber.
 
 use prechat::queue::dlq::SqsDeadLetters;
+use prechat::queue::FifoContract;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};

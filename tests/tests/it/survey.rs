@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use prechat::clock::Clock;
 use prechat::entrypoints::survey_engine::{SurveyEngine, SurveyEngineConfig};
+use prechat::queue::FifoContract;
 use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
 use prechat::store::conversation_store::{
     applied_pk, contact_pk, conversation_pk, Applied, ConversationStore, DynamoConversationStore,
