@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::answer::{self, AnswerContext, Rejection};
+use super::ask;
 use super::definition::{Fallback, OnExpiry, Question, QuestionKind, Survey, Target, Texts};
 use super::locale;
 use super::text::{normalise, render};
@@ -27,9 +28,7 @@ use crate::routing::job::{
     AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason,
 };
 use crate::whatsapp::event::{InboundMessage, MessageContent};
-use crate::whatsapp::outbound::{
-    ListRow, ListSection, OutboundBody, OutboundMessage, Recipient, ReplyButton,
-};
+use crate::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient};
 use crate::whatsapp::ContactRef;
 
 /// What prechat knows about a contact, across conversations.
@@ -850,92 +849,15 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Sends a question, rendered for WhatsApp: reply buttons up to 3 options, a list up to
-    /// 10, a numbered text beyond. `prefix` (a retry text) goes before the prompt.
+    /// Sends a question ([`ask::question_body`]). `prefix` (a retry text) goes before the
+    /// prompt.
     fn ask(&mut self, conv: &Conversation, q: &Question, prefix: Option<String>) {
         let prompt = self.text(Some(&q.prompt), conv);
         let body = match prefix {
             Some(p) => format!("{p}\n\n{prompt}"),
             None => prompt,
         };
-        let lang = conv.language.as_str();
-        let survey = self.survey;
-        let fit = |body: String| -> String {
-            if body.chars().count() > super::definition::limits::INTERACTIVE_BODY {
-                body.chars()
-                    .take(super::definition::limits::INTERACTIVE_BODY)
-                    .collect()
-            } else {
-                body
-            }
-        };
-        let out = match &q.kind {
-            QuestionKind::Choice { options } if options.len() <= 3 => OutboundBody::Buttons {
-                body: fit(body),
-                header: None,
-                footer: None,
-                buttons: options
-                    .iter()
-                    .map(|o| ReplyButton {
-                        id: o.id.clone(),
-                        title: survey.pick(&o.label, lang).to_owned(),
-                    })
-                    .collect(),
-            },
-            QuestionKind::Choice { options } if options.len() <= 10 => OutboundBody::List {
-                body: fit(body),
-                header: None,
-                footer: None,
-                button: survey.pick(&survey.texts.list_button, lang).to_owned(),
-                sections: vec![ListSection {
-                    title: None,
-                    rows: options
-                        .iter()
-                        .map(|o| ListRow {
-                            id: o.id.clone(),
-                            title: survey.pick(&o.label, lang).to_owned(),
-                            description: o
-                                .description
-                                .as_ref()
-                                .map(|d| survey.pick(d, lang).to_owned()),
-                        })
-                        .collect(),
-                }],
-            },
-            QuestionKind::Choice { options } => {
-                let mut text = body;
-                text.push('\n');
-                for (i, o) in options.iter().enumerate() {
-                    text.push_str(&format!("\n{}. {}", i + 1, survey.pick(&o.label, lang)));
-                }
-                OutboundBody::Text {
-                    body: text,
-                    preview_url: false,
-                }
-            }
-            QuestionKind::YesNo | QuestionKind::Consent { .. } => {
-                let (yes, no) = yes_no_labels(lang, matches!(q.kind, QuestionKind::Consent { .. }));
-                OutboundBody::Buttons {
-                    body: fit(body),
-                    header: None,
-                    footer: None,
-                    buttons: vec![
-                        ReplyButton {
-                            id: "yes".into(),
-                            title: yes.into(),
-                        },
-                        ReplyButton {
-                            id: "no".into(),
-                            title: no.into(),
-                        },
-                    ],
-                }
-            }
-            _ => OutboundBody::Text {
-                body,
-                preview_url: false,
-            },
-        };
+        let out = ask::question_body(self.survey, q, &conv.language, body);
         self.say(conv, out);
     }
 
@@ -1004,21 +926,6 @@ impl<'a> Run<'a> {
             }
         }
         vars
-    }
-}
-
-fn yes_no_labels(lang: &str, consent: bool) -> (&'static str, &'static str) {
-    match (lang, consent) {
-        ("es", false) => ("Sí", "No"),
-        ("es", true) => ("Acepto", "No acepto"),
-        ("pt", false) => ("Sim", "Não"),
-        ("pt", true) => ("Aceito", "Não aceito"),
-        ("fr", false) => ("Oui", "Non"),
-        ("fr", true) => ("J'accepte", "Je refuse"),
-        ("de", false) => ("Ja", "Nein"),
-        ("de", true) => ("Ich stimme zu", "Ablehnen"),
-        (_, false) => ("Yes", "No"),
-        (_, true) => ("I accept", "I decline"),
     }
 }
 
