@@ -213,18 +213,6 @@ impl SurveyEngine {
     }
 }
 
-/// The effects as committed with the message: the mark-as-read first, then the replies.
-fn applied_effects(message_id: &str, effects: engine::Effects) -> Applied {
-    let mut messages = Vec::with_capacity(effects.messages.len() + 1);
-    messages.extend(effects.read);
-    messages.extend(effects.messages);
-    Applied {
-        message_id: message_id.to_owned(),
-        messages,
-        job: effects.job,
-    }
-}
-
 impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
     SurveyEngine<S, V, Q, D>
 {
@@ -316,19 +304,10 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
                 None => (None, self.surveys.latest().await?),
             };
             let outcome = engine::on_message(prev.contact.clone(), conversation, m, &survey, now);
-            let effects = applied_effects(&m.message_id, outcome.effects);
-            let next = ContactRecord {
-                contact: outcome.contact,
-                conversation: outcome.conversation.or_else(|| prev.conversation.clone()),
-                rev: prev.rev,
-                conversation_closed_at: prev.conversation_closed_at,
-                reminder_due: None,
-            };
-            let mut next = next;
-            next.reminder_due = next
-                .conversation
-                .as_ref()
-                .and_then(|c| engine::reminder_due(c, &survey));
+            let effects = Applied::new(&m.message_id, outcome.effects);
+            let next = prev.advanced(outcome.contact, outcome.conversation, |c| {
+                engine::reminder_due(c, &survey)
+            });
             match self.store.commit(&prev, &next, &effects, now).await {
                 Ok(()) => {
                     let conv = next.conversation.as_ref();
@@ -454,14 +433,10 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters>
                 return Ok(false);
             };
             let tick = format!("remind:{}:{}", reminded.id, reminded.step);
-            let applied = applied_effects(&tick, effects);
-            let next = ContactRecord {
-                contact: prev.contact.clone(),
-                reminder_due: engine::reminder_due(&reminded, &survey),
-                conversation: Some(reminded),
-                rev: prev.rev,
-                conversation_closed_at: prev.conversation_closed_at,
-            };
+            let applied = Applied::new(&tick, effects);
+            let next = prev.advanced(prev.contact.clone(), Some(reminded), |c| {
+                engine::reminder_due(c, &survey)
+            });
             match self.store.commit(&prev, &next, &applied, now).await {
                 Ok(()) => {
                     self.send(&applied).await?;
