@@ -49,6 +49,12 @@ pub trait FifoContract: serde::Serialize {
     fn dedup_id(&self) -> String;
 }
 
+/// The message group of a contact's queue bodies: `{business number}:{contact key}` (one
+/// group for events that name no contact).
+pub fn contact_group_id(phone_number_id: &str, contact_key: Option<&str>) -> String {
+    format!("{phone_number_id}:{}", contact_key.unwrap_or("unknown"))
+}
+
 impl QueueMessage {
     /// The FIFO message of a queue contract: its JSON, group and dedup id.
     pub fn of<T: FifoContract>(body: &T) -> Result<Self, serde_json::Error> {

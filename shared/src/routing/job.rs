@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::queue::FifoContract;
+use crate::queue::{contact_group_id, FifoContract};
 use crate::whatsapp::ContactRef;
 
 // One job is decoded per queue message and never stored in bulk: the size difference between
@@ -108,11 +108,9 @@ impl FifoContract for AssignmentJob {
     /// A contact's jobs share the contact's group (a `Cancel` follows its `Assign`); a drain
     /// job has its team's.
     fn group_id(&self) -> String {
-        let contact =
-            |pnid: &str, c: &ContactRef| format!("{pnid}:{}", c.key().unwrap_or("unknown"));
         match self {
-            AssignmentJob::Assign(r) => contact(&r.phone_number_id, &r.contact),
-            AssignmentJob::Cancel(r) => contact(&r.phone_number_id, &r.contact),
+            AssignmentJob::Assign(r) => contact_group_id(&r.phone_number_id, r.contact.key()),
+            AssignmentJob::Cancel(r) => contact_group_id(&r.phone_number_id, r.contact.key()),
             AssignmentJob::Drain { team_id, .. } => format!("drain:{team_id}"),
         }
     }

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::contact::ContactRef;
-use crate::queue::FifoContract;
+use crate::queue::{contact_group_id, FifoContract};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -42,11 +42,7 @@ impl FifoContract for InboundEvent {
     /// One group per (business number, contact), so one contact's events stay in order while
     /// different contacts are processed in parallel.
     fn group_id(&self) -> String {
-        format!(
-            "{}:{}",
-            self.phone_number_id(),
-            self.contact_key().unwrap_or("unknown")
-        )
+        contact_group_id(self.phone_number_id(), self.contact_key())
     }
 
     /// The WhatsApp message id; for statuses, status id + status.
