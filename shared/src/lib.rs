@@ -7,10 +7,12 @@
 //! - [`store`] and [`queue`]: the DynamoDB and SQS ports, each a small trait plus its AWS implementation.
 //! - [`entrypoints`]: turn Lambda events into domain calls and results into responses;
 //!   the binaries in `functions/` are a few lines around these.
-//! - [`config`], [`secrets`], [`telemetry`], [`aws`]: init-time plumbing shared by every function.
+//! - [`config`], [`secrets`], [`telemetry`], [`aws`]: init-time plumbing shared by every function;
+//!   [`clock`]: the one source of "now" (system, or fixed for tests).
 
 pub mod admin;
 pub mod aws;
+pub mod clock;
 pub mod config;
 pub mod entrypoints;
 pub mod queue;

@@ -9,6 +9,7 @@
 use chrono::Utc;
 
 use super::{context, AdminError};
+use crate::queue::FifoContract;
 use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
 use crate::routing::job::AssignmentJob;
 use crate::routing::model::{Agent, AgentStatus, Team};

@@ -22,7 +22,7 @@
 //! the job's `last_inbound_at`, or, when that is too old, the conversation's `last_inbound_at`
 //! that the survey engine keeps current while the contact waits.
 
-use std::sync::Arc;
+use crate::clock::Clock;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
@@ -127,9 +127,6 @@ pub enum CancelOutcome {
     NothingOpen,
 }
 
-/// Where "now" comes from (tests pin it to check business hours).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
 pub struct AgentAssigner<Q: MessageQueue = SqsQueue, D: DeadLetters = SqsDeadLetters> {
     store: RoutingStore,
     outbound: Q,
@@ -203,7 +200,7 @@ impl AgentAssigner<SqsQueue, SqsDeadLetters> {
             outbound,
             SqsDeadLetters::new(sqs, Some(config.dead_letter_queue_url)),
             notifier,
-            Arc::new(Utc::now),
+            Clock::system(),
         ))
     }
 
@@ -269,7 +266,7 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
     }
 
     fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// Handles one hand-off request.
@@ -694,10 +691,8 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
             tracing::warn!(conversation = %req.conversation_id, team = %team.id, kind = kind.as_str(), "outside the 24-hour window and no template configured: contact not told");
             return Ok(());
         };
-        let body = serde_json::to_string(&msg).map_err(|e| AssignError::Invalid(e.to_string()))?;
-        self.outbound
-            .send_all(&[QueueMessage::fifo(body, &msg.group_id(), &msg.dedup_id)])
-            .await?;
+        let message = QueueMessage::of(&msg).map_err(|e| AssignError::Invalid(e.to_string()))?;
+        self.outbound.send_all(&[message]).await?;
         Ok(())
     }
 }

@@ -19,6 +19,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 
 use crate::config::{process_env, ConfigError, EnvReader};
+use crate::queue::FifoContract;
 use crate::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
 use crate::secrets::Secret;
 use crate::telemetry::redact;
@@ -137,10 +138,7 @@ fn queue_messages_of(
         if !seen.insert((group.clone(), dedup.clone())) {
             continue;
         }
-        out.push((
-            i,
-            QueueMessage::fifo(serde_json::to_string(ev)?, &group, &dedup),
-        ));
+        out.push((i, QueueMessage::of(ev)?));
     }
     Ok(out)
 }
@@ -214,7 +212,7 @@ impl<Q: MessageQueue> Ingest<Q> {
         if method != Method::POST {
             return refused(Refusal::Method(method.to_string()), body.len());
         }
-        let now = crate::store::delivery_log::unix_now();
+        let now = crate::clock::Clock::system().unix();
         let normalized = match accept(&self.verifier, signature, body, now) {
             Ok(n) => n,
             Err(r) => return refused(r, body.len()),

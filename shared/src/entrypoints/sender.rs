@@ -40,13 +40,14 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tracing::Instrument;
 
+use crate::clock::Clock;
 use crate::config::{ConfigError, EnvReader};
 use crate::entrypoints::sqs::{
     process_fifo_batch, Consumer, Disposition, Handled, Outcome, Processed,
 };
 use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
 use crate::store::delivery_log::{
-    unix_now, DeliveryFailure, DeliveryLog, DynamoDeliveryLog, SentRecord, SentVia,
+    DeliveryFailure, DeliveryLog, DynamoDeliveryLog, SentRecord, SentVia,
 };
 use crate::store::{DynamoTable, StoreError};
 use crate::telemetry::redact;
@@ -318,7 +319,7 @@ pub struct ReplySender<
     delivery_log: L,
     visibility: V,
     dead_letters: D,
-    clock: fn() -> i64,
+    clock: Clock,
 }
 
 impl ReplySender {
@@ -361,12 +362,12 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
             delivery_log,
             visibility,
             dead_letters,
-            clock: unix_now,
+            clock: Clock::system(),
         }
     }
 
-    /// Replaces the clock (Unix seconds), for tests of the 24-hour window.
-    pub fn with_clock(mut self, clock: fn() -> i64) -> Self {
+    /// Replaces the clock, for tests of the 24-hour window.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
     }
@@ -483,7 +484,7 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
             Err(e) => return self.fail(msg, "render", "invalid", &e.to_string()).await,
         };
 
-        let now = (self.clock)();
+        let now = self.clock.unix();
         let window_closed = !matches!(
             msg.body,
             OutboundBody::Template { .. } | OutboundBody::MarkRead { .. }
@@ -593,7 +594,7 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
             conversation_id: msg.conversation_id.clone(),
             contact_key: msg.recipient.key().map(str::to_owned),
             phone_number_id: msg.phone_number_id.clone(),
-            sent_at: (self.clock)(),
+            sent_at: self.clock.unix(),
             via,
         };
         // The message is out: asking SQS to redeliver it would send it twice, so the record is
@@ -649,7 +650,7 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
                     error_class: class.to_owned(),
                     reason: reason.to_owned(),
                     kind: Some(kind(&msg.body).to_owned()),
-                    failed_at: (self.clock)(),
+                    failed_at: self.clock.unix(),
                 })
                 .await?;
         }
@@ -673,6 +674,7 @@ fn kind(body: &OutboundBody) -> &'static str {
 mod tests {
     use super::*;
     use crate::queue::dlq::MemoryDeadLetters;
+    use crate::queue::FifoContract;
     use crate::store::delivery_log::MemoryDeliveryLog;
     use crate::whatsapp::graph_client::Accepted;
     use crate::whatsapp::graph_error::classify;
@@ -762,7 +764,7 @@ mod tests {
             RecordedVisibility::default(),
             MemoryDeadLetters::default(),
         )
-        .with_clock(|| NOW)
+        .with_clock(Clock::at_unix(NOW))
     }
 
     fn text(dedup: &str) -> OutboundMessage {
@@ -1095,6 +1097,7 @@ mod tests {
 #[cfg(test)]
 mod sample_event {
     use super::*;
+    use crate::queue::FifoContract;
 
     #[test]
     fn sample_event_is_a_valid_fifo_batch_of_outbound_messages() {

@@ -18,12 +18,11 @@
 //! (`OUT#{wamid}`) and, for a failed one, one failure record on its conversation;
 //! `user_id_update` moves a contact to its new BSUID.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
+use crate::clock::Clock;
 use crate::config::{ConfigError, EnvReader};
 use crate::entrypoints::sqs::{process_fifo_batch, Consumer, Disposition, Handled};
 use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
@@ -34,8 +33,8 @@ use crate::store::conversation_store::{
 use crate::store::delivery_log::{DeliveryFailure, DeliveryLog, DynamoDeliveryLog};
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
 use crate::store::{DynamoTable, StoreError};
+use crate::survey::catalog::{CatalogError, SurveyCatalog};
 use crate::survey::engine::{self, ContactState};
-use crate::survey::Survey;
 use crate::telemetry::redact;
 use crate::whatsapp::event::{
     DeliveryStatus, InboundEvent, InboundMessage, StatusUpdate, UserIdUpdate,
@@ -134,104 +133,22 @@ impl Disposition for EngineError {
     }
 }
 
-/// Immutable survey versions, loaded once; the latest version cached for a short while.
-pub struct SurveyCatalog<V> {
-    store: V,
-    survey_id: String,
-    ttl: Duration,
-    versions: Mutex<HashMap<(String, u32), Arc<Survey>>>,
-    latest: Mutex<Option<(Arc<Survey>, Instant)>>,
-    default: Arc<Survey>,
-}
-
-impl<V: SurveyStore> SurveyCatalog<V> {
-    pub fn new(store: V, survey_id: String, ttl: Duration) -> Result<Self, InitError> {
-        let default =
-            Survey::default_survey().map_err(|e| InitError::DefaultSurvey(e.to_string()))?;
-        Ok(SurveyCatalog {
-            store,
-            survey_id,
-            ttl,
-            versions: Mutex::new(HashMap::new()),
-            latest: Mutex::new(None),
-            default: Arc::new(default),
-        })
-    }
-
-    fn cached(&self, id: &str, version: u32) -> Option<Arc<Survey>> {
-        self.versions
-            .lock()
-            .ok()?
-            .get(&(id.to_owned(), version))
-            .cloned()
-    }
-
-    fn remember(&self, survey: Arc<Survey>) {
-        if let Ok(mut m) = self.versions.lock() {
-            m.insert((survey.id.clone(), survey.version), survey);
-        }
-    }
-
-    fn parse(stored_id: &str, version: u32, yaml: &str) -> Result<Arc<Survey>, EngineError> {
-        Survey::parse(yaml, version)
-            .map(Arc::new)
-            .map_err(|e| EngineError::Survey {
-                survey_id: stored_id.to_owned(),
+impl From<CatalogError> for EngineError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Store(e) => EngineError::Store(e),
+            CatalogError::Unavailable {
+                survey_id,
                 version,
-                reason: e.to_string(),
-            })
-    }
-
-    /// The version a conversation runs on (0 = the shipped default).
-    async fn version(&self, id: &str, version: u32) -> Result<Arc<Survey>, EngineError> {
-        if version == 0 {
-            return Ok(self.default.clone());
-        }
-        if let Some(s) = self.cached(id, version) {
-            return Ok(s);
-        }
-        let stored = self
-            .store
-            .get(id, version)
-            .await?
-            .ok_or_else(|| EngineError::Survey {
-                survey_id: id.to_owned(),
+                reason,
+            } => EngineError::Survey {
+                survey_id,
                 version,
-                reason: "version not found".to_owned(),
-            })?;
-        let survey = Self::parse(id, version, &stored.yaml)?;
-        self.remember(survey.clone());
-        Ok(survey)
-    }
-
-    /// The latest published version of the configured survey, else the shipped default.
-    async fn latest(&self) -> Result<Arc<Survey>, EngineError> {
-        if let Ok(guard) = self.latest.lock() {
-            if let Some((s, at)) = guard.as_ref() {
-                if at.elapsed() < self.ttl {
-                    return Ok(s.clone());
-                }
-            }
-        }
-        let survey = match self.store.latest(&self.survey_id).await? {
-            Some(stored) => match self.cached(&stored.survey_id, stored.version) {
-                Some(s) => s,
-                None => {
-                    let s = Self::parse(&stored.survey_id, stored.version, &stored.yaml)?;
-                    self.remember(s.clone());
-                    s
-                }
+                reason,
             },
-            None => self.default.clone(),
-        };
-        if let Ok(mut guard) = self.latest.lock() {
-            *guard = Some((survey.clone(), Instant::now()));
         }
-        Ok(survey)
     }
 }
-
-type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Due conversations looked at per index shard and sweep; the rest wait for the next minute.
 const SWEEP_LIMIT: i32 = 200;
@@ -296,36 +213,13 @@ impl SurveyEngine {
                 DynamoSurveyStore::new(table),
                 config.survey_id.clone(),
                 Duration::from_secs(config.survey_cache_seconds),
-            )?,
+            )
+            .map_err(|e| InitError::DefaultSurvey(e.to_string()))?,
             SqsQueue::new(sqs.clone(), config.outbound_queue_url.clone()),
             SqsQueue::new(sqs.clone(), config.assignment_queue_url.clone()),
             SqsDeadLetters::new(sqs, config.dead_letter_queue_url.clone()),
         )
     }
-}
-
-/// A queue body; an effect that does not serialise is an error, never an empty body.
-fn encode<T: serde::Serialize>(v: &T) -> Result<String, EngineError> {
-    serde_json::to_string(v).map_err(|e| EngineError::Encode(e.to_string()))
-}
-
-/// The effects as committed with the message: the mark-as-read first, then the replies.
-fn applied_effects(message_id: &str, effects: engine::Effects) -> Applied {
-    let mut messages = Vec::with_capacity(effects.messages.len() + 1);
-    messages.extend(effects.read);
-    messages.extend(effects.messages);
-    Applied {
-        message_id: message_id.to_owned(),
-        messages,
-        job: effects.job,
-    }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: DeliveryLog>
@@ -346,13 +240,13 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             outbound,
             assignment,
             dead_letters,
-            clock: Arc::new(unix_now),
+            clock: Clock::system(),
         })
     }
 
-    /// Replaces the clock (Unix seconds), for tests of timeouts and reopen windows.
-    pub fn with_clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
-        self.clock = Arc::new(clock);
+    /// Replaces the clock, for tests of timeouts and reopen windows.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -408,7 +302,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 },
                 ..Default::default()
             });
-            let now = (self.clock)();
+            let now = self.clock.unix();
             let (conversation, survey) = match prev.conversation.clone() {
                 Some(c) => {
                     let on = self.surveys.version(&c.survey_id, c.survey_version).await?;
@@ -421,19 +315,10 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 None => (None, self.surveys.latest().await?),
             };
             let outcome = engine::on_message(prev.contact.clone(), conversation, m, &survey, now);
-            let effects = applied_effects(&m.message_id, outcome.effects);
-            let next = ContactRecord {
-                contact: outcome.contact,
-                conversation: outcome.conversation.or_else(|| prev.conversation.clone()),
-                rev: prev.rev,
-                conversation_closed_at: prev.conversation_closed_at,
-                reminder_due: None,
-            };
-            let mut next = next;
-            next.reminder_due = next
-                .conversation
-                .as_ref()
-                .and_then(|c| engine::reminder_due(c, &survey));
+            let effects = Applied::new(&m.message_id, outcome.effects);
+            let next = prev.advanced(outcome.contact, outcome.conversation, |c| {
+                engine::reminder_due(c, &survey)
+            });
             match self.store.commit(&prev, &next, &effects, now).await {
                 Ok(()) => {
                     let conv = next.conversation.as_ref();
@@ -480,19 +365,14 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             let batch = effects
                 .messages
                 .iter()
-                .map(|msg| {
-                    let body = encode(msg)?;
-                    Ok(QueueMessage::fifo(body, &msg.group_id(), &msg.dedup_id))
-                })
-                .collect::<Result<Vec<_>, EngineError>>()?;
+                .map(QueueMessage::of)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| EngineError::Encode(e.to_string()))?;
             self.outbound.send_all(&batch).await?;
         }
         if let Some(job) = &effects.job {
-            let id = job.dedup_id();
-            let body = encode(job)?;
-            self.assignment
-                .send_all(&[QueueMessage::fifo(body, &job.group_id(), &id)])
-                .await?;
+            let message = QueueMessage::of(job).map_err(|e| EngineError::Encode(e.to_string()))?;
+            self.assignment.send_all(&[message]).await?;
         }
         Ok(())
     }
@@ -506,7 +386,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
 
     /// Looks at every conversation whose reminder is due and reminds the silent contacts.
     pub async fn sweep(&self) -> Result<SweepReport, EngineError> {
-        let now = (self.clock)();
+        let now = self.clock.unix();
         let due = self.store.due_reminders(now, SWEEP_LIMIT).await?;
         let mut report = SweepReport {
             due: due.len(),
@@ -563,14 +443,10 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 return Ok(false);
             };
             let tick = format!("remind:{}:{}", reminded.id, reminded.step);
-            let applied = applied_effects(&tick, effects);
-            let next = ContactRecord {
-                contact: prev.contact.clone(),
-                reminder_due: engine::reminder_due(&reminded, &survey),
-                conversation: Some(reminded),
-                rev: prev.rev,
-                conversation_closed_at: prev.conversation_closed_at,
-            };
+            let applied = Applied::new(&tick, effects);
+            let next = prev.advanced(prev.contact.clone(), Some(reminded), |c| {
+                engine::reminder_due(c, &survey)
+            });
             match self.store.commit(&prev, &next, &applied, now).await {
                 Ok(()) => {
                     self.send(&applied).await?;
@@ -646,6 +522,8 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     #[test]

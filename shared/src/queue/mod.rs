@@ -38,7 +38,33 @@ pub struct QueueMessage {
     pub delay_seconds: i32,
 }
 
+/// A queue contract: the JSON body of one of the pipeline's FIFO queues names its own
+/// message group (per-contact order) and deduplication id (idempotency), so every producer
+/// queues it the same way ([`QueueMessage::of`]).
+pub trait FifoContract: serde::Serialize {
+    /// `MessageGroupId`: one group per (business number, contact), unless the body is not a
+    /// contact's (a team's drain job).
+    fn group_id(&self) -> String;
+    /// `MessageDeduplicationId`: deterministic, so a re-sent effect is dropped by SQS.
+    fn dedup_id(&self) -> String;
+}
+
+/// The message group of a contact's queue bodies: `{business number}:{contact key}` (one
+/// group for events that name no contact).
+pub fn contact_group_id(phone_number_id: &str, contact_key: Option<&str>) -> String {
+    format!("{phone_number_id}:{}", contact_key.unwrap_or("unknown"))
+}
+
 impl QueueMessage {
+    /// The FIFO message of a queue contract: its JSON, group and dedup id.
+    pub fn of<T: FifoContract>(body: &T) -> Result<Self, serde_json::Error> {
+        Ok(QueueMessage::fifo(
+            serde_json::to_string(body)?,
+            &body.group_id(),
+            &body.dedup_id(),
+        ))
+    }
+
     /// A FIFO message; group and dedup ids are made SQS-safe with [`sqs_id`].
     pub fn fifo(body: String, group: &str, dedup: &str) -> Self {
         QueueMessage {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::queue::{contact_group_id, FifoContract};
 use crate::whatsapp::ContactRef;
 
 // One job is decoded per queue message and never stored in bulk: the size difference between
@@ -103,19 +104,19 @@ pub enum HandoffReason {
     Fallback,
 }
 
-impl AssignmentJob {
-    pub fn group_id(&self) -> String {
-        let contact =
-            |pnid: &str, c: &ContactRef| format!("{pnid}:{}", c.key().unwrap_or("unknown"));
+impl FifoContract for AssignmentJob {
+    /// A contact's jobs share the contact's group (a `Cancel` follows its `Assign`); a drain
+    /// job has its team's.
+    fn group_id(&self) -> String {
         match self {
-            AssignmentJob::Assign(r) => contact(&r.phone_number_id, &r.contact),
-            AssignmentJob::Cancel(r) => contact(&r.phone_number_id, &r.contact),
+            AssignmentJob::Assign(r) => contact_group_id(&r.phone_number_id, r.contact.key()),
+            AssignmentJob::Cancel(r) => contact_group_id(&r.phone_number_id, r.contact.key()),
             AssignmentJob::Drain { team_id, .. } => format!("drain:{team_id}"),
         }
     }
 
-    /// The FIFO deduplication id.
-    pub fn dedup_id(&self) -> String {
+    /// The job id; a drain job's is its team and reason.
+    fn dedup_id(&self) -> String {
         match self {
             AssignmentJob::Assign(r) => r.job_id.clone(),
             AssignmentJob::Cancel(r) => r.job_id.clone(),

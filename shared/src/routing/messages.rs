@@ -94,6 +94,7 @@ pub fn contact_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::FifoContract;
     use crate::routing::job::HandoffReason;
     use crate::routing::model::MessageTexts;
     use crate::whatsapp::ContactRef;

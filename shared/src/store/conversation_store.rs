@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::item::{n, s, ItemExt};
 use super::{attr, keys, DynamoTable, StoreError};
 use crate::routing::job::AssignmentJob;
-use crate::survey::engine::{ContactState, Conversation, Status};
+use crate::survey::engine::{ContactState, Conversation, Effects, Status};
 use crate::whatsapp::outbound::OutboundMessage;
 
 /// How long an applied message (its `APPLIED#` item and effects) is remembered: longer than
@@ -50,6 +50,27 @@ pub struct ContactRecord {
     pub conversation_closed_at: Option<i64>,
     /// When the reminder timer should look at the conversation (written as its `gsi1` entry).
     pub reminder_due: Option<i64>,
+}
+
+impl ContactRecord {
+    /// The record after the engine moved the contact on: `contact` and `conversation` (`None`
+    /// keeps the current conversation), the reminder due for it, and the revision and closing
+    /// as read, so the commit holds only if nobody wrote the contact since.
+    pub fn advanced(
+        &self,
+        contact: ContactState,
+        conversation: Option<Conversation>,
+        reminder_due: impl Fn(&Conversation) -> Option<i64>,
+    ) -> ContactRecord {
+        let conversation = conversation.or_else(|| self.conversation.clone());
+        ContactRecord {
+            contact,
+            reminder_due: conversation.as_ref().and_then(reminder_due),
+            conversation,
+            rev: self.rev,
+            conversation_closed_at: self.conversation_closed_at,
+        }
+    }
 }
 
 /// A conversation the timer should look at.
@@ -72,6 +93,21 @@ pub struct Applied {
     /// To the assignment queue, after the messages.
     #[serde(default)]
     pub job: Option<AssignmentJob>,
+}
+
+impl Applied {
+    /// The effects as committed with message `message_id`: the mark-as-read first, then the
+    /// replies, then the job.
+    pub fn new(message_id: &str, effects: Effects) -> Applied {
+        let mut messages = Vec::with_capacity(effects.messages.len() + 1);
+        messages.extend(effects.read);
+        messages.extend(effects.messages);
+        Applied {
+            message_id: message_id.to_owned(),
+            messages,
+            job: effects.job,
+        }
+    }
 }
 
 /// The JSON document kept in the contact item's `doc` attribute. (Items written before the

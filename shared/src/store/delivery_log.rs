@@ -161,14 +161,6 @@ impl DynamoDeliveryLog {
     }
 }
 
-/// The current time in Unix seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 fn put_if_some(item: &mut Item, name: &str, v: Option<&String>) {
     if let Some(v) = v.filter(|v| !v.is_empty()) {
         item.insert(name.to_owned(), s(v.clone()));
@@ -191,7 +183,7 @@ impl DeliveryLog for DynamoDeliveryLog {
             .map_err(StoreError::from_sdk)?;
         // An expired record that DynamoDB has not removed yet no longer counts; an expiry that
         // is no number is not ours to ignore, so the record counts.
-        let now = unix_now();
+        let now = crate::clock::Clock::system().unix();
         Ok(out.item().is_some_and(|item| {
             item.get(attr::EXPIRES_AT).is_none()
                 || item

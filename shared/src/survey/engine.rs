@@ -1,7 +1,9 @@
 //! The survey engine: a pure function from (contact, conversation, inbound message, survey,
 //! now) to (new contact, new conversation, effects). No I/O and no AWS types: the entrypoint
 //! loads the state, calls [`on_message`], persists the result with one conditional write and
-//! sends the effects.
+//! sends the effects. The timer's [`on_timer`] takes its own input (contact, conversation,
+//! survey, now): a reminder answers no message of the contact's. How a question looks on
+//! WhatsApp is [`super::ask`]'s.
 //!
 //! Conversation states: `surveying` (awaiting the answer to `question`), `handed_off` (waiting
 //! for or with an agent: silent except for keywords), `closed`, `opted_out`. Every outbound
@@ -20,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::answer::{self, AnswerContext, Rejection};
+use super::ask;
 use super::definition::{Fallback, OnExpiry, Question, QuestionKind, Survey, Target, Texts};
 use super::locale;
 use super::text::{normalise, render};
@@ -27,9 +30,7 @@ use crate::routing::job::{
     AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason,
 };
 use crate::whatsapp::event::{InboundMessage, MessageContent};
-use crate::whatsapp::outbound::{
-    ListRow, ListSection, OutboundBody, OutboundMessage, Recipient, ReplyButton,
-};
+use crate::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient};
 use crate::whatsapp::ContactRef;
 
 /// What prechat knows about a contact, across conversations.
@@ -235,7 +236,7 @@ pub fn on_message(
     let mut run = Run {
         survey,
         contact,
-        msg,
+        msg: Some(msg),
         now,
         effects: Effects::default(),
     };
@@ -254,7 +255,7 @@ pub fn on_message(
             return run.finish(conv, Action::Silent);
         }
         run.contact.opted_out = false;
-        let conv = run.start(false);
+        let conv = run.start(msg, false);
         return run.finish(Some(conv), Action::Restarted);
     }
 
@@ -264,23 +265,23 @@ pub fn on_message(
         let business_initiated = matches!(msg.content, MessageContent::TemplateButton { .. })
             || msg.context_message_id.is_some();
         if business_initiated {
-            let mut conv = run.new_conversation();
+            let mut conv = run.new_conversation(msg);
             run.handoff(&mut conv, HandoffReason::Requested, false);
             return run.finish(Some(conv), Action::HandedOff(HandoffReason::Requested));
         }
         return match kw {
             Some(Keyword::Stop) => {
-                let mut conv = run.new_conversation();
+                let mut conv = run.new_conversation(msg);
                 run.opt_out(&mut conv);
                 run.finish(Some(conv), Action::OptedOut)
             }
             Some(Keyword::Human) => {
-                let mut conv = run.new_conversation();
+                let mut conv = run.new_conversation(msg);
                 run.handoff(&mut conv, HandoffReason::Requested, true);
                 run.finish(Some(conv), Action::HandedOff(HandoffReason::Requested))
             }
             _ => {
-                let conv = run.start(true);
+                let conv = run.start(msg, true);
                 run.finish(Some(conv), Action::Started)
             }
         };
@@ -348,7 +349,7 @@ pub fn on_message(
                     }
                 };
             }
-            let action = run.answer(&mut conv, kw == Some(Keyword::Skip));
+            let action = run.answer(&mut conv, msg, kw == Some(Keyword::Skip));
             run.finish(Some(conv), action)
         }
     }
@@ -401,22 +402,7 @@ pub fn on_timer(
     let mut run = Run {
         survey,
         contact: contact.clone(),
-        msg: &InboundMessage {
-            phone_number_id: contact.phone_number_id.clone(),
-            display_phone_number: String::new(),
-            contact: ContactRef {
-                user_id: contact.user_id.clone(),
-                wa_id: contact.wa_id.clone(),
-                ..Default::default()
-            },
-            message_id: String::new(),
-            timestamp: conv.last_inbound_at,
-            context_message_id: None,
-            referral: None,
-            content: MessageContent::System {
-                body: String::new(),
-            },
-        },
+        msg: None,
         now,
         effects: Effects::default(),
     };
@@ -448,7 +434,9 @@ fn update_profile(contact: &mut ContactState, from: &ContactRef) {
 struct Run<'a> {
     survey: &'a Survey,
     contact: ContactState,
-    msg: &'a InboundMessage,
+    /// The message being handled (marked read when answered); `None` for the timer's
+    /// reminder, which has no message of the contact's.
+    msg: Option<&'a InboundMessage>,
     now: i64,
     effects: Effects,
 }
@@ -473,8 +461,11 @@ impl<'a> Run<'a> {
     fn mark_read(&mut self, conv: &Conversation) {
         let answered = !self.effects.messages.is_empty();
         let asking = conv.status == Status::Surveying;
-        if matches!(self.msg.content, MessageContent::System { .. })
-            || self.msg.message_id.is_empty()
+        let Some(msg) = self.msg else {
+            return;
+        };
+        if matches!(msg.content, MessageContent::System { .. })
+            || msg.message_id.is_empty()
             || !(answered || asking)
         {
             return;
@@ -485,26 +476,22 @@ impl<'a> Run<'a> {
                 wa_id: self.contact.wa_id.clone(),
                 user_id: self.contact.user_id.clone(),
             },
-            dedup_id: format!("read:{}", self.msg.message_id),
+            dedup_id: format!("read:{}", msg.message_id),
             conversation_id: Some(conv.id.clone()),
             last_inbound_at: None,
             body: OutboundBody::MarkRead {
-                message_id: self.msg.message_id.clone(),
+                message_id: msg.message_id.clone(),
                 typing_indicator: answered,
             },
         });
     }
 
-    fn new_conversation(&mut self) -> Conversation {
+    fn new_conversation(&mut self, msg: &InboundMessage) -> Conversation {
         let survey = self.survey;
         let language = self.initial_language();
         self.contact.conversations = self.contact.conversations.saturating_add(1);
         Conversation {
-            id: conversation_id(
-                &self.msg.phone_number_id,
-                &self.contact.key,
-                &self.msg.message_id,
-            ),
+            id: conversation_id(&msg.phone_number_id, &self.contact.key, &msg.message_id),
             survey_id: survey.id.clone(),
             survey_version: survey.version,
             status: Status::Surveying,
@@ -516,7 +503,7 @@ impl<'a> Run<'a> {
             language,
             started_at: self.now,
             updated_at: self.now,
-            last_inbound_at: inbound_at(self.msg, self.now),
+            last_inbound_at: inbound_at(msg, self.now),
             closed_at: None,
             handoff: None,
             reminded_step: None,
@@ -547,9 +534,9 @@ impl<'a> Run<'a> {
     }
 
     /// Opens a new conversation: greeting, then the first question.
-    fn start(&mut self, greet: bool) -> Conversation {
+    fn start(&mut self, msg: &InboundMessage, greet: bool) -> Conversation {
         let returning = self.contact.conversations > 0;
-        let mut conv = self.new_conversation();
+        let mut conv = self.new_conversation(msg);
         self.bump(&mut conv);
         if greet {
             let t = &self.survey.texts;
@@ -638,7 +625,7 @@ impl<'a> Run<'a> {
             .is_some_and(|v| !v.is_empty())
     }
 
-    fn answer(&mut self, conv: &mut Conversation, skip_word: bool) -> Action {
+    fn answer(&mut self, conv: &mut Conversation, msg: &InboundMessage, skip_word: bool) -> Action {
         let survey = self.survey;
         let Some(idx) = conv.question.as_deref().and_then(|k| survey.position(k)) else {
             // A state from a definition that lost its question cannot be resumed: start over.
@@ -673,7 +660,7 @@ impl<'a> Run<'a> {
         let result = if skip_word {
             Err(Rejection::NotAnOption)
         } else {
-            answer::validate(q, &self.msg.content, &ctx)
+            answer::validate(q, &msg.content, &ctx)
         };
         match result {
             Ok(accepted) => {
@@ -850,92 +837,15 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Sends a question, rendered for WhatsApp: reply buttons up to 3 options, a list up to
-    /// 10, a numbered text beyond. `prefix` (a retry text) goes before the prompt.
+    /// Sends a question ([`ask::question_body`]). `prefix` (a retry text) goes before the
+    /// prompt.
     fn ask(&mut self, conv: &Conversation, q: &Question, prefix: Option<String>) {
         let prompt = self.text(Some(&q.prompt), conv);
         let body = match prefix {
             Some(p) => format!("{p}\n\n{prompt}"),
             None => prompt,
         };
-        let lang = conv.language.as_str();
-        let survey = self.survey;
-        let fit = |body: String| -> String {
-            if body.chars().count() > crate::whatsapp::limits::INTERACTIVE_BODY {
-                body.chars()
-                    .take(crate::whatsapp::limits::INTERACTIVE_BODY)
-                    .collect()
-            } else {
-                body
-            }
-        };
-        let out = match &q.kind {
-            QuestionKind::Choice { options } if options.len() <= 3 => OutboundBody::Buttons {
-                body: fit(body),
-                header: None,
-                footer: None,
-                buttons: options
-                    .iter()
-                    .map(|o| ReplyButton {
-                        id: o.id.clone(),
-                        title: survey.pick(&o.label, lang).to_owned(),
-                    })
-                    .collect(),
-            },
-            QuestionKind::Choice { options } if options.len() <= 10 => OutboundBody::List {
-                body: fit(body),
-                header: None,
-                footer: None,
-                button: survey.pick(&survey.texts.list_button, lang).to_owned(),
-                sections: vec![ListSection {
-                    title: None,
-                    rows: options
-                        .iter()
-                        .map(|o| ListRow {
-                            id: o.id.clone(),
-                            title: survey.pick(&o.label, lang).to_owned(),
-                            description: o
-                                .description
-                                .as_ref()
-                                .map(|d| survey.pick(d, lang).to_owned()),
-                        })
-                        .collect(),
-                }],
-            },
-            QuestionKind::Choice { options } => {
-                let mut text = body;
-                text.push('\n');
-                for (i, o) in options.iter().enumerate() {
-                    text.push_str(&format!("\n{}. {}", i + 1, survey.pick(&o.label, lang)));
-                }
-                OutboundBody::Text {
-                    body: text,
-                    preview_url: false,
-                }
-            }
-            QuestionKind::YesNo | QuestionKind::Consent { .. } => {
-                let (yes, no) = yes_no_labels(lang, matches!(q.kind, QuestionKind::Consent { .. }));
-                OutboundBody::Buttons {
-                    body: fit(body),
-                    header: None,
-                    footer: None,
-                    buttons: vec![
-                        ReplyButton {
-                            id: "yes".into(),
-                            title: yes.into(),
-                        },
-                        ReplyButton {
-                            id: "no".into(),
-                            title: no.into(),
-                        },
-                    ],
-                }
-            }
-            _ => OutboundBody::Text {
-                body,
-                preview_url: false,
-            },
-        };
+        let out = ask::question_body(self.survey, q, &conv.language, body);
         self.say(conv, out);
     }
 
@@ -1004,21 +914,6 @@ impl<'a> Run<'a> {
             }
         }
         vars
-    }
-}
-
-fn yes_no_labels(lang: &str, consent: bool) -> (&'static str, &'static str) {
-    match (lang, consent) {
-        ("es", false) => ("Sí", "No"),
-        ("es", true) => ("Acepto", "No acepto"),
-        ("pt", false) => ("Sim", "Não"),
-        ("pt", true) => ("Aceito", "Não aceito"),
-        ("fr", false) => ("Oui", "Non"),
-        ("fr", true) => ("J'accepte", "Je refuse"),
-        ("de", false) => ("Ja", "Nein"),
-        ("de", true) => ("Ich stimme zu", "Ablehnen"),
-        (_, false) => ("Yes", "No"),
-        (_, true) => ("I accept", "I decline"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Unit and property tests of the pure survey engine, on the shipped default survey.
 
 use super::*;
+use crate::queue::FifoContract;
 use crate::survey::answer::validate;
 use crate::whatsapp::event::MediaType;
 use proptest::prelude::*;

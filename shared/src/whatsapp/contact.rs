@@ -27,11 +27,16 @@ impl ContactRef {
     /// The key prechat stores the contact under: the BSUID when known, else the phone number.
     /// `None` when Meta sent neither (such an event cannot be attributed).
     pub fn key(&self) -> Option<&str> {
-        self.user_id
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .or(self.wa_id.as_deref().filter(|s| !s.is_empty()))
+        contact_key(self.user_id.as_deref(), self.wa_id.as_deref())
     }
+}
+
+/// The contact key of a BSUID and a phone number: the BSUID when known, else the phone number
+/// (empty counts as unknown).
+pub fn contact_key<'a>(user_id: Option<&'a str>, wa_id: Option<&'a str>) -> Option<&'a str> {
+    user_id
+        .filter(|s| !s.is_empty())
+        .or(wa_id.filter(|s| !s.is_empty()))
 }
 
 #[cfg(test)]

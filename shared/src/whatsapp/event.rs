@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::contact::ContactRef;
+use crate::queue::{contact_group_id, FifoContract};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -35,19 +36,17 @@ impl InboundEvent {
             InboundEvent::UserIdUpdate(u) => Some(u.new_user_id.as_str()),
         }
     }
+}
 
-    /// FIFO message group: one per (business number, contact), so one contact's events stay in
-    /// order while different contacts are processed in parallel.
-    pub fn group_id(&self) -> String {
-        format!(
-            "{}:{}",
-            self.phone_number_id(),
-            self.contact_key().unwrap_or("unknown")
-        )
+impl FifoContract for InboundEvent {
+    /// One group per (business number, contact), so one contact's events stay in order while
+    /// different contacts are processed in parallel.
+    fn group_id(&self) -> String {
+        contact_group_id(self.phone_number_id(), self.contact_key())
     }
 
-    /// FIFO dedup id: the WhatsApp message id; for statuses, status id + status.
-    pub fn dedup_id(&self) -> String {
+    /// The WhatsApp message id; for statuses, status id + status.
+    fn dedup_id(&self) -> String {
         match self {
             InboundEvent::Message(m) => m.message_id.clone(),
             InboundEvent::Status(s) => format!("{}:{}", s.message_id, s.status),

@@ -454,6 +454,7 @@ fn api_error(e: &WebhookError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queue::FifoContract;
     use crate::whatsapp::webhook::parse;
 
     const PNID: &str = "106540352242922";

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::queue::{contact_group_id, FifoContract};
+
 /// One message prechat wants delivered to a contact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboundMessage {
@@ -25,14 +27,15 @@ pub struct OutboundMessage {
     pub body: OutboundBody,
 }
 
-impl OutboundMessage {
-    /// FIFO message group: the same (business number, contact) group as inbound events.
-    pub fn group_id(&self) -> String {
-        format!(
-            "{}:{}",
-            self.phone_number_id,
-            self.recipient.key().unwrap_or("unknown")
-        )
+impl FifoContract for OutboundMessage {
+    /// The same (business number, contact) group as inbound events.
+    fn group_id(&self) -> String {
+        contact_group_id(&self.phone_number_id, self.recipient.key())
+    }
+
+    /// The message's own deterministic id ([`OutboundMessage::dedup_id`]).
+    fn dedup_id(&self) -> String {
+        self.dedup_id.clone()
     }
 }
 
@@ -48,10 +51,7 @@ pub struct Recipient {
 impl Recipient {
     /// The contact key (BSUID first), matching [`super::ContactRef::key`].
     pub fn key(&self) -> Option<&str> {
-        self.user_id
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .or(self.wa_id.as_deref().filter(|s| !s.is_empty()))
+        super::contact::contact_key(self.user_id.as_deref(), self.wa_id.as_deref())
     }
 }
 

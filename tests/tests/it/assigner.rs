@@ -3,14 +3,15 @@
 //! business hours and the 24-hour window.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
+use prechat::clock::Clock;
 use prechat::entrypoints::assigner::{AgentAssigner, JobOutcome, MAX_NOTIFY_ATTEMPTS};
 use prechat::queue::dlq::SqsDeadLetters;
+use prechat::queue::FifoContract;
 use prechat::queue::SqsQueue;
 use prechat::routing::job::{
     AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason,
@@ -32,7 +33,7 @@ struct World {
     env: TestEnv,
     assigner: Arc<AgentAssigner>,
     store: RoutingStore,
-    now: Arc<AtomicI64>,
+    clock: Clock,
 }
 
 async fn world(secret: Option<&str>) -> World {
@@ -42,11 +43,7 @@ async fn world(secret: Option<&str>) -> World {
         env.table("StateTable"),
     ));
     let outbound = SqsQueue::new(env.sqs.clone(), env.queue_url("OutboundQueue"));
-    let now = Arc::new(AtomicI64::new(NOON));
-    let clock_now = now.clone();
-    let clock = Arc::new(move || -> DateTime<Utc> {
-        DateTime::from_timestamp(clock_now.load(Ordering::SeqCst), 0).unwrap_or_default()
-    });
+    let clock = Clock::at_unix(NOON);
     let notifier = secret.map(|s| WebhookNotifier::new(Secret::new(s)).unwrap());
     let dead_letters = SqsDeadLetters::new(
         env.sqs.clone(),
@@ -57,13 +54,13 @@ async fn world(secret: Option<&str>) -> World {
         outbound,
         dead_letters,
         notifier,
-        clock,
+        clock.clone(),
     ));
     World {
         env,
         assigner,
         store,
-        now,
+        clock,
     }
 }
 
@@ -378,12 +375,8 @@ async fn closing_assigns_the_oldest_waiting_vip_first() {
         ("conv-004", "ann"),
         ("conv-003", "ann"),
     ] {
-        w.now.fetch_add(60, Ordering::SeqCst);
-        let out = w
-            .store
-            .close(closing, by, w.now.load(Ordering::SeqCst))
-            .await
-            .unwrap();
+        w.clock.advance(60);
+        let out = w.store.close(closing, by, w.clock.unix()).await.unwrap();
         assert_eq!(
             out,
             CloseOutcome::Closed {
@@ -443,7 +436,7 @@ async fn offline_agents_are_not_chosen_and_presence_changes_move_the_line() {
         .unwrap();
 
     for i in 0..3 {
-        w.now.fetch_add(1, Ordering::SeqCst);
+        w.clock.advance(1);
         assert_eq!(
             w.assigner.assign(request(i, NOON)).await.unwrap(),
             JobOutcome::Assigned {
@@ -590,7 +583,7 @@ async fn business_hours_send_away_and_the_sweep_assigns_at_opening() {
         .with_ymd_and_hms(2026, 11, 23, 7, 30, 0)
         .unwrap()
         .timestamp();
-    w.now.store(before, Ordering::SeqCst);
+    w.clock.set_unix(before);
     assert_eq!(
         w.assigner.assign(request(1, before)).await.unwrap(),
         JobOutcome::Waiting {
@@ -604,7 +597,7 @@ async fn business_hours_send_away_and_the_sweep_assigns_at_opening() {
         1,
         "still closed"
     );
-    w.now.store(before + 45 * 60, Ordering::SeqCst); // 09:15 Berlin
+    w.clock.set_unix(before + 45 * 60); // 09:15 Berlin
     let r = w
         .assigner
         .handle(sqs_event(&[AssignmentJob::Drain {
@@ -683,7 +676,7 @@ async fn the_agent_is_notified_by_signed_webhook_and_a_failure_is_retried_later(
     w.assigner
         .handle(sqs_event(std::slice::from_ref(&job)))
         .await;
-    w.now.fetch_add(61, Ordering::SeqCst);
+    w.clock.advance(61);
     w.assigner.drain("*").await.unwrap();
     assert!(w.store.unannounced("support").await.unwrap().is_empty());
     assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
@@ -794,7 +787,7 @@ async fn admin_commands_manage_agents_teams_and_the_line_and_closing_queues_a_dr
         .to_string();
     assert!(err.contains("unknown status"), "{err}");
     // New agents start offline: the first contact hears the away message.
-    w.now.store(NOON, Ordering::SeqCst);
+    w.clock.set_unix(NOON);
     assert_eq!(
         w.assigner.assign(request(1, NOON - 10)).await.unwrap(),
         JobOutcome::Waiting {
@@ -986,7 +979,7 @@ async fn sample_events_and_the_scheduled_sweep_run_through_the_handler() {
         2,
         "too young: may be in flight"
     );
-    w.now.store(NOON + 300, Ordering::SeqCst);
+    w.clock.set_unix(NOON + 300);
     assert!(w
         .assigner
         .handle(sweep)
@@ -1188,7 +1181,7 @@ async fn a_webhook_answering_500_forever_never_blocks_the_team_and_is_given_up()
         if w.store.unannounced("support").await.unwrap().is_empty() {
             break;
         }
-        w.now.fetch_add(31 * 60, Ordering::SeqCst);
+        w.clock.advance(31 * 60);
         w.assigner.drain("*").await.unwrap();
     }
     assert!(w.store.unannounced("support").await.unwrap().is_empty());
@@ -1349,7 +1342,7 @@ async fn the_window_counts_from_the_contacts_latest_message_while_waiting() {
     engine_saw_inbound(&w, "conv-002", handoff + 23 * 3600).await;
 
     // Ann frees up 25 hours after the hand-off.
-    w.now.store(handoff + 25 * 3600, Ordering::SeqCst);
+    w.clock.set_unix(handoff + 25 * 3600);
     w.store
         .close("conv-001", "ann", handoff + 25 * 3600)
         .await

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_http::http::Method;
+use prechat::clock::Clock;
 use prechat::entrypoints::assigner::AgentAssigner;
 use prechat::entrypoints::ingest::{Ingest, Outcome, APP_SECRET};
 use prechat::entrypoints::init;
@@ -419,7 +420,7 @@ async fn every_function_runs_with_only_the_permissions_the_template_grants_it() 
 
     // survey-timer: 31 minutes later Ana gets a reminder.
     let later = now() + 31 * 60;
-    let timer = engine_on(&d, "SurveyTimerFunction").with_clock(move || later);
+    let timer = engine_on(&d, "SurveyTimerFunction").with_clock(Clock::at_unix(later));
     let report = timer.handle_tick(json!({})).await.unwrap();
     assert_eq!(report.reminded, 1, "{report:?}");
     assert_eq!(d.take("OutboundQueue").await.records.len(), 1);
@@ -504,7 +505,7 @@ async fn assigner_on(d: &Deployment) -> AgentAssigner {
         outbound,
         parking,
         None,
-        std::sync::Arc::new(chrono::Utc::now),
+        Clock::system(),
     )
 }
 

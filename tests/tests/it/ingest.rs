@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use lambda_http::http::StatusCode;
 use prechat::entrypoints::ingest::Ingest;
+use prechat::queue::FifoContract;
 use prechat::queue::{sqs_id, SqsQueue};
 use prechat::secrets::Secret;
 use prechat::whatsapp::event::InboundEvent;

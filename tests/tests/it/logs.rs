@@ -8,14 +8,15 @@
 //! connections too) logs to the test's thread-local subscriber.
 
 use prechat::queue::dlq::SqsDeadLetters;
+use prechat::queue::FifoContract;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use prechat::clock::Clock;
 use prechat::entrypoints::assigner::AgentAssigner;
 use prechat::entrypoints::ingest::Ingest;
 use prechat::entrypoints::sender::{ReplySender, SenderConfig, SqsVisibility};
@@ -183,7 +184,7 @@ async fn engine(env: &TestEnv, now: i64) -> SurveyEngine {
     };
     SurveyEngine::from_parts(&config, env.dynamo.clone(), env.sqs.clone())
         .unwrap()
-        .with_clock(move || now)
+        .with_clock(Clock::at_unix(now))
 }
 
 #[tokio::test]
@@ -261,11 +262,6 @@ async fn the_survey_engine_logs_no_personal_data_on_any_path() {
     ]);
 }
 
-fn clock(at: i64) -> Arc<dyn Fn() -> DateTime<Utc> + Send + Sync> {
-    let now = Arc::new(AtomicI64::new(at));
-    Arc::new(move || DateTime::from_timestamp(now.load(Ordering::SeqCst), 0).unwrap_or_default())
-}
-
 fn job(i: usize) -> String {
     let answers = BTreeMap::from([
         ("name".to_owned(), NAME.to_owned()),
@@ -325,7 +321,7 @@ async fn the_assigner_logs_no_personal_data_on_any_path() {
         outbound,
         parking,
         None,
-        clock(Utc::now().timestamp()),
+        Clock::at_unix(Utc::now().timestamp()),
     );
     let capture = Capture::start();
     // The first is assigned, the second finds Ann at capacity (overload), the third is junk.

@@ -14,6 +14,7 @@ use prechat::entrypoints::sender::{
     ReengagementTemplate, ReplySender, SenderConfig, SqsVisibility,
 };
 use prechat::queue::dlq::SqsDeadLetters;
+use prechat::queue::FifoContract;
 use prechat::queue::{MessageQueue, QueueMessage, SqsQueue};
 use prechat::store::delivery_log::{DeliveryLog, DynamoDeliveryLog, SentRecord, SentVia};
 use prechat::store::DynamoTable;

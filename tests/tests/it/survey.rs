@@ -3,7 +3,7 @@
 //! republishing mid-conversation, statuses, BSUID changes, and the request count per answer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use prechat::clock::Clock;
 use prechat::entrypoints::survey_engine::{SurveyEngine, SurveyEngineConfig};
+use prechat::queue::FifoContract;
 use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
 use prechat::store::conversation_store::{
     applied_pk, contact_pk, conversation_pk, Applied, ConversationStore, DynamoConversationStore,
@@ -81,7 +83,7 @@ impl Intercept for Counter {
 struct Rig {
     env: TestEnv,
     engine: SurveyEngine,
-    now: Arc<AtomicI64>,
+    clock: Clock,
     counter: Counter,
     seq: AtomicUsize,
 }
@@ -107,15 +109,14 @@ async fn rig() -> Rig {
         survey_cache_seconds: 0,
         dead_letter_queue_url: Some(env.queue_url("InboundDeadLetterQueue").to_owned()),
     };
-    let now = Arc::new(AtomicI64::new(T0));
-    let clock = now.clone();
+    let clock = Clock::at_unix(T0);
     let engine = SurveyEngine::from_parts(&config, dynamo, sqs)
         .unwrap()
-        .with_clock(move || clock.load(Ordering::SeqCst));
+        .with_clock(clock.clone());
     Rig {
         env,
         engine,
-        now,
+        clock,
         counter,
         seq: AtomicUsize::new(0),
     }
@@ -144,13 +145,13 @@ fn tap(id: &str) -> MessageContent {
 impl Rig {
     fn message(&self, who: &ContactRef, content: MessageContent) -> InboundEvent {
         let n = self.seq.fetch_add(1, Ordering::SeqCst);
-        self.now.fetch_add(5, Ordering::SeqCst);
+        self.clock.advance(5);
         InboundEvent::Message(InboundMessage {
             phone_number_id: PNID.into(),
             display_phone_number: "15550783881".into(),
             contact: who.clone(),
             message_id: format!("wamid.{}.{n}", self.env.prefix),
-            timestamp: self.now.load(Ordering::SeqCst),
+            timestamp: self.clock.unix(),
             context_message_id: None,
             referral: None,
             content,
@@ -178,10 +179,9 @@ impl Rig {
             survey_id: "default".into(),
             survey_cache_seconds: 0,
         };
-        let clock = self.now.clone();
         SurveyEngine::from_parts(&config, self.env.dynamo.clone(), self.env.sqs.clone())
             .unwrap()
-            .with_clock(move || clock.load(Ordering::SeqCst))
+            .with_clock(self.clock.clone())
     }
 }
 
@@ -279,10 +279,7 @@ impl Rig {
             .key("pk", AttributeValue::S(conversation_pk(conversation_id)))
             .key("sk", AttributeValue::S("CONV".into()))
             .update_expression("SET closed_at = :t, closed_by = :b")
-            .expression_attribute_values(
-                ":t",
-                AttributeValue::N(self.now.load(Ordering::SeqCst).to_string()),
-            )
+            .expression_attribute_values(":t", AttributeValue::N(self.clock.unix().to_string()))
             .expression_attribute_values(":b", AttributeValue::S("agent:1".into()))
             .send()
             .await
@@ -452,7 +449,7 @@ async fn two_messages_arriving_together_apply_in_order() {
     let InboundEvent::Message(cm) = &c else {
         unreachable!()
     };
-    let now = r.now.load(Ordering::SeqCst);
+    let now = r.clock.unix();
     let other = Applied {
         message_id: format!("{}-other", cm.message_id),
         ..Default::default()
@@ -605,7 +602,7 @@ async fn a_conversation_reopens_within_the_window_and_a_new_one_starts_after() {
     r.agent_closes(&first).await;
     r.jobs().await;
     r.outbound().await;
-    r.now.fetch_add(3600, Ordering::SeqCst);
+    r.clock.advance(3600);
     r.say(&who, text("one more thing")).await;
     let conv = r.conversation(&who).await;
     assert_eq!(s(&conv, "pk"), format!("CONV#{first}"), "same conversation");
@@ -613,7 +610,7 @@ async fn a_conversation_reopens_within_the_window_and_a_new_one_starts_after() {
     assert!(!conv.contains_key("closed_at"), "reopened");
     assert_eq!(r.jobs().await.len(), 1, "back to the agents");
     r.agent_closes(&first).await;
-    r.now.fetch_add(25 * 3600, Ordering::SeqCst);
+    r.clock.advance(25 * 3600);
     r.say(&who, text("new question")).await;
     let conv = r.conversation(&who).await;
     assert_ne!(s(&conv, "pk"), format!("CONV#{first}"));
@@ -637,7 +634,7 @@ async fn a_returning_contact_is_not_asked_again() {
     r.agent_closes(first.trim_start_matches("CONV#")).await;
     r.outbound().await;
     r.jobs().await;
-    r.now.fetch_add(2 * 24 * 3600, Ordering::SeqCst);
+    r.clock.advance(2 * 24 * 3600);
     r.say(&who, text("Hello again")).await;
     let out = r.outbound().await;
     assert!(body_text(&out[0]).starts_with("Welcome back, Ana!"));
@@ -1002,7 +999,7 @@ async fn a_conversation_whose_survey_version_is_gone_is_parked_in_the_inbound_dl
     };
     let fresh = SurveyEngine::from_parts(&config, r.env.dynamo.clone(), r.env.sqs.clone())
         .unwrap()
-        .with_clock(|| T0 + 60);
+        .with_clock(Clock::at_unix(T0 + 60));
     let e = r.message(&who, tap("en"));
     let body = serde_json::to_string(&e).unwrap();
     let batch = sqs::event([sqs::record("sqs-1", &body, Some(&e.group_id()), None)]);
@@ -1092,7 +1089,7 @@ async fn silent_contacts_get_one_reminder_per_question_until_expiry() {
     let who = ana();
     r.say(&who, text("hi")).await;
     r.outbound().await;
-    let t = |mins: i64| r.now.fetch_add(mins * 60, Ordering::SeqCst);
+    let t = |mins: i64| r.clock.advance(mins * 60);
     t(10);
     let report = r.engine.sweep().await.unwrap();
     assert_eq!(report.due, 0, "{report:?}");
@@ -1251,7 +1248,7 @@ async fn effects_lost_after_the_commit_are_sent_on_redelivery() {
         r.env.sqs.clone(),
     )
     .unwrap()
-    .with_clock(|| T0 + 60);
+    .with_clock(Clock::at_unix(T0 + 60));
     let e = r.message(&who, tap("en"));
     let body = serde_json::to_string(&e).unwrap();
     let batch = sqs::event([sqs::record("sqs-1", &body, None, None)]);
@@ -1287,7 +1284,7 @@ async fn survey_timer_binary_reminds_a_silent_contact_under_cargo_lambda() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    r.now.store(real_now - 40 * 60, Ordering::SeqCst);
+    r.clock.set_unix(real_now - 40 * 60);
     r.say(&ana(), text("hi")).await;
     r.outbound().await;
     let vars: Vec<(String, String)> = vec![
@@ -1478,7 +1475,7 @@ async fn a_redelivery_eight_days_later_is_recognised() {
     r.deliver(std::slice::from_ref(&human)).await;
     let restart = r.message(&who, text("restart"));
     r.deliver(&[restart]).await;
-    r.now.fetch_add(8 * 24 * 3600, Ordering::SeqCst);
+    r.clock.advance(8 * 24 * 3600);
     r.deliver(&[human]).await;
     let conv = r.conversation(&who).await;
     assert_eq!(
@@ -1504,12 +1501,12 @@ async fn an_applied_record_past_its_expiry_is_no_proof() {
     let applied_at: i64 = first["applied_at"].as_n().unwrap().parse().unwrap();
     let expires: i64 = first["expires_at"].as_n().unwrap().parse().unwrap();
     assert_eq!(expires - applied_at, APPLIED_TTL_SECONDS);
-    r.now.store(expires, Ordering::SeqCst);
+    r.clock.set_unix(expires);
     let store = DynamoConversationStore::new(DynamoTable::new(
         r.env.dynamo.clone(),
         r.env.table("StateTable"),
     ));
-    let now = r.now.load(Ordering::SeqCst);
+    let now = r.clock.unix();
     assert!(store
         .applied(PNID, message_id(&hi), now - 1)
         .await
@@ -1558,7 +1555,7 @@ async fn a_message_dated_in_the_future_does_not_block_the_next() {
     r.say(&who, tap("yes")).await;
     let conv = r.conversation(&who).await;
     assert_eq!(s(&conv, "current_question"), "name");
-    let now = r.now.load(Ordering::SeqCst).to_string();
+    let now = r.clock.unix().to_string();
     assert_eq!(conv["last_inbound_at"].as_n().unwrap(), &now);
 }
 
