@@ -1,5 +1,5 @@
 //! The local Graph API: what the reply sender talks to when `PRECHAT_GRAPH_BASE_URL` points
-//! here. It records every request in the [`Outbox`] (arrival order, phone_number_id, the exact
+//! here. It records every request in the [`RequestLog`] (arrival order, phone_number_id, the exact
 //! JSON body, the status it answered), answers like Meta's Cloud API
 //! (`{"messaging_product":"whatsapp","contacts":[...],"messages":[{"id":"wamid..."}]}`, or
 //! `{"success":true}` for mark-as-read), with probability `fault_rate` answers Meta's retryable
@@ -21,7 +21,7 @@ use super::meta::{self, Business, StatusRecipient};
 
 /// One request the local Graph API received.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct OutboxEntry {
+pub struct RecordedRequest {
     /// Arrival order, from 1.
     pub seq: u64,
     /// Unix milliseconds.
@@ -49,24 +49,24 @@ pub struct OutboxEntry {
 }
 
 #[derive(Default)]
-struct OutboxInner {
-    entries: Vec<OutboxEntry>,
+struct RequestLogInner {
+    entries: Vec<RecordedRequest>,
     /// Inbound message ids (sent by the simulator) -> who sent them, to attribute mark-as-read.
     inbound: HashMap<String, StatusRecipient>,
 }
 
 /// Every Graph API request, in arrival order. Cheap to clone (shared).
 #[derive(Clone, Default)]
-pub struct Outbox {
-    inner: Arc<Mutex<OutboxInner>>,
+pub struct RequestLog {
+    inner: Arc<Mutex<RequestLogInner>>,
 }
 
-impl Outbox {
+impl RequestLog {
     pub fn new() -> Self {
-        Outbox::default()
+        RequestLog::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, OutboxInner> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RequestLogInner> {
         // A poisoned lock only means another request panicked mid-update; the data is still
         // a list of finished entries.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -100,7 +100,7 @@ impl Outbox {
                 user_id = from.user_id;
             }
         }
-        inner.entries.push(OutboxEntry {
+        inner.entries.push(RecordedRequest {
             seq,
             received_at: now_millis(),
             method: method.to_owned(),
@@ -130,7 +130,7 @@ impl Outbox {
     }
 
     /// Every entry, or those about one contact (by phone number or BSUID), in arrival order.
-    pub fn entries(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Vec<OutboxEntry> {
+    pub fn entries(&self, wa_id: Option<&str>, user_id: Option<&str>) -> Vec<RecordedRequest> {
         self.lock()
             .entries
             .iter()
@@ -160,8 +160,8 @@ pub struct StatusTarget {
 
 /// The local Graph API's state.
 #[derive(Clone)]
-pub struct GraphApi {
-    pub outbox: Outbox,
+pub struct LocalGraphApi {
+    pub outbox: RequestLog,
     fault_rate: f64,
     rng: Arc<Mutex<u64>>,
     counter: Arc<Mutex<u64>>,
@@ -169,11 +169,11 @@ pub struct GraphApi {
     http: reqwest::Client,
 }
 
-impl GraphApi {
+impl LocalGraphApi {
     /// `fault_rate` in 0.0..=1.0; `statuses` None sends no status webhooks.
-    pub fn new(outbox: Outbox, fault_rate: f64, statuses: Option<StatusTarget>) -> Self {
+    pub fn new(outbox: RequestLog, fault_rate: f64, statuses: Option<StatusTarget>) -> Self {
         let seed = now_millis() | 1;
-        GraphApi {
+        LocalGraphApi {
             outbox,
             fault_rate: fault_rate.clamp(0.0, 1.0),
             rng: Arc::new(Mutex::new(seed)),
@@ -385,7 +385,7 @@ mod tests {
 
     #[test]
     fn outbox_filters_by_contact_and_attributes_mark_read() {
-        let o = Outbox::new();
+        let o = RequestLog::new();
         o.note_inbound(
             "wamid.IN1",
             StatusRecipient {
@@ -433,7 +433,7 @@ mod tests {
 
     #[test]
     fn fault_roll_is_uniform_enough_and_bounded() {
-        let api = GraphApi::new(Outbox::new(), 0.5, None);
+        let api = LocalGraphApi::new(RequestLog::new(), 0.5, None);
         let n = 10_000;
         let hits = (0..n).filter(|_| api.roll() < 0.3).count();
         assert!((2_500..3_500).contains(&hits), "{hits}");

@@ -195,8 +195,8 @@ pub async fn run() -> Result<(), String> {
     }
 
     let business = meta::Business::default();
-    let outbox = graph::Outbox::new();
-    let graph_api = graph::GraphApi::new(
+    let outbox = graph::RequestLog::new();
+    let graph_api = graph::LocalGraphApi::new(
         outbox.clone(),
         settings.fault_rate,
         Some(graph::StatusTarget {

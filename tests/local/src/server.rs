@@ -32,7 +32,7 @@ use prechat::secrets::Secret;
 use prechat::store::DynamoTable;
 
 use super::apigw::{self, RawRequest};
-use super::graph::Outbox;
+use super::graph::RequestLog;
 use super::meta::{self, Business, SimContact, SimInput, StatusRecipient};
 use super::pipeline::HttpHandler;
 
@@ -55,7 +55,7 @@ pub struct Inner {
     pub verify_token: Secret,
     pub app_secret: String,
     pub business: Business,
-    pub outbox: Outbox,
+    pub outbox: RequestLog,
     pub webhook_post: Option<HttpHandler>,
     pub functions: Vec<&'static str>,
     /// This server's own `/webhook` URL (simulated deliveries go over HTTP, like Meta's).
@@ -79,7 +79,7 @@ impl AppState {
         verify_token: Secret,
         app_secret: String,
         business: Business,
-        outbox: Outbox,
+        outbox: RequestLog,
         webhook_post: Option<HttpHandler>,
         functions: Vec<&'static str>,
         webhook_url: String,

@@ -12,7 +12,7 @@ use prechat::entrypoints::sqs::{process_fifo_batch, Consumer, Handled};
 use prechat::queue::dlq::MemoryDeadLetters;
 use prechat::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
 use prechat_tests::local::esm::{self, EventSourceMapping};
-use prechat_tests::local::graph::{GraphApi, Outbox, StatusTarget};
+use prechat_tests::local::graph::{LocalGraphApi, RequestLog, StatusTarget};
 use prechat_tests::local::meta::Business;
 use prechat_tests::local::server::{self, AppState};
 use prechat_tests::TestEnv;
@@ -31,8 +31,8 @@ fn text_message(to: &str, body: &str) -> Value {
 
 #[tokio::test]
 async fn local_graph_api_answers_like_meta_and_records_everything_in_order() {
-    let outbox = Outbox::new();
-    let base = serve(GraphApi::new(outbox.clone(), 0.0, None).router()).await;
+    let outbox = RequestLog::new();
+    let base = serve(LocalGraphApi::new(outbox.clone(), 0.0, None).router()).await;
     let http = reqwest::Client::new();
     let url = format!("{base}/v23.0/106540352242922/messages");
 
@@ -105,8 +105,8 @@ async fn local_graph_api_answers_like_meta_and_records_everything_in_order() {
 
 #[tokio::test]
 async fn fault_rate_one_answers_every_send_with_metas_retryable_throughput_error() {
-    let outbox = Outbox::new();
-    let base = serve(GraphApi::new(outbox.clone(), 1.0, None).router()).await;
+    let outbox = RequestLog::new();
+    let base = serve(LocalGraphApi::new(outbox.clone(), 1.0, None).router()).await;
     let r = reqwest::Client::new()
         .post(format!("{base}/v23.0/1/messages"))
         .bearer_auth("tok")
@@ -128,7 +128,7 @@ async fn fault_rate_one_answers_every_send_with_metas_retryable_throughput_error
 type Captured = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 /// A front door with no ingest wired: records what reaches `POST /webhook`.
-async fn front_door(outbox: Outbox, secret: &str) -> (String, Captured) {
+async fn front_door(outbox: RequestLog, secret: &str) -> (String, Captured) {
     let seen: Captured = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -167,7 +167,7 @@ async fn front_door(outbox: Outbox, secret: &str) -> (String, Captured) {
 
 #[tokio::test]
 async fn simulator_posts_signed_meta_webhooks_through_the_front_door() {
-    let (base, seen) = front_door(Outbox::new(), "local-app-secret").await;
+    let (base, seen) = front_door(RequestLog::new(), "local-app-secret").await;
     let http = reqwest::Client::new();
     assert_eq!(
         http.get(format!("{base}/local/health"))
@@ -245,9 +245,9 @@ async fn simulator_posts_signed_meta_webhooks_through_the_front_door() {
 
 #[tokio::test]
 async fn accepted_messages_get_sent_delivered_read_status_webhooks() {
-    let outbox = Outbox::new();
+    let outbox = RequestLog::new();
     let (front, seen) = front_door(outbox.clone(), "s3cret").await;
-    let graph = GraphApi::new(
+    let graph = LocalGraphApi::new(
         outbox.clone(),
         0.0,
         Some(StatusTarget {
@@ -520,7 +520,7 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let outbox = Outbox::new();
+    let outbox = RequestLog::new();
     let state = AppState::new(
         prechat::secrets::Secret::new("local-verify-token"),
         "local-app-secret".into(),
@@ -561,7 +561,7 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
     assert_eq!(tap["webhook_status"], 200, "{tap}");
 
     // A status webhook from the local Graph API, through the same path.
-    let graph = GraphApi::new(
+    let graph = LocalGraphApi::new(
         outbox.clone(),
         0.0,
         Some(StatusTarget {
@@ -672,7 +672,7 @@ async fn seeded_stack_lists_agents_and_toggles_them_through_the_admin_commands()
         prechat::secrets::Secret::new("t"),
         "s".into(),
         Business::default(),
-        Outbox::new(),
+        RequestLog::new(),
         None,
         vec![],
         format!("{base}/webhook"),
