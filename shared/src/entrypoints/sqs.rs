@@ -29,6 +29,7 @@ use std::future::Future;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::de::DeserializeOwned;
+use tracing::Level;
 
 use crate::queue::dlq::{DeadLetter, DeadLetters};
 use crate::queue::QueueError;
@@ -266,44 +267,43 @@ fn log(
         Some(d) => (format!("{:?}", d.category), d.line, d.column),
         None => (String::new(), 0, 0),
     };
+    // One place writes the fields; each outcome only picks its level, message and whether the
+    // body's decode position belongs on the line.
+    macro_rules! record {
+        ($level:expr, $message:literal $(, $extra:ident)*) => {
+            tracing::event!(
+                $level,
+                consumer,
+                message_id,
+                %group,
+                outcome = outcome_label,
+                category,
+                $($extra,)*
+                $message
+            )
+        };
+    }
     match outcome {
-        Outcome::Done | Outcome::Skipped(_) | Outcome::HeldBack => tracing::info!(
-            consumer,
-            message_id,
-            %group,
-            outcome = outcome_label,
-            category,
-            "message processed"
-        ),
-        Outcome::Retry(_) => tracing::warn!(
-            consumer,
-            message_id,
-            %group,
-            outcome = outcome_label,
-            category,
+        Outcome::Done | Outcome::Skipped(_) | Outcome::HeldBack => {
+            record!(Level::INFO, "message processed")
+        }
+        Outcome::Retry(_) => record!(
+            Level::WARN,
             "message will be retried; its group's later messages are held back"
         ),
-        Outcome::Parked(_) => tracing::error!(
-            consumer,
-            message_id,
-            %group,
-            outcome = outcome_label,
-            category,
+        Outcome::Parked(_) => record!(
+            Level::ERROR,
+            "message parked in the dead-letter queue",
             body_error,
             line,
-            column,
-            "message parked in the dead-letter queue"
+            column
         ),
-        Outcome::ParkFailed(_) => tracing::error!(
-            consumer,
-            message_id,
-            %group,
-            outcome = outcome_label,
-            category,
+        Outcome::ParkFailed(_) => record!(
+            Level::ERROR,
+            "message cannot be handled and could not be parked; it will be retried",
             body_error,
             line,
-            column,
-            "message cannot be handled and could not be parked; it will be retried"
+            column
         ),
     }
 }
