@@ -1,17 +1,17 @@
 //! The signed sample events `events/webhook-ingest-*.json`: how they are made, and a check that
 //! each one is correctly signed, matches its source body and ingests to the expected events.
 //!
-//! Sources are Meta-shaped bodies in `shared/testdata/webhook/<name>.json` (pretty-printed for
-//! review). The event carries the body compacted, as Meta sends it (its `\uXXXX` escapes kept
-//! byte for byte), signed with the local stack's default app secret `local-app-secret`.
-//! Regenerate after editing a source: `cargo xtask events` (the generator lives in the local
-//! stack's crate, `tests/local/src/events.rs`); this check keeps the two in step.
+//! How they are made lives in [`crate::entrypoints::sample_events`] (the one copy, which the
+//! generator `cargo xtask events` in `tests/local/src/events.rs` calls); this check asserts each
+//! committed file is exactly what it makes from its source in `shared/testdata/webhook/`, so a
+//! stale file fails here. Regenerate after editing a source: `cargo xtask events`.
 
 use std::path::PathBuf;
 
 use lambda_http::http::StatusCode;
 
 use super::tests::ingest_with_recorder;
+use crate::entrypoints::sample_events::{self, compact};
 use crate::whatsapp::event::{DeliveryStatus, InboundEvent, MessageContent};
 
 /// Each sample, with the dedup ids its events must have, in order.
@@ -87,38 +87,6 @@ fn event_path(name: &str) -> PathBuf {
         .join(format!("webhook-ingest-{name}.json"))
 }
 
-/// Drops whitespace outside JSON strings, keeping every byte inside them (escapes included).
-pub(super) fn compact(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in json.chars() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if !c.is_whitespace() {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[test]
-fn compact_keeps_strings_byte_for_byte() {
-    assert_eq!(compact("{ \"a b\" : [ 1 ,\n 2 ] }"), r#"{"a b":[1,2]}"#);
-    assert_eq!(
-        compact(r#"{"x": "q\" \\" , "y": "\u00e1 "}"#),
-        r#"{"x":"q\" \\","y":"\u00e1 "}"#
-    );
-}
-
 #[test]
 fn every_sample_event_is_signed_current_and_ingests() {
     let mut listed: Vec<String> = std::fs::read_dir(workspace().join("events"))
@@ -133,17 +101,29 @@ fn every_sample_event_is_signed_current_and_ingests() {
         .collect();
     expected.sort();
     assert_eq!(listed, expected, "every sample event is checked here");
+    let names: Vec<&str> = SAMPLES.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        sample_events::SAMPLES,
+        "checked in the generator's order"
+    );
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    for (name, dedup_ids) in SAMPLES {
+    for (request_no, (name, dedup_ids)) in SAMPLES.iter().enumerate() {
         let text = std::fs::read_to_string(event_path(name)).unwrap();
         let event: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let source = compact(&std::fs::read_to_string(source_path(name)).unwrap());
+        let source_text = std::fs::read_to_string(source_path(name)).unwrap();
+        let source = compact(&source_text);
         assert_eq!(
             event["body"],
             source.as_str(),
+            "{name}: stale; regenerate the event files"
+        );
+        assert_eq!(
+            text,
+            sample_events::ingest_event_file(&source_text, request_no),
             "{name}: stale; regenerate the event files"
         );
 
