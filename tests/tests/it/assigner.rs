@@ -209,6 +209,18 @@ fn text(m: &OutboundMessage) -> &str {
     }
 }
 
+/// Asserts that `m`'s text starts with `prefix`, showing the text when it does not.
+#[track_caller]
+fn assert_starts_with(m: &OutboundMessage, prefix: &str) {
+    assert!(text(m).starts_with(prefix), "{}", text(m));
+}
+
+/// Asserts that `m`'s text contains `part`, showing the text when it does not.
+#[track_caller]
+fn assert_contains(m: &OutboundMessage, part: &str) {
+    assert!(text(m).contains(part), "{}", text(m));
+}
+
 async fn conv_item(w: &World, conv: &str) -> HashMap<String, AttributeValue> {
     w.env
         .dynamo
@@ -420,11 +432,7 @@ async fn in_a_burst_an_assigned_contact_hears_nothing_after_its_agent() {
                 "{conv}: {:?}",
                 last.dedup_id
             );
-            assert!(
-                text(last).starts_with("You are now talking to Agent "),
-                "{}",
-                text(last)
-            );
+            assert_starts_with(last, "You are now talking to Agent ");
         }
     }
     eprintln!("contacts told 'in line' before being assigned: {told_twice} of 15");
@@ -448,11 +456,7 @@ async fn in_a_burst_a_waiting_contact_hears_its_place_in_line_once() {
             .unwrap();
         // Jobs that were still arriving or being assigned could stand ahead then.
         assert!((1..=50).contains(&pos), "position {pos}");
-        assert!(
-            text(last).contains(&format!("number {pos} in line")),
-            "{}",
-            text(last)
-        );
+        assert_contains(last, &format!("number {pos} in line"));
     }
 }
 
@@ -645,11 +649,7 @@ async fn with_nobody_online_the_contact_waits_hearing_the_team_is_away() {
     assert_eq!(ann_away_conv_003(&w).await, waiting(MessageKind::Away, 1));
     let msgs = outbound(&w).await;
     assert_eq!(msgs.len(), 4);
-    assert!(
-        text(&msgs[3]).starts_with("Our team is away"),
-        "{}",
-        text(&msgs[3])
-    );
+    assert_starts_with(&msgs[3], "Our team is away");
 }
 
 #[tokio::test]
@@ -1488,9 +1488,9 @@ async fn a_webhook_answering_500_never_blocks_the_team() {
     let (_server, w) = assigned_with_the_webhook_down().await;
     let msgs = outbound(&w).await;
     assert_eq!(msgs.len(), 2);
-    assert!(msgs
-        .iter()
-        .all(|m| text(m).starts_with("You are now talking to Agent ann")));
+    for m in &msgs {
+        assert_starts_with(m, "You are now talking to Agent ann");
+    }
     assert_eq!(open(&w, "ann").await, 2);
 }
 
@@ -1690,11 +1690,7 @@ async fn a_retried_overloaded_job_announces_one_place_in_line() {
         .filter(|m| m.conversation_id.as_deref() == Some("conv-003"))
         .collect();
     assert_eq!(mine.len(), 1, "{mine:?}");
-    assert!(
-        text(&mine[0]).contains("number 2 in line"),
-        "{}",
-        text(&mine[0])
-    );
+    assert_contains(&mine[0], "number 2 in line");
 }
 
 #[tokio::test]
