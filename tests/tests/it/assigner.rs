@@ -290,13 +290,88 @@ async fn burst() -> World {
     w
 }
 
-/// The burst's fifty tickets, by conversation id.
-async fn burst_tickets(w: &World) -> Vec<Ticket> {
+/// Everything the burst tests look at, read once after the burst in this order; then a
+/// newcomer (conv-050) hands off once the burst is over.
+struct BurstSnapshot {
+    agents: Vec<Agent>,
+    /// The fifty tickets, by conversation id.
+    tickets: Vec<Ticket>,
+    /// The conversation items of the assigned tickets.
+    assigned_convs: HashMap<String, HashMap<String, AttributeValue>>,
+    /// Per agent: each reserved conversation with the agent its ticket names.
+    held: HashMap<String, Vec<(String, Option<String>)>>,
+    reconciled: u32,
+    /// The line with each ticket's position.
+    line: Vec<(String, u32)>,
+    /// What each contact heard, in their FIFO order.
+    heard: BTreeMap<String, Vec<OutboundMessage>>,
+    newcomer: JobOutcome,
+    newcomer_heard: Vec<OutboundMessage>,
+}
+
+async fn take_burst_snapshot() -> BurstSnapshot {
+    let w = burst().await;
+    let agents = w.store.list_agents().await.unwrap();
     let mut tickets = Vec::new();
+    let mut assigned_convs = HashMap::new();
     for i in 0..50 {
-        tickets.push(ticket(w, &format!("conv-{i:03}")).await);
+        let t = ticket(&w, &format!("conv-{i:03}")).await;
+        if t.state == TicketState::Assigned {
+            let conv = conv_item(&w, &t.conversation_id).await;
+            assigned_convs.insert(t.conversation_id.clone(), conv);
+        }
+        tickets.push(t);
     }
-    tickets
+    let mut held = HashMap::new();
+    for a in &agents {
+        let mut convs = Vec::new();
+        for (conv, _) in w.store.reservations(&a.id).await.unwrap() {
+            let agent = agent_of(&w, &conv).await;
+            convs.push((conv, agent));
+        }
+        held.insert(a.id.clone(), convs);
+    }
+    let reconciled = w.store.reconcile(NOON + 3600, 120).await.unwrap();
+    let mut line = Vec::new();
+    for t in w.store.waiting("support").await.unwrap() {
+        let position = w.store.position(&t).await.unwrap();
+        line.push((t.conversation_id, position));
+    }
+    let mut heard: BTreeMap<String, Vec<OutboundMessage>> = BTreeMap::new();
+    for m in outbound(&w).await {
+        heard
+            .entry(m.conversation_id.clone().unwrap())
+            .or_default()
+            .push(m);
+    }
+    let newcomer = w.assigner.assign(request(50, NOON)).await.unwrap();
+    let newcomer_heard = outbound(&w).await;
+    BurstSnapshot {
+        agents,
+        tickets,
+        assigned_convs,
+        held,
+        reconciled,
+        line,
+        heard,
+        newcomer,
+        newcomer_heard,
+    }
+}
+
+/// The burst runs once for all its tests (against moto it takes seconds), on a runtime of its
+/// own so that no test's runtime owns the SDK clients it uses.
+fn burst_snapshot() -> &'static BurstSnapshot {
+    static SNAPSHOT: std::sync::OnceLock<BurstSnapshot> = std::sync::OnceLock::new();
+    SNAPSHOT.get_or_init(|| {
+        std::thread::spawn(|| {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(take_burst_snapshot())
+        })
+        .join()
+        .unwrap()
+    })
 }
 
 fn assigned_per_agent(tickets: &[Ticket]) -> HashMap<String, u32> {
@@ -315,48 +390,38 @@ fn waiting_convs(tickets: &[Ticket]) -> Vec<String> {
         .collect()
 }
 
-/// What each contact heard, in their FIFO order.
-async fn heard_per_conversation(w: &World) -> BTreeMap<String, Vec<OutboundMessage>> {
-    let mut per_conv: BTreeMap<String, Vec<OutboundMessage>> = BTreeMap::new();
-    for m in outbound(w).await {
-        per_conv
-            .entry(m.conversation_id.clone().unwrap())
-            .or_default()
-            .push(m);
-    }
-    per_conv
-}
-
-#[tokio::test]
-async fn a_burst_of_fifty_fills_every_agent_exactly() {
-    let w = burst().await;
-    let agents = w.store.list_agents().await.unwrap();
+#[test]
+fn a_burst_of_fifty_fills_every_agent_exactly() {
+    let b = burst_snapshot();
     assert_eq!(
-        agents.iter().map(|a| a.open).collect::<Vec<_>>(),
+        b.agents.iter().map(|a| a.open).collect::<Vec<_>>(),
         [5, 5, 5],
         "every agent exactly full"
     );
-    let per_agent = assigned_per_agent(&burst_tickets(&w).await);
+    let per_agent = assigned_per_agent(&b.tickets);
     assert_eq!(per_agent.values().sum::<u32>(), 15);
     assert!(per_agent.values().all(|n| *n == 5), "{per_agent:?}");
 }
 
-#[tokio::test]
-async fn a_burst_of_fifty_leaves_the_other_thirty_five_waiting() {
-    let tickets = burst_tickets(&burst().await).await;
+#[test]
+fn a_burst_of_fifty_leaves_the_other_thirty_five_waiting() {
+    let b = burst_snapshot();
     assert!(
-        tickets.iter().all(|t| t.state != TicketState::Closed),
+        b.tickets.iter().all(|t| t.state != TicketState::Closed),
         "nothing was closed"
     );
-    assert_eq!(waiting_convs(&tickets).len(), 35);
+    assert_eq!(waiting_convs(&b.tickets).len(), 35);
 }
 
-#[tokio::test]
-async fn a_burst_records_each_assignment_on_its_conversation() {
-    let w = burst().await;
-    let tickets = burst_tickets(&w).await;
-    for t in tickets.iter().filter(|t| t.state == TicketState::Assigned) {
-        let conv = conv_item(&w, &t.conversation_id).await;
+#[test]
+fn a_burst_records_each_assignment_on_its_conversation() {
+    let b = burst_snapshot();
+    for t in b
+        .tickets
+        .iter()
+        .filter(|t| t.state == TicketState::Assigned)
+    {
+        let conv = &b.assigned_convs[&t.conversation_id];
         assert_eq!(
             conv["assigned_agent"].as_s().unwrap(),
             t.agent.as_ref().unwrap()
@@ -366,55 +431,48 @@ async fn a_burst_records_each_assignment_on_its_conversation() {
 }
 
 /// Every slot is traceable to its conversation, and to nothing else.
-#[tokio::test]
-async fn a_burst_leaves_every_slot_traceable_to_its_ticket() {
-    let w = burst().await;
-    let per_agent = assigned_per_agent(&burst_tickets(&w).await);
-    for a in w.store.list_agents().await.unwrap() {
-        let held = w.store.reservations(&a.id).await.unwrap();
+#[test]
+fn a_burst_leaves_every_slot_traceable_to_its_ticket() {
+    let b = burst_snapshot();
+    let per_agent = assigned_per_agent(&b.tickets);
+    for a in &b.agents {
+        let held = &b.held[&a.id];
         assert_eq!(held.len() as u32, per_agent[&a.id], "{}", a.id);
-        for (conv, _) in held {
-            assert_eq!(agent_of(&w, &conv).await.as_deref(), Some(a.id.as_str()));
+        for (_, agent) in held {
+            assert_eq!(agent.as_deref(), Some(a.id.as_str()));
         }
     }
 }
 
-#[tokio::test]
-async fn a_burst_leaks_no_slot() {
-    let w = burst().await;
-    assert_eq!(
-        w.store.reconcile(NOON + 3600, 120).await.unwrap(),
-        0,
-        "nothing leaked"
-    );
+#[test]
+fn a_burst_leaks_no_slot() {
+    assert_eq!(burst_snapshot().reconciled, 0, "nothing leaked");
 }
 
 /// The line holds exactly the waiting ones, oldest first, and positions count from 1.
-#[tokio::test]
-async fn a_burst_lines_up_the_waiting_oldest_first() {
-    let w = burst().await;
-    let waiting_convs = waiting_convs(&burst_tickets(&w).await);
-    let line = w.store.waiting("support").await.unwrap();
-    let line_convs: Vec<String> = line.iter().map(|t| t.conversation_id.clone()).collect();
+#[test]
+fn a_burst_lines_up_the_waiting_oldest_first() {
+    let b = burst_snapshot();
+    let line_convs: Vec<String> = b.line.iter().map(|(conv, _)| conv.clone()).collect();
     assert_eq!(
-        line_convs, waiting_convs,
+        line_convs,
+        waiting_convs(&b.tickets),
         "conversation ids sort like their requested_at"
     );
-    for (i, ticket) in line.iter().enumerate() {
-        assert_eq!(w.store.position(ticket).await.unwrap(), i as u32 + 1);
+    for (i, (_, position)) in b.line.iter().enumerate() {
+        assert_eq!(*position, i as u32 + 1);
     }
 }
 
 /// Jobs race: a contact may first hear that they are in line and then, when another job's drain
 /// reaches them, who they talk to. Never anything after the assigned message.
-#[tokio::test]
-async fn in_a_burst_an_assigned_contact_hears_nothing_after_its_agent() {
-    let w = burst().await;
-    let waiting_convs = waiting_convs(&burst_tickets(&w).await);
-    let per_conv = heard_per_conversation(&w).await;
-    assert_eq!(per_conv.len(), 50, "every contact heard something");
+#[test]
+fn in_a_burst_an_assigned_contact_hears_nothing_after_its_agent() {
+    let b = burst_snapshot();
+    let waiting_convs = waiting_convs(&b.tickets);
+    assert_eq!(b.heard.len(), 50, "every contact heard something");
     let mut told_twice = 0;
-    for (conv, msgs) in &per_conv {
+    for (conv, msgs) in &b.heard {
         let last = msgs.last().unwrap();
         for m in &msgs[..msgs.len() - 1] {
             assert!(
@@ -439,13 +497,11 @@ async fn in_a_burst_an_assigned_contact_hears_nothing_after_its_agent() {
 }
 
 /// Never an assigned message while waiting; the place is the one when the job ran.
-#[tokio::test]
-async fn in_a_burst_a_waiting_contact_hears_its_place_in_line_once() {
-    let w = burst().await;
-    let waiting_convs = waiting_convs(&burst_tickets(&w).await);
-    let per_conv = heard_per_conversation(&w).await;
-    for conv in &waiting_convs {
-        let msgs = &per_conv[conv];
+#[test]
+fn in_a_burst_a_waiting_contact_hears_its_place_in_line_once() {
+    let b = burst_snapshot();
+    for conv in &waiting_convs(&b.tickets) {
+        let msgs = &b.heard[conv];
         assert_eq!(msgs.len(), 1, "{conv}");
         let last = &msgs[0];
         let pos: u32 = text(last)
@@ -461,15 +517,12 @@ async fn in_a_burst_a_waiting_contact_hears_its_place_in_line_once() {
 }
 
 /// Once the burst is over, a newcomer is told its exact place: behind all 35.
-#[tokio::test]
-async fn after_a_burst_a_newcomer_is_told_its_exact_place() {
-    let w = burst().await;
-    outbound(&w).await;
-    let late = w.assigner.assign(request(50, NOON)).await.unwrap();
-    assert_eq!(late, waiting(MessageKind::Overload, 36));
-    let msgs = outbound(&w).await;
+#[test]
+fn after_a_burst_a_newcomer_is_told_its_exact_place() {
+    let b = burst_snapshot();
+    assert_eq!(b.newcomer, waiting(MessageKind::Overload, 36));
     assert_eq!(
-        text(&msgs[0]),
+        text(&b.newcomer_heard[0]),
         "All our agents are busy. You are number 36 in line; we will be with you soon."
     );
 }
