@@ -1,11 +1,12 @@
 //! agent-assigner against moto (table and queues from the template) and wiremock (the team's
 //! notification webhook): capacity under concurrency, line order, presence, idempotency,
-//! business hours and the 24-hour window.
+//! business hours, the 24-hour window, the admin CLI and the sweep. One behaviour per test; the
+//! situations they share are built by the helpers next to them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
 use prechat::clock::Clock;
@@ -20,14 +21,18 @@ use prechat::routing::model::{Agent, AgentStatus, MessageKind, Strategy, Team};
 use prechat::routing::notify::{signature, WebhookNotifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use prechat::routing::rules::RoutingConfig;
 use prechat::secrets::Secret;
-use prechat::store::routing::{CloseOutcome, RoutingStore, TicketState};
+use prechat::store::routing::{CloseOutcome, RoutingStore, Ticket, TicketState};
 use prechat::store::DynamoTable;
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage};
 use prechat::whatsapp::ContactRef;
-use prechat_tests::{sqs, TestEnv};
+use prechat_tests::{sqs, TempFile, TestEnv};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Mon 2026-11-23 12:00 UTC.
 const NOON: i64 = 1_795_435_200;
+
+const ASSIGNED_TO_ANN: &str = "You are now talking to Agent ann. They will reply here shortly.";
 
 struct World {
     env: TestEnv,
@@ -100,6 +105,40 @@ async fn setup(w: &World, t: &Team, agents: &[Agent]) {
     }
 }
 
+/// Team `support` (round robin, changed by `edit`) whose only agent, ann, has room for
+/// `capacity` conversations.
+async fn support_world_with(
+    secret: Option<&str>,
+    capacity: u32,
+    edit: impl FnOnce(&mut Team),
+) -> World {
+    let w = world(secret).await;
+    let mut t = team("support", Strategy::RoundRobin);
+    edit(&mut t);
+    setup(&w, &t, &[agent("ann", "support", capacity)]).await;
+    w
+}
+
+async fn support_world(capacity: u32) -> World {
+    support_world_with(None, capacity, |_| {}).await
+}
+
+/// Team `support` posting to `server` at `/hook`, signed with "hook-secret".
+async fn notifying_world(server: &MockServer, capacity: u32) -> World {
+    let url = format!("{}/hook", server.uri());
+    support_world_with(Some("hook-secret"), capacity, |t| t.notify_url = Some(url)).await
+}
+
+/// A webhook that answers every post with `status`.
+async fn hook_answering(status: u16) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(status))
+        .mount(&server)
+        .await;
+    server
+}
+
 fn request(i: usize, requested_at: i64) -> AssignRequest {
     AssignRequest {
         job_id: format!("handoff:conv-{i:03}"),
@@ -119,12 +158,39 @@ fn request(i: usize, requested_at: i64) -> AssignRequest {
     }
 }
 
+fn assign(i: usize, requested_at: i64) -> AssignmentJob {
+    AssignmentJob::Assign(request(i, requested_at))
+}
+
+fn drain(team_id: &str, reason: &str) -> AssignmentJob {
+    AssignmentJob::Drain {
+        team_id: team_id.into(),
+        reason: reason.into(),
+    }
+}
+
+fn assigned(agent: &str) -> JobOutcome {
+    JobOutcome::Assigned {
+        agent: agent.into(),
+    }
+}
+
+fn waiting(kind: MessageKind, position: u32) -> JobOutcome {
+    JobOutcome::Waiting { kind, position }
+}
+
 /// An SQS event as Lambda delivers it from the FIFO queue.
 fn sqs_event(jobs: &[AssignmentJob]) -> SqsEvent {
     sqs::event(jobs.iter().enumerate().map(|(i, job)| {
         let body = serde_json::to_string(job).unwrap();
         sqs::record(&format!("msg-{i}"), &body, Some(&job.group_id()), None)
     }))
+}
+
+/// Hands `job` to the handler and asserts it succeeded.
+async fn run(w: &World, job: AssignmentJob) {
+    let r = w.assigner.handle(sqs_event(&[job])).await;
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
 }
 
 async fn outbound(w: &World) -> Vec<OutboundMessage> {
@@ -143,6 +209,18 @@ fn text(m: &OutboundMessage) -> &str {
     }
 }
 
+/// Asserts that `m`'s text starts with `prefix`, showing the text when it does not.
+#[track_caller]
+fn assert_starts_with(m: &OutboundMessage, prefix: &str) {
+    assert!(text(m).starts_with(prefix), "{}", text(m));
+}
+
+/// Asserts that `m`'s text contains `part`, showing the text when it does not.
+#[track_caller]
+fn assert_contains(m: &OutboundMessage, part: &str) {
+    assert!(text(m).contains(part), "{}", text(m));
+}
+
 async fn conv_item(w: &World, conv: &str) -> HashMap<String, AttributeValue> {
     w.env
         .dynamo
@@ -157,110 +235,244 @@ async fn conv_item(w: &World, conv: &str) -> HashMap<String, AttributeValue> {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn fifty_jobs_at_once_never_exceed_capacity_and_queue_the_rest_in_order() {
+async fn ticket(w: &World, conv: &str) -> Ticket {
+    w.store.get_ticket(conv).await.unwrap().unwrap()
+}
+
+async fn agent_of(w: &World, conv: &str) -> Option<String> {
+    ticket(w, conv).await.agent
+}
+
+/// How many conversations `agent` holds.
+async fn open(w: &World, agent: &str) -> u32 {
+    w.store.get_agent(agent).await.unwrap().unwrap().open
+}
+
+/// The conversations waiting for `team`, in line order.
+async fn line(w: &World, team: &str) -> Vec<String> {
+    w.store
+        .waiting(team)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.conversation_id)
+        .collect()
+}
+
+async fn set_status(w: &World, agent: &str, status: AgentStatus) {
+    w.store.set_agent(agent, Some(status), None).await.unwrap();
+}
+
+// ---------------------------------------------------------------- a burst of fifty
+
+/// Fifty contacts hand off at once to three agents with room for five each (least open); each
+/// contact is its own FIFO group, so Lambda runs the jobs concurrently. Every job succeeds.
+async fn burst() -> World {
     let w = world(None).await;
     let t = team("support", Strategy::LeastOpen);
-    setup(
-        &w,
-        &t,
-        &[
-            agent("ann", "support", 5),
-            agent("bob", "support", 5),
-            agent("cid", "support", 5),
-        ],
-    )
-    .await;
-
-    // 50 contacts, each its own FIFO group, so Lambda runs them concurrently.
+    let agents = ["ann", "bob", "cid"].map(|id| agent(id, "support", 5));
+    setup(&w, &t, &agents).await;
     let started = std::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..50 {
         let a = w.assigner.clone();
-        let job = AssignmentJob::Assign(request(i, NOON - 1000 + i as i64));
+        let job = assign(i, NOON - 1000 + i as i64);
         tasks.spawn(async move { a.handle(sqs_event(&[job])).await });
     }
     while let Some(res) = tasks.join_next().await {
         assert!(res.unwrap().batch_item_failures.is_empty());
     }
-
     // Reported, never asserted: moto's speed says nothing about DynamoDB's.
     eprintln!(
         "50 concurrent jobs handled against moto in {:?}",
         started.elapsed()
     );
+    w
+}
+
+/// Everything the burst tests look at, read once after the burst in this order; then a
+/// newcomer (conv-050) hands off once the burst is over.
+struct BurstSnapshot {
+    agents: Vec<Agent>,
+    /// The fifty tickets, by conversation id.
+    tickets: Vec<Ticket>,
+    /// The conversation items of the assigned tickets.
+    assigned_convs: HashMap<String, HashMap<String, AttributeValue>>,
+    /// Per agent: each reserved conversation with the agent its ticket names.
+    held: HashMap<String, Vec<(String, Option<String>)>>,
+    reconciled: u32,
+    /// The line with each ticket's position.
+    line: Vec<(String, u32)>,
+    /// What each contact heard, in their FIFO order.
+    heard: BTreeMap<String, Vec<OutboundMessage>>,
+    newcomer: JobOutcome,
+    newcomer_heard: Vec<OutboundMessage>,
+}
+
+async fn take_burst_snapshot() -> BurstSnapshot {
+    let w = burst().await;
     let agents = w.store.list_agents().await.unwrap();
-    assert_eq!(
-        agents.iter().map(|a| a.open).collect::<Vec<_>>(),
-        [5, 5, 5],
-        "every agent exactly full"
-    );
-    let mut assigned_per_agent: HashMap<String, u32> = HashMap::new();
-    let mut waiting_convs = Vec::new();
+    let mut tickets = Vec::new();
+    let mut assigned_convs = HashMap::new();
     for i in 0..50 {
-        let ticket = w
-            .store
-            .get_ticket(&format!("conv-{i:03}"))
-            .await
-            .unwrap()
-            .unwrap();
-        match ticket.state {
-            TicketState::Assigned => {
-                let agent = ticket.agent.clone().unwrap();
-                *assigned_per_agent.entry(agent.clone()).or_default() += 1;
-                let conv = conv_item(&w, &ticket.conversation_id).await;
-                assert_eq!(conv["assigned_agent"].as_s().unwrap(), &agent);
-                assert_eq!(conv["assigned_team"].as_s().unwrap(), "support");
-            }
-            TicketState::Waiting => waiting_convs.push(ticket.conversation_id.clone()),
-            TicketState::Closed => panic!("nothing was closed"),
+        let t = ticket(&w, &format!("conv-{i:03}")).await;
+        if t.state == TicketState::Assigned {
+            let conv = conv_item(&w, &t.conversation_id).await;
+            assigned_convs.insert(t.conversation_id.clone(), conv);
         }
+        tickets.push(t);
     }
-    assert_eq!(assigned_per_agent.values().sum::<u32>(), 15);
-    // Every slot is traceable to its conversation, and to nothing else.
+    let mut held = HashMap::new();
     for a in &agents {
-        let held = w.store.reservations(&a.id).await.unwrap();
-        assert_eq!(held.len() as u32, assigned_per_agent[&a.id], "{}", a.id);
-        for (conv, _) in held {
-            let t = w.store.get_ticket(&conv).await.unwrap().unwrap();
-            assert_eq!(t.agent.as_deref(), Some(a.id.as_str()));
+        let mut convs = Vec::new();
+        for (conv, _) in w.store.reservations(&a.id).await.unwrap() {
+            let agent = agent_of(&w, &conv).await;
+            convs.push((conv, agent));
         }
+        held.insert(a.id.clone(), convs);
     }
-    assert_eq!(
-        w.store.reconcile(NOON + 3600, 120).await.unwrap(),
-        0,
-        "nothing leaked"
-    );
-    assert!(
-        assigned_per_agent.values().all(|n| *n == 5),
-        "{assigned_per_agent:?}"
-    );
-    assert_eq!(waiting_convs.len(), 35);
-
-    // The line holds exactly the waiting ones, oldest first, and positions count from 1.
-    let line = w.store.waiting("support").await.unwrap();
-    let line_convs: Vec<String> = line.iter().map(|t| t.conversation_id.clone()).collect();
-    assert_eq!(
-        line_convs, waiting_convs,
-        "conversation ids sort like their requested_at"
-    );
-    for (i, ticket) in line.iter().enumerate() {
-        assert_eq!(w.store.position(ticket).await.unwrap(), i as u32 + 1);
+    let reconciled = w.store.reconcile(NOON + 3600, 120).await.unwrap();
+    let mut line = Vec::new();
+    for t in w.store.waiting("support").await.unwrap() {
+        let position = w.store.position(&t).await.unwrap();
+        line.push((t.conversation_id, position));
     }
-
-    // What each contact heard, in their FIFO order. Jobs race: a contact may first hear that
-    // they are in line and then, when another job's drain reaches them, who they talk to.
-    // Never anything after the assigned message, never an assigned message while waiting.
-    let mut per_conv: BTreeMap<String, Vec<OutboundMessage>> = BTreeMap::new();
+    let mut heard: BTreeMap<String, Vec<OutboundMessage>> = BTreeMap::new();
     for m in outbound(&w).await {
-        per_conv
+        heard
             .entry(m.conversation_id.clone().unwrap())
             .or_default()
             .push(m);
     }
-    assert_eq!(per_conv.len(), 50, "every contact heard something");
+    let newcomer = w.assigner.assign(request(50, NOON)).await.unwrap();
+    let newcomer_heard = outbound(&w).await;
+    BurstSnapshot {
+        agents,
+        tickets,
+        assigned_convs,
+        held,
+        reconciled,
+        line,
+        heard,
+        newcomer,
+        newcomer_heard,
+    }
+}
+
+/// The burst runs once for all its tests (against moto it takes seconds), on a runtime of its
+/// own so that no test's runtime owns the SDK clients it uses.
+fn burst_snapshot() -> &'static BurstSnapshot {
+    static SNAPSHOT: std::sync::OnceLock<BurstSnapshot> = std::sync::OnceLock::new();
+    SNAPSHOT.get_or_init(|| {
+        std::thread::spawn(|| {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(take_burst_snapshot())
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+fn assigned_per_agent(tickets: &[Ticket]) -> HashMap<String, u32> {
+    let mut per_agent = HashMap::new();
+    for t in tickets.iter().filter(|t| t.state == TicketState::Assigned) {
+        *per_agent.entry(t.agent.clone().unwrap()).or_default() += 1;
+    }
+    per_agent
+}
+
+fn waiting_convs(tickets: &[Ticket]) -> Vec<String> {
+    tickets
+        .iter()
+        .filter(|t| t.state == TicketState::Waiting)
+        .map(|t| t.conversation_id.clone())
+        .collect()
+}
+
+#[test]
+fn a_burst_of_fifty_fills_every_agent_exactly() {
+    let b = burst_snapshot();
+    assert_eq!(
+        b.agents.iter().map(|a| a.open).collect::<Vec<_>>(),
+        [5, 5, 5],
+        "every agent exactly full"
+    );
+    let per_agent = assigned_per_agent(&b.tickets);
+    assert_eq!(per_agent.values().sum::<u32>(), 15);
+    assert!(per_agent.values().all(|n| *n == 5), "{per_agent:?}");
+}
+
+#[test]
+fn a_burst_of_fifty_leaves_the_other_thirty_five_waiting() {
+    let b = burst_snapshot();
+    assert!(
+        b.tickets.iter().all(|t| t.state != TicketState::Closed),
+        "nothing was closed"
+    );
+    assert_eq!(waiting_convs(&b.tickets).len(), 35);
+}
+
+#[test]
+fn a_burst_records_each_assignment_on_its_conversation() {
+    let b = burst_snapshot();
+    for t in b
+        .tickets
+        .iter()
+        .filter(|t| t.state == TicketState::Assigned)
+    {
+        let conv = &b.assigned_convs[&t.conversation_id];
+        assert_eq!(
+            conv["assigned_agent"].as_s().unwrap(),
+            t.agent.as_ref().unwrap()
+        );
+        assert_eq!(conv["assigned_team"].as_s().unwrap(), "support");
+    }
+}
+
+/// Every slot is traceable to its conversation, and to nothing else.
+#[test]
+fn a_burst_leaves_every_slot_traceable_to_its_ticket() {
+    let b = burst_snapshot();
+    let per_agent = assigned_per_agent(&b.tickets);
+    for a in &b.agents {
+        let held = &b.held[&a.id];
+        assert_eq!(held.len() as u32, per_agent[&a.id], "{}", a.id);
+        for (_, agent) in held {
+            assert_eq!(agent.as_deref(), Some(a.id.as_str()));
+        }
+    }
+}
+
+#[test]
+fn a_burst_leaks_no_slot() {
+    assert_eq!(burst_snapshot().reconciled, 0, "nothing leaked");
+}
+
+/// The line holds exactly the waiting ones, oldest first, and positions count from 1.
+#[test]
+fn a_burst_lines_up_the_waiting_oldest_first() {
+    let b = burst_snapshot();
+    let line_convs: Vec<String> = b.line.iter().map(|(conv, _)| conv.clone()).collect();
+    assert_eq!(
+        line_convs,
+        waiting_convs(&b.tickets),
+        "conversation ids sort like their requested_at"
+    );
+    for (i, (_, position)) in b.line.iter().enumerate() {
+        assert_eq!(*position, i as u32 + 1);
+    }
+}
+
+/// Jobs race: a contact may first hear that they are in line and then, when another job's drain
+/// reaches them, who they talk to. Never anything after the assigned message.
+#[test]
+fn in_a_burst_an_assigned_contact_hears_nothing_after_its_agent() {
+    let b = burst_snapshot();
+    let waiting_convs = waiting_convs(&b.tickets);
+    assert_eq!(b.heard.len(), 50, "every contact heard something");
     let mut told_twice = 0;
-    for (conv, msgs) in &per_conv {
+    for (conv, msgs) in &b.heard {
         let last = msgs.last().unwrap();
         for m in &msgs[..msgs.len() - 1] {
             assert!(
@@ -272,225 +484,248 @@ async fn fifty_jobs_at_once_never_exceed_capacity_and_queue_the_rest_in_order() 
             );
         }
         told_twice += usize::from(msgs.len() > 1);
-        if waiting_convs.contains(conv) {
-            assert_eq!(msgs.len(), 1, "{conv}");
-            let pos: u32 = text(last)
-                .split("number ")
-                .nth(1)
-                .and_then(|rest| rest.split(' ').next())
-                .and_then(|n| n.parse().ok())
-                .unwrap();
-            // The position when the job ran: jobs that were still arriving or being assigned
-            // could stand ahead then.
-            assert!((1..=50).contains(&pos), "position {pos}");
-            assert!(
-                text(last).contains(&format!("number {pos} in line")),
-                "{}",
-                text(last)
-            );
-        } else {
+        if !waiting_convs.contains(conv) {
             assert!(
                 last.dedup_id.ends_with(":assigned"),
                 "{conv}: {:?}",
                 last.dedup_id
             );
-            assert!(
-                text(last).starts_with("You are now talking to Agent "),
-                "{}",
-                text(last)
-            );
+            assert_starts_with(last, "You are now talking to Agent ");
         }
     }
     eprintln!("contacts told 'in line' before being assigned: {told_twice} of 15");
+}
 
-    // Once the burst is over, a newcomer is told its exact place: behind all 35.
-    let late = w.assigner.assign(request(50, NOON)).await.unwrap();
+/// Never an assigned message while waiting; the place is the one when the job ran.
+#[test]
+fn in_a_burst_a_waiting_contact_hears_its_place_in_line_once() {
+    let b = burst_snapshot();
+    for conv in &waiting_convs(&b.tickets) {
+        let msgs = &b.heard[conv];
+        assert_eq!(msgs.len(), 1, "{conv}");
+        let last = &msgs[0];
+        let pos: u32 = text(last)
+            .split("number ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        // Jobs that were still arriving or being assigned could stand ahead then.
+        assert!((1..=50).contains(&pos), "position {pos}");
+        assert_contains(last, &format!("number {pos} in line"));
+    }
+}
+
+/// Once the burst is over, a newcomer is told its exact place: behind all 35.
+#[test]
+fn after_a_burst_a_newcomer_is_told_its_exact_place() {
+    let b = burst_snapshot();
+    assert_eq!(b.newcomer, waiting(MessageKind::Overload, 36));
     assert_eq!(
-        late,
-        JobOutcome::Waiting {
-            kind: MessageKind::Overload,
-            position: 36
-        }
-    );
-    let msgs = outbound(&w).await;
-    assert_eq!(
-        text(&msgs[0]),
+        text(&b.newcomer_heard[0]),
         "All our agents are busy. You are number 36 in line; we will be with you soon."
     );
 }
 
-#[tokio::test]
-async fn closing_assigns_the_oldest_waiting_vip_first() {
-    let w = world(None).await;
-    let t = team("support", Strategy::RoundRobin);
-    setup(&w, &t, &[agent("ann", "support", 1)]).await;
+// ---------------------------------------------------------------- line order and closing
 
-    assert_eq!(
-        w.assigner.assign(request(1, NOON - 500)).await.unwrap(),
-        JobOutcome::Assigned {
-            agent: "ann".into()
-        }
-    );
-    // Arrive in this order; the line must be VIP (4), then oldest (3 before 2).
+/// ann (capacity 1) takes conv-001; then conv-002 (late), conv-003 (early) and conv-004 (VIP)
+/// arrive in this order. Returns what the four jobs came to.
+async fn vip_line() -> (World, Vec<JobOutcome>) {
+    let w = support_world(1).await;
     let mut late = request(2, NOON - 100);
     late.fields.insert("customer_id".into(), "C-9".into());
     let early = request(3, NOON - 300);
     let mut vip = request(4, NOON - 50);
     vip.fields.insert("customer_id".into(), "VIP-1".into());
-    assert_eq!(
-        w.assigner.assign(late).await.unwrap(),
-        JobOutcome::Waiting {
-            kind: MessageKind::Overload,
-            position: 1
-        }
-    );
-    assert_eq!(
-        w.assigner.assign(early).await.unwrap(),
-        JobOutcome::Waiting {
-            kind: MessageKind::Overload,
-            position: 1
-        }
-    );
-    assert_eq!(
-        w.assigner.assign(vip).await.unwrap(),
-        JobOutcome::Waiting {
-            kind: MessageKind::Overload,
-            position: 1
-        }
-    );
-    let line: Vec<String> = w
-        .store
-        .waiting("support")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.conversation_id)
-        .collect();
-    assert_eq!(line, ["conv-004", "conv-003", "conv-002"]);
-    outbound(&w).await;
-
-    let mut served = Vec::new();
-    for (closing, by) in [
-        ("conv-001", "ann"),
-        ("conv-004", "ann"),
-        ("conv-003", "ann"),
-    ] {
-        w.clock.advance(60);
-        let out = w.store.close(closing, by, w.clock.unix()).await.unwrap();
-        assert_eq!(
-            out,
-            CloseOutcome::Closed {
-                team: "support".into(),
-                agent: Some("ann".into())
-            }
-        );
-        let conv = conv_item(&w, closing).await;
-        assert_eq!(conv["closed_by"].as_s().unwrap(), by);
-        assert!(conv.contains_key("closed_at"));
-        // What the admin command enqueues after a close.
-        let r = w
-            .assigner
-            .handle(sqs_event(&[AssignmentJob::Drain {
-                team_id: "support".into(),
-                reason: "closed".into(),
-            }]))
-            .await;
-        assert!(r.batch_item_failures.is_empty());
-        let msgs = outbound(&w).await;
-        assert_eq!(msgs.len(), 1, "exactly the next contact is told");
-        served.push(msgs[0].conversation_id.clone().unwrap());
-        assert_eq!(
-            text(&msgs[0]),
-            "You are now talking to Agent ann. They will reply here shortly."
-        );
-        assert_eq!(
-            w.store.get_agent("ann").await.unwrap().unwrap().open,
-            1,
-            "never over capacity"
-        );
+    let mut outcomes = Vec::new();
+    for r in [request(1, NOON - 500), late, early, vip] {
+        outcomes.push(w.assigner.assign(r).await.unwrap());
     }
+    (w, outcomes)
+}
+
+/// One close of `serve_the_line`: what it came to, the conversation item after it and what the
+/// drain after it sent.
+struct Served {
+    closed: &'static str,
+    outcome: CloseOutcome,
+    conv: HashMap<String, AttributeValue>,
+    sent: Vec<OutboundMessage>,
+    ann_open: u32,
+}
+
+/// After `vip_line`: ann closes conv-001, conv-004 and conv-003 in turn, a minute apart, each
+/// followed by the drain the admin command enqueues after a close.
+async fn serve_the_line(w: &World) -> Vec<Served> {
+    outbound(w).await;
+    let mut steps = Vec::new();
+    for closed in ["conv-001", "conv-004", "conv-003"] {
+        w.clock.advance(60);
+        let outcome = w.store.close(closed, "ann", w.clock.unix()).await.unwrap();
+        let conv = conv_item(w, closed).await;
+        run(w, drain("support", "closed")).await;
+        steps.push(Served {
+            closed,
+            outcome,
+            conv,
+            sent: outbound(w).await,
+            ann_open: open(w, "ann").await,
+        });
+    }
+    steps
+}
+
+#[tokio::test]
+async fn with_the_agent_busy_a_vip_or_an_older_contact_goes_to_the_head_of_the_line() {
+    let (_, outcomes) = vip_line().await;
+    let first = waiting(MessageKind::Overload, 1);
+    assert_eq!(
+        outcomes,
+        [assigned("ann"), first.clone(), first.clone(), first]
+    );
+}
+
+#[tokio::test]
+async fn the_line_puts_the_vip_first_then_the_oldest() {
+    let (w, _) = vip_line().await;
+    assert_eq!(
+        line(&w, "support").await,
+        ["conv-004", "conv-003", "conv-002"]
+    );
+}
+
+#[tokio::test]
+async fn closing_an_assigned_conversation_names_the_team_and_agent_freed() {
+    let (w, _) = vip_line().await;
+    for s in serve_the_line(&w).await {
+        let freed = CloseOutcome::Closed {
+            team: "support".into(),
+            agent: Some("ann".into()),
+        };
+        assert_eq!(s.outcome, freed, "{}", s.closed);
+    }
+}
+
+#[tokio::test]
+async fn closing_stamps_the_conversation_with_who_closed_it_and_when() {
+    let (w, _) = vip_line().await;
+    for s in serve_the_line(&w).await {
+        assert_eq!(s.conv["closed_by"].as_s().unwrap(), "ann");
+        assert!(s.conv.contains_key("closed_at"), "{}", s.closed);
+    }
+}
+
+#[tokio::test]
+async fn each_drain_after_a_close_tells_exactly_the_next_in_line_their_agent() {
+    let (w, _) = vip_line().await;
+    let steps = serve_the_line(&w).await;
+    for s in &steps {
+        assert_eq!(s.sent.len(), 1, "exactly the next contact is told");
+        assert_eq!(text(&s.sent[0]), ASSIGNED_TO_ANN);
+    }
+    let served: Vec<String> = steps
+        .iter()
+        .map(|s| s.sent[0].conversation_id.clone().unwrap())
+        .collect();
     assert_eq!(served, ["conv-004", "conv-003", "conv-002"]);
+}
+
+#[tokio::test]
+async fn serving_the_line_never_exceeds_capacity() {
+    let (w, _) = vip_line().await;
+    for s in serve_the_line(&w).await {
+        assert_eq!(s.ann_open, 1, "never over capacity");
+    }
+}
+
+#[tokio::test]
+async fn closing_a_closed_conversation_again_says_already_closed() {
+    let (w, _) = vip_line().await;
+    serve_the_line(&w).await;
     assert_eq!(
         w.store.close("conv-001", "ann", NOON).await.unwrap(),
         CloseOutcome::AlreadyClosed
     );
+}
+
+#[tokio::test]
+async fn closing_a_conversation_never_handed_off_says_not_found() {
+    let (w, _) = vip_line().await;
     assert_eq!(
         w.store.close("conv-999", "ann", NOON).await.unwrap(),
         CloseOutcome::NotFound
     );
 }
 
-#[tokio::test]
-async fn offline_agents_are_not_chosen_and_presence_changes_move_the_line() {
+// ---------------------------------------------------------------- presence and capacity
+
+/// Team `support` (round robin) with ann and bob (capacity 5 each); bob is offline; conv-000
+/// to conv-002 arrive a second apart. Returns what their jobs came to.
+async fn bob_offline_three_contacts() -> (World, Vec<JobOutcome>) {
     let w = world(None).await;
     let t = team("support", Strategy::RoundRobin);
-    setup(
-        &w,
-        &t,
-        &[agent("ann", "support", 5), agent("bob", "support", 5)],
-    )
-    .await;
-    w.store
-        .set_agent("bob", Some(AgentStatus::Offline), None)
-        .await
-        .unwrap();
-
+    setup(&w, &t, &["ann", "bob"].map(|id| agent(id, "support", 5))).await;
+    set_status(&w, "bob", AgentStatus::Offline).await;
+    let mut outcomes = Vec::new();
     for i in 0..3 {
         w.clock.advance(1);
-        assert_eq!(
-            w.assigner.assign(request(i, NOON)).await.unwrap(),
-            JobOutcome::Assigned {
-                agent: "ann".into()
-            }
-        );
+        outcomes.push(w.assigner.assign(request(i, NOON)).await.unwrap());
     }
-    w.store
-        .set_agent("ann", Some(AgentStatus::Away), None)
-        .await
-        .unwrap();
-    assert_eq!(
-        w.assigner.assign(request(3, NOON)).await.unwrap(),
-        JobOutcome::Waiting {
-            kind: MessageKind::Away,
-            position: 1
-        }
-    );
+    (w, outcomes)
+}
+
+/// After `bob_offline_three_contacts`, ann goes away; returns what conv-003's job came to.
+async fn ann_away_conv_003(w: &World) -> JobOutcome {
+    set_status(w, "ann", AgentStatus::Away).await;
+    w.assigner.assign(request(3, NOON)).await.unwrap()
+}
+
+/// ann away, conv-003 waiting; bob comes online and the drain runs.
+async fn bob_back_online() -> World {
+    let (w, _) = bob_offline_three_contacts().await;
+    ann_away_conv_003(&w).await;
+    set_status(&w, "bob", AgentStatus::Online).await;
+    w.assigner.drain("*").await.unwrap();
+    w
+}
+
+#[tokio::test]
+async fn offline_agents_are_not_chosen() {
+    let (_, outcomes) = bob_offline_three_contacts().await;
+    assert_eq!(outcomes, vec![assigned("ann"); 3]);
+}
+
+#[tokio::test]
+async fn with_nobody_online_the_contact_waits_hearing_the_team_is_away() {
+    let (w, _) = bob_offline_three_contacts().await;
+    assert_eq!(ann_away_conv_003(&w).await, waiting(MessageKind::Away, 1));
     let msgs = outbound(&w).await;
     assert_eq!(msgs.len(), 4);
-    assert!(
-        text(&msgs[3]).starts_with("Our team is away"),
-        "{}",
-        text(&msgs[3])
-    );
+    assert_starts_with(&msgs[3], "Our team is away");
+}
 
-    // Bob comes online: the drain gives him the waiting conversation.
-    w.store
-        .set_agent("bob", Some(AgentStatus::Online), None)
-        .await
-        .unwrap();
-    w.assigner.drain("*").await.unwrap();
-    assert_eq!(
-        w.store
-            .get_ticket("conv-003")
-            .await
-            .unwrap()
-            .unwrap()
-            .agent
-            .as_deref(),
-        Some("bob")
-    );
-    let ann = w.store.get_agent("ann").await.unwrap().unwrap();
-    let bob = w.store.get_agent("bob").await.unwrap().unwrap();
-    assert_eq!((ann.open, bob.open), (3, 1));
-    // Lowering capacity below the open count never takes conversations away, and blocks new ones.
+#[tokio::test]
+async fn an_agent_coming_online_is_given_the_waiting_conversation() {
+    let w = bob_back_online().await;
+    assert_eq!(agent_of(&w, "conv-003").await.as_deref(), Some("bob"));
+    assert_eq!((open(&w, "ann").await, open(&w, "bob").await), (3, 1));
+}
+
+/// Lowering capacity to the open count never takes conversations away, and blocks new ones.
+#[tokio::test]
+async fn capacity_lowered_to_the_open_count_blocks_new_conversations() {
+    let w = bob_back_online().await;
     w.store.set_agent("bob", None, Some(1)).await.unwrap();
     assert_eq!(
         w.assigner.assign(request(4, NOON)).await.unwrap(),
-        JobOutcome::Waiting {
-            kind: MessageKind::Overload,
-            position: 1
-        }
+        waiting(MessageKind::Overload, 1)
     );
+}
+
+#[tokio::test]
+async fn the_presence_of_an_unknown_agent_cannot_be_set() {
+    let (w, _) = bob_offline_three_contacts().await;
     assert!(w
         .store
         .set_agent("nobody", Some(AgentStatus::Online), None)
@@ -498,28 +733,45 @@ async fn offline_agents_are_not_chosen_and_presence_changes_move_the_line() {
         .is_err());
 }
 
-#[tokio::test]
-async fn redelivered_jobs_assign_once() {
-    let w = world(None).await;
-    let t = team("support", Strategy::RoundRobin);
-    setup(&w, &t, &[agent("ann", "support", 5)]).await;
-    let job = AssignmentJob::Assign(request(7, NOON));
+// ---------------------------------------------------------------- idempotency and the DLQ
+
+/// conv-007's assign job, delivered three times as SQS may.
+async fn delivered_three_times(w: &World) {
     for _ in 0..3 {
-        let r = w
-            .assigner
-            .handle(sqs_event(std::slice::from_ref(&job)))
-            .await;
-        assert!(r.batch_item_failures.is_empty());
+        run(w, assign(7, NOON)).await;
     }
-    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
-    // Another job for the same open conversation (e.g. the contact asked for a human twice).
+}
+
+/// Another job for the same open conversation (e.g. the contact asked for a human twice).
+async fn second_hand_off_for_conv_007(w: &World) -> JobOutcome {
     let mut again = request(7, NOON + 5);
     again.job_id = "handoff:conv-007:second".into();
+    w.assigner.assign(again).await.unwrap()
+}
+
+#[tokio::test]
+async fn redelivered_jobs_assign_once() {
+    let w = support_world(5).await;
+    delivered_three_times(&w).await;
+    assert_eq!(open(&w, "ann").await, 1);
+}
+
+#[tokio::test]
+async fn a_second_hand_off_for_an_open_conversation_is_not_assigned_again() {
+    let w = support_world(5).await;
+    delivered_three_times(&w).await;
     assert_eq!(
-        w.assigner.assign(again).await.unwrap(),
+        second_hand_off_for_conv_007(&w).await,
         JobOutcome::AlreadyHandedOff
     );
-    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
+    assert_eq!(open(&w, "ann").await, 1);
+}
+
+#[tokio::test]
+async fn the_contact_hears_its_agent_once_however_often_the_hand_off_comes() {
+    let w = support_world(5).await;
+    delivered_three_times(&w).await;
+    second_hand_off_for_conv_007(&w).await;
     let msgs = outbound(&w).await;
     assert_eq!(
         msgs.len(),
@@ -527,17 +779,27 @@ async fn redelivered_jobs_assign_once() {
         "the FIFO queue dropped the repeated dedup ids"
     );
     assert_eq!(msgs[0].dedup_id, "asg:conv-007:handoff:conv-007:assigned");
+}
 
-    // A malformed body is parked in the DLQ at once without blocking the batch; valid jobs
-    // after it run.
-    let mut e = sqs_event(&[AssignmentJob::Assign(request(8, NOON))]);
+/// With conv-007 assigned to ann: a batch of a malformed body followed by conv-008's job.
+async fn malformed_body_first(w: &World) -> SqsBatchResponse {
+    run(w, assign(7, NOON)).await;
+    let mut e = sqs_event(&[assign(8, NOON)]);
     let mut bad = SqsMessage::default();
     bad.message_id = Some("bad".into());
     bad.body = Some("{\"job\":\"assign\"}".into());
     bad.attributes = HashMap::from([("MessageGroupId".to_string(), "team:support".to_string())]);
     e.records.insert(0, bad);
-    assert!(w.assigner.handle(e).await.batch_item_failures.is_empty());
-    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 2);
+    w.assigner.handle(e).await
+}
+
+#[tokio::test]
+async fn a_malformed_body_is_parked_in_the_assignment_dlq_at_once() {
+    let w = support_world(5).await;
+    assert!(malformed_body_first(&w)
+        .await
+        .batch_item_failures
+        .is_empty());
     assert_eq!(
         w.env.parked("AssignmentDeadLetterQueue").await,
         [(
@@ -550,9 +812,16 @@ async fn redelivered_jobs_assign_once() {
 }
 
 #[tokio::test]
+async fn a_malformed_body_does_not_block_the_jobs_after_it() {
+    let w = support_world(5).await;
+    malformed_body_first(&w).await;
+    assert_eq!(open(&w, "ann").await, 2);
+}
+
+#[tokio::test]
 async fn a_job_without_routing_rules_is_parked_in_the_assignment_dlq_at_once() {
     let w = world(None).await;
-    let job = AssignmentJob::Assign(request(9, NOON));
+    let job = assign(9, NOON);
     let r = w
         .assigner
         .handle(sqs_event(std::slice::from_ref(&job)))
@@ -567,46 +836,46 @@ async fn a_job_without_routing_rules_is_parked_in_the_assignment_dlq_at_once() {
     );
 }
 
-#[tokio::test]
-async fn business_hours_send_away_and_the_sweep_assigns_at_opening() {
-    let w = world(None).await;
-    let mut t = team("support", Strategy::RoundRobin);
-    t.hours = Some(
-        serde_json::from_value(serde_json::json!({
-            "time_zone": "Europe/Berlin", "weekly": {"mon": ["09:00-17:00"]}
-        }))
-        .unwrap(),
-    );
-    setup(&w, &t, &[agent("ann", "support", 5)]).await;
-    // Mon 2026-11-23 07:30 UTC = 08:30 in Berlin.
+// ---------------------------------------------------------------- business hours and the window
+
+/// Team `support` open Mondays 09:00-17:00 in Berlin; the clock at Mon 2026-11-23 07:30 UTC =
+/// 08:30 in Berlin. Returns that time and what conv-001's job, requested then, came to.
+async fn berlin_before_opening() -> (World, i64, JobOutcome) {
+    let hours =
+        serde_json::json!({"time_zone": "Europe/Berlin", "weekly": {"mon": ["09:00-17:00"]}});
+    let w = support_world_with(None, 5, |t| {
+        t.hours = Some(serde_json::from_value(hours).unwrap())
+    })
+    .await;
     let before = Utc
         .with_ymd_and_hms(2026, 11, 23, 7, 30, 0)
         .unwrap()
         .timestamp();
     w.clock.set_unix(before);
-    assert_eq!(
-        w.assigner.assign(request(1, before)).await.unwrap(),
-        JobOutcome::Waiting {
-            kind: MessageKind::Away,
-            position: 1
-        }
-    );
+    let outcome = w.assigner.assign(request(1, before)).await.unwrap();
+    (w, before, outcome)
+}
+
+#[tokio::test]
+async fn before_opening_the_contact_waits_hearing_the_team_is_away() {
+    let (_, _, outcome) = berlin_before_opening().await;
+    assert_eq!(outcome, waiting(MessageKind::Away, 1));
+}
+
+#[tokio::test]
+async fn a_drain_before_opening_assigns_nobody() {
+    let (w, _, _) = berlin_before_opening().await;
     w.assigner.drain("*").await.unwrap();
-    assert_eq!(
-        w.store.waiting("support").await.unwrap().len(),
-        1,
-        "still closed"
-    );
+    assert_eq!(line(&w, "support").await.len(), 1, "still closed");
+}
+
+#[tokio::test]
+async fn the_scheduled_sweep_assigns_the_waiting_at_opening() {
+    let (w, before, _) = berlin_before_opening().await;
+    w.assigner.drain("*").await.unwrap();
     w.clock.set_unix(before + 45 * 60); // 09:15 Berlin
-    let r = w
-        .assigner
-        .handle(sqs_event(&[AssignmentJob::Drain {
-            team_id: "*".into(),
-            reason: "schedule".into(),
-        }]))
-        .await;
-    assert!(r.batch_item_failures.is_empty());
-    assert!(w.store.waiting("support").await.unwrap().is_empty());
+    run(&w, drain("*", "schedule")).await;
+    assert!(line(&w, "support").await.is_empty());
     let msgs = outbound(&w).await;
     assert_eq!(
         msgs.iter().map(|m| m.dedup_id.as_str()).collect::<Vec<_>>(),
@@ -617,13 +886,18 @@ async fn business_hours_send_away_and_the_sweep_assigns_at_opening() {
     );
 }
 
+/// Team `support` with a template for the assigned message.
+async fn support_with_assigned_template(capacity: u32) -> World {
+    support_world_with(None, capacity, |t| {
+        t.templates
+            .insert(MessageKind::Assigned, "agent_assigned".into());
+    })
+    .await
+}
+
 #[tokio::test]
 async fn outside_the_window_a_template_goes_out() {
-    let w = world(None).await;
-    let mut t = team("support", Strategy::RoundRobin);
-    t.templates
-        .insert(MessageKind::Assigned, "agent_assigned".into());
-    setup(&w, &t, &[agent("ann", "support", 5)]).await;
+    let w = support_with_assigned_template(5).await;
     let mut req = request(1, NOON - 25 * 3600);
     req.language = "de".into();
     w.assigner.assign(req).await.unwrap();
@@ -638,72 +912,107 @@ async fn outside_the_window_a_template_goes_out() {
     );
 }
 
-#[tokio::test]
-async fn the_agent_is_notified_by_signed_webhook_and_a_failure_is_retried_later() {
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
+// ---------------------------------------------------------------- the agent webhook
+
+/// What conv-001's assignment went through while the help desk was down.
+struct DuringOutage {
+    server: MockServer,
+    w: World,
+    response: SqsBatchResponse,
+    posts_while_down: usize,
+}
+
+/// Team `support` notifies the help desk at `/agents/hook`, which answers the first post of
+/// conv-001's assignment with 503.
+async fn assigned_during_an_outage() -> DuringOutage {
     let server = MockServer::start().await;
     let w = world(Some("hook-secret")).await;
     let mut t = team("support", Strategy::RoundRobin);
     t.notify_url = Some(format!("{}/agents/hook", server.uri()));
     setup(&w, &t, &[agent("ann", "support", 5)]).await;
-
-    // The help desk is down: the job still succeeds, the ticket keeps its notification due.
     let down = Mock::given(method("POST"))
         .and(path("/agents/hook"))
         .respond_with(ResponseTemplate::new(503))
         .mount_as_scoped(&server)
         .await;
-    let job = AssignmentJob::Assign(request(1, NOON));
-    let r = w
-        .assigner
-        .handle(sqs_event(std::slice::from_ref(&job)))
-        .await;
-    assert!(r.batch_item_failures.is_empty());
-    assert_eq!(down.received_requests().await.len(), 1);
+    let response = w.assigner.handle(sqs_event(&[assign(1, NOON)])).await;
+    let posts_while_down = down.received_requests().await.len();
     drop(down);
-    let pending = w.store.unannounced("support").await.unwrap();
-    assert_eq!(pending.len(), 1);
-    assert!(pending[0].contact_told && pending[0].notify_attempts == 1);
+    DuringOutage {
+        server,
+        w,
+        response,
+        posts_while_down,
+    }
+}
 
+/// After the outage the help desk takes exactly one more post. The redelivered job, not yet
+/// due, does not post again; after the back-off the sweep does.
+async fn back_up_after_the_back_off() -> DuringOutage {
+    let o = assigned_during_an_outage().await;
     Mock::given(method("POST"))
         .and(path("/agents/hook"))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)
-        .mount(&server)
+        .mount(&o.server)
         .await;
-    // Not due yet: the redelivered job does not post again; after the back-off the sweep does.
-    w.assigner
-        .handle(sqs_event(std::slice::from_ref(&job)))
-        .await;
-    w.clock.advance(61);
-    w.assigner.drain("*").await.unwrap();
-    assert!(w.store.unannounced("support").await.unwrap().is_empty());
-    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
+    o.w.assigner.handle(sqs_event(&[assign(1, NOON)])).await;
+    o.w.clock.advance(61);
+    o.w.assigner.drain("*").await.unwrap();
+    o
+}
 
-    let reqs = server.received_requests().await.unwrap();
+#[tokio::test]
+async fn a_failing_agent_webhook_does_not_fail_the_job() {
+    let o = assigned_during_an_outage().await;
+    assert!(o.response.batch_item_failures.is_empty());
+    assert_eq!(o.posts_while_down, 1);
+}
+
+#[tokio::test]
+async fn a_failed_agent_notification_stays_due() {
+    let o = assigned_during_an_outage().await;
+    let pending = o.w.store.unannounced("support").await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(pending[0].contact_told && pending[0].notify_attempts == 1);
+}
+
+#[tokio::test]
+async fn the_sweep_posts_a_due_notification_again_after_the_back_off() {
+    let o = back_up_after_the_back_off().await;
+    assert!(o.w.store.unannounced("support").await.unwrap().is_empty());
+    let reqs = o.server.received_requests().await.unwrap();
     assert_eq!(reqs.len(), 2, "one failed and one successful post");
+}
+
+#[tokio::test]
+async fn a_retried_notification_takes_no_second_slot_nor_tells_the_contact_again() {
+    let o = back_up_after_the_back_off().await;
+    assert_eq!(open(&o.w, "ann").await, 1);
+    assert_eq!(outbound(&o.w).await.len(), 1, "the contact heard it once");
+}
+
+#[tokio::test]
+async fn the_agent_notification_is_signed_with_the_webhook_secret() {
+    let o = back_up_after_the_back_off().await;
+    let reqs = o.server.received_requests().await.unwrap();
     let last = reqs.last().unwrap();
-    let ts: i64 = last
-        .headers
-        .get(TIMESTAMP_HEADER)
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let sig = last
-        .headers
-        .get(SIGNATURE_HEADER)
-        .unwrap()
-        .to_str()
-        .unwrap();
+    let header = |name: &str| last.headers.get(name).unwrap().to_str().unwrap().to_owned();
+    let ts: i64 = header(TIMESTAMP_HEADER).parse().unwrap();
+    let sig = header(SIGNATURE_HEADER);
     assert_eq!(sig, signature(&Secret::new("hook-secret"), ts, &last.body));
-    let body: serde_json::Value = serde_json::from_slice(&last.body).unwrap();
+}
+
+#[tokio::test]
+async fn the_agent_notification_names_the_conversation_and_the_agent() {
+    let o = back_up_after_the_back_off().await;
+    let reqs = o.server.received_requests().await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&reqs.last().unwrap().body).unwrap();
     assert_eq!(body["conversation_id"], "conv-001");
     assert_eq!(body["agent_id"], "ann");
-    assert_eq!(outbound(&w).await.len(), 1, "the contact heard it once");
 }
+
+// ---------------------------------------------------------------- the admin CLI
 
 async fn admin(w: &World, args: &[&str]) -> Result<String, prechat::admin::AdminError> {
     let mut all = vec!["--table".to_string(), w.env.table("StateTable").to_string()];
@@ -711,185 +1020,223 @@ async fn admin(w: &World, args: &[&str]) -> Result<String, prechat::admin::Admin
     prechat::admin::run(all).await
 }
 
-#[tokio::test]
-async fn admin_commands_manage_agents_teams_and_the_line_and_closing_queues_a_drain() {
-    let w = world(None).await;
-    let dir = std::env::temp_dir().join(format!("prechat-admin-{}", w.env.prefix));
-    std::fs::create_dir_all(&dir).unwrap();
-    let team_file = dir.join("team.json");
-    std::fs::write(
-        &team_file,
-        r#"{"id":"support","name":"Support","strategy":"least_open",
-            "hours":{"time_zone":"Europe/Berlin","weekly":{"mon":["00:00-24:00"]},"holidays":["2026-12-25"]},
-            "messages":{"en":{"assigned":"Hi, {{agent.name}} here.","away":"Away.","overload":"You are #{{queue.position}}."}}}"#,
-    )
-    .unwrap();
-    let routing_file = dir.join("routing.json");
-    std::fs::write(&routing_file, r#"{"default_team":"support","rules":[{"name":"billing","team":"billing","when":[{"subject":"answer.inquiry_type","op":"in","values":["billing"]}]}]}"#).unwrap();
-    let bad_team = dir.join("bad.json");
-    std::fs::write(
-        &bad_team,
-        r#"{"id":"x","name":"X","hours":{"time_zone":"Mars/Olympus"}}"#,
-    )
-    .unwrap();
+async fn admin_err(w: &World, args: &[&str]) -> String {
+    admin(w, args).await.unwrap_err().to_string()
+}
 
-    let out = admin(&w, &["team", "add", team_file.to_str().unwrap()])
+fn file_arg(f: &TempFile) -> &str {
+    f.path().to_str().unwrap()
+}
+
+const ADMIN_TEAM: &str = r#"{"id":"support","name":"Support","strategy":"least_open",
+    "hours":{"time_zone":"Europe/Berlin","weekly":{"mon":["00:00-24:00"]},"holidays":["2026-12-25"]},
+    "messages":{"en":{"assigned":"Hi, {{agent.name}} here.","away":"Away.","overload":"You are #{{queue.position}}."}}}"#;
+
+/// Team `support` (ADMIN_TEAM) saved through the admin CLI; returns what `team add` said.
+async fn admin_team_saved(w: &World) -> String {
+    let team_file = TempFile::with_contents("team", ADMIN_TEAM);
+    admin(w, &["team", "add", file_arg(&team_file)])
+        .await
+        .unwrap()
+}
+
+/// Team `support` and routing to it saved, and agent ann added (capacity 1, en and de), all
+/// through the admin CLI. New agents start offline.
+async fn admin_world() -> World {
+    let w = world(None).await;
+    admin_team_saved(&w).await;
+    let routing_file = TempFile::with_contents("routing", r#"{"default_team":"support"}"#);
+    admin(&w, &["routing", "set", file_arg(&routing_file)])
         .await
         .unwrap();
+    let add_ann = "agent add ann --name Ann --teams support --capacity 1 --languages en,de";
+    admin(&w, &add_ann.split(' ').collect::<Vec<_>>())
+        .await
+        .unwrap();
+    w.clock.set_unix(NOON);
+    w
+}
+
+/// The jobs the admin CLI queued on the assignment queue.
+async fn queued_jobs(w: &World) -> Vec<AssignmentJob> {
+    w.env
+        .receive_all("AssignmentQueue")
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect()
+}
+
+/// In `admin_world`: conv-001 hands off (ann offline), then ann is set online with the
+/// assignment queue given. Returns what conv-001's job came to and what the command said.
+async fn admin_sets_ann_online(w: &World) -> (JobOutcome, String) {
+    let outcome = w.assigner.assign(request(1, NOON - 10)).await.unwrap();
+    let queue = w.env.queue_url("AssignmentQueue").to_string();
+    let online = [
+        "agent",
+        "status",
+        "ann",
+        "online",
+        "--assignment-queue",
+        &queue,
+    ];
+    (outcome, admin(w, &online).await.unwrap())
+}
+
+/// `admin_sets_ann_online`, the queued drain run (conv-001 goes to ann), then conv-002 hands
+/// off. Returns what conv-002's job came to.
+async fn admin_world_with_one_waiting() -> (World, JobOutcome) {
+    let w = admin_world().await;
+    admin_sets_ann_online(&w).await;
+    for job in queued_jobs(&w).await {
+        run(&w, job).await;
+    }
+    let outcome = w.assigner.assign(request(2, NOON - 5)).await.unwrap();
+    (w, outcome)
+}
+
+/// ann closes conv-001 through the admin CLI with the assignment queue given; returns what the
+/// command said.
+async fn admin_closes_conv_001(w: &World) -> String {
+    let queue = w.env.queue_url("AssignmentQueue").to_string();
+    let close = [
+        "conversation",
+        "close",
+        "conv-001",
+        "--by",
+        "ann",
+        "--assignment-queue",
+        &queue,
+    ];
+    admin(w, &close).await.unwrap()
+}
+
+/// `admin_world_with_one_waiting`, ann closes conv-001 and the queued drain runs.
+async fn admin_close_served() -> World {
+    let (w, _) = admin_world_with_one_waiting().await;
+    admin_closes_conv_001(&w).await;
+    for job in queued_jobs(&w).await {
+        run(&w, job).await;
+    }
+    w
+}
+
+#[tokio::test]
+async fn admin_team_add_saves_a_team_without_queueing_a_drain() {
+    let w = world(None).await;
+    let out = admin_team_saved(&w).await;
     assert!(
         out.starts_with("team support saved; no assignment queue given"),
         "{out}"
     );
-    let err = admin(&w, &["team", "add", bad_team.to_str().unwrap()])
-        .await
-        .unwrap_err()
-        .to_string();
+}
+
+#[tokio::test]
+async fn admin_team_add_refuses_an_unknown_time_zone() {
+    let w = world(None).await;
+    let bad_team = TempFile::with_contents(
+        "bad",
+        r#"{"id":"x","name":"X","hours":{"time_zone":"Mars/Olympus"}}"#,
+    );
+    let err = admin_err(&w, &["team", "add", file_arg(&bad_team)]).await;
     assert!(err.contains("unknown time zone \"Mars/Olympus\""), "{err}");
-    let err = admin(&w, &["routing", "set", routing_file.to_str().unwrap()])
-        .await
-        .unwrap_err()
-        .to_string();
+}
+
+#[tokio::test]
+async fn admin_routing_set_refuses_rules_for_unknown_teams() {
+    let w = world(None).await;
+    admin_team_saved(&w).await;
+    let routing_file = TempFile::with_contents(
+        "routing",
+        r#"{"default_team":"support","rules":[{"name":"billing","team":"billing","when":[{"subject":"answer.inquiry_type","op":"in","values":["billing"]}]}]}"#,
+    );
+    let err = admin_err(&w, &["routing", "set", file_arg(&routing_file)]).await;
     assert!(err.contains("unknown team(s): billing"), "{err}");
-    std::fs::write(&routing_file, r#"{"default_team":"support"}"#).unwrap();
-    admin(&w, &["routing", "set", routing_file.to_str().unwrap()])
-        .await
-        .unwrap();
+}
 
-    admin(
-        &w,
-        &[
-            "agent",
-            "add",
-            "ann",
-            "--name",
-            "Ann",
-            "--teams",
-            "support",
-            "--capacity",
-            "1",
-            "--languages",
-            "en,de",
-        ],
-    )
-    .await
-    .unwrap();
-    let err = admin(
-        &w,
-        &["agent", "add", "ann", "--name", "Ann", "--teams", "support"],
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+#[tokio::test]
+async fn admin_agent_add_refuses_an_agent_that_exists() {
+    let w = admin_world().await;
+    let add = ["agent", "add", "ann", "--name", "Ann", "--teams", "support"];
+    let err = admin_err(&w, &add).await;
     assert!(err.contains("use `agent update`"), "{err}");
-    let err = admin(&w, &["agent", "status", "ann", "busy"])
-        .await
-        .unwrap_err()
-        .to_string();
+}
+
+#[tokio::test]
+async fn admin_agent_status_refuses_an_unknown_status() {
+    let w = admin_world().await;
+    let err = admin_err(&w, &["agent", "status", "ann", "busy"]).await;
     assert!(err.contains("unknown status"), "{err}");
-    // New agents start offline: the first contact hears the away message.
-    w.clock.set_unix(NOON);
-    assert_eq!(
-        w.assigner.assign(request(1, NOON - 10)).await.unwrap(),
-        JobOutcome::Waiting {
-            kind: MessageKind::Away,
-            position: 1
-        }
-    );
+}
 
-    let queue = w.env.queue_url("AssignmentQueue").to_string();
-    let out = admin(
-        &w,
-        &[
-            "agent",
-            "status",
-            "ann",
-            "online",
-            "--assignment-queue",
-            &queue,
-        ],
-    )
-    .await
-    .unwrap();
+/// New agents start offline: the first contact hears the away message.
+#[tokio::test]
+async fn an_agent_added_by_admin_starts_offline() {
+    let w = admin_world().await;
+    let (outcome, _) = admin_sets_ann_online(&w).await;
+    assert_eq!(outcome, waiting(MessageKind::Away, 1));
+}
+
+#[tokio::test]
+async fn admin_agent_status_queues_a_drain_for_the_agents_team() {
+    let w = admin_world().await;
+    let (_, out) = admin_sets_ann_online(&w).await;
     assert!(out.ends_with("drain queued for support"), "{out}");
-    let drain_jobs = w.env.receive_all("AssignmentQueue").await;
-    assert_eq!(drain_jobs.len(), 1);
-    let job: AssignmentJob = serde_json::from_str(drain_jobs[0].body().unwrap()).unwrap();
     assert_eq!(
-        job,
-        AssignmentJob::Drain {
-            team_id: "support".into(),
-            reason: "agent ann changed".into()
-        }
+        queued_jobs(&w).await,
+        [drain("support", "agent ann changed")]
     );
-    assert!(w
-        .assigner
-        .handle(sqs_event(&[job]))
-        .await
-        .batch_item_failures
-        .is_empty());
-    assert_eq!(
-        w.store
-            .get_ticket("conv-001")
-            .await
-            .unwrap()
-            .unwrap()
-            .agent
-            .as_deref(),
-        Some("ann")
-    );
+}
 
-    assert_eq!(
-        w.assigner.assign(request(2, NOON - 5)).await.unwrap(),
-        JobOutcome::Waiting {
-            kind: MessageKind::Overload,
-            position: 1
-        }
-    );
+#[tokio::test]
+async fn the_drain_queued_by_admin_assigns_the_waiting_contact() {
+    let (w, _) = admin_world_with_one_waiting().await;
+    assert_eq!(agent_of(&w, "conv-001").await.as_deref(), Some("ann"));
+}
+
+#[tokio::test]
+async fn admin_waiting_lists_the_line_with_time_and_language() {
+    let (w, outcome) = admin_world_with_one_waiting().await;
+    assert_eq!(outcome, waiting(MessageKind::Overload, 1));
     let line = admin(&w, &["waiting", "support"]).await.unwrap();
     assert!(
         line.starts_with("1\tconv-002\t-\t2026-11-23T11:59:55+00:00\ten"),
         "{line}"
     );
+}
+
+#[tokio::test]
+async fn admin_agent_list_shows_status_load_teams_and_languages() {
+    let (w, _) = admin_world_with_one_waiting().await;
     let agents = admin(&w, &["agent", "list"]).await.unwrap();
     assert_eq!(
         agents,
         "ann\tAnn\tonline\t1/1\tteams=support\tlanguages=en,de"
     );
+}
 
-    let out = admin(
-        &w,
-        &[
-            "conversation",
-            "close",
-            "conv-001",
-            "--by",
-            "ann",
-            "--assignment-queue",
-            &queue,
-        ],
-    )
-    .await
-    .unwrap();
+#[tokio::test]
+async fn admin_conversation_close_frees_the_slot_and_queues_a_drain() {
+    let (w, _) = admin_world_with_one_waiting().await;
     assert_eq!(
-        out,
+        admin_closes_conv_001(&w).await,
         "conversation conv-001 closed (ann has a free slot); drain queued for support"
     );
-    let job: AssignmentJob = serde_json::from_str(
-        w.env.receive_all("AssignmentQueue").await[0]
-            .body()
-            .unwrap(),
-    )
-    .unwrap();
-    assert!(w
-        .assigner
-        .handle(sqs_event(&[job]))
-        .await
-        .batch_item_failures
-        .is_empty());
+    assert_eq!(queued_jobs(&w).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_drain_after_an_admin_close_empties_the_line() {
+    let w = admin_close_served().await;
     assert_eq!(
         admin(&w, &["waiting", "support"]).await.unwrap(),
         "nobody is waiting for support"
     );
+}
+
+#[tokio::test]
+async fn contacts_hear_the_messages_of_the_team_saved_by_admin() {
+    let w = admin_close_served().await;
     let texts: Vec<String> = outbound(&w)
         .await
         .iter()
@@ -899,59 +1246,49 @@ async fn admin_commands_manage_agents_teams_and_the_line_and_closing_queues_a_dr
         texts,
         ["Away.", "Hi, Ann here.", "You are #1.", "Hi, Ann here."]
     );
-    let err = admin(&w, &["conversation", "close", "conv-404"])
-        .await
-        .unwrap_err()
-        .to_string();
+}
+
+#[tokio::test]
+async fn admin_conversation_close_refuses_a_conversation_never_handed_off() {
+    let w = admin_world().await;
+    let err = admin_err(&w, &["conversation", "close", "conv-404"]).await;
     assert!(err.contains("never handed off"), "{err}");
+}
+
+#[tokio::test]
+async fn admin_help_names_the_close_command() {
+    let w = world(None).await;
     assert!(admin(&w, &["help"])
         .await
         .unwrap()
         .contains("conversation close CONVERSATION_ID"));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[tokio::test]
-async fn sample_events_and_the_scheduled_sweep_run_through_the_handler() {
+// ---------------------------------------------------------------- sample events and the sweep
+
+fn event_file(name: &str) -> String {
+    std::fs::read_to_string(prechat_tests::workspace_root().join("events").join(name)).unwrap()
+}
+
+/// Team `billing` with ann (capacity 2), and the sample event handled.
+async fn billing_after_the_sample_event() -> World {
     let w = world(None).await;
     let t = team("billing", Strategy::RoundRobin);
     setup(&w, &t, &[agent("ann", "billing", 2)]).await;
-    let root = prechat_tests::workspace_root();
-    let sample: SqsEvent = serde_json::from_str(
-        &std::fs::read_to_string(root.join("events/agent-assigner.json")).unwrap(),
-    )
-    .unwrap();
+    let sample: SqsEvent = serde_json::from_str(&event_file("agent-assigner.json")).unwrap();
     assert!(w
         .assigner
         .handle(sample)
         .await
         .batch_item_failures
         .is_empty());
-    let ticket = w
-        .store
-        .get_ticket("conv-20261123-0001")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(ticket.agent.as_deref(), Some("ann"));
+    w
+}
 
-    // The schedule's constant input in the template is the sweep event file.
-    let sweep_text =
-        std::fs::read_to_string(root.join("events/agent-assigner-sweep.json")).unwrap();
-    let template: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(prechat_tests::template_path()).unwrap())
-            .unwrap();
-    let input = template["Resources"]["AgentAssignerFunction"]["Properties"]["Events"]["Sweep"]
-        ["Properties"]["Input"]
-        .as_str()
-        .unwrap();
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(input).unwrap(),
-        serde_json::from_str::<serde_json::Value>(&sweep_text).unwrap()
-    );
-
-    // A crash between reserving a slot and taking the ticket leaves a reservation for a
-    // conversation that is not assigned to the agent; the sweep frees it once it is old enough.
+/// A crash between reserving a slot and taking the ticket leaves a reservation (made at
+/// NOON - 30) for a conversation that is not assigned to the agent.
+async fn with_a_leaked_slot() -> World {
+    let w = billing_after_the_sample_event().await;
     w.env
         .dynamo
         .update_item()
@@ -966,31 +1303,60 @@ async fn sample_events_and_the_scheduled_sweep_run_through_the_handler() {
         .send()
         .await
         .unwrap();
-    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 2);
-    let sweep: SqsEvent = serde_json::from_str(&sweep_text).unwrap();
-    assert!(w
-        .assigner
-        .handle(sweep.clone())
-        .await
-        .batch_item_failures
-        .is_empty());
-    assert_eq!(
-        w.store.get_agent("ann").await.unwrap().unwrap().open,
-        2,
-        "too young: may be in flight"
-    );
-    w.clock.set_unix(NOON + 300);
+    assert_eq!(open(&w, "ann").await, 2);
+    w
+}
+
+async fn sweep(w: &World) {
+    let sweep: SqsEvent = serde_json::from_str(&event_file("agent-assigner-sweep.json")).unwrap();
     assert!(w
         .assigner
         .handle(sweep)
         .await
         .batch_item_failures
         .is_empty());
+}
+
+#[tokio::test]
+async fn the_sample_event_is_assigned_through_the_handler() {
+    let w = billing_after_the_sample_event().await;
     assert_eq!(
-        w.store.get_agent("ann").await.unwrap().unwrap().open,
-        1,
-        "leaked slot freed, real one kept"
+        agent_of(&w, "conv-20261123-0001").await.as_deref(),
+        Some("ann")
     );
+}
+
+/// The schedule's constant input in the template is the sweep event file.
+#[tokio::test]
+async fn the_schedule_sends_the_sweep_event_file() {
+    let template: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(prechat_tests::template_path()).unwrap())
+            .unwrap();
+    let input = template["Resources"]["AgentAssignerFunction"]["Properties"]["Events"]["Sweep"]
+        ["Properties"]["Input"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(input).unwrap(),
+        serde_json::from_str::<serde_json::Value>(&event_file("agent-assigner-sweep.json"))
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn the_sweep_keeps_a_young_reservation_that_may_be_in_flight() {
+    let w = with_a_leaked_slot().await;
+    sweep(&w).await;
+    assert_eq!(open(&w, "ann").await, 2, "too young: may be in flight");
+}
+
+#[tokio::test]
+async fn the_sweep_frees_only_the_leaked_slot_once_it_is_old_enough() {
+    let w = with_a_leaked_slot().await;
+    sweep(&w).await;
+    w.clock.set_unix(NOON + 300);
+    sweep(&w).await;
+    assert_eq!(open(&w, "ann").await, 1, "leaked slot freed, real one kept");
     assert_eq!(w.store.reservations("ann").await.unwrap().len(), 1);
 }
 
@@ -1076,12 +1442,12 @@ fn rebased_sample(path: &std::path::Path) -> prechat_tests::TempFile {
     prechat_tests::TempFile::with_contents("agent-assigner", &event.to_string())
 }
 
-#[tokio::test]
-async fn a_conversation_closed_by_the_engine_is_not_assigned() {
-    let w = world(None).await;
-    let t = team("support", Strategy::RoundRobin);
-    setup(&w, &t, &[agent("ann", "support", 1)]).await;
-    // The survey engine closed the conversation (e.g. the contact wrote "stop").
+// ---------------------------------------------------------------- a conversation the engine closed
+
+/// Team `support` with ann (capacity 1); the survey engine closed conv-001 (e.g. the contact
+/// wrote "stop") before its hand-off job ran. Returns what that job came to.
+async fn closed_by_the_engine() -> (World, JobOutcome) {
+    let w = support_world(1).await;
     w.env
         .dynamo
         .put_item()
@@ -1093,30 +1459,43 @@ async fn a_conversation_closed_by_the_engine_is_not_assigned() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        w.assigner.assign(request(1, NOON)).await.unwrap(),
-        JobOutcome::AlreadyClosed
-    );
-    let ticket = w.store.get_ticket("conv-001").await.unwrap().unwrap();
-    assert_eq!(ticket.state, TicketState::Closed);
-    let ann = w.store.get_agent("ann").await.unwrap().unwrap();
-    assert_eq!(ann.open, 0, "the slot was given back");
+    let outcome = w.assigner.assign(request(1, NOON)).await.unwrap();
+    (w, outcome)
+}
+
+#[tokio::test]
+async fn a_conversation_closed_by_the_engine_is_not_assigned() {
+    let (w, outcome) = closed_by_the_engine().await;
+    assert_eq!(outcome, JobOutcome::AlreadyClosed);
+    assert_eq!(ticket(&w, "conv-001").await.state, TicketState::Closed);
+}
+
+#[tokio::test]
+async fn a_conversation_closed_by_the_engine_gives_its_slot_to_the_next() {
+    let (w, _) = closed_by_the_engine().await;
+    assert_eq!(open(&w, "ann").await, 0, "the slot was given back");
     assert!(w.store.reservations("ann").await.unwrap().is_empty());
+    assert_eq!(
+        w.assigner.assign(request(2, NOON)).await.unwrap(),
+        assigned("ann")
+    );
+}
+
+#[tokio::test]
+async fn nothing_is_sent_to_a_conversation_closed_by_the_engine() {
+    let (w, _) = closed_by_the_engine().await;
     assert!(
         outbound(&w).await.is_empty(),
         "nothing is sent to a closed conversation"
     );
-    // The engine's attributes are untouched.
+}
+
+#[tokio::test]
+async fn the_engines_attributes_of_a_closed_conversation_are_untouched() {
+    let (w, _) = closed_by_the_engine().await;
     let conv = conv_item(&w, "conv-001").await;
     assert_eq!(conv["closed_by"].as_s().unwrap(), "contact");
     assert!(!conv.contains_key("assigned_agent"));
-    // The next conversation gets the slot.
-    assert_eq!(
-        w.assigner.assign(request(2, NOON)).await.unwrap(),
-        JobOutcome::Assigned {
-            agent: "ann".into()
-        }
-    );
 }
 
 // ---------------------------------------------------------------- hand-off correctness
@@ -1131,11 +1510,6 @@ fn cancel_job(i: usize, reason: CancelReason, at: i64) -> AssignmentJob {
         reason,
         requested_at: at,
     })
-}
-
-async fn run(w: &World, job: AssignmentJob) {
-    let r = w.assigner.handle(sqs_event(&[job])).await;
-    assert!(r.batch_item_failures.is_empty(), "{r:?}");
 }
 
 /// The conversation item as the survey engine keeps it (only what the assigner reads).
@@ -1153,30 +1527,31 @@ async fn engine_saw_inbound(w: &World, conv: &str, last_inbound_at: i64) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn a_webhook_answering_500_forever_never_blocks_the_team_and_is_given_up() {
-    use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500))
-        .mount(&server)
-        .await;
-    let w = world(Some("hook-secret")).await;
-    let mut t = team("support", Strategy::RoundRobin);
-    t.notify_url = Some(format!("{}/hook", server.uri()));
-    setup(&w, &t, &[agent("ann", "support", 5)]).await;
+/// A webhook answering 500 to every post; conv-001 and conv-002 are assigned to ann.
+async fn assigned_with_the_webhook_down() -> (MockServer, World) {
+    let server = hook_answering(500).await;
+    let w = notifying_world(&server, 5).await;
+    run(&w, assign(1, NOON)).await;
+    run(&w, assign(2, NOON)).await;
+    (server, w)
+}
 
-    // Both jobs succeed and both contacts hear who their agent is.
-    run(&w, AssignmentJob::Assign(request(1, NOON))).await;
-    run(&w, AssignmentJob::Assign(request(2, NOON))).await;
+#[tokio::test]
+async fn a_webhook_answering_500_never_blocks_the_team() {
+    let (_server, w) = assigned_with_the_webhook_down().await;
     let msgs = outbound(&w).await;
     assert_eq!(msgs.len(), 2);
-    assert!(msgs
-        .iter()
-        .all(|m| text(m).starts_with("You are now talking to Agent ann")));
-    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 2);
+    for m in &msgs {
+        assert_starts_with(m, "You are now talking to Agent ann");
+    }
+    assert_eq!(open(&w, "ann").await, 2);
+}
 
-    // The sweep retries each notification after its back-off until it is given up.
+/// The sweep retries each notification after its back-off until it is given up.
+#[tokio::test]
+async fn a_webhook_answering_500_forever_is_given_up() {
+    let (server, w) = assigned_with_the_webhook_down().await;
+    outbound(&w).await;
     for _ in 0..30 {
         if w.store.unannounced("support").await.unwrap().is_empty() {
             break;
@@ -1197,20 +1572,19 @@ async fn a_webhook_answering_500_forever_never_blocks_the_team_and_is_given_up()
     );
 }
 
-#[tokio::test]
-async fn stop_while_waiting_takes_the_ticket_out_of_the_line_at_once() {
-    let w = world(None).await;
-    setup(
-        &w,
-        &team("support", Strategy::RoundRobin),
-        &[agent("ann", "support", 1)],
-    )
-    .await;
+/// ann (capacity 1) has conv-001; conv-002 and conv-003 wait; conv-002's contact stops.
+async fn conv_002_stopped_while_waiting() -> World {
+    let w = support_world(1).await;
     for i in 1..=3 {
-        run(&w, AssignmentJob::Assign(request(i, NOON + i as i64))).await;
+        run(&w, assign(i, NOON + i as i64)).await;
     }
     run(&w, cancel_job(2, CancelReason::Stopped, NOON + 10)).await;
+    w
+}
 
+#[tokio::test]
+async fn stop_while_waiting_takes_the_ticket_out_of_the_line_at_once() {
+    let w = conv_002_stopped_while_waiting().await;
     let line = w.store.waiting("support").await.unwrap();
     assert_eq!(
         line.iter()
@@ -1219,35 +1593,36 @@ async fn stop_while_waiting_takes_the_ticket_out_of_the_line_at_once() {
         ["conv-003"]
     );
     assert_eq!(w.store.position(&line[0]).await.unwrap(), 1);
-    let stopped = w.store.get_ticket("conv-002").await.unwrap().unwrap();
-    assert_eq!(stopped.state, TicketState::Closed);
-    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
-    // Repeating the job changes nothing.
+    assert_eq!(ticket(&w, "conv-002").await.state, TicketState::Closed);
+    assert_eq!(open(&w, "ann").await, 1);
+}
+
+#[tokio::test]
+async fn a_repeated_stop_job_changes_nothing() {
+    let w = conv_002_stopped_while_waiting().await;
     run(&w, cancel_job(2, CancelReason::Stopped, NOON + 10)).await;
-    assert_eq!(w.store.waiting("support").await.unwrap().len(), 1);
+    assert_eq!(line(&w, "support").await.len(), 1);
+}
+
+/// ann (capacity 1) has conv-001, conv-002 waits; conv-001 restarts its survey.
+async fn assigned_conv_001_restarted() -> World {
+    let w = support_world(1).await;
+    run(&w, assign(1, NOON)).await;
+    run(&w, assign(2, NOON + 1)).await;
+    outbound(&w).await;
+    run(&w, cancel_job(1, CancelReason::Restarted, NOON + 10)).await;
+    w
 }
 
 #[tokio::test]
 async fn cancelling_an_assigned_ticket_frees_the_agent_for_the_next_in_line() {
-    let w = world(None).await;
-    setup(
-        &w,
-        &team("support", Strategy::RoundRobin),
-        &[agent("ann", "support", 1)],
-    )
-    .await;
-    run(&w, AssignmentJob::Assign(request(1, NOON))).await;
-    run(&w, AssignmentJob::Assign(request(2, NOON + 1))).await;
-    outbound(&w).await;
-
-    run(&w, cancel_job(1, CancelReason::Restarted, NOON + 10)).await;
-
-    let next = w.store.get_ticket("conv-002").await.unwrap().unwrap();
+    let w = assigned_conv_001_restarted().await;
+    let next = ticket(&w, "conv-002").await;
     assert_eq!(
         (next.state, next.agent.as_deref()),
         (TicketState::Assigned, Some("ann"))
     );
-    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
+    assert_eq!(open(&w, "ann").await, 1);
     let held: Vec<String> = w
         .store
         .reservations("ann")
@@ -1260,7 +1635,12 @@ async fn cancelling_an_assigned_ticket_frees_the_agent_for_the_next_in_line() {
     let msgs = outbound(&w).await;
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].conversation_id.as_deref(), Some("conv-002"));
-    // The restarted conversation goes on: not closed, no longer assigned.
+}
+
+/// The restarted conversation goes on: not closed, no longer assigned.
+#[tokio::test]
+async fn a_restarted_conversation_is_left_open_and_unassigned() {
+    let w = assigned_conv_001_restarted().await;
     let conv = conv_item(&w, "conv-001").await;
     assert!(
         !conv.contains_key("closed_at") && !conv.contains_key("assigned_agent"),
@@ -1268,32 +1648,34 @@ async fn cancelling_an_assigned_ticket_frees_the_agent_for_the_next_in_line() {
     );
 }
 
-#[tokio::test]
-async fn after_a_restart_the_new_answers_replace_the_old_on_the_ticket_and_reach_the_agent() {
-    use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
-    let w = world(Some("hook-secret")).await;
-    let mut t = team("support", Strategy::RoundRobin);
-    t.notify_url = Some(format!("{}/hook", server.uri()));
-    setup(&w, &t, &[agent("ann", "support", 1)]).await;
+/// conv-001 hands off with the answer "old", restarts, and hands off again with "new"; the
+/// webhook takes every post.
+async fn handed_off_again_after_a_restart() -> (MockServer, World) {
+    let server = hook_answering(200).await;
+    let w = notifying_world(&server, 1).await;
     let mut first = request(1, NOON);
     first.answers.insert("issue".into(), "old".into());
     run(&w, AssignmentJob::Assign(first)).await;
-
     run(&w, cancel_job(1, CancelReason::Restarted, NOON + 10)).await;
     let mut second = request(1, NOON + 20);
     second.job_id = "handoff:conv-001:again".into();
     second.answers.insert("issue".into(), "new".into());
     run(&w, AssignmentJob::Assign(second)).await;
+    (server, w)
+}
 
-    let ticket = w.store.get_ticket("conv-001").await.unwrap().unwrap();
+#[tokio::test]
+async fn after_a_restart_the_new_answers_replace_the_old_on_the_ticket() {
+    let (_server, w) = handed_off_again_after_a_restart().await;
+    let ticket = ticket(&w, "conv-001").await;
     assert_eq!(ticket.state, TicketState::Assigned);
     assert_eq!(ticket.request.answers["issue"], "new");
-    assert_eq!(w.store.get_agent("ann").await.unwrap().unwrap().open, 1);
+    assert_eq!(open(&w, "ann").await, 1);
+}
+
+#[tokio::test]
+async fn after_a_restart_the_new_answers_reach_the_agent() {
+    let (server, _w) = handed_off_again_after_a_restart().await;
     let posts = server.received_requests().await.unwrap();
     let last: serde_json::Value = serde_json::from_slice(&posts.last().unwrap().body).unwrap();
     assert_eq!(posts.len(), 2);
@@ -1302,41 +1684,27 @@ async fn after_a_restart_the_new_answers_replace_the_old_on_the_ticket_and_reach
 
 #[tokio::test]
 async fn a_superseding_hand_off_replaces_the_open_one() {
-    let w = world(None).await;
-    setup(
-        &w,
-        &team("support", Strategy::RoundRobin),
-        &[agent("ann", "support", 1)],
-    )
-    .await;
-    run(&w, AssignmentJob::Assign(request(1, NOON))).await;
+    let w = support_world(1).await;
+    run(&w, assign(1, NOON)).await;
     let mut again = request(1, NOON + 5);
     again.job_id = "handoff:conv-001:restart".into();
     again.answers.insert("issue".into(), "new".into());
     again.supersedes = true;
     run(&w, AssignmentJob::Assign(again)).await;
-    let ticket = w.store.get_ticket("conv-001").await.unwrap().unwrap();
+    let ticket = ticket(&w, "conv-001").await;
     assert_eq!(ticket.job_id, "handoff:conv-001:restart");
     assert_eq!(ticket.state, TicketState::Assigned);
     assert_eq!(ticket.request.answers["issue"], "new");
-    assert_eq!(
-        w.store.get_agent("ann").await.unwrap().unwrap().open,
-        1,
-        "one slot, not two"
-    );
+    assert_eq!(open(&w, "ann").await, 1, "one slot, not two");
 }
 
 #[tokio::test]
 async fn the_window_counts_from_the_contacts_latest_message_while_waiting() {
-    let w = world(None).await;
-    let mut t = team("support", Strategy::RoundRobin);
-    t.templates
-        .insert(MessageKind::Assigned, "agent_assigned".into());
-    setup(&w, &t, &[agent("ann", "support", 1)]).await;
+    let w = support_with_assigned_template(1).await;
     let handoff = NOON;
-    run(&w, AssignmentJob::Assign(request(1, handoff - 60))).await;
+    run(&w, assign(1, handoff - 60)).await;
     engine_saw_inbound(&w, "conv-002", handoff).await;
-    run(&w, AssignmentJob::Assign(request(2, handoff))).await;
+    run(&w, assign(2, handoff)).await;
     outbound(&w).await;
     // The contact writes again 23 hours into the wait; the engine records it.
     engine_saw_inbound(&w, "conv-002", handoff + 23 * 3600).await;
@@ -1351,25 +1719,16 @@ async fn the_window_counts_from_the_contacts_latest_message_while_waiting() {
 
     let msgs = outbound(&w).await;
     assert_eq!(msgs.len(), 1);
-    assert_eq!(
-        text(&msgs[0]),
-        "You are now talking to Agent ann. They will reply here shortly."
-    );
+    assert_eq!(text(&msgs[0]), ASSIGNED_TO_ANN);
     assert_eq!(msgs[0].last_inbound_at, Some(handoff + 23 * 3600));
 }
 
 #[tokio::test]
 async fn a_retried_overloaded_job_announces_one_place_in_line() {
-    let w = world(None).await;
-    setup(
-        &w,
-        &team("support", Strategy::RoundRobin),
-        &[agent("ann", "support", 1)],
-    )
-    .await;
-    run(&w, AssignmentJob::Assign(request(1, NOON))).await;
-    run(&w, AssignmentJob::Assign(request(2, NOON + 1))).await;
-    let job = AssignmentJob::Assign(request(3, NOON + 2));
+    let w = support_world(1).await;
+    run(&w, assign(1, NOON)).await;
+    run(&w, assign(2, NOON + 1)).await;
+    let job = assign(3, NOON + 2);
     run(&w, job.clone()).await;
     // The one ahead leaves the line; then the same job is delivered again.
     w.store
@@ -1384,11 +1743,7 @@ async fn a_retried_overloaded_job_announces_one_place_in_line() {
         .filter(|m| m.conversation_id.as_deref() == Some("conv-003"))
         .collect();
     assert_eq!(mine.len(), 1, "{mine:?}");
-    assert!(
-        text(&mine[0]).contains("number 2 in line"),
-        "{}",
-        text(&mine[0])
-    );
+    assert_contains(&mine[0], "number 2 in line");
 }
 
 #[tokio::test]
@@ -1421,23 +1776,25 @@ async fn the_assigner_starts_with_only_the_parameters_the_deploy_section_names()
 }
 
 #[tokio::test]
-async fn notify_urls_that_only_look_local_are_refused_when_stored_and_before_sending() {
+async fn admin_refuses_a_notify_url_that_only_looks_local() {
     let w = world(Some("hook-secret")).await;
-    let file = prechat_tests::TempFile::with_contents(
+    let file = TempFile::with_contents(
         "team",
         r#"{"id":"support","name":"Support","notify_url":"http://127.0.0.1.nip.io/hook"}"#,
     );
-    let err = admin(&w, &["team", "add", file.path().to_str().unwrap()])
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = admin_err(&w, &["team", "add", file_arg(&file)]).await;
     assert!(err.contains("notify_url"), "{err}");
-    // A team stored before the check: assignment goes on, the notification is refused.
-    let mut t = team("support", Strategy::RoundRobin);
-    t.notify_url = Some("http://localhost.example.com/hook".into());
-    setup(&w, &t, &[agent("ann", "support", 1)]).await;
-    run(&w, AssignmentJob::Assign(request(1, NOON))).await;
-    let ticket = w.store.get_ticket("conv-001").await.unwrap().unwrap();
+}
+
+/// A team stored before the check: assignment goes on, the notification is refused.
+#[tokio::test]
+async fn a_stored_notify_url_that_only_looks_local_is_refused_before_sending() {
+    let w = support_world_with(Some("hook-secret"), 1, |t| {
+        t.notify_url = Some("http://localhost.example.com/hook".into())
+    })
+    .await;
+    run(&w, assign(1, NOON)).await;
+    let ticket = ticket(&w, "conv-001").await;
     assert!(ticket.state == TicketState::Assigned && ticket.announced);
     assert_eq!(outbound(&w).await.len(), 1);
 }
