@@ -66,8 +66,6 @@ pub enum AssignError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
-    #[error(transparent)]
-    Notify(NotifyError),
     /// Missing or invalid routing configuration: retrying cannot fix it, so the job is parked
     /// in the DLQ at once (alarmed); redrive it once an admin has fixed the configuration.
     #[error("routing configuration: {0}")]
@@ -82,8 +80,6 @@ impl Disposition for AssignError {
         match self {
             AssignError::Store(e) => Disposition::is_retryable(e),
             AssignError::Queue(e) => Disposition::is_retryable(e),
-            AssignError::Notify(NotifyError::Retryable(_)) => true,
-            AssignError::Notify(NotifyError::Permanent(_)) => false,
             AssignError::Config(_) | AssignError::Invalid(_) => false,
         }
     }
@@ -92,8 +88,6 @@ impl Disposition for AssignError {
         match self {
             AssignError::Store(e) => e.category(),
             AssignError::Queue(e) => e.category(),
-            AssignError::Notify(NotifyError::Retryable(_)) => "notify_retryable",
-            AssignError::Notify(NotifyError::Permanent(_)) => "notify_refused",
             AssignError::Config(_) => "routing_config",
             AssignError::Invalid(_) => "invalid_job",
         }

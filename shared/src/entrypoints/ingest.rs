@@ -13,6 +13,7 @@
 //! others are queued, and the answer is 200 (a retry could not help). Logs carry reasons,
 //! counts, message ids and redacted contact keys ([`log_id`]): never bodies, numbers or names.
 
+use crate::clock::Clock;
 use std::collections::HashSet;
 
 use lambda_http::http::{Method, StatusCode};
@@ -161,6 +162,8 @@ pub fn log_id(ev: &InboundEvent) -> String {
 pub struct Ingest<Q = SqsQueue> {
     verifier: Verifier,
     queue: Q,
+    /// "Now" for clamping webhook timestamps.
+    clock: Clock,
 }
 
 impl Ingest<SqsQueue> {
@@ -185,7 +188,14 @@ impl<Q: MessageQueue> Ingest<Q> {
         Ingest {
             verifier: Verifier::new(app_secret),
             queue,
+            clock: Clock::system(),
         }
+    }
+
+    /// Replaces the clock (tests of timestamp clamping).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The Lambda handler body.
@@ -212,7 +222,7 @@ impl<Q: MessageQueue> Ingest<Q> {
         if method != Method::POST {
             return refused(Refusal::Method(method.to_string()), body.len());
         }
-        let now = crate::clock::Clock::system().unix();
+        let now = self.clock.unix();
         let normalized = match accept(&self.verifier, signature, body, now) {
             Ok(n) => n,
             Err(r) => return refused(r, body.len()),

@@ -475,7 +475,11 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
     }
 
     async fn deliver_in_span(&self, msg: &OutboundMessage) -> Result<Delivery, SendError> {
-        if self.delivery_log.is_sent(&msg.dedup_id).await? {
+        if self
+            .delivery_log
+            .is_sent(&msg.dedup_id, self.clock.unix())
+            .await?
+        {
             tracing::info!("already sent; redelivery skipped");
             return Ok(Delivery::AlreadySent);
         }

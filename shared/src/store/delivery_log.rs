@@ -125,8 +125,13 @@ fn rank(status: DeliveryStatus) -> i64 {
 
 /// The delivery log port, used by the reply sender and by the survey engine's statuses.
 pub trait DeliveryLog: Send + Sync {
-    /// Whether a message with this dedup id was already sent.
-    fn is_sent(&self, dedup_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Whether a message with this dedup id was already sent (a record expired at `now`, which
+    /// DynamoDB may not have removed yet, does not count).
+    fn is_sent(
+        &self,
+        dedup_id: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Records a sent message. `Ok(false)` when it was already recorded (nothing written).
     fn record_sent(
         &self,
@@ -168,7 +173,7 @@ fn put_if_some(item: &mut Item, name: &str, v: Option<&String>) {
 }
 
 impl DeliveryLog for DynamoDeliveryLog {
-    async fn is_sent(&self, dedup_id: &str) -> Result<bool, StoreError> {
+    async fn is_sent(&self, dedup_id: &str, now: i64) -> Result<bool, StoreError> {
         let out = self
             .table
             .client
@@ -183,7 +188,6 @@ impl DeliveryLog for DynamoDeliveryLog {
             .map_err(StoreError::from_sdk)?;
         // An expired record that DynamoDB has not removed yet no longer counts; an expiry that
         // is no number is not ours to ignore, so the record counts.
-        let now = crate::clock::Clock::system().unix();
         Ok(out.item().is_some_and(|item| {
             item.get(attr::EXPIRES_AT).is_none()
                 || item
@@ -389,7 +393,7 @@ impl MemoryDeliveryLog {
 }
 
 impl DeliveryLog for MemoryDeliveryLog {
-    async fn is_sent(&self, dedup_id: &str) -> Result<bool, StoreError> {
+    async fn is_sent(&self, dedup_id: &str, _now: i64) -> Result<bool, StoreError> {
         self.check()?;
         Ok(self.sent().iter().any(|r| r.dedup_id == dedup_id))
     }

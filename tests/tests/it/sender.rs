@@ -421,7 +421,8 @@ async fn sender_never_sends_a_redelivered_message_twice() {
         rig.item("OUT#wamid.other", "OUT").await.is_none(),
         "the transaction wrote nothing"
     );
-    assert!(outbox.is_sent("c1:m1").await.unwrap());
+    let now = prechat::clock::Clock::system().unix();
+    assert!(outbox.is_sent("c1:m1", now).await.unwrap());
     // An expired record (not yet removed by DynamoDB) does not count.
     let old = SentRecord {
         dedup_id: "old".into(),
@@ -429,7 +430,7 @@ async fn sender_never_sends_a_redelivered_message_twice() {
         ..rec
     };
     assert!(outbox.record_sent(&old).await.unwrap());
-    assert!(!outbox.is_sent("old").await.unwrap());
+    assert!(!outbox.is_sent("old", now).await.unwrap());
 }
 
 #[tokio::test]
