@@ -5,6 +5,7 @@
 //! sharing state. Without an endpoint a test fails with a clear message: it never passes
 //! vacuously, and it never talks to a real AWS account by accident.
 
+pub mod app;
 pub mod cfn;
 pub mod lambda;
 pub mod sqs;
@@ -15,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::Message;
 
+pub use app::TestApp;
 pub use prechat_local as local;
 pub use prechat_local::provision;
 pub use prechat_local::{endpoint, local_sdk_config, template_path, workspace_root, Provisioned};
