@@ -222,7 +222,10 @@ async fn line(w: &TestApp, team: &str) -> Vec<String> {
 }
 
 async fn set_status(w: &TestApp, agent: &str, status: AgentStatus) {
-    w.routing().set_agent(agent, Some(status), None).await.unwrap();
+    w.routing()
+        .set_agent(agent, Some(status), None)
+        .await
+        .unwrap();
 }
 
 // ---------------------------------------------------------------- a burst of fifty
@@ -524,7 +527,11 @@ async fn serve_the_line(w: &TestApp) -> Vec<Served> {
     let mut steps = Vec::new();
     for closed in ["conv-001", "conv-004", "conv-003"] {
         w.clock.advance(60);
-        let outcome = w.routing().close(closed, "ann", w.clock.unix()).await.unwrap();
+        let outcome = w
+            .routing()
+            .close(closed, "ann", w.clock.unix())
+            .await
+            .unwrap();
         let conv = conv_item(w, closed).await;
         run(w, drain("support", "closed")).await;
         steps.push(Served {
@@ -915,7 +922,9 @@ async fn back_up_after_the_back_off() -> DuringOutage {
         .expect(1)
         .mount(&o.server)
         .await;
-    o.w.assigner.handle(sqs::fifo_event(&[assign(1, NOON)])).await;
+    o.w.assigner
+        .handle(sqs::fifo_event(&[assign(1, NOON)]))
+        .await;
     o.w.clock.advance(61);
     o.w.assigner.drain("*").await.unwrap();
     o
@@ -939,7 +948,13 @@ async fn a_failed_agent_notification_stays_due() {
 #[tokio::test]
 async fn the_sweep_posts_a_due_notification_again_after_the_back_off() {
     let o = back_up_after_the_back_off().await;
-    assert!(o.w.routing().unannounced("support").await.unwrap().is_empty());
+    assert!(o
+        .w
+        .routing()
+        .unannounced("support")
+        .await
+        .unwrap()
+        .is_empty());
     let reqs = o.server.received_requests().await.unwrap();
     assert_eq!(reqs.len(), 2, "one failed and one successful post");
 }

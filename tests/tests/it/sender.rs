@@ -31,7 +31,10 @@ async fn spawn() -> (TestApp, MockServer) {
 /// the re-engagement template `reopen_conversation` when `template`, and a back-off from
 /// `retry_base_secs` to 16 times that.
 async fn sender(app: &TestApp, graph: &MockServer, template: bool, retry_base_secs: u64) -> Sender {
-    let (base, max) = (retry_base_secs.to_string(), (retry_base_secs * 16).to_string());
+    let (base, max) = (
+        retry_base_secs.to_string(),
+        (retry_base_secs * 16).to_string(),
+    );
     let mut vars = vec![
         ("PRECHAT_GRAPH_TIMEOUT_MS", "800"),
         ("PRECHAT_RETRY_BASE_SECONDS", base.as_str()),
@@ -47,7 +50,13 @@ async fn sender(app: &TestApp, graph: &MockServer, template: bool, retry_base_se
 async fn enqueue(app: &TestApp, msgs: &[OutboundMessage]) {
     let batch: Vec<QueueMessage> = msgs
         .iter()
-        .map(|m| QueueMessage::fifo(serde_json::to_string(m).unwrap(), &m.group_id(), &m.dedup_id))
+        .map(|m| {
+            QueueMessage::fifo(
+                serde_json::to_string(m).unwrap(),
+                &m.group_id(),
+                &m.dedup_id,
+            )
+        })
         .collect();
     outbound_queue(app).send_all(&batch).await.unwrap();
 }
@@ -198,8 +207,7 @@ async fn sender_requests_per_reply() {
     let (rig, graph) = spawn().await;
     mount_accepting(&graph).await;
     let sender = sender(&rig, &graph, false, 0).await;
-    enqueue(&rig, &(0..10).map(|i| text("c1", i)).collect::<Vec<_>>())
-        .await;
+    enqueue(&rig, &(0..10).map(|i| text("c1", i)).collect::<Vec<_>>()).await;
     let started = std::time::Instant::now();
     let (n, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     println!(
@@ -287,8 +295,7 @@ async fn sender_keeps_order_when_a_message_fails_mid_batch() {
         .await;
     mount_accepting(&graph).await;
     let sender = sender(&rig, &graph, false, 0).await;
-    enqueue(&rig, &(1..=4).map(|i| text("c1", i)).collect::<Vec<_>>())
-        .await;
+    enqueue(&rig, &(1..=4).map(|i| text("c1", i)).collect::<Vec<_>>()).await;
 
     let (n, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert_eq!(n, 4);
@@ -443,7 +450,11 @@ async fn sender_records_permanent_errors_without_retrying() {
         assert_eq!(s(&fail, "error_class"), class);
         assert_eq!(s(&fail, "reason"), format!("(#{code}) refused"));
         assert_eq!(s(&fail, "kind"), "text");
-        assert_eq!(posted(&graph).await.len(), 1, "{code}: no template, no retry");
+        assert_eq!(
+            posted(&graph).await.len(),
+            1,
+            "{code}: no template, no retry"
+        );
         assert_eq!(rig.queue_depth("OutboundQueue").await, 0);
     }
 }
@@ -663,10 +674,7 @@ async fn reply_sender_binary_handles_the_sample_event_under_cargo_lambda() {
         "support"
     );
     let sent = app.item("SENT#conv-20261123-0001:q1:ask", "SENT").await;
-    assert_eq!(
-        sent.as_ref().map(|i| s(i, "wamid")),
-        Some("wamid.T1")
-    );
+    assert_eq!(sent.as_ref().map(|i| s(i, "wamid")), Some("wamid.T1"));
     assert!(log.contains("sent"), "{log}");
     for personal in ["16505551234", BSUID, "Which team"] {
         assert!(

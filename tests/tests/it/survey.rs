@@ -731,7 +731,9 @@ async fn a_conversation_whose_survey_version_is_gone_is_parked_in_the_inbound_dl
     // A fresh instance (versions are cached for the life of a process) meets the gap.
     let fresh = r.survey_engine_with(|_| {});
     let e = r.message(&who, tap("en"));
-    assert!(handle_with(&r, &fresh, std::slice::from_ref(&e)).await.is_empty());
+    assert!(handle_with(&r, &fresh, std::slice::from_ref(&e))
+        .await
+        .is_empty());
     let parked = r.env.parked("InboundDeadLetterQueue").await;
     assert_eq!(parked.len(), 1);
     let (body, group, error, _) = &parked[0];
