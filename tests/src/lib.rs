@@ -2,9 +2,11 @@
 //! [`TestEnv::new`], which gives it its own freshly created table and queues in the AWS
 //! protocol server named by `AWS_ENDPOINT_URL` (moto, started by `cargo xtask test`),
 //! provisioned from `infra/template.yaml` itself. Tests therefore run in parallel without
-//! sharing state. Without an endpoint a test fails with a clear message: it never passes
+//! sharing state. Tests of the entrypoints start from [`TestApp::spawn`] (module [`app`]),
+//! which wraps a `TestEnv` and builds every entrypoint from the template's environment. Without an endpoint a test fails with a clear message: it never passes
 //! vacuously, and it never talks to a real AWS account by accident.
 
+pub mod app;
 pub mod cfn;
 pub mod lambda;
 pub mod sqs;
@@ -15,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::Message;
 
+pub use app::TestApp;
 pub use prechat_local as local;
 pub use prechat_local::provision;
 pub use prechat_local::{endpoint, local_sdk_config, template_path, workspace_root, Provisioned};

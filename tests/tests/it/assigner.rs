@@ -6,26 +6,22 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
-use prechat::clock::Clock;
 use prechat::entrypoints::assigner::{AgentAssigner, JobOutcome, MAX_NOTIFY_ATTEMPTS};
-use prechat::queue::dlq::SqsDeadLetters;
 use prechat::queue::FifoContract;
-use prechat::queue::SqsQueue;
 use prechat::routing::job::{
     AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason,
 };
 use prechat::routing::model::{Agent, AgentStatus, MessageKind, Strategy, Team};
-use prechat::routing::notify::{signature, WebhookNotifier, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use prechat::routing::notify::{signature, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use prechat::routing::rules::RoutingConfig;
 use prechat::secrets::Secret;
-use prechat::store::routing::{CloseOutcome, RoutingStore, Ticket, TicketState};
-use prechat::store::DynamoTable;
+use prechat::store::routing::{CloseOutcome, Ticket, TicketState};
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage};
 use prechat::whatsapp::ContactRef;
-use prechat_tests::{sqs, TempFile, TestEnv};
+use prechat_tests::{sqs, TempFile, TestApp, TestEnv};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -34,39 +30,13 @@ const NOON: i64 = 1_795_435_200;
 
 const ASSIGNED_TO_ANN: &str = "You are now talking to Agent ann. They will reply here shortly.";
 
-struct World {
-    env: TestEnv,
-    assigner: Arc<AgentAssigner>,
-    store: RoutingStore,
-    clock: Clock,
-}
-
-async fn world(secret: Option<&str>) -> World {
-    let env = TestEnv::new().await;
-    let store = RoutingStore::new(DynamoTable::new(
-        env.dynamo.clone(),
-        env.table("StateTable"),
-    ));
-    let outbound = SqsQueue::new(env.sqs.clone(), env.queue_url("OutboundQueue"));
-    let clock = Clock::at_unix(NOON);
-    let notifier = secret.map(|s| WebhookNotifier::new(Secret::new(s)).unwrap());
-    let dead_letters = SqsDeadLetters::new(
-        env.sqs.clone(),
-        Some(env.queue_url("AssignmentDeadLetterQueue").to_owned()),
-    );
-    let assigner = Arc::new(AgentAssigner::new(
-        store.clone(),
-        outbound,
-        dead_letters,
-        notifier,
-        clock.clone(),
-    ));
-    World {
-        env,
-        assigner,
-        store,
-        clock,
+/// The app at noon on a Monday; agents notified with `secret` when given.
+async fn world(secret: Option<&str>) -> TestApp {
+    let mut w = TestApp::spawn_at(NOON).await;
+    if secret.is_some() {
+        w.assigner = Arc::new(w.assigner_with(secret));
     }
+    w
 }
 
 fn team(id: &str, strategy: Strategy) -> Team {
@@ -97,11 +67,11 @@ fn routing(default_team: &str) -> RoutingConfig {
     .unwrap()
 }
 
-async fn setup(w: &World, t: &Team, agents: &[Agent]) {
-    w.store.put_team(t).await.unwrap();
-    w.store.put_routing(&routing(&t.id)).await.unwrap();
+async fn setup(w: &TestApp, t: &Team, agents: &[Agent]) {
+    w.routing().put_team(t).await.unwrap();
+    w.routing().put_routing(&routing(&t.id)).await.unwrap();
     for a in agents {
-        w.store.upsert_agent(a).await.unwrap();
+        w.routing().upsert_agent(a).await.unwrap();
     }
 }
 
@@ -111,7 +81,7 @@ async fn support_world_with(
     secret: Option<&str>,
     capacity: u32,
     edit: impl FnOnce(&mut Team),
-) -> World {
+) -> TestApp {
     let w = world(secret).await;
     let mut t = team("support", Strategy::RoundRobin);
     edit(&mut t);
@@ -119,12 +89,12 @@ async fn support_world_with(
     w
 }
 
-async fn support_world(capacity: u32) -> World {
+async fn support_world(capacity: u32) -> TestApp {
     support_world_with(None, capacity, |_| {}).await
 }
 
 /// Team `support` posting to `server` at `/hook`, signed with "hook-secret".
-async fn notifying_world(server: &MockServer, capacity: u32) -> World {
+async fn notifying_world(server: &MockServer, capacity: u32) -> TestApp {
     let url = format!("{}/hook", server.uri());
     support_world_with(Some("hook-secret"), capacity, |t| t.notify_url = Some(url)).await
 }
@@ -179,21 +149,13 @@ fn waiting(kind: MessageKind, position: u32) -> JobOutcome {
     JobOutcome::Waiting { kind, position }
 }
 
-/// An SQS event as Lambda delivers it from the FIFO queue.
-fn sqs_event(jobs: &[AssignmentJob]) -> SqsEvent {
-    sqs::event(jobs.iter().enumerate().map(|(i, job)| {
-        let body = serde_json::to_string(job).unwrap();
-        sqs::record(&format!("msg-{i}"), &body, Some(&job.group_id()), None)
-    }))
-}
-
 /// Hands `job` to the handler and asserts it succeeded.
-async fn run(w: &World, job: AssignmentJob) {
-    let r = w.assigner.handle(sqs_event(&[job])).await;
+async fn run(w: &TestApp, job: AssignmentJob) {
+    let r = w.assigner.handle(sqs::fifo_event(&[job])).await;
     assert!(r.batch_item_failures.is_empty(), "{r:?}");
 }
 
-async fn outbound(w: &World) -> Vec<OutboundMessage> {
+async fn outbound(w: &TestApp) -> Vec<OutboundMessage> {
     w.env
         .receive_all("OutboundQueue")
         .await
@@ -221,7 +183,7 @@ fn assert_contains(m: &OutboundMessage, part: &str) {
     assert!(text(m).contains(part), "{}", text(m));
 }
 
-async fn conv_item(w: &World, conv: &str) -> HashMap<String, AttributeValue> {
+async fn conv_item(w: &TestApp, conv: &str) -> HashMap<String, AttributeValue> {
     w.env
         .dynamo
         .get_item()
@@ -235,22 +197,22 @@ async fn conv_item(w: &World, conv: &str) -> HashMap<String, AttributeValue> {
         .unwrap_or_default()
 }
 
-async fn ticket(w: &World, conv: &str) -> Ticket {
-    w.store.get_ticket(conv).await.unwrap().unwrap()
+async fn ticket(w: &TestApp, conv: &str) -> Ticket {
+    w.routing().get_ticket(conv).await.unwrap().unwrap()
 }
 
-async fn agent_of(w: &World, conv: &str) -> Option<String> {
+async fn agent_of(w: &TestApp, conv: &str) -> Option<String> {
     ticket(w, conv).await.agent
 }
 
 /// How many conversations `agent` holds.
-async fn open(w: &World, agent: &str) -> u32 {
-    w.store.get_agent(agent).await.unwrap().unwrap().open
+async fn open(w: &TestApp, agent: &str) -> u32 {
+    w.routing().get_agent(agent).await.unwrap().unwrap().open
 }
 
 /// The conversations waiting for `team`, in line order.
-async fn line(w: &World, team: &str) -> Vec<String> {
-    w.store
+async fn line(w: &TestApp, team: &str) -> Vec<String> {
+    w.routing()
         .waiting(team)
         .await
         .unwrap()
@@ -259,15 +221,18 @@ async fn line(w: &World, team: &str) -> Vec<String> {
         .collect()
 }
 
-async fn set_status(w: &World, agent: &str, status: AgentStatus) {
-    w.store.set_agent(agent, Some(status), None).await.unwrap();
+async fn set_status(w: &TestApp, agent: &str, status: AgentStatus) {
+    w.routing()
+        .set_agent(agent, Some(status), None)
+        .await
+        .unwrap();
 }
 
 // ---------------------------------------------------------------- a burst of fifty
 
 /// Fifty contacts hand off at once to three agents with room for five each (least open); each
 /// contact is its own FIFO group, so Lambda runs the jobs concurrently. Every job succeeds.
-async fn burst() -> World {
+async fn burst() -> TestApp {
     let w = world(None).await;
     let t = team("support", Strategy::LeastOpen);
     let agents = ["ann", "bob", "cid"].map(|id| agent(id, "support", 5));
@@ -277,7 +242,7 @@ async fn burst() -> World {
     for i in 0..50 {
         let a = w.assigner.clone();
         let job = assign(i, NOON - 1000 + i as i64);
-        tasks.spawn(async move { a.handle(sqs_event(&[job])).await });
+        tasks.spawn(async move { a.handle(sqs::fifo_event(&[job])).await });
     }
     while let Some(res) = tasks.join_next().await {
         assert!(res.unwrap().batch_item_failures.is_empty());
@@ -311,7 +276,7 @@ struct BurstSnapshot {
 
 async fn take_burst_snapshot() -> BurstSnapshot {
     let w = burst().await;
-    let agents = w.store.list_agents().await.unwrap();
+    let agents = w.routing().list_agents().await.unwrap();
     let mut tickets = Vec::new();
     let mut assigned_convs = HashMap::new();
     for i in 0..50 {
@@ -325,16 +290,16 @@ async fn take_burst_snapshot() -> BurstSnapshot {
     let mut held = HashMap::new();
     for a in &agents {
         let mut convs = Vec::new();
-        for (conv, _) in w.store.reservations(&a.id).await.unwrap() {
+        for (conv, _) in w.routing().reservations(&a.id).await.unwrap() {
             let agent = agent_of(&w, &conv).await;
             convs.push((conv, agent));
         }
         held.insert(a.id.clone(), convs);
     }
-    let reconciled = w.store.reconcile(NOON + 3600, 120).await.unwrap();
+    let reconciled = w.routing().reconcile(NOON + 3600, 120).await.unwrap();
     let mut line = Vec::new();
-    for t in w.store.waiting("support").await.unwrap() {
-        let position = w.store.position(&t).await.unwrap();
+    for t in w.routing().waiting("support").await.unwrap() {
+        let position = w.routing().position(&t).await.unwrap();
         line.push((t.conversation_id, position));
     }
     let mut heard: BTreeMap<String, Vec<OutboundMessage>> = BTreeMap::new();
@@ -531,7 +496,7 @@ fn after_a_burst_a_newcomer_is_told_its_exact_place() {
 
 /// ann (capacity 1) takes conv-001; then conv-002 (late), conv-003 (early) and conv-004 (VIP)
 /// arrive in this order. Returns what the four jobs came to.
-async fn vip_line() -> (World, Vec<JobOutcome>) {
+async fn vip_line() -> (TestApp, Vec<JobOutcome>) {
     let w = support_world(1).await;
     let mut late = request(2, NOON - 100);
     late.fields.insert("customer_id".into(), "C-9".into());
@@ -557,12 +522,16 @@ struct Served {
 
 /// After `vip_line`: ann closes conv-001, conv-004 and conv-003 in turn, a minute apart, each
 /// followed by the drain the admin command enqueues after a close.
-async fn serve_the_line(w: &World) -> Vec<Served> {
+async fn serve_the_line(w: &TestApp) -> Vec<Served> {
     outbound(w).await;
     let mut steps = Vec::new();
     for closed in ["conv-001", "conv-004", "conv-003"] {
         w.clock.advance(60);
-        let outcome = w.store.close(closed, "ann", w.clock.unix()).await.unwrap();
+        let outcome = w
+            .routing()
+            .close(closed, "ann", w.clock.unix())
+            .await
+            .unwrap();
         let conv = conv_item(w, closed).await;
         run(w, drain("support", "closed")).await;
         steps.push(Served {
@@ -644,7 +613,7 @@ async fn closing_a_closed_conversation_again_says_already_closed() {
     let (w, _) = vip_line().await;
     serve_the_line(&w).await;
     assert_eq!(
-        w.store.close("conv-001", "ann", NOON).await.unwrap(),
+        w.routing().close("conv-001", "ann", NOON).await.unwrap(),
         CloseOutcome::AlreadyClosed
     );
 }
@@ -653,7 +622,7 @@ async fn closing_a_closed_conversation_again_says_already_closed() {
 async fn closing_a_conversation_never_handed_off_says_not_found() {
     let (w, _) = vip_line().await;
     assert_eq!(
-        w.store.close("conv-999", "ann", NOON).await.unwrap(),
+        w.routing().close("conv-999", "ann", NOON).await.unwrap(),
         CloseOutcome::NotFound
     );
 }
@@ -662,7 +631,7 @@ async fn closing_a_conversation_never_handed_off_says_not_found() {
 
 /// Team `support` (round robin) with ann and bob (capacity 5 each); bob is offline; conv-000
 /// to conv-002 arrive a second apart. Returns what their jobs came to.
-async fn bob_offline_three_contacts() -> (World, Vec<JobOutcome>) {
+async fn bob_offline_three_contacts() -> (TestApp, Vec<JobOutcome>) {
     let w = world(None).await;
     let t = team("support", Strategy::RoundRobin);
     setup(&w, &t, &["ann", "bob"].map(|id| agent(id, "support", 5))).await;
@@ -676,13 +645,13 @@ async fn bob_offline_three_contacts() -> (World, Vec<JobOutcome>) {
 }
 
 /// After `bob_offline_three_contacts`, ann goes away; returns what conv-003's job came to.
-async fn ann_away_conv_003(w: &World) -> JobOutcome {
+async fn ann_away_conv_003(w: &TestApp) -> JobOutcome {
     set_status(w, "ann", AgentStatus::Away).await;
     w.assigner.assign(request(3, NOON)).await.unwrap()
 }
 
 /// ann away, conv-003 waiting; bob comes online and the drain runs.
-async fn bob_back_online() -> World {
+async fn bob_back_online() -> TestApp {
     let (w, _) = bob_offline_three_contacts().await;
     ann_away_conv_003(&w).await;
     set_status(&w, "bob", AgentStatus::Online).await;
@@ -716,7 +685,7 @@ async fn an_agent_coming_online_is_given_the_waiting_conversation() {
 #[tokio::test]
 async fn capacity_lowered_to_the_open_count_blocks_new_conversations() {
     let w = bob_back_online().await;
-    w.store.set_agent("bob", None, Some(1)).await.unwrap();
+    w.routing().set_agent("bob", None, Some(1)).await.unwrap();
     assert_eq!(
         w.assigner.assign(request(4, NOON)).await.unwrap(),
         waiting(MessageKind::Overload, 1)
@@ -727,7 +696,7 @@ async fn capacity_lowered_to_the_open_count_blocks_new_conversations() {
 async fn the_presence_of_an_unknown_agent_cannot_be_set() {
     let (w, _) = bob_offline_three_contacts().await;
     assert!(w
-        .store
+        .routing()
         .set_agent("nobody", Some(AgentStatus::Online), None)
         .await
         .is_err());
@@ -736,14 +705,14 @@ async fn the_presence_of_an_unknown_agent_cannot_be_set() {
 // ---------------------------------------------------------------- idempotency and the DLQ
 
 /// conv-007's assign job, delivered three times as SQS may.
-async fn delivered_three_times(w: &World) {
+async fn delivered_three_times(w: &TestApp) {
     for _ in 0..3 {
         run(w, assign(7, NOON)).await;
     }
 }
 
 /// Another job for the same open conversation (e.g. the contact asked for a human twice).
-async fn second_hand_off_for_conv_007(w: &World) -> JobOutcome {
+async fn second_hand_off_for_conv_007(w: &TestApp) -> JobOutcome {
     let mut again = request(7, NOON + 5);
     again.job_id = "handoff:conv-007:second".into();
     w.assigner.assign(again).await.unwrap()
@@ -782,13 +751,10 @@ async fn the_contact_hears_its_agent_once_however_often_the_hand_off_comes() {
 }
 
 /// With conv-007 assigned to ann: a batch of a malformed body followed by conv-008's job.
-async fn malformed_body_first(w: &World) -> SqsBatchResponse {
+async fn malformed_body_first(w: &TestApp) -> SqsBatchResponse {
     run(w, assign(7, NOON)).await;
-    let mut e = sqs_event(&[assign(8, NOON)]);
-    let mut bad = SqsMessage::default();
-    bad.message_id = Some("bad".into());
-    bad.body = Some("{\"job\":\"assign\"}".into());
-    bad.attributes = HashMap::from([("MessageGroupId".to_string(), "team:support".to_string())]);
+    let mut e = sqs::fifo_event(&[assign(8, NOON)]);
+    let bad = sqs::record("bad", "{\"job\":\"assign\"}", Some("team:support"), None);
     e.records.insert(0, bad);
     w.assigner.handle(e).await
 }
@@ -824,7 +790,7 @@ async fn a_job_without_routing_rules_is_parked_in_the_assignment_dlq_at_once() {
     let job = assign(9, NOON);
     let r = w
         .assigner
-        .handle(sqs_event(std::slice::from_ref(&job)))
+        .handle(sqs::fifo_event(std::slice::from_ref(&job)))
         .await;
     assert!(r.batch_item_failures.is_empty(), "not retried: parked");
     let parked = w.env.parked("AssignmentDeadLetterQueue").await;
@@ -840,7 +806,7 @@ async fn a_job_without_routing_rules_is_parked_in_the_assignment_dlq_at_once() {
 
 /// Team `support` open Mondays 09:00-17:00 in Berlin; the clock at Mon 2026-11-23 07:30 UTC =
 /// 08:30 in Berlin. Returns that time and what conv-001's job, requested then, came to.
-async fn berlin_before_opening() -> (World, i64, JobOutcome) {
+async fn berlin_before_opening() -> (TestApp, i64, JobOutcome) {
     let hours =
         serde_json::json!({"time_zone": "Europe/Berlin", "weekly": {"mon": ["09:00-17:00"]}});
     let w = support_world_with(None, 5, |t| {
@@ -887,7 +853,7 @@ async fn the_scheduled_sweep_assigns_the_waiting_at_opening() {
 }
 
 /// Team `support` with a template for the assigned message.
-async fn support_with_assigned_template(capacity: u32) -> World {
+async fn support_with_assigned_template(capacity: u32) -> TestApp {
     support_world_with(None, capacity, |t| {
         t.templates
             .insert(MessageKind::Assigned, "agent_assigned".into());
@@ -917,7 +883,7 @@ async fn outside_the_window_a_template_goes_out() {
 /// What conv-001's assignment went through while the help desk was down.
 struct DuringOutage {
     server: MockServer,
-    w: World,
+    w: TestApp,
     response: SqsBatchResponse,
     posts_while_down: usize,
 }
@@ -935,7 +901,7 @@ async fn assigned_during_an_outage() -> DuringOutage {
         .respond_with(ResponseTemplate::new(503))
         .mount_as_scoped(&server)
         .await;
-    let response = w.assigner.handle(sqs_event(&[assign(1, NOON)])).await;
+    let response = w.assigner.handle(sqs::fifo_event(&[assign(1, NOON)])).await;
     let posts_while_down = down.received_requests().await.len();
     drop(down);
     DuringOutage {
@@ -956,7 +922,9 @@ async fn back_up_after_the_back_off() -> DuringOutage {
         .expect(1)
         .mount(&o.server)
         .await;
-    o.w.assigner.handle(sqs_event(&[assign(1, NOON)])).await;
+    o.w.assigner
+        .handle(sqs::fifo_event(&[assign(1, NOON)]))
+        .await;
     o.w.clock.advance(61);
     o.w.assigner.drain("*").await.unwrap();
     o
@@ -972,7 +940,7 @@ async fn a_failing_agent_webhook_does_not_fail_the_job() {
 #[tokio::test]
 async fn a_failed_agent_notification_stays_due() {
     let o = assigned_during_an_outage().await;
-    let pending = o.w.store.unannounced("support").await.unwrap();
+    let pending = o.w.routing().unannounced("support").await.unwrap();
     assert_eq!(pending.len(), 1);
     assert!(pending[0].contact_told && pending[0].notify_attempts == 1);
 }
@@ -980,7 +948,13 @@ async fn a_failed_agent_notification_stays_due() {
 #[tokio::test]
 async fn the_sweep_posts_a_due_notification_again_after_the_back_off() {
     let o = back_up_after_the_back_off().await;
-    assert!(o.w.store.unannounced("support").await.unwrap().is_empty());
+    assert!(o
+        .w
+        .routing()
+        .unannounced("support")
+        .await
+        .unwrap()
+        .is_empty());
     let reqs = o.server.received_requests().await.unwrap();
     assert_eq!(reqs.len(), 2, "one failed and one successful post");
 }
@@ -1014,13 +988,13 @@ async fn the_agent_notification_names_the_conversation_and_the_agent() {
 
 // ---------------------------------------------------------------- the admin CLI
 
-async fn admin(w: &World, args: &[&str]) -> Result<String, prechat::admin::AdminError> {
+async fn admin(w: &TestApp, args: &[&str]) -> Result<String, prechat::admin::AdminError> {
     let mut all = vec!["--table".to_string(), w.env.table("StateTable").to_string()];
     all.extend(args.iter().map(|a| a.to_string()));
     prechat::admin::run(all).await
 }
 
-async fn admin_err(w: &World, args: &[&str]) -> String {
+async fn admin_err(w: &TestApp, args: &[&str]) -> String {
     admin(w, args).await.unwrap_err().to_string()
 }
 
@@ -1033,7 +1007,7 @@ const ADMIN_TEAM: &str = r#"{"id":"support","name":"Support","strategy":"least_o
     "messages":{"en":{"assigned":"Hi, {{agent.name}} here.","away":"Away.","overload":"You are #{{queue.position}}."}}}"#;
 
 /// Team `support` (ADMIN_TEAM) saved through the admin CLI; returns what `team add` said.
-async fn admin_team_saved(w: &World) -> String {
+async fn admin_team_saved(w: &TestApp) -> String {
     let team_file = TempFile::with_contents("team", ADMIN_TEAM);
     admin(w, &["team", "add", file_arg(&team_file)])
         .await
@@ -1042,7 +1016,7 @@ async fn admin_team_saved(w: &World) -> String {
 
 /// Team `support` and routing to it saved, and agent ann added (capacity 1, en and de), all
 /// through the admin CLI. New agents start offline.
-async fn admin_world() -> World {
+async fn admin_world() -> TestApp {
     let w = world(None).await;
     admin_team_saved(&w).await;
     let routing_file = TempFile::with_contents("routing", r#"{"default_team":"support"}"#);
@@ -1058,7 +1032,7 @@ async fn admin_world() -> World {
 }
 
 /// The jobs the admin CLI queued on the assignment queue.
-async fn queued_jobs(w: &World) -> Vec<AssignmentJob> {
+async fn queued_jobs(w: &TestApp) -> Vec<AssignmentJob> {
     w.env
         .receive_all("AssignmentQueue")
         .await
@@ -1069,7 +1043,7 @@ async fn queued_jobs(w: &World) -> Vec<AssignmentJob> {
 
 /// In `admin_world`: conv-001 hands off (ann offline), then ann is set online with the
 /// assignment queue given. Returns what conv-001's job came to and what the command said.
-async fn admin_sets_ann_online(w: &World) -> (JobOutcome, String) {
+async fn admin_sets_ann_online(w: &TestApp) -> (JobOutcome, String) {
     let outcome = w.assigner.assign(request(1, NOON - 10)).await.unwrap();
     let queue = w.env.queue_url("AssignmentQueue").to_string();
     let online = [
@@ -1085,7 +1059,7 @@ async fn admin_sets_ann_online(w: &World) -> (JobOutcome, String) {
 
 /// `admin_sets_ann_online`, the queued drain run (conv-001 goes to ann), then conv-002 hands
 /// off. Returns what conv-002's job came to.
-async fn admin_world_with_one_waiting() -> (World, JobOutcome) {
+async fn admin_world_with_one_waiting() -> (TestApp, JobOutcome) {
     let w = admin_world().await;
     admin_sets_ann_online(&w).await;
     for job in queued_jobs(&w).await {
@@ -1097,7 +1071,7 @@ async fn admin_world_with_one_waiting() -> (World, JobOutcome) {
 
 /// ann closes conv-001 through the admin CLI with the assignment queue given; returns what the
 /// command said.
-async fn admin_closes_conv_001(w: &World) -> String {
+async fn admin_closes_conv_001(w: &TestApp) -> String {
     let queue = w.env.queue_url("AssignmentQueue").to_string();
     let close = [
         "conversation",
@@ -1112,7 +1086,7 @@ async fn admin_closes_conv_001(w: &World) -> String {
 }
 
 /// `admin_world_with_one_waiting`, ann closes conv-001 and the queued drain runs.
-async fn admin_close_served() -> World {
+async fn admin_close_served() -> TestApp {
     let (w, _) = admin_world_with_one_waiting().await;
     admin_closes_conv_001(&w).await;
     for job in queued_jobs(&w).await {
@@ -1271,7 +1245,7 @@ fn event_file(name: &str) -> String {
 }
 
 /// Team `billing` with ann (capacity 2), and the sample event handled.
-async fn billing_after_the_sample_event() -> World {
+async fn billing_after_the_sample_event() -> TestApp {
     let w = world(None).await;
     let t = team("billing", Strategy::RoundRobin);
     setup(&w, &t, &[agent("ann", "billing", 2)]).await;
@@ -1287,7 +1261,7 @@ async fn billing_after_the_sample_event() -> World {
 
 /// A crash between reserving a slot and taking the ticket leaves a reservation (made at
 /// NOON - 30) for a conversation that is not assigned to the agent.
-async fn with_a_leaked_slot() -> World {
+async fn with_a_leaked_slot() -> TestApp {
     let w = billing_after_the_sample_event().await;
     w.env
         .dynamo
@@ -1307,7 +1281,7 @@ async fn with_a_leaked_slot() -> World {
     w
 }
 
-async fn sweep(w: &World) {
+async fn sweep(w: &TestApp) {
     let sweep: SqsEvent = serde_json::from_str(&event_file("agent-assigner-sweep.json")).unwrap();
     assert!(w
         .assigner
@@ -1357,7 +1331,7 @@ async fn the_sweep_frees_only_the_leaked_slot_once_it_is_old_enough() {
     w.clock.set_unix(NOON + 300);
     sweep(&w).await;
     assert_eq!(open(&w, "ann").await, 1, "leaked slot freed, real one kept");
-    assert_eq!(w.store.reservations("ann").await.unwrap().len(), 1);
+    assert_eq!(w.routing().reservations("ann").await.unwrap().len(), 1);
 }
 
 /// The real binary under cargo-lambda's runtime emulator: `from_env`, the thin `main`, the
@@ -1367,32 +1341,18 @@ async fn agent_assigner_binary_handles_the_sample_event_under_cargo_lambda() {
     let w = world(None).await;
     let t = team("billing", Strategy::RoundRobin);
     setup(&w, &t, &[agent("ann", "billing", 2)]).await;
-    let endpoint = prechat_tests::endpoint();
-    let table = w.env.table("StateTable").to_string();
-    let outbound_url = w.env.queue_url("OutboundQueue").to_string();
-    let dlq_url = w.env.queue_url("AssignmentDeadLetterQueue").to_string();
-    let reply = tokio::task::spawn_blocking(move || {
-        let emulator = prechat_tests::lambda::Emulator::start(
+    // The sample keeps its fixed timestamps; the test moves them to now so the contact is
+    // inside the 24-hour window on whatever day it runs.
+    let events = prechat_tests::workspace_root().join("events");
+    let event = rebased_sample(&events.join("agent-assigner.json"));
+    let reply = w
+        .run_binary(
             "agent-assigner",
-            &[
-                ("AWS_ENDPOINT_URL", endpoint.as_str()),
-                ("AWS_ACCESS_KEY_ID", "testing"),
-                ("AWS_SECRET_ACCESS_KEY", "testing"),
-                ("PRECHAT_TABLE", table.as_str()),
-                ("PRECHAT_OUTBOUND_QUEUE_URL", outbound_url.as_str()),
-                ("PRECHAT_ASSIGNMENT_DLQ_URL", dlq_url.as_str()),
-                ("PRECHAT_LOG_KEY", "local-log-key"),
-            ],
-        );
-        // The sample keeps its fixed timestamps; the test moves them to now so the contact is
-        // inside the 24-hour window on whatever day it runs.
-        let events = prechat_tests::workspace_root().join("events");
-        let event = rebased_sample(&events.join("agent-assigner.json"));
-        let reply = emulator.invoke_file("agent-assigner", event.path());
-        (reply, emulator.log_text())
-    })
-    .await
-    .unwrap();
+            "AgentAssignerFunction",
+            event.path(),
+            &[("PRECHAT_LOG_KEY", "local-log-key")],
+        )
+        .await;
     let (reply, log) = reply;
     assert_eq!(
         reply["batchItemFailures"],
@@ -1400,7 +1360,7 @@ async fn agent_assigner_binary_handles_the_sample_event_under_cargo_lambda() {
         "{reply}\n{log}"
     );
     assert_eq!(
-        w.store
+        w.routing()
             .get_ticket("conv-20261123-0001")
             .await
             .unwrap()
@@ -1446,7 +1406,7 @@ fn rebased_sample(path: &std::path::Path) -> prechat_tests::TempFile {
 
 /// Team `support` with ann (capacity 1); the survey engine closed conv-001 (e.g. the contact
 /// wrote "stop") before its hand-off job ran. Returns what that job came to.
-async fn closed_by_the_engine() -> (World, JobOutcome) {
+async fn closed_by_the_engine() -> (TestApp, JobOutcome) {
     let w = support_world(1).await;
     w.env
         .dynamo
@@ -1474,7 +1434,7 @@ async fn a_conversation_closed_by_the_engine_is_not_assigned() {
 async fn a_conversation_closed_by_the_engine_gives_its_slot_to_the_next() {
     let (w, _) = closed_by_the_engine().await;
     assert_eq!(open(&w, "ann").await, 0, "the slot was given back");
-    assert!(w.store.reservations("ann").await.unwrap().is_empty());
+    assert!(w.routing().reservations("ann").await.unwrap().is_empty());
     assert_eq!(
         w.assigner.assign(request(2, NOON)).await.unwrap(),
         assigned("ann")
@@ -1513,7 +1473,7 @@ fn cancel_job(i: usize, reason: CancelReason, at: i64) -> AssignmentJob {
 }
 
 /// The conversation item as the survey engine keeps it (only what the assigner reads).
-async fn engine_saw_inbound(w: &World, conv: &str, last_inbound_at: i64) {
+async fn engine_saw_inbound(w: &TestApp, conv: &str, last_inbound_at: i64) {
     w.env
         .dynamo
         .update_item()
@@ -1528,7 +1488,7 @@ async fn engine_saw_inbound(w: &World, conv: &str, last_inbound_at: i64) {
 }
 
 /// A webhook answering 500 to every post; conv-001 and conv-002 are assigned to ann.
-async fn assigned_with_the_webhook_down() -> (MockServer, World) {
+async fn assigned_with_the_webhook_down() -> (MockServer, TestApp) {
     let server = hook_answering(500).await;
     let w = notifying_world(&server, 5).await;
     run(&w, assign(1, NOON)).await;
@@ -1553,13 +1513,13 @@ async fn a_webhook_answering_500_forever_is_given_up() {
     let (server, w) = assigned_with_the_webhook_down().await;
     outbound(&w).await;
     for _ in 0..30 {
-        if w.store.unannounced("support").await.unwrap().is_empty() {
+        if w.routing().unannounced("support").await.unwrap().is_empty() {
             break;
         }
         w.clock.advance(31 * 60);
         w.assigner.drain("*").await.unwrap();
     }
-    assert!(w.store.unannounced("support").await.unwrap().is_empty());
+    assert!(w.routing().unannounced("support").await.unwrap().is_empty());
     let posts = server.received_requests().await.unwrap();
     assert_eq!(
         posts.len() as u32,
@@ -1573,7 +1533,7 @@ async fn a_webhook_answering_500_forever_is_given_up() {
 }
 
 /// ann (capacity 1) has conv-001; conv-002 and conv-003 wait; conv-002's contact stops.
-async fn conv_002_stopped_while_waiting() -> World {
+async fn conv_002_stopped_while_waiting() -> TestApp {
     let w = support_world(1).await;
     for i in 1..=3 {
         run(&w, assign(i, NOON + i as i64)).await;
@@ -1585,14 +1545,14 @@ async fn conv_002_stopped_while_waiting() -> World {
 #[tokio::test]
 async fn stop_while_waiting_takes_the_ticket_out_of_the_line_at_once() {
     let w = conv_002_stopped_while_waiting().await;
-    let line = w.store.waiting("support").await.unwrap();
+    let line = w.routing().waiting("support").await.unwrap();
     assert_eq!(
         line.iter()
             .map(|t| t.conversation_id.as_str())
             .collect::<Vec<_>>(),
         ["conv-003"]
     );
-    assert_eq!(w.store.position(&line[0]).await.unwrap(), 1);
+    assert_eq!(w.routing().position(&line[0]).await.unwrap(), 1);
     assert_eq!(ticket(&w, "conv-002").await.state, TicketState::Closed);
     assert_eq!(open(&w, "ann").await, 1);
 }
@@ -1605,7 +1565,7 @@ async fn a_repeated_stop_job_changes_nothing() {
 }
 
 /// ann (capacity 1) has conv-001, conv-002 waits; conv-001 restarts its survey.
-async fn assigned_conv_001_restarted() -> World {
+async fn assigned_conv_001_restarted() -> TestApp {
     let w = support_world(1).await;
     run(&w, assign(1, NOON)).await;
     run(&w, assign(2, NOON + 1)).await;
@@ -1624,7 +1584,7 @@ async fn cancelling_an_assigned_ticket_frees_the_agent_for_the_next_in_line() {
     );
     assert_eq!(open(&w, "ann").await, 1);
     let held: Vec<String> = w
-        .store
+        .routing()
         .reservations("ann")
         .await
         .unwrap()
@@ -1650,7 +1610,7 @@ async fn a_restarted_conversation_is_left_open_and_unassigned() {
 
 /// conv-001 hands off with the answer "old", restarts, and hands off again with "new"; the
 /// webhook takes every post.
-async fn handed_off_again_after_a_restart() -> (MockServer, World) {
+async fn handed_off_again_after_a_restart() -> (MockServer, TestApp) {
     let server = hook_answering(200).await;
     let w = notifying_world(&server, 1).await;
     let mut first = request(1, NOON);
@@ -1711,7 +1671,7 @@ async fn the_window_counts_from_the_contacts_latest_message_while_waiting() {
 
     // Ann frees up 25 hours after the hand-off.
     w.clock.set_unix(handoff + 25 * 3600);
-    w.store
+    w.routing()
         .close("conv-001", "ann", handoff + 25 * 3600)
         .await
         .unwrap();
@@ -1731,7 +1691,7 @@ async fn a_retried_overloaded_job_announces_one_place_in_line() {
     let job = assign(3, NOON + 2);
     run(&w, job.clone()).await;
     // The one ahead leaves the line; then the same job is delivered again.
-    w.store
+    w.routing()
         .close("conv-002", "contact", NOON + 3)
         .await
         .unwrap();

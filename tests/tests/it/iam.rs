@@ -38,7 +38,7 @@ use prechat::store::delivery_log::DynamoDeliveryLog;
 use prechat::store::routing::RoutingStore;
 use prechat::store::DynamoTable;
 use prechat::whatsapp::graph_client::{GraphClient, SecretToken};
-use prechat_tests::cfn::{list, Names, Template, ACCOUNT, REGION};
+use prechat_tests::cfn::{list, Names, Template, REGION};
 use prechat_tests::local::meta::{self, Business, SimContact, SimInput};
 use prechat_tests::provision::{self, Provisioned};
 use serde_json::{json, Value};
@@ -209,23 +209,6 @@ fn for_moto(statements: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
-/// The template's names for what was provisioned in moto.
-fn names(t: &Template, p: &Provisioned) -> Names {
-    let mut n = t.names(&[]);
-    for (id, table) in &p.tables {
-        n.refs.insert(id.clone(), table.clone());
-        let arn = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}");
-        n.atts.insert(format!("{id}.Arn"), arn);
-    }
-    for (id, url) in &p.queue_urls {
-        n.refs.insert(id.clone(), url.clone());
-        let name = url.rsplit('/').next().unwrap_or_default().to_owned();
-        n.atts.insert(format!("{id}.QueueName"), name);
-        n.atts.insert(format!("{id}.Arn"), p.queue_arns[id].clone());
-    }
-    n
-}
-
 struct Deployment {
     /// Kept for its `Drop`: the moto process lives as long as the deployment.
     _moto: OwnMoto,
@@ -250,7 +233,7 @@ impl Deployment {
         )
         .await
         .unwrap_or_else(|e| panic!("provision: {e}"));
-        let names = names(&template, &resources);
+        let names = prechat_tests::app::provisioned_names(&template, &resources, &[]);
         let ssm = aws_sdk_ssm::Client::new(&setup);
         for (param, value) in README_SECRETS {
             ssm.put_parameter()

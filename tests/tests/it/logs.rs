@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
 use prechat::clock::Clock;
 use prechat::entrypoints::assigner::AgentAssigner;
@@ -405,19 +405,11 @@ async fn received(env: &TestEnv) -> SqsEvent {
         .send()
         .await
         .unwrap();
-    let mut event = SqsEvent::default();
-    event.records = out
-        .messages()
-        .iter()
-        .map(|m| {
-            let mut r = SqsMessage::default();
-            r.message_id = m.message_id.clone();
-            r.receipt_handle = m.receipt_handle.clone();
-            r.body = m.body.clone();
-            r
-        })
-        .collect();
-    event
+    prechat_tests::local::esm::to_sqs_event(
+        out.messages(),
+        &env.resources.queue_arns["OutboundQueue"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn meta_error(status: u16, code: i64) -> ResponseTemplate {

@@ -1,5 +1,6 @@
 //! The integration test binary (one binary: one link, shared harness). Each module covers one
-//! part of the pipeline; every test builds its own [`prechat_tests::TestEnv`].
+//! part of the pipeline; every test builds its own [`prechat_tests::TestApp`] (or, below the entrypoints, a
+//! [`prechat_tests::TestEnv`]).
 
 mod assigner;
 mod foundation;

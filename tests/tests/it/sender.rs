@@ -3,226 +3,77 @@
 //! what the Lambda service does: receive up to 10 messages, call the handler, delete what it did
 //! not report as failed.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::SqsBatchResponse;
-use aws_sdk_dynamodb::types::AttributeValue;
-use prechat::entrypoints::sender::{
-    ReengagementTemplate, ReplySender, SenderConfig, SqsVisibility,
-};
-use prechat::queue::dlq::SqsDeadLetters;
 use prechat::queue::FifoContract;
 use prechat::queue::{MessageQueue, QueueMessage, SqsQueue};
-use prechat::store::delivery_log::{DeliveryLog, DynamoDeliveryLog, SentRecord, SentVia};
-use prechat::store::DynamoTable;
-use prechat::whatsapp::graph_client::{GraphClient, GraphSettings, SecretToken};
+use prechat::store::delivery_log::{DeliveryLog, SentRecord, SentVia};
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient, ReplyButton};
-use prechat_tests::TestEnv;
+use prechat_tests::app::{s, Sender};
+use prechat_tests::TestApp;
 use serde_json::{json, Value};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
-type Sender = ReplySender<GraphClient<SecretToken<Lookup>>, DynamoDeliveryLog, SqsVisibility>;
-
 const PHONE_ID: &str = "106540352242922";
 const BSUID: &str = "US.13491208655302741918";
 
-/// Counts the AWS requests a client makes (to report requests per reply).
-#[derive(Debug, Clone, Default)]
-struct CountRequests(Arc<AtomicUsize>);
-
-impl aws_sdk_dynamodb::config::Intercept for CountRequests {
-    fn name(&self) -> &'static str {
-        "CountRequests"
-    }
-    fn read_before_transmit(
-        &self,
-        _: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
+/// An app with a local Graph API (nothing mounted yet) and access token "token-1" stored where
+/// the template tells the sender to read it.
+async fn spawn() -> (TestApp, MockServer) {
+    let app = TestApp::spawn().await;
+    app.put_access_token("token-1").await;
+    (app, MockServer::start().await)
 }
 
-struct Rig {
-    env: TestEnv,
-    graph: MockServer,
-    token_param: String,
-    dynamo_requests: CountRequests,
-    sqs_requests: CountRequests,
+/// reply-sender from the template's environment against `graph` (800 ms Graph timeout), with
+/// the re-engagement template `reopen_conversation` when `template`, and a back-off from
+/// `retry_base_secs` to 16 times that.
+async fn sender(app: &TestApp, graph: &MockServer, template: bool, retry_base_secs: u64) -> Sender {
+    let (base, max) = (
+        retry_base_secs.to_string(),
+        (retry_base_secs * 16).to_string(),
+    );
+    let mut vars = vec![
+        ("PRECHAT_GRAPH_TIMEOUT_MS", "800"),
+        ("PRECHAT_RETRY_BASE_SECONDS", base.as_str()),
+        ("PRECHAT_RETRY_MAX_SECONDS", max.as_str()),
+    ];
+    if template {
+        vars.push(("PRECHAT_REENGAGEMENT_TEMPLATE", "reopen_conversation"));
+    }
+    app.sender(&graph.uri(), &vars).await
 }
 
-impl Rig {
-    async fn new() -> Rig {
-        let env = TestEnv::new().await;
-        let graph = MockServer::start().await;
-        let token_param = format!("/{}/whatsapp-access-token", env.prefix);
-        env.put_secret(&token_param, "token-1").await;
-        Rig {
-            env,
-            graph,
-            token_param,
-            dynamo_requests: CountRequests::default(),
-            sqs_requests: CountRequests::default(),
-        }
-    }
-
-    fn config(&self, template: bool, retry_base_secs: u64) -> SenderConfig {
-        SenderConfig {
-            table: self.env.table("StateTable").to_owned(),
-            outbound_queue_url: self.env.queue_url("OutboundQueue").to_owned(),
-            dead_letter_queue_url: self.env.queue_url("OutboundDeadLetterQueue").to_owned(),
-            graph: GraphSettings {
-                base_url: self.graph.uri(),
-                api_version: "v23.0".into(),
-                timeout: Duration::from_millis(800),
-            },
-            reengagement: template.then(|| ReengagementTemplate {
-                name: "reopen_conversation".into(),
-                language: "en_US".into(),
-            }),
-            retry_base: Duration::from_secs(retry_base_secs),
-            retry_max: Duration::from_secs(retry_base_secs * 16),
-            batch_budget: Duration::from_secs(20),
-        }
-    }
-
-    async fn sender(&self, template: bool, retry_base_secs: u64) -> Sender {
-        let config = self.config(template, retry_base_secs);
-        let param = self.token_param.clone();
-        let lookup: Lookup =
-            Box::new(move |k| (k == "WHATSAPP_ACCESS_TOKEN_PARAM").then(|| param.clone()));
-        let token = SecretToken::with_lookup(self.env.ssm.clone(), "WHATSAPP_ACCESS_TOKEN", lookup);
-        let graph = GraphClient::new(config.graph.clone(), token).await.unwrap();
-        let dynamo = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&self.env.sdk)
-                .interceptor(self.dynamo_requests.clone())
-                .build(),
-        );
-        let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&self.env.sdk)
-                .interceptor(self.sqs_requests.clone())
-                .build(),
-        );
-        ReplySender::new(
-            config.clone(),
-            graph,
-            DynamoDeliveryLog::new(DynamoTable::new(dynamo, config.table.clone())),
-            SqsVisibility::new(sqs.clone(), config.outbound_queue_url.clone()),
-            SqsDeadLetters::new(sqs, Some(config.dead_letter_queue_url.clone())),
-        )
-    }
-
-    /// Puts messages on the outbound queue as the survey engine does.
-    async fn enqueue(&self, msgs: &[OutboundMessage]) {
-        let queue = SqsQueue::new(self.env.sqs.clone(), self.env.queue_url("OutboundQueue"));
-        let batch: Vec<QueueMessage> = msgs
-            .iter()
-            .map(|m| {
-                QueueMessage::fifo(
-                    serde_json::to_string(m).unwrap(),
-                    &m.group_id(),
-                    &m.dedup_id,
-                )
-            })
-            .collect();
-        queue.send_all(&batch).await.unwrap();
-    }
-
-    /// One Lambda poll: receive, handle, delete what succeeded. `None` when the queue gave nothing.
-    async fn round(&self, sender: &Sender) -> Option<(usize, SqsBatchResponse)> {
-        let url = self.env.queue_url("OutboundQueue");
-        let out = self
-            .env
-            .sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        let received = out.messages.unwrap_or_default();
-        if received.is_empty() {
-            return None;
-        }
-        let arn = &self.env.resources.queue_arns["OutboundQueue"];
-        let event = prechat_tests::local::esm::to_sqs_event(&received, arn)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let response = sender.handle(event).await;
-        for m in &received {
-            let failed = response
-                .batch_item_failures
-                .iter()
-                .any(|f| Some(f.item_identifier.as_str()) == m.message_id());
-            if !failed {
-                self.env
-                    .sqs
-                    .delete_message()
-                    .queue_url(url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        Some((received.len(), response))
-    }
-
-    /// Graph API requests received so far, as JSON bodies.
-    async fn posted(&self) -> Vec<Value> {
-        self.graph
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .map(|r| serde_json::from_slice(&r.body).unwrap())
-            .collect()
-    }
-
-    async fn item(&self, pk: &str, sk: &str) -> Option<HashMap<String, AttributeValue>> {
-        self.env
-            .dynamo
-            .get_item()
-            .table_name(self.env.table("StateTable"))
-            .key("pk", AttributeValue::S(pk.into()))
-            .key("sk", AttributeValue::S(sk.into()))
-            .send()
-            .await
-            .unwrap()
-            .item
-    }
-
-    async fn queue_depth(&self, logical_id: &str) -> usize {
-        let a = self
-            .env
-            .sqs
-            .get_queue_attributes()
-            .queue_url(self.env.queue_url(logical_id))
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(
-                aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+/// Puts messages on the outbound queue as the survey engine does.
+async fn enqueue(app: &TestApp, msgs: &[OutboundMessage]) {
+    let batch: Vec<QueueMessage> = msgs
+        .iter()
+        .map(|m| {
+            QueueMessage::fifo(
+                serde_json::to_string(m).unwrap(),
+                &m.group_id(),
+                &m.dedup_id,
             )
-            .send()
-            .await
-            .unwrap();
-        a.attributes()
-            .map(|m| m.values().map(|v| v.parse::<usize>().unwrap_or(0)).sum())
-            .unwrap_or(0)
-    }
+        })
+        .collect();
+    outbound_queue(app).send_all(&batch).await.unwrap();
 }
 
-fn s(item: &HashMap<String, AttributeValue>, name: &str) -> String {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
+fn outbound_queue(app: &TestApp) -> SqsQueue {
+    SqsQueue::new(app.env.sqs.clone(), app.env.queue_url("OutboundQueue"))
+}
+
+/// Graph API requests received so far, as JSON bodies.
+async fn posted(graph: &MockServer) -> Vec<Value> {
+    graph
+        .received_requests()
+        .await
         .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
 }
 
 fn text(conv: &str, n: usize) -> OutboundMessage {
@@ -281,13 +132,13 @@ async fn mount_accepting(server: &MockServer) {
 
 #[tokio::test]
 async fn sender_delivers_every_kind_in_order_and_records_wamids() {
-    let rig = Rig::new().await;
+    let (rig, graph) = spawn().await;
     Mock::given(header("authorization", "Bearer token-1"))
         .and(path(format!("/v23.0/{PHONE_ID}/messages")))
         .respond_with(accepting())
-        .mount(&rig.graph)
+        .mount(&graph)
         .await;
-    let sender = rig.sender(false, 0).await;
+    let sender = sender(&rig, &graph, false, 0).await;
     let mut read = text("c1", 0);
     read.body = OutboundBody::MarkRead {
         message_id: "wamid.IN1".into(),
@@ -304,12 +155,12 @@ async fn sender_delivers_every_kind_in_order_and_records_wamids() {
             title: "Sales".into(),
         }],
     };
-    rig.enqueue(&[read, text("c1", 1), ask]).await;
+    enqueue(&rig, &[read, text("c1", 1), ask]).await;
 
-    let (n, r) = rig.round(&sender).await.unwrap();
+    let (n, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert_eq!(n, 3);
     assert!(r.batch_item_failures.is_empty());
-    let posted = rig.posted().await;
+    let posted = posted(&graph).await;
     assert_eq!(posted.len(), 3);
     assert_eq!(
         posted[0],
@@ -353,21 +204,20 @@ async fn sender_delivers_every_kind_in_order_and_records_wamids() {
 
 #[tokio::test]
 async fn sender_requests_per_reply() {
-    let rig = Rig::new().await;
-    mount_accepting(&rig.graph).await;
-    let sender = rig.sender(false, 0).await;
-    rig.enqueue(&(0..10).map(|i| text("c1", i)).collect::<Vec<_>>())
-        .await;
+    let (rig, graph) = spawn().await;
+    mount_accepting(&graph).await;
+    let sender = sender(&rig, &graph, false, 0).await;
+    enqueue(&rig, &(0..10).map(|i| text("c1", i)).collect::<Vec<_>>()).await;
     let started = std::time::Instant::now();
-    let (n, r) = rig.round(&sender).await.unwrap();
+    let (n, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     println!(
         "one batch of 10 replies (receive, handle, 10 deletes) against moto + wiremock: {:?}",
         started.elapsed()
     );
     assert_eq!((n, r.batch_item_failures.len()), (10, 0));
-    let dynamo = rig.dynamo_requests.0.load(Ordering::SeqCst);
-    let sqs = rig.sqs_requests.0.load(Ordering::SeqCst);
-    let graph = rig.posted().await.len();
+    let dynamo = rig.requests.total("DynamoDB_20120810.");
+    let sqs = rig.requests.total("AmazonSQS.");
+    let graph = posted(&graph).await.len();
     println!(
         "requests per reply: DynamoDB {} Graph {} SQS {}",
         dynamo as f64 / 10.0,
@@ -380,14 +230,14 @@ async fn sender_requests_per_reply() {
 
 #[tokio::test]
 async fn sender_never_sends_a_redelivered_message_twice() {
-    let rig = Rig::new().await;
-    mount_accepting(&rig.graph).await;
-    let sender = rig.sender(false, 0).await;
-    rig.enqueue(&[text("c1", 1)]).await;
-    rig.round(&sender).await.unwrap();
+    let (rig, graph) = spawn().await;
+    mount_accepting(&graph).await;
+    let sender = sender(&rig, &graph, false, 0).await;
+    enqueue(&rig, &[text("c1", 1)]).await;
+    rig.poll("OutboundQueue", &sender).await.unwrap();
     // The same message again (as after a crash before SQS deleted it; a new SQS dedup id so
     // SQS does not drop it itself).
-    let queue = SqsQueue::new(rig.env.sqs.clone(), rig.env.queue_url("OutboundQueue"));
+    let queue = outbound_queue(&rig);
     let m = text("c1", 1);
     queue
         .send_all(&[QueueMessage::fifo(
@@ -397,16 +247,13 @@ async fn sender_never_sends_a_redelivered_message_twice() {
         )])
         .await
         .unwrap();
-    let (_, r) = rig.round(&sender).await.unwrap();
+    let (_, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert!(r.batch_item_failures.is_empty());
-    assert_eq!(rig.posted().await.len(), 1, "sent once");
+    assert_eq!(posted(&graph).await.len(), 1, "sent once");
     assert_eq!(rig.queue_depth("OutboundQueue").await, 0);
 
     // The store itself: the send record is written once.
-    let outbox = DynamoDeliveryLog::new(DynamoTable::new(
-        rig.env.dynamo.clone(),
-        rig.env.table("StateTable"),
-    ));
+    let outbox = rig.delivery_log();
     let rec = SentRecord {
         dedup_id: "c1:m1".into(),
         wamid: Some("wamid.other".into()),
@@ -421,7 +268,7 @@ async fn sender_never_sends_a_redelivered_message_twice() {
         rig.item("OUT#wamid.other", "OUT").await.is_none(),
         "the transaction wrote nothing"
     );
-    let now = prechat::clock::Clock::system().unix();
+    let now = rig.clock.unix();
     assert!(outbox.is_sent("c1:m1", now).await.unwrap());
     // An expired record (not yet removed by DynamoDB) does not count.
     let old = SentRecord {
@@ -435,7 +282,7 @@ async fn sender_never_sends_a_redelivered_message_twice() {
 
 #[tokio::test]
 async fn sender_keeps_order_when_a_message_fails_mid_batch() {
-    let rig = Rig::new().await;
+    let (rig, graph) = spawn().await;
     // The second message is throttled once, then everything is accepted.
     Mock::given(body_string_contains("message 2"))
         .respond_with(
@@ -444,14 +291,13 @@ async fn sender_keeps_order_when_a_message_fails_mid_batch() {
         )
         .up_to_n_times(1)
         .with_priority(1)
-        .mount(&rig.graph)
+        .mount(&graph)
         .await;
-    mount_accepting(&rig.graph).await;
-    let sender = rig.sender(false, 0).await;
-    rig.enqueue(&(1..=4).map(|i| text("c1", i)).collect::<Vec<_>>())
-        .await;
+    mount_accepting(&graph).await;
+    let sender = sender(&rig, &graph, false, 0).await;
+    enqueue(&rig, &(1..=4).map(|i| text("c1", i)).collect::<Vec<_>>()).await;
 
-    let (n, r) = rig.round(&sender).await.unwrap();
+    let (n, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert_eq!(n, 4);
     assert_eq!(
         r.batch_item_failures.len(),
@@ -459,13 +305,12 @@ async fn sender_keeps_order_when_a_message_fails_mid_batch() {
         "the throttled message and everything after it"
     );
     let mut rounds = 1;
-    while let Some((_, r)) = rig.round(&sender).await {
+    while let Some((_, r)) = rig.poll("OutboundQueue", &sender).await {
         assert!(r.batch_item_failures.is_empty());
         rounds += 1;
         assert!(rounds < 5);
     }
-    let order: Vec<String> = rig
-        .posted()
+    let order: Vec<String> = posted(&graph)
         .await
         .iter()
         .map(|b| b["text"]["body"].as_str().unwrap().to_owned())
@@ -485,37 +330,37 @@ async fn sender_keeps_order_when_a_message_fails_mid_batch() {
 
 #[tokio::test]
 async fn sender_backs_off_with_the_visibility_timeout() {
-    let rig = Rig::new().await;
+    let (rig, graph) = spawn().await;
     Mock::given(method("POST"))
         .respond_with(
             ResponseTemplate::new(503)
                 .set_body_json(meta_error(131016, "(#131016) Service unavailable")),
         )
-        .mount(&rig.graph)
+        .mount(&graph)
         .await;
-    let sender = rig.sender(false, 20).await;
-    rig.enqueue(&[text("c1", 1), text("c1", 2)]).await;
-    let (_, r) = rig.round(&sender).await.unwrap();
+    let sender = sender(&rig, &graph, false, 20).await;
+    enqueue(&rig, &[text("c1", 1), text("c1", 2)]).await;
+    let (_, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert_eq!(r.batch_item_failures.len(), 2);
     assert_eq!(
-        rig.sqs_requests.0.load(Ordering::SeqCst),
+        rig.requests.total("AmazonSQS."),
         1,
         "one ChangeMessageVisibilityBatch"
     );
     // First receive: 10..=20 s of back-off, so nothing is visible right now.
-    assert!(rig.round(&sender).await.is_none());
+    assert!(rig.poll("OutboundQueue", &sender).await.is_none());
     assert_eq!(
         rig.queue_depth("OutboundQueue").await,
         2,
         "kept, not dropped"
     );
-    assert_eq!(rig.posted().await.len(), 1);
+    assert_eq!(posted(&graph).await.len(), 1);
 }
 
 #[tokio::test]
 async fn sender_retries_throttling_outages_and_network_errors() {
-    let rig = Rig::new().await;
-    let sender = rig.sender(false, 0).await;
+    let (rig, graph) = spawn().await;
+    let sender = sender(&rig, &graph, false, 0).await;
     let cases: Vec<(&str, ResponseTemplate)> = vec![
         (
             "130429",
@@ -553,29 +398,29 @@ async fn sender_retries_throttling_outages_and_network_errors() {
             ResponseTemplate::new(200).set_delay(Duration::from_secs(3)),
         ),
     ];
-    rig.enqueue(&[text("c1", 1)]).await;
+    enqueue(&rig, &[text("c1", 1)]).await;
     for (name, answer) in cases {
-        rig.graph.reset().await;
+        graph.reset().await;
         Mock::given(method("POST"))
             .respond_with(answer)
-            .mount(&rig.graph)
+            .mount(&graph)
             .await;
-        let (_, r) = rig.round(&sender).await.unwrap();
+        let (_, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
         assert_eq!(r.batch_item_failures.len(), 1, "{name} must be retried");
         assert!(rig.item("SENT#c1:m1", "SENT").await.is_none(), "{name}");
         assert!(rig.item("CONV#c1", "FAIL#c1:m1").await.is_none(), "{name}");
     }
-    rig.graph.reset().await;
-    mount_accepting(&rig.graph).await;
-    let (_, r) = rig.round(&sender).await.unwrap();
+    graph.reset().await;
+    mount_accepting(&graph).await;
+    let (_, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert!(r.batch_item_failures.is_empty());
     assert!(rig.item("SENT#c1:m1", "SENT").await.is_some());
 }
 
 #[tokio::test]
 async fn sender_records_permanent_errors_without_retrying() {
-    let rig = Rig::new().await;
-    let sender = rig.sender(true, 0).await;
+    let (rig, graph) = spawn().await;
+    let sender = sender(&rig, &graph, true, 0).await;
     for (i, (code, class)) in [
         (131026, "permanent"),
         (100, "permanent"),
@@ -585,17 +430,17 @@ async fn sender_records_permanent_errors_without_retrying() {
     .into_iter()
     .enumerate()
     {
-        rig.graph.reset().await;
+        graph.reset().await;
         Mock::given(method("POST"))
             .respond_with(
                 ResponseTemplate::new(400)
                     .set_body_json(meta_error(code, &format!("(#{code}) refused"))),
             )
-            .mount(&rig.graph)
+            .mount(&graph)
             .await;
         let conv = format!("c{i}");
-        rig.enqueue(&[text(&conv, 1)]).await;
-        let (_, r) = rig.round(&sender).await.unwrap();
+        enqueue(&rig, &[text(&conv, 1)]).await;
+        let (_, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
         assert!(r.batch_item_failures.is_empty(), "{code} is not retried");
         let fail = rig
             .item(&format!("CONV#{conv}"), &format!("FAIL#{conv}:m1"))
@@ -605,95 +450,96 @@ async fn sender_records_permanent_errors_without_retrying() {
         assert_eq!(s(&fail, "error_class"), class);
         assert_eq!(s(&fail, "reason"), format!("(#{code}) refused"));
         assert_eq!(s(&fail, "kind"), "text");
-        assert_eq!(rig.posted().await.len(), 1, "{code}: no template, no retry");
+        assert_eq!(
+            posted(&graph).await.len(),
+            1,
+            "{code}: no template, no retry"
+        );
         assert_eq!(rig.queue_depth("OutboundQueue").await, 0);
     }
 }
 
 #[tokio::test]
 async fn sender_falls_back_to_the_reengagement_template_outside_the_window() {
-    let rig = Rig::new().await;
+    let (rig, graph) = spawn().await;
     Mock::given(body_string_contains("\"type\":\"text\""))
         .respond_with(
             ResponseTemplate::new(400).set_body_json(meta_error(131047, "Re-engagement message")),
         )
-        .mount(&rig.graph)
+        .mount(&graph)
         .await;
     Mock::given(body_string_contains("\"type\":\"template\""))
         .respond_with(accepting())
-        .mount(&rig.graph)
+        .mount(&graph)
         .await;
 
-    let with_template = rig.sender(true, 0).await;
-    rig.enqueue(&[text("c1", 1)]).await;
-    let (_, r) = rig.round(&with_template).await.unwrap();
+    let with_template = sender(&rig, &graph, true, 0).await;
+    enqueue(&rig, &[text("c1", 1)]).await;
+    let (_, r) = rig.poll("OutboundQueue", &with_template).await.unwrap();
     assert!(r.batch_item_failures.is_empty());
-    let posted = rig.posted().await;
-    assert_eq!(posted.len(), 2);
+    let bodies = posted(&graph).await;
+    assert_eq!(bodies.len(), 2);
     assert_eq!(
-        posted[1]["template"],
+        bodies[1]["template"],
         json!({"name": "reopen_conversation", "language": {"code": "en_US"}})
     );
-    assert_eq!(posted[1]["recipient"], BSUID);
+    assert_eq!(bodies[1]["recipient"], BSUID);
     let out = rig.item("OUT#wamid.T1", "OUT").await.unwrap();
     assert_eq!(s(&out, "via"), "reengagement_template");
     assert_eq!(s(&out, "dedup_id"), "c1:m1");
 
-    let without = rig.sender(false, 0).await;
-    rig.enqueue(&[text("c2", 1)]).await;
-    let (_, r) = rig.round(&without).await.unwrap();
+    let without = sender(&rig, &graph, false, 0).await;
+    enqueue(&rig, &[text("c2", 1)]).await;
+    let (_, r) = rig.poll("OutboundQueue", &without).await.unwrap();
     assert!(r.batch_item_failures.is_empty());
     assert_eq!(
-        rig.posted().await.len(),
+        posted(&graph).await.len(),
         3,
         "no template without configuration"
     );
     let fail = rig.item("CONV#c2", "FAIL#c2:m1").await.unwrap();
     assert_eq!(
-        (
-            s(&fail, "error_code").as_str(),
-            s(&fail, "error_class").as_str()
-        ),
+        (s(&fail, "error_code"), s(&fail, "error_class")),
         ("131047", "window_closed")
     );
 }
 
 #[tokio::test]
 async fn sender_rereads_the_token_after_an_auth_error() {
-    let rig = Rig::new().await;
+    let (rig, graph) = spawn().await;
     let expired = meta_error(190, "Error validating access token: Session has expired");
     Mock::given(header("authorization", "Bearer token-1"))
         .respond_with(ResponseTemplate::new(401).set_body_json(expired))
-        .mount(&rig.graph)
+        .mount(&graph)
         .await;
     Mock::given(header("authorization", "Bearer token-2"))
         .respond_with(accepting())
-        .mount(&rig.graph)
+        .mount(&graph)
         .await;
-    let sender = rig.sender(false, 0).await; // reads token-1 at init
+    let sender = sender(&rig, &graph, false, 0).await; // reads token-1 at init
 
     // Rotated in SSM: one re-read, the message goes out.
-    rig.env.put_secret(&rig.token_param, "token-2").await;
-    rig.enqueue(&[text("c1", 1)]).await;
-    let (_, r) = rig.round(&sender).await.unwrap();
+    rig.put_access_token("token-2").await;
+    enqueue(&rig, &[text("c1", 1)]).await;
+    let (_, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert!(r.batch_item_failures.is_empty());
-    assert_eq!(rig.posted().await.len(), 2);
+    assert_eq!(posted(&graph).await.len(), 2);
     assert!(rig.item("SENT#c1:m1", "SENT").await.is_some());
 
     // Revoked and not rotated: the message is kept for a later retry.
-    rig.graph.reset().await;
+    graph.reset().await;
     Mock::given(method("POST"))
         .respond_with(
             ResponseTemplate::new(401)
                 .set_body_json(meta_error(190, "Error validating access token")),
         )
-        .mount(&rig.graph)
+        .mount(&graph)
         .await;
-    rig.enqueue(&[text("c1", 2)]).await;
-    let (_, r) = rig.round(&sender).await.unwrap();
+    enqueue(&rig, &[text("c1", 2)]).await;
+    let (_, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert_eq!(r.batch_item_failures.len(), 1);
     assert_eq!(
-        rig.posted().await.len(),
+        posted(&graph).await.len(),
         1,
         "same token after the re-read: not sent again"
     );
@@ -702,17 +548,17 @@ async fn sender_rereads_the_token_after_an_auth_error() {
 
 #[tokio::test]
 async fn sender_parks_an_unreadable_body_at_once_and_a_failing_reply_after_the_maximum_receives() {
-    let rig = Rig::new().await;
+    let (rig, graph) = spawn().await;
     Mock::given(method("POST"))
         .respond_with(
             ResponseTemplate::new(500).set_body_json(meta_error(131000, "Something went wrong")),
         )
-        .mount(&rig.graph)
+        .mount(&graph)
         .await;
-    let sender = rig.sender(false, 0).await;
-    rig.enqueue(&[text("c1", 1)]).await;
+    let sender = sender(&rig, &graph, false, 0).await;
+    enqueue(&rig, &[text("c1", 1)]).await;
     // A body that is not an OutboundMessage (another contact's group) is parked at once.
-    let queue = SqsQueue::new(rig.env.sqs.clone(), rig.env.queue_url("OutboundQueue"));
+    let queue = outbound_queue(&rig);
     queue
         .send_all(&[QueueMessage::fifo(
             "{\"kind\":\"text\"}".into(),
@@ -721,7 +567,7 @@ async fn sender_parks_an_unreadable_body_at_once_and_a_failing_reply_after_the_m
         )])
         .await
         .unwrap();
-    let (n, first) = rig.round(&sender).await.unwrap();
+    let (n, first) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert_eq!(
         (n, first.batch_item_failures.len()),
         (2, 1),
@@ -738,7 +584,7 @@ async fn sender_parks_an_unreadable_body_at_once_and_a_failing_reply_after_the_m
         "parked by the sender on its first receive"
     );
     let mut receives = 1;
-    while let Some((n, r)) = rig.round(&sender).await {
+    while let Some((n, r)) = rig.poll("OutboundQueue", &sender).await {
         assert_eq!(r.batch_item_failures.len(), n, "nothing is deleted");
         receives += 1;
         assert!(receives <= 8, "maxReceiveCount is 8");
@@ -754,24 +600,24 @@ async fn sender_parks_an_unreadable_body_at_once_and_a_failing_reply_after_the_m
 
 #[tokio::test]
 async fn one_contacts_retryable_failure_does_not_hold_back_another_contacts_reply() {
-    let rig = Rig::new().await;
+    let (rig, graph) = spawn().await;
     Mock::given(method("POST"))
         .and(body_string_contains(BSUID))
         .respond_with(
             ResponseTemplate::new(500).set_body_json(meta_error(131000, "Something went wrong")),
         )
         .with_priority(1)
-        .mount(&rig.graph)
+        .mount(&graph)
         .await;
     Mock::given(method("POST"))
         .respond_with(accepting())
-        .mount(&rig.graph)
+        .mount(&graph)
         .await;
-    let sender = rig.sender(false, 30).await;
+    let sender = sender(&rig, &graph, false, 30).await;
     let mut other = text("c2", 1);
     other.recipient.user_id = Some("US.99999999999999999999".into());
-    rig.enqueue(&[text("c1", 1), text("c1", 2), other]).await;
-    let (n, r) = rig.round(&sender).await.unwrap();
+    enqueue(&rig, &[text("c1", 1), text("c1", 2), other]).await;
+    let (n, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert_eq!(n, 3, "one batch with both contacts");
     let failed: Vec<&str> = r
         .batch_item_failures
@@ -780,7 +626,7 @@ async fn one_contacts_retryable_failure_does_not_hold_back_another_contacts_repl
         .collect();
     assert_eq!(failed.len(), 2, "c1's two replies: {failed:?}");
     assert_eq!(
-        rig.posted().await.len(),
+        posted(&graph).await.len(),
         2,
         "c1:m1 (500) and c2:m1; c1:m2 held back"
     );
@@ -800,72 +646,35 @@ async fn one_contacts_retryable_failure_does_not_hold_back_another_contacts_repl
 /// environment (as in the template), handling `events/reply-sender.json`.
 #[tokio::test(flavor = "multi_thread")]
 async fn reply_sender_binary_handles_the_sample_event_under_cargo_lambda() {
-    let env = TestEnv::new().await;
-    let graph = MockServer::start().await;
+    let (app, graph) = spawn().await;
     Mock::given(method("POST"))
         .and(path(format!("/v23.0/{PHONE_ID}/messages")))
         .and(header("authorization", "Bearer local-access-token"))
         .respond_with(accepting())
         .mount(&graph)
         .await;
-    let param = format!("/{}/whatsapp-access-token", env.prefix);
-    env.put_secret(&param, "local-access-token").await;
-    let vars: Vec<(String, String)> = vec![
-        ("PRECHAT_TABLE".into(), env.table("StateTable").into()),
-        (
-            "PRECHAT_OUTBOUND_QUEUE_URL".into(),
-            env.queue_url("OutboundQueue").into(),
-        ),
-        (
-            "PRECHAT_OUTBOUND_DLQ_URL".into(),
-            env.queue_url("OutboundDeadLetterQueue").into(),
-        ),
-        ("PRECHAT_GRAPH_BASE_URL".into(), graph.uri()),
-        ("WHATSAPP_ACCESS_TOKEN_PARAM".into(), param),
-        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
-    ];
-    let reply = tokio::task::spawn_blocking(move || {
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let emulator = prechat_tests::lambda::Emulator::start("reply-sender", &vars);
-        let event = prechat_tests::workspace_root().join("events/reply-sender.json");
-        let reply = emulator.invoke_file("reply-sender", &event);
-        (reply, emulator.log_text())
-    })
-    .await
-    .unwrap();
-    let (reply, log) = reply;
+    app.put_access_token("local-access-token").await;
+    let event = prechat_tests::workspace_root().join("events/reply-sender.json");
+    let base_url = graph.uri();
+    let (reply, log) = app
+        .run_binary(
+            "reply-sender",
+            "ReplySenderFunction",
+            &event,
+            &[("PRECHAT_GRAPH_BASE_URL", &base_url)],
+        )
+        .await;
     assert_eq!(reply, json!({ "batchItemFailures": [] }), "{log}");
-    let posted: Vec<Value> = graph
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect();
-    assert_eq!(posted.len(), 2);
-    assert_eq!(posted[0]["status"], "read");
-    assert_eq!(posted[1]["to"], "16505551234");
+    let bodies = posted(&graph).await;
+    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies[0]["status"], "read");
+    assert_eq!(bodies[1]["to"], "16505551234");
     assert_eq!(
-        posted[1]["interactive"]["action"]["buttons"][1]["reply"]["id"],
+        bodies[1]["interactive"]["action"]["buttons"][1]["reply"]["id"],
         "support"
     );
-    let sent = env
-        .dynamo
-        .get_item()
-        .table_name(env.table("StateTable"))
-        .key(
-            "pk",
-            AttributeValue::S("SENT#conv-20261123-0001:q1:ask".into()),
-        )
-        .key("sk", AttributeValue::S("SENT".into()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        sent.item.map(|i| s(&i, "wamid")),
-        Some("wamid.T1".to_owned())
-    );
+    let sent = app.item("SENT#conv-20261123-0001:q1:ask", "SENT").await;
+    assert_eq!(sent.as_ref().map(|i| s(i, "wamid")), Some("wamid.T1"));
     assert!(log.contains("sent"), "{log}");
     for personal in ["16505551234", BSUID, "Which team"] {
         assert!(

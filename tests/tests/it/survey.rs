@@ -1,199 +1,40 @@
-//! survey-engine against moto: the full survey to the assignment job, duplicate and concurrent
-//! delivery, retries and fallbacks, `when`, keywords, the reopen window, returning contacts,
-//! republishing mid-conversation, statuses, BSUID changes, and the request count per answer.
+//! survey-engine against moto: the wiring of the pure engine (`shared/src/survey/engine_tests.rs`
+//! proves the survey's decisions) to the table and queues: the full survey to the assignment
+//! job, duplicate and concurrent delivery, lost effects, the reopen window, republishing
+//! mid-conversation, statuses, BSUID changes, reminders, parking, and the requests per answer.
+//! Every test runs on its own [`TestApp`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
-use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use prechat::clock::Clock;
-use prechat::entrypoints::survey_engine::{SurveyEngine, SurveyEngineConfig};
+use prechat::entrypoints::survey_engine::SurveyEngine;
 use prechat::queue::FifoContract;
-use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
+use prechat::routing::job::HandoffReason;
 use prechat::store::conversation_store::{
-    applied_pk, contact_pk, conversation_pk, Applied, ConversationStore, DynamoConversationStore,
-    APPLIED_TTL_SECONDS,
+    applied_pk, contact_pk, conversation_pk, Applied, ConversationStore, APPLIED_TTL_SECONDS,
 };
-use prechat::store::survey_store::{
-    survey_pk, version_sk, DynamoSurveyStore, Published, SurveyStore,
-};
-use prechat::store::{DynamoTable, StoreError};
+use prechat::store::survey_store::{survey_pk, version_sk, Published, SurveyStore};
+use prechat::store::StoreError;
 use prechat::survey::definition::DEFAULT_SURVEY_YAML;
 use prechat::whatsapp::event::{
-    ApiError, DeliveryStatus, InboundEvent, InboundMessage, MessageContent, StatusUpdate,
-    UserIdUpdate,
+    ApiError, DeliveryStatus, InboundEvent, MessageContent, StatusUpdate, UserIdUpdate,
 };
-use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage};
+use prechat::whatsapp::outbound::OutboundBody;
 use prechat::whatsapp::ContactRef;
-use prechat_tests::{sqs, TestEnv};
+use prechat_tests::app::{
+    ana, body_text, is_read, message_id, s, tap, text, total, TestApp, PNID, T0,
+};
+use prechat_tests::sqs;
 
-const PNID: &str = "106540352242922";
-const T0: i64 = 1_790_000_000;
-
-/// Counts requests per operation (`x-amz-target`), as sent on the wire.
-#[derive(Debug, Default, Clone)]
-struct Counter(Arc<Mutex<BTreeMap<String, usize>>>);
-
-impl Counter {
-    fn snapshot(&self) -> BTreeMap<String, usize> {
-        self.0.lock().unwrap().clone()
-    }
-    fn reset(&self) {
-        self.0.lock().unwrap().clear();
-    }
-    fn total(&self, prefix: &str) -> usize {
-        total(&self.snapshot(), prefix)
-    }
+/// An engine on the same table and clock whose sends all fail (its queues do not exist).
+fn broken(app: &TestApp) -> SurveyEngine {
+    app.survey_engine_with(|c| {
+        c.outbound_queue_url.push_str("-missing");
+        c.assignment_queue_url.push_str("-missing");
+    })
 }
 
-fn total(counts: &BTreeMap<String, usize>, prefix: &str) -> usize {
-    counts
-        .iter()
-        .filter(|(k, _)| k.starts_with(prefix))
-        .map(|(_, v)| v)
-        .sum()
-}
-
-impl Intercept for Counter {
-    fn name(&self) -> &'static str {
-        "RequestCounter"
-    }
-    fn read_before_transmit(
-        &self,
-        ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = ctx
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?")
-            .to_owned();
-        *self.0.lock().unwrap().entry(target).or_default() += 1;
-        Ok(())
-    }
-}
-
-struct Rig {
-    env: TestEnv,
-    engine: SurveyEngine,
-    clock: Clock,
-    counter: Counter,
-    seq: AtomicUsize,
-}
-
-async fn rig() -> Rig {
-    let env = TestEnv::new().await;
-    let counter = Counter::default();
-    let dynamo = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&env.sdk)
-            .interceptor(counter.clone())
-            .build(),
-    );
-    let sqs = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&env.sdk)
-            .interceptor(counter.clone())
-            .build(),
-    );
-    let config = SurveyEngineConfig {
-        table: env.table("StateTable").to_owned(),
-        outbound_queue_url: env.queue_url("OutboundQueue").to_owned(),
-        assignment_queue_url: env.queue_url("AssignmentQueue").to_owned(),
-        survey_id: "default".into(),
-        survey_cache_seconds: 0,
-        dead_letter_queue_url: Some(env.queue_url("InboundDeadLetterQueue").to_owned()),
-    };
-    let clock = Clock::at_unix(T0);
-    let engine = SurveyEngine::from_parts(&config, dynamo, sqs)
-        .unwrap()
-        .with_clock(clock.clone());
-    Rig {
-        env,
-        engine,
-        clock,
-        counter,
-        seq: AtomicUsize::new(0),
-    }
-}
-
-fn ana() -> ContactRef {
-    ContactRef {
-        user_id: Some("US.13491208655302741918".into()),
-        wa_id: Some("16505551234".into()),
-        profile_name: Some("Ana López".into()),
-        username: None,
-    }
-}
-
-fn text(s: &str) -> MessageContent {
-    MessageContent::Text { body: s.into() }
-}
-
-fn tap(id: &str) -> MessageContent {
-    MessageContent::ButtonReply {
-        id: id.into(),
-        title: id.into(),
-    }
-}
-
-impl Rig {
-    fn message(&self, who: &ContactRef, content: MessageContent) -> InboundEvent {
-        let n = self.seq.fetch_add(1, Ordering::SeqCst);
-        self.clock.advance(5);
-        InboundEvent::Message(InboundMessage {
-            phone_number_id: PNID.into(),
-            display_phone_number: "15550783881".into(),
-            contact: who.clone(),
-            message_id: format!("wamid.{}.{n}", self.env.prefix),
-            timestamp: self.clock.unix(),
-            context_message_id: None,
-            referral: None,
-            content,
-        })
-    }
-
-    /// Delivers events as one SQS batch; asserts nothing failed.
-    async fn deliver(&self, events: &[InboundEvent]) {
-        let failures = self.try_deliver(events).await;
-        assert!(failures.is_empty(), "batch item failures: {failures:?}");
-    }
-
-    async fn try_deliver(&self, events: &[InboundEvent]) -> Vec<String> {
-        handle_with(&self.engine, events).await
-    }
-
-    /// An engine on the same table and clock whose sends all fail (its queues do not exist).
-    fn broken(&self) -> SurveyEngine {
-        let missing = |q: &str| format!("{}-missing", self.env.queue_url(q));
-        let config = SurveyEngineConfig {
-            table: self.env.table("StateTable").to_owned(),
-            outbound_queue_url: missing("OutboundQueue"),
-            assignment_queue_url: missing("AssignmentQueue"),
-            dead_letter_queue_url: Some(self.env.queue_url("InboundDeadLetterQueue").to_owned()),
-            survey_id: "default".into(),
-            survey_cache_seconds: 0,
-        };
-        SurveyEngine::from_parts(&config, self.env.dynamo.clone(), self.env.sqs.clone())
-            .unwrap()
-            .with_clock(self.clock.clone())
-    }
-}
-
-/// Hands events to an engine as one SQS batch; the ids of the failed records.
-async fn handle_with(engine: &SurveyEngine, events: &[InboundEvent]) -> Vec<String> {
-    let batch = sqs::event(events.iter().enumerate().map(|(i, e)| {
-        let body = serde_json::to_string(e).unwrap();
-        let (group, dedup) = (e.group_id(), e.dedup_id());
-        sqs::record(&format!("sqs-{i}"), &body, Some(&group), Some(&dedup))
-    }));
-    engine
-        .handle(batch)
+/// Hands events to `engine` as one SQS batch; the ids of the failed records.
+async fn handle_with(app: &TestApp, engine: &SurveyEngine, events: &[InboundEvent]) -> Vec<String> {
+    app.consume(engine, events)
         .await
         .batch_item_failures
         .into_iter()
@@ -201,114 +42,24 @@ async fn handle_with(engine: &SurveyEngine, events: &[InboundEvent]) -> Vec<Stri
         .collect()
 }
 
-impl Rig {
-    async fn say(&self, who: &ContactRef, content: MessageContent) {
-        let e = self.message(who, content);
-        self.deliver(&[e]).await;
-    }
-
-    /// Everything on the outbound queue, mark-as-read included.
-    async fn outbound_all(&self) -> Vec<OutboundMessage> {
-        self.env
-            .receive_all("OutboundQueue")
-            .await
-            .into_iter()
-            .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
-            .collect()
-    }
-
-    /// The messages on the outbound queue (mark-as-read left out).
-    async fn outbound(&self) -> Vec<OutboundMessage> {
-        let mut all = self.outbound_all().await;
-        all.retain(|m| !is_read(m));
-        all
-    }
-
-    async fn jobs(&self) -> Vec<AssignRequest> {
-        self.env
-            .receive_all("AssignmentQueue")
-            .await
-            .into_iter()
-            .map(|m| match serde_json::from_str(m.body().unwrap()).unwrap() {
-                AssignmentJob::Assign(r) => r,
-                other => panic!("unexpected job {other:?}"),
-            })
-            .collect()
-    }
-
-    async fn item(&self, pk: String, sk: &str) -> Option<HashMap<String, AttributeValue>> {
-        self.env
-            .dynamo
-            .get_item()
-            .table_name(self.env.table("StateTable"))
-            .key("pk", AttributeValue::S(pk))
-            .key("sk", AttributeValue::S(sk.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
-    }
-
-    /// The conversation item of the contact's current conversation.
-    async fn conversation(&self, who: &ContactRef) -> HashMap<String, AttributeValue> {
-        let contact = self
-            .item(contact_pk(PNID, who.key().unwrap()), "PROFILE")
-            .await
-            .expect("contact item");
-        let id = contact["conversation_id"].as_s().unwrap().clone();
-        self.item(conversation_pk(&id), "CONV")
-            .await
-            .expect("conversation item")
-    }
-
-    async fn contact_doc(&self, who: &ContactRef) -> serde_json::Value {
-        let contact = self
-            .item(contact_pk(PNID, who.key().unwrap()), "PROFILE")
-            .await
-            .expect("contact item");
-        serde_json::from_str(contact["doc"].as_s().unwrap()).unwrap()
-    }
-
-    /// What the agent-assigner does when an agent finishes.
-    async fn agent_closes(&self, conversation_id: &str) {
-        self.env
-            .dynamo
-            .update_item()
-            .table_name(self.env.table("StateTable"))
-            .key("pk", AttributeValue::S(conversation_pk(conversation_id)))
-            .key("sk", AttributeValue::S("CONV".into()))
-            .update_expression("SET closed_at = :t, closed_by = :b")
-            .expression_attribute_values(":t", AttributeValue::N(self.clock.unix().to_string()))
-            .expression_attribute_values(":b", AttributeValue::S("agent:1".into()))
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
-fn s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> &'a str {
-    item.get(k)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .unwrap_or("")
-}
-
-fn is_read(m: &OutboundMessage) -> bool {
-    matches!(m.body, OutboundBody::MarkRead { .. })
-}
-
-fn body_text(m: &OutboundMessage) -> &str {
-    match &m.body {
-        OutboundBody::Text { body, .. }
-        | OutboundBody::Buttons { body, .. }
-        | OutboundBody::List { body, .. } => body,
-        _ => "",
-    }
+/// What the agent-assigner does when an agent finishes.
+async fn agent_closes(app: &TestApp, conversation_id: &str) {
+    app.env
+        .dynamo
+        .update_item()
+        .table_name(app.table())
+        .key("pk", AttributeValue::S(conversation_pk(conversation_id)))
+        .key("sk", AttributeValue::S("CONV".into()))
+        .update_expression("SET closed_at = :t, closed_by = :b")
+        .expression_attribute_values(":t", AttributeValue::N(app.clock.unix().to_string()))
+        .expression_attribute_values(":b", AttributeValue::S("agent:1".into()))
+        .send()
+        .await
+        .unwrap();
 }
 
 /// Answers the default survey to the end for a US contact (phone known, so not asked).
-async fn full_survey(r: &Rig, who: &ContactRef) {
+async fn full_survey(r: &TestApp, who: &ContactRef) {
     r.say(who, text("Hi, I need help")).await;
     r.say(who, tap("en")).await;
     r.say(who, tap("yes")).await;
@@ -331,7 +82,7 @@ async fn full_survey(r: &Rig, who: &ContactRef) {
 
 #[tokio::test]
 async fn a_full_survey_ends_with_the_assignment_job() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     full_survey(&r, &who).await;
     let out = r.outbound().await;
@@ -378,7 +129,7 @@ async fn a_full_survey_ends_with_the_assignment_job() {
 
 #[tokio::test]
 async fn duplicate_delivery_of_every_message_applies_once() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     let answers = [
         text("hello"),
@@ -395,9 +146,9 @@ async fn duplicate_delivery_of_every_message_applies_once() {
         r.deliver(&[e.clone(), e.clone()]).await;
         sent.push(e);
     }
-    r.counter.reset();
+    r.requests.reset();
     r.deliver(&sent).await;
-    let counts = r.counter.snapshot();
+    let counts = r.requests.snapshot();
     // Each redelivery: the read, the transaction that its `APPLIED#` record refuses, the read
     // of that record, and its effects sent again (SQS and the sender drop them by dedup id).
     let n = sent.len();
@@ -407,7 +158,7 @@ async fn duplicate_delivery_of_every_message_applies_once() {
         "{counts:?}"
     );
     assert_eq!(counts.get("DynamoDB_20120810.GetItem"), Some(&(2 * n)));
-    assert_eq!(r.counter.total("AmazonSQS."), n, "{counts:?}");
+    assert_eq!(r.requests.total("AmazonSQS."), n, "{counts:?}");
     let out = r.outbound().await;
     let bodies: Vec<&str> = out.iter().map(body_text).collect();
     // greeting, language, consent, name, email, retry, customer id: nothing twice
@@ -422,7 +173,7 @@ async fn duplicate_delivery_of_every_message_applies_once() {
 
 #[tokio::test]
 async fn two_messages_arriving_together_apply_in_order() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     let a = r.message(&who, tap("es"));
@@ -435,10 +186,7 @@ async fn two_messages_arriving_together_apply_in_order() {
     // write: the transaction is conditioned on the revision it read and on the message id.
     // (Deterministic interleaving here; `the_same_message_in_two_invocations_at_once_applies_once`
     // races them for real.)
-    let store = DynamoConversationStore::new(DynamoTable::new(
-        r.env.dynamo.clone(),
-        r.env.table("StateTable"),
-    ));
+    let store = r.conversations();
     let stale = store
         .load(PNID, who.key().unwrap(), false)
         .await
@@ -490,7 +238,7 @@ async fn two_messages_arriving_together_apply_in_order() {
 
 #[tokio::test]
 async fn invalid_answers_go_through_retries_to_the_fallback() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     for m in [
         text("hi"),
@@ -533,7 +281,7 @@ async fn invalid_answers_go_through_retries_to_the_fallback() {
 
 #[tokio::test]
 async fn the_when_branch_asks_the_order_only_after_sales() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     for m in [
         text("hi"),
@@ -562,7 +310,7 @@ async fn the_when_branch_asks_the_order_only_after_sales() {
 
 #[tokio::test]
 async fn restart_and_human_keywords() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     for m in [text("hi"), tap("en"), tap("yes"), text("Ana")] {
         r.say(&who, m).await;
@@ -592,14 +340,14 @@ async fn restart_and_human_keywords() {
 
 #[tokio::test]
 async fn a_conversation_reopens_within_the_window_and_a_new_one_starts_after() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     r.say(&who, text("agent")).await;
     let first = s(&r.conversation(&who).await, "pk")
         .trim_start_matches("CONV#")
         .to_owned();
-    r.agent_closes(&first).await;
+    agent_closes(&r, &first).await;
     r.jobs().await;
     r.outbound().await;
     r.clock.advance(3600);
@@ -609,7 +357,7 @@ async fn a_conversation_reopens_within_the_window_and_a_new_one_starts_after() {
     assert_eq!(s(&conv, "status"), "handed_off");
     assert!(!conv.contains_key("closed_at"), "reopened");
     assert_eq!(r.jobs().await.len(), 1, "back to the agents");
-    r.agent_closes(&first).await;
+    agent_closes(&r, &first).await;
     r.clock.advance(25 * 3600);
     r.say(&who, text("new question")).await;
     let conv = r.conversation(&who).await;
@@ -627,11 +375,11 @@ async fn a_conversation_reopens_within_the_window_and_a_new_one_starts_after() {
 
 #[tokio::test]
 async fn a_returning_contact_is_not_asked_again() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     full_survey(&r, &who).await;
     let first = s(&r.conversation(&who).await, "pk").to_owned();
-    r.agent_closes(first.trim_start_matches("CONV#")).await;
+    agent_closes(&r, first.trim_start_matches("CONV#")).await;
     r.outbound().await;
     r.jobs().await;
     r.clock.advance(2 * 24 * 3600);
@@ -653,14 +401,11 @@ async fn a_returning_contact_is_not_asked_again() {
 
 #[tokio::test]
 async fn a_survey_republished_mid_conversation_finishes_on_its_version() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     r.say(&who, tap("en")).await;
-    let store = DynamoSurveyStore::new(DynamoTable::new(
-        r.env.dynamo.clone(),
-        r.env.table("StateTable"),
-    ));
+    let store = r.surveys();
     let v1 = DEFAULT_SURVEY_YAML.replace("What is your full name?", "Your name, please?");
     assert_eq!(
         store.publish("default", &v1, T0).await.unwrap(),
@@ -706,7 +451,7 @@ async fn a_survey_republished_mid_conversation_finishes_on_its_version() {
 
 #[tokio::test]
 async fn requests_per_answer_are_counted() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     r.say(&who, tap("en")).await;
@@ -719,9 +464,9 @@ async fn requests_per_answer_are_counted() {
         text("bad email"),
         text("ana@example.com"),
     ] {
-        r.counter.reset();
+        r.requests.reset();
         r.say(&who, m).await;
-        per_answer.push(r.counter.snapshot());
+        per_answer.push(r.requests.snapshot());
     }
     for counts in &per_answer {
         let dynamo = total(counts, "DynamoDB_20120810.");
@@ -765,7 +510,7 @@ async fn requests_per_answer_are_counted() {
 
 #[tokio::test]
 async fn statuses_update_delivery_and_failures_are_recorded_once() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     let out = r.outbound().await;
@@ -843,7 +588,7 @@ async fn statuses_update_delivery_and_failures_are_recorded_once() {
 async fn a_status_that_arrives_before_the_senders_record_is_kept() {
     // Meta may report `delivered` before the reply-sender has written `OUT#{wamid}` (its
     // write follows Meta's 200). Both writes must survive, in either order.
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let wamid = format!("wamid.early.{}", r.env.prefix);
     r.deliver(&[InboundEvent::Status(StatusUpdate {
         phone_number_id: PNID.into(),
@@ -869,9 +614,7 @@ async fn a_status_that_arrives_before_the_senders_record_is_kept() {
         "an early record still expires"
     );
 
-    let outbox = prechat::store::delivery_log::DynamoDeliveryLog::new(
-        prechat::store::DynamoTable::new(r.env.dynamo.clone(), r.env.table("StateTable")),
-    );
+    let outbox = r.delivery_log();
     use prechat::store::delivery_log::DeliveryLog as _;
     let recorded = outbox
         .record_sent(&prechat::store::delivery_log::SentRecord {
@@ -898,7 +641,7 @@ async fn a_status_that_arrives_before_the_senders_record_is_kept() {
 
 #[tokio::test]
 async fn a_bsuid_change_moves_the_contact() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     for m in [text("hi"), tap("en"), tap("yes"), text("Ana")] {
         r.say(&who, m).await;
@@ -934,10 +677,8 @@ async fn a_bsuid_change_moves_the_contact() {
 
 #[tokio::test]
 async fn the_sample_event_runs_and_a_bad_body_is_parked_in_the_inbound_dlq_at_once() {
-    let r = rig().await;
-    let path = prechat_tests::workspace_root().join("events/survey-engine.json");
-    let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let response = r.engine.handle(event).await;
+    let r = TestApp::spawn().await;
+    let response = r.engine.handle(sqs::sample("survey-engine.json")).await;
     assert!(response.batch_item_failures.is_empty());
     let out = r.outbound().await;
     // greeting + language question, then (answered "en") the consent question
@@ -967,9 +708,8 @@ async fn the_sample_event_runs_and_a_bad_body_is_parked_in_the_inbound_dlq_at_on
 
 #[tokio::test]
 async fn a_conversation_whose_survey_version_is_gone_is_parked_in_the_inbound_dlq() {
-    let r = rig().await;
-    let table = DynamoTable::new(r.env.dynamo.clone(), r.env.table("StateTable"));
-    let store = DynamoSurveyStore::new(table);
+    let r = TestApp::spawn().await;
+    let store = r.surveys();
     assert_eq!(
         store
             .publish("default", DEFAULT_SURVEY_YAML, T0)
@@ -989,21 +729,11 @@ async fn a_conversation_whose_survey_version_is_gone_is_parked_in_the_inbound_dl
         .await
         .unwrap();
     // A fresh instance (versions are cached for the life of a process) meets the gap.
-    let config = SurveyEngineConfig {
-        table: r.env.table("StateTable").to_owned(),
-        outbound_queue_url: r.env.queue_url("OutboundQueue").to_owned(),
-        assignment_queue_url: r.env.queue_url("AssignmentQueue").to_owned(),
-        survey_id: "default".into(),
-        survey_cache_seconds: 0,
-        dead_letter_queue_url: Some(r.env.queue_url("InboundDeadLetterQueue").to_owned()),
-    };
-    let fresh = SurveyEngine::from_parts(&config, r.env.dynamo.clone(), r.env.sqs.clone())
-        .unwrap()
-        .with_clock(Clock::at_unix(T0 + 60));
+    let fresh = r.survey_engine_with(|_| {});
     let e = r.message(&who, tap("en"));
-    let body = serde_json::to_string(&e).unwrap();
-    let batch = sqs::event([sqs::record("sqs-1", &body, Some(&e.group_id()), None)]);
-    assert!(fresh.handle(batch).await.batch_item_failures.is_empty());
+    assert!(handle_with(&r, &fresh, std::slice::from_ref(&e))
+        .await
+        .is_empty());
     let parked = r.env.parked("InboundDeadLetterQueue").await;
     assert_eq!(parked.len(), 1);
     let (body, group, error, _) = &parked[0];
@@ -1020,11 +750,8 @@ async fn a_conversation_whose_survey_version_is_gone_is_parked_in_the_inbound_dl
 
 #[tokio::test]
 async fn admin_publishes_lists_and_shows_versions() {
-    let r = rig().await;
-    let store = DynamoSurveyStore::new(DynamoTable::new(
-        r.env.dynamo.clone(),
-        r.env.table("StateTable"),
-    ));
+    let r = TestApp::spawn().await;
+    let store = r.surveys();
     let dir = std::env::temp_dir().join(format!("prechat-survey-{}", r.env.prefix));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("survey.yaml");
@@ -1085,7 +812,7 @@ async fn admin_publishes_lists_and_shows_versions() {
 
 #[tokio::test]
 async fn silent_contacts_get_one_reminder_per_question_until_expiry() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     r.outbound().await;
@@ -1146,7 +873,7 @@ async fn silent_contacts_get_one_reminder_per_question_until_expiry() {
 
 #[tokio::test]
 async fn a_contact_known_by_phone_keeps_its_data_when_bsuids_arrive() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let by_phone = ContactRef {
         wa_id: Some("34612345678".into()),
         profile_name: Some("Lucía".into()),
@@ -1177,45 +904,17 @@ async fn a_contact_known_by_phone_keeps_its_data_when_bsuids_arrive() {
 /// environment (as in the template), handling `events/survey-engine.json`.
 #[tokio::test(flavor = "multi_thread")]
 async fn survey_engine_binary_handles_the_sample_event_under_cargo_lambda() {
-    let env = TestEnv::new().await;
-    let vars: Vec<(String, String)> = vec![
-        ("PRECHAT_TABLE".into(), env.table("StateTable").into()),
-        (
-            "PRECHAT_OUTBOUND_QUEUE_URL".into(),
-            env.queue_url("OutboundQueue").into(),
-        ),
-        (
-            "PRECHAT_ASSIGNMENT_QUEUE_URL".into(),
-            env.queue_url("AssignmentQueue").into(),
-        ),
-        (
-            "PRECHAT_INBOUND_DLQ_URL".into(),
-            env.queue_url("InboundDeadLetterQueue").into(),
-        ),
-        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
-    ];
-    let (reply, log) = tokio::task::spawn_blocking(move || {
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let emulator = prechat_tests::lambda::Emulator::start("survey-engine", &vars);
-        let event = prechat_tests::workspace_root().join("events/survey-engine.json");
-        let reply = emulator.invoke_file("survey-engine", &event);
-        (reply, emulator.log_text())
-    })
-    .await
-    .unwrap();
+    let app = TestApp::spawn().await;
+    let event = prechat_tests::workspace_root().join("events/survey-engine.json");
+    let (reply, log) = app
+        .run_binary("survey-engine", "SurveyEngineFunction", &event, &[])
+        .await;
     assert_eq!(
         reply,
         serde_json::json!({ "batchItemFailures": [] }),
         "{log}"
     );
-    let out: Vec<OutboundMessage> = env
-        .receive_all("OutboundQueue")
-        .await
-        .iter()
-        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
-        .filter(|m| !is_read(m))
-        .collect();
+    let out = app.outbound().await;
     assert_eq!(
         out.len(),
         3,
@@ -1230,29 +929,14 @@ async fn survey_engine_binary_handles_the_sample_event_under_cargo_lambda() {
 
 #[tokio::test]
 async fn effects_lost_after_the_commit_are_sent_on_redelivery() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     r.outbound().await;
     // An engine whose outbound send fails after the state was committed (queue unreachable).
-    let broken = SurveyEngine::from_parts(
-        &SurveyEngineConfig {
-            table: r.env.table("StateTable").to_owned(),
-            outbound_queue_url: format!("{}-missing", r.env.queue_url("OutboundQueue")),
-            assignment_queue_url: r.env.queue_url("AssignmentQueue").to_owned(),
-            survey_id: "default".into(),
-            survey_cache_seconds: 0,
-            dead_letter_queue_url: Some(r.env.queue_url("InboundDeadLetterQueue").to_owned()),
-        },
-        r.env.dynamo.clone(),
-        r.env.sqs.clone(),
-    )
-    .unwrap()
-    .with_clock(Clock::at_unix(T0 + 60));
+    let broken = r.survey_engine_with(|c| c.outbound_queue_url.push_str("-missing"));
     let e = r.message(&who, tap("en"));
-    let body = serde_json::to_string(&e).unwrap();
-    let batch = sqs::event([sqs::record("sqs-1", &body, None, None)]);
-    let failed = broken.handle(batch).await.batch_item_failures;
+    let failed = handle_with(&r, &broken, std::slice::from_ref(&e)).await;
     assert_eq!(
         failed.len(),
         1,
@@ -1279,7 +963,7 @@ async fn effects_lost_after_the_commit_are_sent_on_redelivery() {
 /// event, reminds a contact who went silent 40 minutes ago.
 #[tokio::test(flavor = "multi_thread")]
 async fn survey_timer_binary_reminds_a_silent_contact_under_cargo_lambda() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let real_now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -1287,28 +971,10 @@ async fn survey_timer_binary_reminds_a_silent_contact_under_cargo_lambda() {
     r.clock.set_unix(real_now - 40 * 60);
     r.say(&ana(), text("hi")).await;
     r.outbound().await;
-    let vars: Vec<(String, String)> = vec![
-        ("PRECHAT_TABLE".into(), r.env.table("StateTable").into()),
-        (
-            "PRECHAT_OUTBOUND_QUEUE_URL".into(),
-            r.env.queue_url("OutboundQueue").into(),
-        ),
-        (
-            "PRECHAT_ASSIGNMENT_QUEUE_URL".into(),
-            r.env.queue_url("AssignmentQueue").into(),
-        ),
-        ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
-    ];
-    let (reply, log) = tokio::task::spawn_blocking(move || {
-        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let emulator = prechat_tests::lambda::Emulator::start("survey-timer", &vars);
-        let event = prechat_tests::workspace_root().join("events/survey-timer.json");
-        let reply = emulator.invoke_file("survey-timer", &event);
-        (reply, emulator.log_text())
-    })
-    .await
-    .unwrap();
+    let event = prechat_tests::workspace_root().join("events/survey-timer.json");
+    let (reply, log) = r
+        .run_binary("survey-timer", "SurveyTimerFunction", &event, &[])
+        .await;
     assert_eq!(
         reply,
         serde_json::json!({ "due": 1, "reminded": 1, "skipped": 0, "failed": 0 }),
@@ -1324,7 +990,7 @@ async fn survey_timer_binary_reminds_a_silent_contact_under_cargo_lambda() {
 /// (`xtask/moto_server.py`, as `cargo xtask test` starts it), as DynamoDB itself behaves.
 #[tokio::test]
 async fn the_same_message_in_two_invocations_at_once_applies_once() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     for m in [text("hi"), tap("en"), tap("yes")] {
         r.say(&who, m).await;
@@ -1353,7 +1019,7 @@ async fn the_same_message_in_two_invocations_at_once_applies_once() {
 
 #[tokio::test]
 async fn admins_see_what_a_contact_answered() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     full_survey(&r, &who).await;
     let table = r.env.table("StateTable").to_owned();
@@ -1396,25 +1062,18 @@ async fn admins_see_what_a_contact_answered() {
     assert!(bad.to_string().contains("usage"), "{bad}");
 }
 
-fn message_id(e: &InboundEvent) -> &str {
-    match e {
-        InboundEvent::Message(m) => &m.message_id,
-        _ => unreachable!(),
-    }
-}
-
 /// A message whose sends keep failing goes to the DLQ; the contact's later messages proceed;
 /// when the DLQ is redriven, exactly that message's reply and job go out.
 #[tokio::test]
 async fn a_message_whose_sends_failed_gets_its_reply_and_job_when_redriven_after_later_ones() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     r.outbound().await;
     let first = r.message(&who, text("human"));
-    let broken = r.broken();
+    let broken = broken(&r);
     for _ in 0..3 {
-        let failed = handle_with(&broken, std::slice::from_ref(&first)).await;
+        let failed = handle_with(&r, &broken, std::slice::from_ref(&first)).await;
         assert_eq!(failed.len(), 1, "committed, but the sends fail");
     }
     r.say(&who, text("hello?")).await;
@@ -1443,7 +1102,7 @@ async fn a_message_whose_sends_failed_gets_its_reply_and_job_when_redriven_after
 /// Identity comes from the message id, however many messages came in between.
 #[tokio::test]
 async fn a_message_applied_60_messages_ago_is_recognised() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     r.say(&who, text("human")).await;
@@ -1468,7 +1127,7 @@ async fn a_message_applied_60_messages_ago_is_recognised() {
 /// Meta retries for 7 days: a redelivery 8 days later is still recognised.
 #[tokio::test]
 async fn a_redelivery_eight_days_later_is_recognised() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     let human = r.message(&who, text("human"));
@@ -1489,7 +1148,7 @@ async fn a_redelivery_eight_days_later_is_recognised() {
 /// past its expiry is no proof, and the message id can be applied again.
 #[tokio::test]
 async fn an_applied_record_past_its_expiry_is_no_proof() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     let hi = r.message(&who, text("hi"));
     r.deliver(std::slice::from_ref(&hi)).await;
@@ -1502,10 +1161,7 @@ async fn an_applied_record_past_its_expiry_is_no_proof() {
     let expires: i64 = first["expires_at"].as_n().unwrap().parse().unwrap();
     assert_eq!(expires - applied_at, APPLIED_TTL_SECONDS);
     r.clock.set_unix(expires);
-    let store = DynamoConversationStore::new(DynamoTable::new(
-        r.env.dynamo.clone(),
-        r.env.table("StateTable"),
-    ));
+    let store = r.conversations();
     let now = r.clock.unix();
     assert!(store
         .applied(PNID, message_id(&hi), now - 1)
@@ -1529,7 +1185,7 @@ async fn an_applied_record_past_its_expiry_is_no_proof() {
 /// A genuine message that arrives late is applied: order comes from the FIFO group.
 #[tokio::test]
 async fn a_message_that_arrives_hours_late_is_applied_not_dropped() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     r.say(&who, tap("en")).await;
@@ -1544,7 +1200,7 @@ async fn a_message_that_arrives_hours_late_is_applied_not_dropped() {
 /// One message dated in the future must not make the contact's later messages look stale.
 #[tokio::test]
 async fn a_message_dated_in_the_future_does_not_block_the_next() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     r.say(&who, text("hi")).await;
     let mut ahead = r.message(&who, tap("en"));
@@ -1563,7 +1219,7 @@ async fn a_message_dated_in_the_future_does_not_block_the_next() {
 /// the replies; once handed off, nothing is marked read by the engine.
 #[tokio::test]
 async fn answered_messages_are_marked_read_before_the_replies_and_handed_off_ones_are_not() {
-    let r = rig().await;
+    let r = TestApp::spawn().await;
     let who = ana();
     for m in [text("hi"), text("human")] {
         let e = r.message(&who, m);
