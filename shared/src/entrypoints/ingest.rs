@@ -210,11 +210,7 @@ impl<Q: MessageQueue> Ingest<Q> {
             Outcome::Refused(r) => r.to_string(),
             Outcome::NotQueued { .. } => "not queued, please retry".to_owned(),
         };
-        Response::builder()
-            .status(status)
-            .header("content-type", "text/plain; charset=utf-8")
-            .body(Body::Text(text))
-            .unwrap_or_else(|_| Response::new(Body::Empty))
+        super::text_response(status, text)
     }
 
     /// Accepts one delivery and queues its events; logs what happened.

@@ -28,9 +28,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::item::{n, s, ItemExt};
+use super::item::{n, s, to_json, ItemExt};
 use super::{attr, keys, DynamoTable, StoreError};
-use crate::routing::job::AssignmentJob;
+use crate::routing::job::{AssignmentJob, HandoffReason};
 use crate::survey::engine::{ContactState, Conversation, Effects, Status};
 use crate::whatsapp::outbound::OutboundMessage;
 
@@ -219,7 +219,7 @@ impl DynamoConversationStore {
             contact: c.clone(),
             conversation: next.conversation.clone(),
         };
-        let json = serde_json::to_string(&doc).map_err(|e| StoreError::Request(e.to_string()))?;
+        let json = to_json(&doc)?;
         let mut item = keys::contact(&c.phone_number_id, &c.key).item();
         item.insert("doc".into(), s(json));
         item.insert("rev".into(), n(new_rev));
@@ -267,15 +267,7 @@ impl DynamoConversationStore {
             (":q".into(), s(conv.question.clone().unwrap_or_default())),
             (
                 ":reason".into(),
-                s(conv
-                    .handoff
-                    .map(|r| {
-                        serde_json::to_value(r)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
-                    })
-                    .unwrap_or_default()),
+                s(conv.handoff.map(HandoffReason::as_str).unwrap_or("")),
             ),
         ]);
         let mut set = vec![
@@ -423,8 +415,7 @@ impl ConversationStore for DynamoConversationStore {
             let update = self.conversation_update(prev, next, conv)?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
-        let effects =
-            serde_json::to_string(applied).map_err(|e| StoreError::Request(e.to_string()))?;
+        let effects = to_json(applied)?;
         let mut item = keys::applied(&next.contact.phone_number_id, &applied.message_id).item();
         item.insert("effects".into(), s(effects));
         item.insert("applied_at".into(), n(now));
