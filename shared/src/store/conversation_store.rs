@@ -570,7 +570,7 @@ impl ConversationStore for DynamoConversationStore {
             }
         };
         next.contact.key = new_key.to_owned();
-        next.contact.user_id = Some(new_key.to_owned());
+        next.contact.identity.user_id = Some(new_key.to_owned());
         let prev_rev = existing.as_ref().map(|e| e.rev).unwrap_or(0);
         let mut put = self.contact_put(&next, prev_rev + 1)?;
         if prev_rev == 0 {
@@ -609,5 +609,34 @@ impl ConversationStore for DynamoConversationStore {
         }
         tx.send().await.map_err(StoreError::from_sdk)?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A contact `doc` as the code before `ContactState` embedded its `ContactRef` wrote it.
+    const STORED_DOC: &str = r#"{"contact":{"phone_number_id":"106540352242922","key":"US.13491208655302741918","wa_id":"16505551234","user_id":"US.13491208655302741918","profile_name":"Ana Björk","username":"@ana.b","fields":{"email":"ana@example.com"},"consent":{"accepted":true,"text":"I agree","policy_url":"https://example.com/privacy","policy_version":"2026-01","language":"en","at":1790000000},"opted_out":false,"conversations":2},"conversation":null}"#;
+
+    #[test]
+    fn a_stored_contact_doc_reads_into_the_embedded_identity_and_writes_back_the_same_json() {
+        let doc: Doc = serde_json::from_str(STORED_DOC).unwrap();
+        let who = &doc.contact.identity;
+        assert_eq!(who.user_id.as_deref(), Some("US.13491208655302741918"));
+        assert_eq!(who.wa_id.as_deref(), Some("16505551234"));
+        assert_eq!(who.profile_name.as_deref(), Some("Ana Björk"));
+        assert_eq!(who.username.as_deref(), Some("@ana.b"));
+        assert_eq!(doc.contact.conversations, 2);
+        let written: serde_json::Value = serde_json::from_str(&to_json(&doc).unwrap()).unwrap();
+        let stored: serde_json::Value = serde_json::from_str(STORED_DOC).unwrap();
+        assert_eq!(written, stored);
+    }
+
+    #[test]
+    fn a_stored_phone_only_contact_doc_writes_back_byte_identical() {
+        let stored = r#"{"contact":{"phone_number_id":"106","key":"16505551234","wa_id":"16505551234","fields":{},"opted_out":false,"conversations":0},"conversation":null}"#;
+        let doc: Doc = serde_json::from_str(stored).unwrap();
+        assert_eq!(to_json(&doc).unwrap(), stored);
     }
 }
