@@ -284,7 +284,7 @@ impl<Q: MessageQueue> Ingest<Q> {
 
 fn contact_of(ev: &InboundEvent) -> String {
     ev.contact_key()
-        .map(|k| redact(k).to_string())
+        .map(|k| redact(k.as_str()).to_string())
         .unwrap_or_default()
 }
 

@@ -51,8 +51,12 @@ pub trait FifoContract: serde::Serialize {
 
 /// The message group of a contact's queue bodies: `{business number}:{contact key}` (one
 /// group for events that name no contact).
-pub fn contact_group_id(phone_number_id: &str, contact_key: Option<&str>) -> String {
-    format!("{phone_number_id}:{}", contact_key.unwrap_or("unknown"))
+pub fn contact_group_id(
+    phone_number_id: &str,
+    contact_key: Option<&crate::whatsapp::ContactKey>,
+) -> String {
+    let key = contact_key.map_or("unknown", |k| k.as_str());
+    format!("{phone_number_id}:{key}")
 }
 
 impl QueueMessage {

@@ -121,8 +121,12 @@ impl FifoContract for AssignmentJob {
     /// job has its team's.
     fn group_id(&self) -> String {
         match self {
-            AssignmentJob::Assign(r) => contact_group_id(&r.phone_number_id, r.contact.key()),
-            AssignmentJob::Cancel(r) => contact_group_id(&r.phone_number_id, r.contact.key()),
+            AssignmentJob::Assign(r) => {
+                contact_group_id(&r.phone_number_id, r.contact.key().as_ref())
+            }
+            AssignmentJob::Cancel(r) => {
+                contact_group_id(&r.phone_number_id, r.contact.key().as_ref())
+            }
             AssignmentJob::Drain { team_id, .. } => format!("drain:{team_id}"),
         }
     }

@@ -33,6 +33,7 @@ use super::{attr, keys, DynamoTable, StoreError};
 use crate::routing::job::{AssignmentJob, HandoffReason};
 use crate::survey::engine::{ContactState, Conversation, Effects, Status};
 use crate::whatsapp::outbound::OutboundMessage;
+use crate::whatsapp::ContactKey;
 
 /// How long an applied message (its `APPLIED#` item and effects) is remembered: longer than
 /// Meta retries a webhook (7 days) and than a message can live on the inbound queue and its
@@ -78,7 +79,7 @@ impl ContactRecord {
 pub struct DueReminder {
     pub conversation_id: String,
     pub phone_number_id: String,
-    pub contact_key: String,
+    pub contact_key: ContactKey,
 }
 
 /// What one applied message (or reminder tick) committed, kept on its `APPLIED#` item until
@@ -127,7 +128,7 @@ pub trait ConversationStore: Send + Sync {
     fn load(
         &self,
         phone_number_id: &str,
-        contact_key: &str,
+        contact_key: &ContactKey,
         check_closed: bool,
     ) -> impl std::future::Future<Output = Result<Option<ContactRecord>, StoreError>> + Send;
 
@@ -169,8 +170,8 @@ pub trait ConversationStore: Send + Sync {
     fn rekey(
         &self,
         phone_number_id: &str,
-        old_key: &str,
-        new_key: &str,
+        old_key: &ContactKey,
+        new_key: &ContactKey,
     ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
 }
 
@@ -339,7 +340,7 @@ impl ConversationStore for DynamoConversationStore {
     async fn load(
         &self,
         phone_number_id: &str,
-        contact_key: &str,
+        contact_key: &ContactKey,
         check_closed: bool,
     ) -> Result<Option<ContactRecord>, StoreError> {
         let pk = contact_pk(phone_number_id, contact_key);
@@ -507,7 +508,7 @@ impl ConversationStore for DynamoConversationStore {
                 due.push(DueReminder {
                     conversation_id: pk.trim_start_matches("CONV#").to_owned(),
                     phone_number_id: pnid.to_owned(),
-                    contact_key: key.to_owned(),
+                    contact_key: key.into(),
                 });
             }
         }
@@ -535,8 +536,8 @@ impl ConversationStore for DynamoConversationStore {
     async fn rekey(
         &self,
         phone_number_id: &str,
-        old_key: &str,
-        new_key: &str,
+        old_key: &ContactKey,
+        new_key: &ContactKey,
     ) -> Result<bool, StoreError> {
         if old_key == new_key {
             return Ok(false);
@@ -569,8 +570,8 @@ impl ConversationStore for DynamoConversationStore {
                 moved
             }
         };
-        next.contact.key = new_key.to_owned();
-        next.contact.identity.user_id = Some(new_key.to_owned());
+        next.contact.key = new_key.clone();
+        next.contact.identity.user_id = Some(new_key.to_string());
         let prev_rev = existing.as_ref().map(|e| e.rev).unwrap_or(0);
         let mut put = self.contact_put(&next, prev_rev + 1)?;
         if prev_rev == 0 {
@@ -602,7 +603,7 @@ impl ConversationStore for DynamoConversationStore {
                 .set_key(Some(keys::conversation(&conv.id).item()))
                 .update_expression("SET contact_key = :k")
                 .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":k", s(new_key))
+                .expression_attribute_values(":k", s(new_key.as_str()))
                 .build()
                 .map_err(|e| StoreError::Request(e.to_string()))?;
             tx = tx.transact_items(TransactWriteItem::builder().update(update).build());

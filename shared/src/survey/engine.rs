@@ -31,14 +31,14 @@ use crate::routing::job::{
 };
 use crate::whatsapp::event::{InboundMessage, MessageContent};
 use crate::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient};
-use crate::whatsapp::ContactRef;
+use crate::whatsapp::{ContactKey, ContactRef};
 
 /// What prechat knows about a contact, across conversations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContactState {
     pub phone_number_id: String,
     /// BSUID when Meta sent one, else the phone number ([`ContactRef::key`]).
-    pub key: String,
+    pub key: ContactKey,
     /// Who the contact is, as Meta last told us (ids, profile name, username); stored flat,
     /// beside `key`.
     #[serde(flatten)]
@@ -184,7 +184,11 @@ pub struct Outcome {
 }
 
 /// A deterministic conversation id from the message that opened it (ASCII, SQS-safe).
-pub fn conversation_id(phone_number_id: &str, contact_key: &str, message_id: &str) -> String {
+pub fn conversation_id(
+    phone_number_id: &str,
+    contact_key: &ContactKey,
+    message_id: &str,
+) -> String {
     let digest = Sha256::digest(format!("{phone_number_id}|{contact_key}|{message_id}").as_bytes());
     format!("c{}", &hex::encode(digest)[..31])
 }
@@ -423,8 +427,8 @@ fn update_profile(contact: &mut ContactState, from: &ContactRef) {
     if let Some(n) = from.username.as_ref().filter(|s| !s.trim().is_empty()) {
         known.username = Some(n.clone());
     }
-    if contact.key.is_empty() {
-        contact.key = from.key().unwrap_or_default().to_owned();
+    if let (true, Some(key)) = (contact.key.is_empty(), from.key()) {
+        contact.key = key;
     }
 }
 
