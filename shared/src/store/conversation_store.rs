@@ -189,7 +189,6 @@ impl DynamoConversationStore {
     }
 
     fn decode(
-        &self,
         pk: &str,
         item: &HashMap<String, AttributeValue>,
     ) -> Result<ContactRecord, StoreError> {
@@ -203,12 +202,12 @@ impl DynamoConversationStore {
         )
         .map_err(|e| corrupt(e.to_string()))?;
         let rev = item
-            .num_opt::<i64>("rev")
-            .ok_or_else(|| corrupt("no rev".into()))?;
+            .num_opt::<u64>("rev")
+            .ok_or_else(|| corrupt("no rev, or not a revision number".into()))?;
         Ok(ContactRecord {
             contact: doc.contact,
             conversation: doc.conversation,
-            rev: u64::try_from(rev).unwrap_or(0),
+            rev,
             conversation_closed_at: None,
             reminder_due: None,
         })
@@ -357,7 +356,7 @@ impl ConversationStore for DynamoConversationStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        let mut record = self.decode(&pk, &item)?;
+        let mut record = Self::decode(&pk, &item)?;
         let needs_check = check_closed
             || record
                 .conversation
@@ -499,10 +498,11 @@ impl ConversationStore for DynamoConversationStore {
                 .await
                 .map_err(StoreError::from_sdk)?;
             for item in out.items() {
-                let pk = item.str_opt(attr::PK).unwrap_or_default();
-                let (Some(pnid), Some(key)) =
-                    (item.str_opt("phone_number_id"), item.str_opt("contact_key"))
-                else {
+                let (Some(pk), Some(pnid), Some(key)) = (
+                    item.str_opt(attr::PK),
+                    item.str_opt("phone_number_id"),
+                    item.str_opt("contact_key"),
+                ) else {
                     continue;
                 };
                 due.push(DueReminder {
@@ -632,6 +632,19 @@ mod tests {
         let written: serde_json::Value = serde_json::from_str(&to_json(&doc).unwrap()).unwrap();
         let stored: serde_json::Value = serde_json::from_str(STORED_DOC).unwrap();
         assert_eq!(written, stored);
+    }
+
+    #[test]
+    fn a_contact_item_with_a_negative_revision_is_corrupt_not_new() {
+        let pk = "CONTACT#106#16505551234";
+        let doc = r#"{"contact":{"phone_number_id":"106","key":"16505551234"}}"#;
+        let item = HashMap::from([
+            (attr::PK.to_owned(), s(pk)),
+            ("doc".to_owned(), s(doc)),
+            ("rev".to_owned(), n(-1)),
+        ]);
+        let err = DynamoConversationStore::decode(pk, &item).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     }
 
     #[test]

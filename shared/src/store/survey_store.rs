@@ -85,8 +85,8 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<StoredSurvey, StoreE
         version: gn("version")
             .and_then(|v| u32::try_from(v).ok())
             .ok_or_else(|| corrupt("no version"))?,
-        yaml: gs("yaml").unwrap_or_default(),
-        sha256: gs("sha256").unwrap_or_default(),
+        yaml: gs("yaml").ok_or_else(|| corrupt("no yaml"))?,
+        sha256: gs("sha256").ok_or_else(|| corrupt("no sha256"))?,
         published_at: gn("published_at").unwrap_or(0),
     })
 }
@@ -202,5 +202,25 @@ impl SurveyStore for DynamoSurveyStore {
         Err(StoreError::Unavailable(
             "too many concurrent publishes".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_survey_version_without_its_yaml_is_corrupt_not_empty() {
+        let item = HashMap::from([
+            (
+                attr::PK.to_owned(),
+                AttributeValue::S("SURVEY#default".into()),
+            ),
+            ("survey_id".to_owned(), AttributeValue::S("default".into())),
+            ("version".to_owned(), AttributeValue::N("3".into())),
+            ("sha256".to_owned(), AttributeValue::S(sha256_hex(""))),
+        ]);
+        let err = decode(&item).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     }
 }
