@@ -584,7 +584,7 @@ impl TestApp {
     /// The contact item (`PROFILE`); fails the test when there is none.
     pub async fn contact(&self, who: &ContactRef) -> Item {
         let key = who.key().unwrap_or_else(|| panic!("{who:?} has no key"));
-        self.item(contact_pk(PNID, key), "PROFILE")
+        self.item(contact_pk(PNID, &key), "PROFILE")
             .await
             .unwrap_or_else(|| panic!("no contact item for {key}"))
     }

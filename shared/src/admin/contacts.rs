@@ -9,6 +9,7 @@ use serde_json::json;
 use super::{context, AdminError};
 use crate::store::conversation_store::{ContactRecord, ConversationStore, DynamoConversationStore};
 use crate::store::DynamoTable;
+use crate::whatsapp::ContactKey;
 
 pub const USAGE: &str = "usage: prechat-admin [--table NAME] contact show PHONE_NUMBER_ID CONTACT
   CONTACT is the contact's business-scoped user id (e.g. US.1349...) or, for contacts without
@@ -37,7 +38,7 @@ pub async fn show(
     contact: &str,
 ) -> Result<String, AdminError> {
     let record = store
-        .load(phone_number_id, contact, true)
+        .load(phone_number_id, &ContactKey::from(contact), true)
         .await
         .map_err(|e| AdminError::Failed(e.to_string()))?
         .ok_or_else(|| AdminError::Failed(format!("no contact {contact} on {phone_number_id}")))?;

@@ -282,7 +282,7 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
         })?;
         let route = routing.route(&req, now.date_naive());
         let team = self.team(&route.team).await?;
-        tracing::info!(conversation = %req.conversation_id, contact = %redact(contact_key), team = %team.id, vip = route.vip, rule = ?route.rule, "routing");
+        tracing::info!(conversation = %req.conversation_id, contact = %redact(contact_key.as_str()), team = %team.id, vip = route.vip, rule = ?route.rule, "routing");
         let fresh = Ticket::new(req.clone(), team.id.clone(), route.vip);
         let mut opened = self.store.open_ticket(&fresh).await?;
         if let Opened::Existing(t) = &opened {

@@ -210,11 +210,7 @@ impl<Q: MessageQueue> Ingest<Q> {
             Outcome::Refused(r) => r.to_string(),
             Outcome::NotQueued { .. } => "not queued, please retry".to_owned(),
         };
-        Response::builder()
-            .status(status)
-            .header("content-type", "text/plain; charset=utf-8")
-            .body(Body::Text(text))
-            .unwrap_or_else(|_| Response::new(Body::Empty))
+        super::text_response(status, text)
     }
 
     /// Accepts one delivery and queues its events; logs what happened.
@@ -288,7 +284,7 @@ impl<Q: MessageQueue> Ingest<Q> {
 
 fn contact_of(ev: &InboundEvent) -> String {
     ev.contact_key()
-        .map(|k| redact(k).to_string())
+        .map(|k| redact(k.as_str()).to_string())
         .unwrap_or_default()
 }
 

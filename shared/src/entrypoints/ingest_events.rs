@@ -191,7 +191,7 @@ fn check_content(name: &str, ev: &InboundEvent) {
             };
             assert_eq!(m.contact.wa_id, None);
             assert_eq!(m.contact.username.as_deref(), Some("pablo.morales"));
-            assert_eq!(ev.contact_key(), Some("US.24817305912873645029"));
+            assert_eq!(ev.contact_key(), Some("US.24817305912873645029".into()));
         }
         "status-failed" => {
             let InboundEvent::Status(s) = ev else {
@@ -201,7 +201,7 @@ fn check_content(name: &str, ev: &InboundEvent) {
                 (s.status, s.errors[0].code),
                 (DeliveryStatus::Failed, 131047)
             );
-            assert_eq!(ev.contact_key(), Some("US.13491208655302741918"));
+            assert_eq!(ev.contact_key(), Some("US.13491208655302741918".into()));
         }
         "status-delivered" | "status-read" => {
             assert!(matches!(ev, InboundEvent::Status(s) if s.pricing.is_some()))

@@ -13,3 +13,34 @@ pub mod survey_engine;
 pub mod verify;
 
 pub use init::InitError;
+
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+
+/// A `text/plain` answer with `status`. Built without the fallible response builder, so there
+/// is no fallback answer (a `Response::new` default would be a 200 hiding the real status).
+pub fn text_response(status: StatusCode, text: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_response_keeps_its_status_and_content_type() {
+        let r = text_response(StatusCode::SERVICE_UNAVAILABLE, "retry".into());
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+        assert!(matches!(r.body(), Body::Text(t) if t == "retry"));
+    }
+}

@@ -464,7 +464,7 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
 
     /// Delivers one message. `Err` means: retry later, in order.
     pub async fn deliver(&self, msg: &OutboundMessage) -> Result<Delivery, SendError> {
-        let contact = msg.recipient.key().map(redact);
+        let contact = msg.recipient.key().map(|k| redact(k.as_str()));
         let span = tracing::info_span!(
             "deliver",
             dedup_id = %msg.dedup_id,
@@ -596,7 +596,7 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
             dedup_id: msg.dedup_id.clone(),
             wamid: wamid.clone(),
             conversation_id: msg.conversation_id.clone(),
-            contact_key: msg.recipient.key().map(str::to_owned),
+            contact_key: msg.recipient.key(),
             phone_number_id: msg.phone_number_id.clone(),
             sent_at: self.clock.unix(),
             via,
@@ -880,7 +880,7 @@ mod tests {
         assert_eq!(s.graph.posted()[0]["recipient"], "US.13491208655302741918");
         let rec = &s.delivery_log.sent()[0];
         assert_eq!(rec.dedup_id, "d1");
-        assert_eq!(rec.contact_key.as_deref(), Some("US.13491208655302741918"));
+        assert_eq!(rec.contact_key, Some("US.13491208655302741918".into()));
         assert_eq!(rec.sent_at, NOW);
         // Redelivery: nothing posted again.
         assert_eq!(s.deliver(&text("d1")).await.unwrap(), Delivery::AlreadySent);

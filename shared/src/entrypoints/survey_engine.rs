@@ -39,6 +39,7 @@ use crate::telemetry::redact;
 use crate::whatsapp::event::{
     DeliveryStatus, InboundEvent, InboundMessage, StatusUpdate, UserIdUpdate,
 };
+use crate::whatsapp::ContactKey;
 
 /// Settings of the survey-engine function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,22 +275,23 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
         let Some(key) = m.contact.key() else {
             return Err(EngineError::Invalid("message without a contact id"));
         };
-        let who = redact(key);
+        let who = redact(key.as_str());
         const ATTEMPTS: u32 = 4;
         let phone = m
             .contact
             .wa_id
             .as_deref()
-            .filter(|w| !w.is_empty() && *w != key);
+            .filter(|w| !w.is_empty() && *w != key.as_str())
+            .map(ContactKey::from);
         for attempt in 0..ATTEMPTS {
             let loaded = self
                 .store
-                .load(&m.phone_number_id, key, attempt > 0)
+                .load(&m.phone_number_id, &key, attempt > 0)
                 .await?;
-            if let (None, Some(phone), 0) = (&loaded, phone, attempt) {
+            if let (None, Some(phone), 0) = (&loaded, &phone, attempt) {
                 // First message under a BSUID from a contact we know by phone number (Meta
                 // started sending BSUIDs): move the contact once, then read it again.
-                if self.store.rekey(&m.phone_number_id, phone, key).await? {
+                if self.store.rekey(&m.phone_number_id, phone, &key).await? {
                     tracing::info!(contact = %who, "contact moved from phone number to BSUID");
                     continue;
                 }
@@ -297,7 +299,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             let prev = loaded.unwrap_or_else(|| ContactRecord {
                 contact: ContactState {
                     phone_number_id: m.phone_number_id.clone(),
-                    key: key.to_owned(),
+                    key: key.clone(),
                     ..Default::default()
                 },
                 ..Default::default()
@@ -450,7 +452,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             match self.store.commit(&prev, &next, &applied, now).await {
                 Ok(()) => {
                     self.send(&applied).await?;
-                    tracing::info!(contact = %redact(&d.contact_key), conversation = %d.conversation_id, "reminder sent");
+                    tracing::info!(contact = %redact(d.contact_key.as_str()), conversation = %d.conversation_id, "reminder sent");
                     return Ok(true);
                 }
                 Err(StoreError::ConditionFailed(_)) => continue,
@@ -480,7 +482,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             None => match s.recipient.key() {
                 Some(key) => self
                     .store
-                    .load(&s.phone_number_id, key, false)
+                    .load(&s.phone_number_id, &key, false)
                     .await?
                     .and_then(|r| r.conversation.map(|c| c.id)),
                 None => None,
@@ -513,7 +515,11 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
     pub async fn on_user_id_update(&self, u: &UserIdUpdate) -> Result<Handled, EngineError> {
         let moved = self
             .store
-            .rekey(&u.phone_number_id, &u.old_user_id, &u.new_user_id)
+            .rekey(
+                &u.phone_number_id,
+                &ContactKey::from(u.old_user_id.as_str()),
+                &ContactKey::from(u.new_user_id.as_str()),
+            )
             .await?;
         tracing::info!(from = %redact(&u.old_user_id), to = %redact(&u.new_user_id), moved, "contact re-keyed");
         Ok(Handled::Done)

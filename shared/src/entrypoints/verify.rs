@@ -98,11 +98,7 @@ pub fn handle(req: &Request, token: &Secret) -> Response<Body> {
             (status, reason)
         }
     };
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain; charset=utf-8")
-        .body(Body::Text(body))
-        .unwrap_or_else(|_| Response::new(Body::Empty))
+    super::text_response(status, body)
 }
 
 #[cfg(test)]

@@ -51,8 +51,12 @@ pub trait FifoContract: serde::Serialize {
 
 /// The message group of a contact's queue bodies: `{business number}:{contact key}` (one
 /// group for events that name no contact).
-pub fn contact_group_id(phone_number_id: &str, contact_key: Option<&str>) -> String {
-    format!("{phone_number_id}:{}", contact_key.unwrap_or("unknown"))
+pub fn contact_group_id(
+    phone_number_id: &str,
+    contact_key: Option<&crate::whatsapp::ContactKey>,
+) -> String {
+    let key = contact_key.map_or("unknown", |k| k.as_str());
+    format!("{phone_number_id}:{key}")
 }
 
 impl QueueMessage {
@@ -362,5 +366,33 @@ mod tests {
         assert_eq!(sqs_id("has space").len(), 64);
         assert_eq!(sqs_id("").len(), 64);
         assert_ne!(sqs_id("a b"), sqs_id("a c"));
+    }
+
+    /// Reads `body` (as the code before the `ContactKey` newtype wrote it) and checks it
+    /// writes back byte for byte, in the same FIFO group.
+    fn round_trips<T: FifoContract + serde::de::DeserializeOwned>(body: &str, group: &str) {
+        let message: T = serde_json::from_str(body).unwrap();
+        let again = QueueMessage::of(&message).unwrap();
+        assert_eq!(again.body, body);
+        assert_eq!(message.group_id(), group);
+    }
+
+    #[test]
+    fn queue_bodies_written_before_the_contact_key_type_write_back_byte_identical() {
+        use crate::routing::job::AssignmentJob;
+        use crate::whatsapp::event::InboundEvent;
+        use crate::whatsapp::outbound::OutboundMessage;
+        round_trips::<InboundEvent>(
+            r#"{"event":"message","phone_number_id":"106","display_phone_number":"15550001111","contact":{"user_id":"US.1","wa_id":"16505551234","profile_name":"Ana","username":"@ana"},"message_id":"wamid.A","timestamp":1790000000,"content":{"kind":"text","body":"hi"}}"#,
+            "106:US.1",
+        );
+        round_trips::<OutboundMessage>(
+            r#"{"phone_number_id":"106","recipient":{"wa_id":"16505551234","user_id":"US.1"},"dedup_id":"c1:0:0","conversation_id":"c1","last_inbound_at":1790000000,"body":{"kind":"text","body":"Hola","preview_url":false}}"#,
+            "106:US.1",
+        );
+        round_trips::<AssignmentJob>(
+            r#"{"job":"assign","job_id":"j","phone_number_id":"106","contact":{"wa_id":"16505551234"},"conversation_id":"c1","language":"en","reason":"completed","answers":{"topic":"billing"},"fields":{},"last_inbound_at":1,"requested_at":2}"#,
+            "106:16505551234",
+        );
     }
 }

@@ -104,13 +104,29 @@ pub enum HandoffReason {
     Fallback,
 }
 
+impl HandoffReason {
+    /// The reason as its JSON name (`completed`, `requested`, `fallback`): what the
+    /// conversation item's `handoff_reason` holds.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffReason::Completed => "completed",
+            HandoffReason::Requested => "requested",
+            HandoffReason::Fallback => "fallback",
+        }
+    }
+}
+
 impl FifoContract for AssignmentJob {
     /// A contact's jobs share the contact's group (a `Cancel` follows its `Assign`); a drain
     /// job has its team's.
     fn group_id(&self) -> String {
         match self {
-            AssignmentJob::Assign(r) => contact_group_id(&r.phone_number_id, r.contact.key()),
-            AssignmentJob::Cancel(r) => contact_group_id(&r.phone_number_id, r.contact.key()),
+            AssignmentJob::Assign(r) => {
+                contact_group_id(&r.phone_number_id, r.contact.key().as_ref())
+            }
+            AssignmentJob::Cancel(r) => {
+                contact_group_id(&r.phone_number_id, r.contact.key().as_ref())
+            }
             AssignmentJob::Drain { team_id, .. } => format!("drain:{team_id}"),
         }
     }
@@ -163,5 +179,16 @@ mod tests {
         };
         assert!(!r.supersedes);
         assert_eq!(AssignmentJob::Assign(r).group_id(), "106:US.1");
+    }
+
+    #[test]
+    fn a_handoff_reason_as_str_is_its_json_name() {
+        for r in [
+            HandoffReason::Completed,
+            HandoffReason::Requested,
+            HandoffReason::Fallback,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
     }
 }

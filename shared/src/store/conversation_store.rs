@@ -28,11 +28,12 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
-use super::item::{n, s, ItemExt};
+use super::item::{n, s, to_json, ItemExt};
 use super::{attr, keys, DynamoTable, StoreError};
-use crate::routing::job::AssignmentJob;
+use crate::routing::job::{AssignmentJob, HandoffReason};
 use crate::survey::engine::{ContactState, Conversation, Effects, Status};
 use crate::whatsapp::outbound::OutboundMessage;
+use crate::whatsapp::ContactKey;
 
 /// How long an applied message (its `APPLIED#` item and effects) is remembered: longer than
 /// Meta retries a webhook (7 days) and than a message can live on the inbound queue and its
@@ -78,7 +79,7 @@ impl ContactRecord {
 pub struct DueReminder {
     pub conversation_id: String,
     pub phone_number_id: String,
-    pub contact_key: String,
+    pub contact_key: ContactKey,
 }
 
 /// What one applied message (or reminder tick) committed, kept on its `APPLIED#` item until
@@ -127,7 +128,7 @@ pub trait ConversationStore: Send + Sync {
     fn load(
         &self,
         phone_number_id: &str,
-        contact_key: &str,
+        contact_key: &ContactKey,
         check_closed: bool,
     ) -> impl std::future::Future<Output = Result<Option<ContactRecord>, StoreError>> + Send;
 
@@ -169,8 +170,8 @@ pub trait ConversationStore: Send + Sync {
     fn rekey(
         &self,
         phone_number_id: &str,
-        old_key: &str,
-        new_key: &str,
+        old_key: &ContactKey,
+        new_key: &ContactKey,
     ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
 }
 
@@ -188,7 +189,6 @@ impl DynamoConversationStore {
     }
 
     fn decode(
-        &self,
         pk: &str,
         item: &HashMap<String, AttributeValue>,
     ) -> Result<ContactRecord, StoreError> {
@@ -202,12 +202,12 @@ impl DynamoConversationStore {
         )
         .map_err(|e| corrupt(e.to_string()))?;
         let rev = item
-            .num_opt::<i64>("rev")
-            .ok_or_else(|| corrupt("no rev".into()))?;
+            .num_opt::<u64>("rev")
+            .ok_or_else(|| corrupt("no rev, or not a revision number".into()))?;
         Ok(ContactRecord {
             contact: doc.contact,
             conversation: doc.conversation,
-            rev: u64::try_from(rev).unwrap_or(0),
+            rev,
             conversation_closed_at: None,
             reminder_due: None,
         })
@@ -219,7 +219,7 @@ impl DynamoConversationStore {
             contact: c.clone(),
             conversation: next.conversation.clone(),
         };
-        let json = serde_json::to_string(&doc).map_err(|e| StoreError::Request(e.to_string()))?;
+        let json = to_json(&doc)?;
         let mut item = keys::contact(&c.phone_number_id, &c.key).item();
         item.insert("doc".into(), s(json));
         item.insert("rev".into(), n(new_rev));
@@ -267,15 +267,7 @@ impl DynamoConversationStore {
             (":q".into(), s(conv.question.clone().unwrap_or_default())),
             (
                 ":reason".into(),
-                s(conv
-                    .handoff
-                    .map(|r| {
-                        serde_json::to_value(r)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
-                    })
-                    .unwrap_or_default()),
+                s(conv.handoff.map(HandoffReason::as_str).unwrap_or("")),
             ),
         ]);
         let mut set = vec![
@@ -347,7 +339,7 @@ impl ConversationStore for DynamoConversationStore {
     async fn load(
         &self,
         phone_number_id: &str,
-        contact_key: &str,
+        contact_key: &ContactKey,
         check_closed: bool,
     ) -> Result<Option<ContactRecord>, StoreError> {
         let pk = contact_pk(phone_number_id, contact_key);
@@ -364,7 +356,7 @@ impl ConversationStore for DynamoConversationStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        let mut record = self.decode(&pk, &item)?;
+        let mut record = Self::decode(&pk, &item)?;
         let needs_check = check_closed
             || record
                 .conversation
@@ -423,8 +415,7 @@ impl ConversationStore for DynamoConversationStore {
             let update = self.conversation_update(prev, next, conv)?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
-        let effects =
-            serde_json::to_string(applied).map_err(|e| StoreError::Request(e.to_string()))?;
+        let effects = to_json(applied)?;
         let mut item = keys::applied(&next.contact.phone_number_id, &applied.message_id).item();
         item.insert("effects".into(), s(effects));
         item.insert("applied_at".into(), n(now));
@@ -507,16 +498,17 @@ impl ConversationStore for DynamoConversationStore {
                 .await
                 .map_err(StoreError::from_sdk)?;
             for item in out.items() {
-                let pk = item.str_opt(attr::PK).unwrap_or_default();
-                let (Some(pnid), Some(key)) =
-                    (item.str_opt("phone_number_id"), item.str_opt("contact_key"))
-                else {
+                let (Some(pk), Some(pnid), Some(key)) = (
+                    item.str_opt(attr::PK),
+                    item.str_opt("phone_number_id"),
+                    item.str_opt("contact_key"),
+                ) else {
                     continue;
                 };
                 due.push(DueReminder {
                     conversation_id: pk.trim_start_matches("CONV#").to_owned(),
                     phone_number_id: pnid.to_owned(),
-                    contact_key: key.to_owned(),
+                    contact_key: key.into(),
                 });
             }
         }
@@ -544,8 +536,8 @@ impl ConversationStore for DynamoConversationStore {
     async fn rekey(
         &self,
         phone_number_id: &str,
-        old_key: &str,
-        new_key: &str,
+        old_key: &ContactKey,
+        new_key: &ContactKey,
     ) -> Result<bool, StoreError> {
         if old_key == new_key {
             return Ok(false);
@@ -578,8 +570,8 @@ impl ConversationStore for DynamoConversationStore {
                 moved
             }
         };
-        next.contact.key = new_key.to_owned();
-        next.contact.user_id = Some(new_key.to_owned());
+        next.contact.key = new_key.clone();
+        next.contact.identity.user_id = Some(new_key.to_string());
         let prev_rev = existing.as_ref().map(|e| e.rev).unwrap_or(0);
         let mut put = self.contact_put(&next, prev_rev + 1)?;
         if prev_rev == 0 {
@@ -611,12 +603,54 @@ impl ConversationStore for DynamoConversationStore {
                 .set_key(Some(keys::conversation(&conv.id).item()))
                 .update_expression("SET contact_key = :k")
                 .condition_expression("attribute_exists(pk)")
-                .expression_attribute_values(":k", s(new_key))
+                .expression_attribute_values(":k", s(new_key.as_str()))
                 .build()
                 .map_err(|e| StoreError::Request(e.to_string()))?;
             tx = tx.transact_items(TransactWriteItem::builder().update(update).build());
         }
         tx.send().await.map_err(StoreError::from_sdk)?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A contact `doc` as the code before `ContactState` embedded its `ContactRef` wrote it.
+    const STORED_DOC: &str = r#"{"contact":{"phone_number_id":"106540352242922","key":"US.13491208655302741918","wa_id":"16505551234","user_id":"US.13491208655302741918","profile_name":"Ana Björk","username":"@ana.b","fields":{"email":"ana@example.com"},"consent":{"accepted":true,"text":"I agree","policy_url":"https://example.com/privacy","policy_version":"2026-01","language":"en","at":1790000000},"opted_out":false,"conversations":2},"conversation":null}"#;
+
+    #[test]
+    fn a_stored_contact_doc_reads_into_the_embedded_identity_and_writes_back_the_same_json() {
+        let doc: Doc = serde_json::from_str(STORED_DOC).unwrap();
+        let who = &doc.contact.identity;
+        assert_eq!(who.user_id.as_deref(), Some("US.13491208655302741918"));
+        assert_eq!(who.wa_id.as_deref(), Some("16505551234"));
+        assert_eq!(who.profile_name.as_deref(), Some("Ana Björk"));
+        assert_eq!(who.username.as_deref(), Some("@ana.b"));
+        assert_eq!(doc.contact.conversations, 2);
+        let written: serde_json::Value = serde_json::from_str(&to_json(&doc).unwrap()).unwrap();
+        let stored: serde_json::Value = serde_json::from_str(STORED_DOC).unwrap();
+        assert_eq!(written, stored);
+    }
+
+    #[test]
+    fn a_contact_item_with_a_negative_revision_is_corrupt_not_new() {
+        let pk = "CONTACT#106#16505551234";
+        let doc = r#"{"contact":{"phone_number_id":"106","key":"16505551234"}}"#;
+        let item = HashMap::from([
+            (attr::PK.to_owned(), s(pk)),
+            ("doc".to_owned(), s(doc)),
+            ("rev".to_owned(), n(-1)),
+        ]);
+        let err = DynamoConversationStore::decode(pk, &item).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_stored_phone_only_contact_doc_writes_back_byte_identical() {
+        let stored = r#"{"contact":{"phone_number_id":"106","key":"16505551234","wa_id":"16505551234","fields":{},"opted_out":false,"conversations":0},"conversation":null}"#;
+        let doc: Doc = serde_json::from_str(stored).unwrap();
+        assert_eq!(to_json(&doc).unwrap(), stored);
     }
 }

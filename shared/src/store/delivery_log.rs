@@ -25,6 +25,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use super::item::{n, s, Item, ItemExt};
 use super::{attr, keys, DynamoTable, StoreError};
 use crate::whatsapp::event::DeliveryStatus;
+use crate::whatsapp::ContactKey;
 
 /// How long a send record is kept: longer than a message can live on the outbound queue and
 /// its dead-letter queue (4 + 14 days), so a message redriven from the DLQ is still recognised.
@@ -39,7 +40,7 @@ pub struct SentRecord {
     /// `None` for mark-as-read, which creates no message.
     pub wamid: Option<String>,
     pub conversation_id: Option<String>,
-    pub contact_key: Option<String>,
+    pub contact_key: Option<ContactKey>,
     pub phone_number_id: String,
     /// Unix seconds.
     pub sent_at: i64,

@@ -28,9 +28,10 @@ pub fn b(v: bool) -> AttributeValue {
     AttributeValue::Bool(v)
 }
 
-/// A value as a JSON string attribute's text.
+/// A value as a JSON string attribute's text; a value that cannot be serialised is the
+/// permanent [`StoreError::Encode`], never an empty attribute.
 pub fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Request(format!("serialise: {e}")))
+    serde_json::to_string(v).map_err(|e| StoreError::Encode(e.to_string()))
 }
 
 /// Typed reads from an item.
@@ -126,5 +127,14 @@ mod tests {
         assert_eq!(item.num_opt::<u32>("n"), None, "negative is no u32");
         assert!(item.flag("f") && !item.flag("missing"));
         assert_eq!(item.json::<Vec<i32>>("j").unwrap(), [1, 2]);
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_serialised_is_a_permanent_error() {
+        // JSON object keys must be strings: a map keyed by pairs cannot be written.
+        let unwritable = HashMap::from([((1, 2), 3)]);
+        let err = to_json(&unwritable).unwrap_err();
+        assert!(matches!(err, StoreError::Encode(_)), "{err:?}");
+        assert!(!err.is_retryable());
     }
 }

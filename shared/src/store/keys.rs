@@ -8,6 +8,7 @@
 
 use super::attr;
 use super::item::{s, Item};
+use crate::whatsapp::ContactKey;
 
 /// The primary key of one item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +36,11 @@ impl Key {
 /// Contact: `CONTACT#{phone_number_id}#{contact_key}` / `PROFILE`. The contact and the
 /// snapshot of its current conversation (`doc`, `rev`, `opted_out`, `conversation_id`,
 /// `updated_at`). Written by survey-engine.
-pub fn contact(phone_number_id: &str, contact_key: &str) -> Key {
+pub fn contact(phone_number_id: &str, contact_key: &ContactKey) -> Key {
     Key::new(contact_pk(phone_number_id, contact_key), PROFILE)
 }
 
-pub fn contact_pk(phone_number_id: &str, contact_key: &str) -> String {
+pub fn contact_pk(phone_number_id: &str, contact_key: &ContactKey) -> String {
     format!("CONTACT#{phone_number_id}#{contact_key}")
 }
 
@@ -218,7 +219,7 @@ mod tests {
     #[test]
     fn every_item_kind_has_its_own_key() {
         let keys = [
-            contact("1", "k"),
+            contact("1", &"k".into()),
             applied("1", "m"),
             conversation("c"),
             send_record("d"),

@@ -66,6 +66,10 @@ pub enum StoreError {
     /// An item that does not have the shape we wrote.
     #[error("corrupt item {key}: {reason}")]
     Corrupt { key: String, reason: String },
+    /// A value that could not be serialised for an attribute (never written as an empty
+    /// one): permanent, as the same value fails the same way again.
+    #[error("could not serialise an attribute: {0}")]
+    Encode(String),
 }
 
 impl StoreError {

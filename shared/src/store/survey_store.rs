@@ -68,7 +68,12 @@ pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-fn decode(item: &HashMap<String, AttributeValue>) -> Result<StoredSurvey, StoreError> {
+/// A survey version item; `with_yaml` when the read asked for the YAML (a listing projects it
+/// away and reads it as empty).
+fn decode(
+    item: &HashMap<String, AttributeValue>,
+    with_yaml: bool,
+) -> Result<StoredSurvey, StoreError> {
     let gs = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
     let gn = |k: &str| {
         item.get(k)
@@ -85,8 +90,12 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<StoredSurvey, StoreE
         version: gn("version")
             .and_then(|v| u32::try_from(v).ok())
             .ok_or_else(|| corrupt("no version"))?,
-        yaml: gs("yaml").unwrap_or_default(),
-        sha256: gs("sha256").unwrap_or_default(),
+        yaml: match gs("yaml") {
+            Some(yaml) => yaml,
+            None if with_yaml => return Err(corrupt("no yaml")),
+            None => String::new(),
+        },
+        sha256: gs("sha256").ok_or_else(|| corrupt("no sha256"))?,
         published_at: gn("published_at").unwrap_or(0),
     })
 }
@@ -123,7 +132,7 @@ impl DynamoSurveyStore {
             }
             let page = q.send().await.map_err(StoreError::from_sdk)?;
             for item in page.items() {
-                out.push(decode(item)?);
+                out.push(decode(item, with_yaml)?);
             }
             match page.last_evaluated_key {
                 Some(k) if limit.is_none() => start = Some(k),
@@ -154,7 +163,7 @@ impl SurveyStore for DynamoSurveyStore {
             .send()
             .await
             .map_err(StoreError::from_sdk)?;
-        out.item.as_ref().map(decode).transpose()
+        out.item.as_ref().map(|i| decode(i, true)).transpose()
     }
 
     async fn list(&self, survey_id: &str) -> Result<Vec<StoredSurvey>, StoreError> {
@@ -202,5 +211,43 @@ impl SurveyStore for DynamoSurveyStore {
         Err(StoreError::Unavailable(
             "too many concurrent publishes".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version_item(with: &[(&str, &str)]) -> HashMap<String, AttributeValue> {
+        let mut item = HashMap::from([
+            (
+                attr::PK.to_owned(),
+                AttributeValue::S("SURVEY#default".into()),
+            ),
+            ("survey_id".to_owned(), AttributeValue::S("default".into())),
+            ("version".to_owned(), AttributeValue::N("3".into())),
+        ]);
+        for (k, v) in with {
+            item.insert((*k).to_owned(), AttributeValue::S((*v).to_owned()));
+        }
+        item
+    }
+
+    #[test]
+    fn a_survey_version_read_for_its_yaml_without_one_is_corrupt_not_empty() {
+        let item = version_item(&[("sha256", "ab")]);
+        let err = decode(&item, true).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert_eq!(
+            decode(&item, false).unwrap().yaml,
+            "",
+            "a listing projects it away"
+        );
+    }
+
+    #[test]
+    fn a_survey_version_without_its_sha256_is_corrupt() {
+        let err = decode(&version_item(&[("yaml", "id: x")]), true).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     }
 }

@@ -31,22 +31,18 @@ use crate::routing::job::{
 };
 use crate::whatsapp::event::{InboundMessage, MessageContent};
 use crate::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient};
-use crate::whatsapp::ContactRef;
+use crate::whatsapp::{ContactKey, ContactRef};
 
 /// What prechat knows about a contact, across conversations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ContactState {
     pub phone_number_id: String,
     /// BSUID when Meta sent one, else the phone number ([`ContactRef::key`]).
-    pub key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wa_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
+    pub key: ContactKey,
+    /// Who the contact is, as Meta last told us (ids, profile name, username); stored flat,
+    /// beside `key`.
+    #[serde(flatten)]
+    pub identity: ContactRef,
     /// Saved answers (`save_to: contact.<field>`).
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
@@ -188,7 +184,11 @@ pub struct Outcome {
 }
 
 /// A deterministic conversation id from the message that opened it (ASCII, SQS-safe).
-pub fn conversation_id(phone_number_id: &str, contact_key: &str, message_id: &str) -> String {
+pub fn conversation_id(
+    phone_number_id: &str,
+    contact_key: &ContactKey,
+    message_id: &str,
+) -> String {
     let digest = Sha256::digest(format!("{phone_number_id}|{contact_key}|{message_id}").as_bytes());
     format!("c{}", &hex::encode(digest)[..31])
 }
@@ -414,20 +414,21 @@ pub fn on_timer(
 }
 
 fn update_profile(contact: &mut ContactState, from: &ContactRef) {
+    let known = &mut contact.identity;
     if let Some(u) = from.user_id.as_ref().filter(|s| !s.is_empty()) {
-        contact.user_id = Some(u.clone());
+        known.user_id = Some(u.clone());
     }
     if let Some(w) = from.wa_id.as_ref().filter(|s| !s.is_empty()) {
-        contact.wa_id = Some(w.clone());
+        known.wa_id = Some(w.clone());
     }
     if let Some(n) = from.profile_name.as_ref().filter(|s| !s.trim().is_empty()) {
-        contact.profile_name = Some(n.clone());
+        known.profile_name = Some(n.clone());
     }
     if let Some(n) = from.username.as_ref().filter(|s| !s.trim().is_empty()) {
-        contact.username = Some(n.clone());
+        known.username = Some(n.clone());
     }
-    if contact.key.is_empty() {
-        contact.key = from.key().unwrap_or_default().to_owned();
+    if let (true, Some(key)) = (contact.key.is_empty(), from.key()) {
+        contact.key = key;
     }
 }
 
@@ -472,10 +473,7 @@ impl<'a> Run<'a> {
         }
         self.effects.read = Some(OutboundMessage {
             phone_number_id: self.contact.phone_number_id.clone(),
-            recipient: Recipient {
-                wa_id: self.contact.wa_id.clone(),
-                user_id: self.contact.user_id.clone(),
-            },
+            recipient: Recipient::from(&self.contact.identity),
             dedup_id: format!("read:{}", msg.message_id),
             conversation_id: Some(conv.id.clone()),
             last_inbound_at: None,
@@ -521,6 +519,7 @@ impl<'a> Run<'a> {
             .filter(|l| langs.contains(l));
         let by_phone = self
             .contact
+            .identity
             .wa_id
             .as_deref()
             .and_then(locale::country_of_phone)
@@ -616,7 +615,7 @@ impl<'a> Run<'a> {
                 .as_ref()
                 .is_some_and(|c| c.accepted && &c.policy_version == policy_version);
         }
-        if field == "phone" && self.contact.wa_id.is_some() {
+        if field == "phone" && self.contact.identity.wa_id.is_some() {
             return true;
         }
         self.contact
@@ -649,6 +648,7 @@ impl<'a> Run<'a> {
             .unwrap_or_default();
         let calling_code = self
             .contact
+            .identity
             .wa_id
             .as_deref()
             .and_then(answer::calling_code_of);
@@ -791,12 +791,7 @@ impl<'a> Run<'a> {
 
     /// How the assignment jobs name the contact (their FIFO group comes from it).
     fn contact_ref(&self) -> ContactRef {
-        ContactRef {
-            user_id: self.contact.user_id.clone(),
-            wa_id: self.contact.wa_id.clone(),
-            profile_name: self.contact.profile_name.clone(),
-            username: self.contact.username.clone(),
-        }
+        self.contact.identity.clone()
     }
 
     /// A handed-off conversation (waiting for or with an agent) that the contact stops,
@@ -863,10 +858,7 @@ impl<'a> Run<'a> {
         let n = self.effects.messages.len();
         self.effects.messages.push(OutboundMessage {
             phone_number_id: self.contact.phone_number_id.clone(),
-            recipient: Recipient {
-                wa_id: self.contact.wa_id.clone(),
-                user_id: self.contact.user_id.clone(),
-            },
+            recipient: Recipient::from(&self.contact.identity),
             dedup_id: format!("{}:{}:{}", conv.id, conv.step, n),
             conversation_id: Some(conv.id.clone()),
             last_inbound_at: Some(conv.last_inbound_at),
@@ -898,8 +890,8 @@ impl<'a> Run<'a> {
             .fields
             .get("name")
             .cloned()
-            .or_else(|| c.profile_name.clone())
-            .or_else(|| c.username.clone())
+            .or_else(|| c.identity.profile_name.clone())
+            .or_else(|| c.identity.username.clone())
             .unwrap_or_default();
         let first = name
             .split_whitespace()
@@ -909,7 +901,7 @@ impl<'a> Run<'a> {
         vars.insert("contact.name".into(), name);
         vars.insert("contact.first_name".into(), first);
         if !c.fields.contains_key("phone") {
-            if let Some(w) = &c.wa_id {
+            if let Some(w) = &c.identity.wa_id {
                 vars.insert("contact.phone".into(), format!("+{w}"));
             }
         }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::contact::ContactRef;
+use super::contact::{ContactKey, ContactRef};
 use crate::queue::{contact_group_id, FifoContract};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,11 +29,11 @@ impl InboundEvent {
     }
 
     /// The contact key the event is about (BSUID, else phone number).
-    pub fn contact_key(&self) -> Option<&str> {
+    pub fn contact_key(&self) -> Option<ContactKey> {
         match self {
             InboundEvent::Message(m) => m.contact.key(),
             InboundEvent::Status(s) => s.recipient.key(),
-            InboundEvent::UserIdUpdate(u) => Some(u.new_user_id.as_str()),
+            InboundEvent::UserIdUpdate(u) => Some(ContactKey::from(u.new_user_id.as_str())),
         }
     }
 }
@@ -42,7 +42,7 @@ impl FifoContract for InboundEvent {
     /// One group per (business number, contact), so one contact's events stay in order while
     /// different contacts are processed in parallel.
     fn group_id(&self) -> String {
-        contact_group_id(self.phone_number_id(), self.contact_key())
+        contact_group_id(self.phone_number_id(), self.contact_key().as_ref())
     }
 
     /// The WhatsApp message id; for statuses, status id + status.

@@ -24,4 +24,4 @@ pub mod outbound;
 pub mod signature;
 pub mod webhook;
 
-pub use contact::ContactRef;
+pub use contact::{ContactKey, ContactRef};

@@ -756,7 +756,7 @@ mod tests {
             })
             .collect();
         assert_eq!(statuses[0].status, DeliveryStatus::Delivered);
-        assert_eq!(statuses[0].recipient.key(), Some("US.1"));
+        assert_eq!(statuses[0].recipient.key(), Some("US.1".into()));
         assert_eq!(statuses[0].pricing.as_ref().unwrap()["category"], "utility");
         assert_eq!(statuses[1].status, DeliveryStatus::Failed);
         assert_eq!(statuses[1].errors, vec![ApiError { code: 131049, title: "This message was not delivered to maintain healthy ecosystem engagement.".into(), details: Some("In order to maintain a healthy ecosystem engagement, the message failed to be delivered.".into()) }]);
@@ -795,7 +795,7 @@ mod tests {
                 body: "User T changed from US.1 to US.2".into()
             }
         );
-        assert_eq!(sys.contact.key(), Some("US.2"));
+        assert_eq!(sys.contact.key(), Some("US.2".into()));
         let InboundEvent::UserIdUpdate(u) = &n.events[2] else {
             panic!("{:?}", n.events)
         };

@@ -30,7 +30,7 @@ pub struct OutboundMessage {
 impl FifoContract for OutboundMessage {
     /// The same (business number, contact) group as inbound events.
     fn group_id(&self) -> String {
-        contact_group_id(&self.phone_number_id, self.recipient.key())
+        contact_group_id(&self.phone_number_id, self.recipient.key().as_ref())
     }
 
     /// The message's own deterministic id ([`OutboundMessage::dedup_id`]).
@@ -50,7 +50,7 @@ pub struct Recipient {
 
 impl Recipient {
     /// The contact key (BSUID first), matching [`super::ContactRef::key`].
-    pub fn key(&self) -> Option<&str> {
+    pub fn key(&self) -> Option<super::ContactKey> {
         super::contact::contact_key(self.user_id.as_deref(), self.wa_id.as_deref())
     }
 }

@@ -182,7 +182,7 @@ async fn the_function_queues_a_sample_event_under_cargo_lambda() {
     assert_eq!(got.len(), 1);
     assert_eq!(
         event(&got[0]).contact_key(),
-        Some("US.24817305912873645029")
+        Some("US.24817305912873645029".into())
     );
     assert!(log.contains("delivery queued"), "{log}");
     for personal in ["US.24817305912873645029", "Pablo", "pablo.morales", "demo"] {

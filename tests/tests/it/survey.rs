@@ -188,7 +188,7 @@ async fn two_messages_arriving_together_apply_in_order() {
     // races them for real.)
     let store = r.conversations();
     let stale = store
-        .load(PNID, who.key().unwrap(), false)
+        .load(PNID, &who.key().unwrap(), false)
         .await
         .unwrap()
         .unwrap();
@@ -208,7 +208,7 @@ async fn two_messages_arriving_together_apply_in_order() {
         .unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed(_)), "{err:?}");
     let fresh = store
-        .load(PNID, who.key().unwrap(), false)
+        .load(PNID, &who.key().unwrap(), false)
         .await
         .unwrap()
         .unwrap();
@@ -494,7 +494,7 @@ async fn requests_per_answer_are_counted() {
         times.push(t.elapsed().as_millis());
     }
     let item = r
-        .item(contact_pk(PNID, who.key().unwrap()), "PROFILE")
+        .item(contact_pk(PNID, &who.key().unwrap()), "PROFILE")
         .await
         .unwrap();
     let size: usize = item
@@ -621,7 +621,7 @@ async fn a_status_that_arrives_before_the_senders_record_is_kept() {
             dedup_id: format!("conv-early:{}", r.env.prefix),
             wamid: Some(wamid.clone()),
             conversation_id: Some("conv-early".into()),
-            contact_key: ana().user_id.clone(),
+            contact_key: ana().user_id.clone().map(Into::into),
             phone_number_id: PNID.into(),
             sent_at: T0 + 4,
             via: prechat::store::delivery_log::SentVia::Message,
@@ -656,7 +656,7 @@ async fn a_bsuid_change_moves_the_contact() {
     r.deliver(std::slice::from_ref(&update)).await;
     r.deliver(&[update]).await; // idempotent
     assert!(r
-        .item(contact_pk(PNID, who.user_id.as_deref().unwrap()), "PROFILE")
+        .item(contact_pk(PNID, &who.user_id.as_deref().unwrap().into()), "PROFILE")
         .await
         .is_none());
     let moved = ContactRef {
@@ -888,7 +888,7 @@ async fn a_contact_known_by_phone_keeps_its_data_when_bsuids_arrive() {
     };
     r.say(&with_bsuid, text("lucia@example.com")).await;
     assert!(r
-        .item(contact_pk(PNID, "34612345678"), "PROFILE")
+        .item(contact_pk(PNID, &"34612345678".into()), "PROFILE")
         .await
         .is_none());
     let doc = r.contact_doc(&with_bsuid).await;
@@ -1023,7 +1023,7 @@ async fn admins_see_what_a_contact_answered() {
     let who = ana();
     full_survey(&r, &who).await;
     let table = r.env.table("StateTable").to_owned();
-    let key = who.key().unwrap().to_owned();
+    let key = who.key().unwrap().to_string();
     let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let shown = prechat::admin::run(args(&["--table", &table, "contact", "show", PNID, &key]))
         .await
