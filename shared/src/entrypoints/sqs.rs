@@ -332,6 +332,7 @@ impl Disposition for StoreError {
             StoreError::Unavailable(_) => "store_unavailable",
             StoreError::Request(_) => "store_request_failed",
             StoreError::Corrupt { .. } => "corrupt_item",
+            StoreError::InvalidCursor(_) => "invalid_cursor",
         }
     }
 }

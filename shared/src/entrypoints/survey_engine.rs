@@ -504,6 +504,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             reason,
             kind: None,
             failed_at: s.timestamp,
+            transcript: None,
         };
         let first = self.deliveries.record_failure(&failure).await?;
         tracing::warn!(conversation = %failure.conversation_id, code = %failure.error_code, first, "outbound message failed");

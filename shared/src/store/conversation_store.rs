@@ -93,6 +93,9 @@ pub struct Applied {
     /// To the assignment queue, after the messages.
     #[serde(default)]
     pub job: Option<AssignmentJob>,
+    /// The transcript entries of the step, appended (again, idempotently) with the effects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transcript: Vec<crate::transcript::Entry>,
 }
 
 impl Applied {
@@ -106,6 +109,7 @@ impl Applied {
             message_id: message_id.to_owned(),
             messages,
             job: effects.job,
+            transcript: effects.transcript,
         }
     }
 }

@@ -155,6 +155,7 @@ fn request(i: usize, requested_at: i64) -> AssignRequest {
         last_inbound_at: requested_at,
         requested_at,
         supersedes: false,
+        vars: Default::default(),
     }
 }
 

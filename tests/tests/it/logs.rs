@@ -284,6 +284,7 @@ fn job(i: usize) -> String {
         last_inbound_at: now,
         requested_at: now,
         supersedes: false,
+        vars: Default::default(),
     }))
     .unwrap()
 }
@@ -387,6 +388,7 @@ fn reply(tag: &str, n: usize) -> QueueMessage {
             body: format!("{tag} {NAME}, {ANSWER} {EMAIL}"),
             preview_url: false,
         },
+        transcript: None,
     };
     QueueMessage::fifo(
         serde_json::to_string(&msg).unwrap(),

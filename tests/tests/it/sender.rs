@@ -239,6 +239,7 @@ fn text(conv: &str, n: usize) -> OutboundMessage {
             body: format!("message {n}"),
             preview_url: false,
         },
+        transcript: None,
     }
 }
 
@@ -415,6 +416,7 @@ async fn sender_never_sends_a_redelivered_message_twice() {
         phone_number_id: PHONE_ID.into(),
         sent_at: 1,
         via: SentVia::Message,
+        transcript: None,
     };
     assert!(!outbox.record_sent(&rec).await.unwrap());
     assert!(
@@ -428,6 +430,7 @@ async fn sender_never_sends_a_redelivered_message_twice() {
         dedup_id: "old".into(),
         sent_at: 1000,
         ..rec
+        transcript: None,
     };
     assert!(outbox.record_sent(&old).await.unwrap());
     assert!(!outbox.is_sent("old", now).await.unwrap());

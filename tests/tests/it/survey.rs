@@ -882,6 +882,7 @@ async fn a_status_that_arrives_before_the_senders_record_is_kept() {
             phone_number_id: PNID.into(),
             sent_at: T0 + 4,
             via: prechat::store::delivery_log::SentVia::Message,
+            transcript: None,
         })
         .await
         .unwrap();

@@ -583,6 +583,7 @@ mod tests {
             last_inbound_at: at,
             requested_at: at,
             supersedes: false,
+            vars: Default::default(),
         };
         Ticket::new(req, "t".into(), vip)
     }
