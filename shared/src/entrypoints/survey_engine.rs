@@ -14,6 +14,12 @@
 //! Order per contact comes from the FIFO group, identity from the message id: a message is
 //! never refused for being old.
 //!
+//! The transcript ([`TranscriptLog`]): the entries the engine decided (`Effects::transcript`)
+//! are kept on the `APPLIED#` record with the other effects and appended right after the
+//! commit, before anything is sent; a redelivered message appends the same entries again
+//! (idempotent: nothing doubles) and sends its effects again. Entries expire after
+//! `PRECHAT_TRANSCRIPT_RETENTION_DAYS`.
+//!
 //! Statuses go to the delivery log ([`DeliveryLog`]): the delivery state of our messages
 //! (`OUT#{wamid}`) and, for a failed one, one failure record on its conversation;
 //! `user_id_update` moves a contact to its new BSUID.
@@ -32,6 +38,7 @@ use crate::store::conversation_store::{
 };
 use crate::store::delivery_log::{DeliveryFailure, DeliveryLog, DynamoDeliveryLog};
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
+use crate::store::transcript::{expires_at, DynamoTranscript, TranscriptLog};
 use crate::store::{DynamoTable, StoreError};
 use crate::survey::catalog::{CatalogError, SurveyCatalog};
 use crate::survey::engine::{self, ContactState};
@@ -54,6 +61,8 @@ pub struct SurveyEngineConfig {
     /// The inbound queue's dead-letter queue, where permanently failing events are parked
     /// (`PRECHAT_INBOUND_DLQ_URL`; required for survey-engine, unused by survey-timer).
     pub dead_letter_queue_url: Option<String>,
+    /// How long transcript entries are kept (`PRECHAT_TRANSCRIPT_RETENTION_DAYS`, default 365).
+    pub transcript_retention_days: u32,
 }
 
 impl SurveyEngineConfig {
@@ -78,6 +87,10 @@ impl SurveyEngineConfig {
                 .unwrap_or_else(|| "default".to_owned()),
             survey_cache_seconds: env.parsed_or("PRECHAT_SURVEY_CACHE_SECONDS", 60),
             dead_letter_queue_url: consumer.then(|| env.required("PRECHAT_INBOUND_DLQ_URL")),
+            transcript_retention_days: env.parsed_or(
+                "PRECHAT_TRANSCRIPT_RETENTION_DAYS",
+                DEFAULT_TRANSCRIPT_RETENTION_DAYS,
+            ),
         };
         env.finish()?;
         Ok(config)
@@ -85,6 +98,9 @@ impl SurveyEngineConfig {
 }
 
 pub use super::InitError;
+
+/// Transcript retention when `PRECHAT_TRANSCRIPT_RETENTION_DAYS` is not set.
+pub const DEFAULT_TRANSCRIPT_RETENTION_DAYS: u32 = 365;
 
 /// Why one event could not be handled.
 #[derive(Debug, thiserror::Error)]
@@ -169,9 +185,12 @@ pub struct SurveyEngine<
     Q = SqsQueue,
     D = SqsDeadLetters,
     L = DynamoDeliveryLog,
+    T = DynamoTranscript,
 > {
     store: S,
     deliveries: L,
+    transcript: T,
+    transcript_retention_days: u32,
     surveys: SurveyCatalog<V>,
     outbound: Q,
     assignment: Q,
@@ -209,6 +228,7 @@ impl SurveyEngine {
         SurveyEngine::new(
             DynamoConversationStore::new(table.clone()),
             DynamoDeliveryLog::new(table.clone()),
+            DynamoTranscript::new(table.clone()),
             SurveyCatalog::new(
                 DynamoSurveyStore::new(table),
                 config.survey_id.clone(),
@@ -219,15 +239,24 @@ impl SurveyEngine {
             SqsQueue::new(sqs.clone(), config.assignment_queue_url.clone()),
             SqsDeadLetters::new(sqs, config.dead_letter_queue_url.clone()),
         )
+        .map(|e| e.with_transcript_retention_days(config.transcript_retention_days))
     }
 }
 
-impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: DeliveryLog>
-    SurveyEngine<S, V, Q, D, L>
+impl<
+        S: ConversationStore,
+        V: SurveyStore,
+        Q: MessageQueue,
+        D: DeadLetters,
+        L: DeliveryLog,
+        T: TranscriptLog,
+    > SurveyEngine<S, V, Q, D, L, T>
 {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: S,
         deliveries: L,
+        transcript: T,
         surveys: SurveyCatalog<V>,
         outbound: Q,
         assignment: Q,
@@ -236,12 +265,20 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
         Ok(SurveyEngine {
             store,
             deliveries,
+            transcript,
+            transcript_retention_days: DEFAULT_TRANSCRIPT_RETENTION_DAYS,
             surveys,
             outbound,
             assignment,
             dead_letters,
             clock: Clock::system(),
         })
+    }
+
+    /// How long appended transcript entries are kept.
+    pub fn with_transcript_retention_days(mut self, days: u32) -> Self {
+        self.transcript_retention_days = days;
+        self
     }
 
     /// Replaces the clock, for tests of timeouts and reopen windows.
@@ -315,10 +352,11 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 None => (None, self.surveys.latest().await?),
             };
             let outcome = engine::on_message(prev.contact.clone(), conversation, m, &survey, now);
-            let effects = Applied::new(&m.message_id, outcome.effects);
             let next = prev.advanced(outcome.contact, outcome.conversation, |c| {
                 engine::reminder_due(c, &survey)
             });
+            let effects = Applied::new(&m.message_id, outcome.effects)
+                .in_conversation(next.conversation.as_ref().map(|c| c.id.as_str()));
             match self.store.commit(&prev, &next, &effects, now).await {
                 Ok(()) => {
                     let conv = next.conversation.as_ref();
@@ -331,6 +369,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                         survey_version = survey.version,
                         "message applied"
                     );
+                    self.append(&effects, now).await?;
                     self.send(&effects).await?;
                     return Ok(Handled::Done);
                 }
@@ -344,6 +383,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                         // after the commit, and the message may have been redriven from the
                         // DLQ since). Send exactly those again; dedup ids drop what went out.
                         tracing::info!(contact = %who, "message already applied; its effects are sent again");
+                        self.append(&done, now).await?;
                         self.send(&done).await?;
                         return Ok(Handled::Done);
                     }
@@ -356,6 +396,22 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             }
         }
         Err(EngineError::Contended(ATTEMPTS))
+    }
+
+    /// Appends the transcript entries of an applied step (idempotent: again after a
+    /// redelivery, nothing doubles).
+    async fn append(&self, effects: &Applied, now: i64) -> Result<(), EngineError> {
+        let Some(conversation_id) = effects.transcript_conversation.as_deref() else {
+            return Ok(());
+        };
+        if effects.transcript.is_empty() {
+            return Ok(());
+        }
+        let expires = expires_at(now, self.transcript_retention_days);
+        self.transcript
+            .append(conversation_id, &effects.transcript, expires)
+            .await?;
+        Ok(())
     }
 
     /// Sends the mark-as-read and the replies (one batch) and then the job: replies first, so
@@ -443,12 +499,13 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 return Ok(false);
             };
             let tick = format!("remind:{}:{}", reminded.id, reminded.step);
-            let applied = Applied::new(&tick, effects);
+            let applied = Applied::new(&tick, effects).in_conversation(Some(&reminded.id));
             let next = prev.advanced(prev.contact.clone(), Some(reminded), |c| {
                 engine::reminder_due(c, &survey)
             });
             match self.store.commit(&prev, &next, &applied, now).await {
                 Ok(()) => {
+                    self.append(&applied, now).await?;
                     self.send(&applied).await?;
                     tracing::info!(contact = %redact(&d.contact_key), conversation = %d.conversation_id, "reminder sent");
                     return Ok(true);

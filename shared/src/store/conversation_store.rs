@@ -10,6 +10,8 @@
 //!   messages, mark-as-read first, and the assignment job), kept [`APPLIED_TTL_SECONDS`]. Its
 //!   existence is the proof that the message was applied; its effects are sent again whenever
 //!   the message is delivered again, under the same dedup ids.
+//!   The step's transcript entries (`transcript`, `transcript_conversation`) are kept with
+//!   them, so a redelivery appends exactly the same entries again.
 //! - `CONV#{id}` / `CONV`: the conversation as other functions see it (status, answers, survey
 //!   version...). The agent-assigner sets `assigned_*` and `closed_at` on it; we never overwrite
 //!   those (UpdateItem, not PutItem).
@@ -96,6 +98,9 @@ pub struct Applied {
     /// The transcript entries of the step, appended (again, idempotently) with the effects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transcript: Vec<crate::transcript::Entry>,
+    /// The conversation the transcript entries belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript_conversation: Option<String>,
 }
 
 impl Applied {
@@ -110,7 +115,14 @@ impl Applied {
             messages,
             job: effects.job,
             transcript: effects.transcript,
+            transcript_conversation: None,
         }
+    }
+
+    /// Names the conversation the step's transcript entries belong to.
+    pub fn in_conversation(mut self, conversation_id: Option<&str>) -> Applied {
+        self.transcript_conversation = conversation_id.map(str::to_owned);
+        self
     }
 }
 
