@@ -158,7 +158,7 @@ impl AssignerConfig {
             dead_letter_queue_url: env.required("PRECHAT_ASSIGNMENT_DLQ_URL"),
             transcript_retention_days: env.parsed_or(
                 "PRECHAT_TRANSCRIPT_RETENTION_DAYS",
-                super::survey_engine::DEFAULT_TRANSCRIPT_RETENTION_DAYS,
+                crate::store::transcript::DEFAULT_RETENTION_DAYS,
             ),
         };
         env.finish()?;

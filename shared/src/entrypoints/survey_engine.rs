@@ -14,11 +14,10 @@
 //! Order per contact comes from the FIFO group, identity from the message id: a message is
 //! never refused for being old.
 //!
-//! The transcript ([`TranscriptLog`]): the entries the engine decided (`Effects::transcript`)
-//! are kept on the `APPLIED#` record with the other effects and appended right after the
-//! commit, before anything is sent; a redelivered message appends the same entries again
-//! (idempotent: nothing doubles) and sends its effects again. Entries expire after
-//! `PRECHAT_TRANSCRIPT_RETENTION_DAYS`.
+//! The transcript: the entries the engine decided (`Effects::transcript`) are written in the
+//! same commit transaction as the state (no extra request, and a message's lines exist exactly
+//! when it was applied), expiring after `PRECHAT_TRANSCRIPT_RETENTION_DAYS`; the statuses of
+//! our messages reach their entries through the delivery log.
 //!
 //! Statuses go to the delivery log ([`DeliveryLog`]): the delivery state of our messages
 //! (`OUT#{wamid}`) and, for a failed one, one failure record on its conversation;
@@ -38,7 +37,6 @@ use crate::store::conversation_store::{
 };
 use crate::store::delivery_log::{DeliveryFailure, DeliveryLog, DynamoDeliveryLog};
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
-use crate::store::transcript::{expires_at, DynamoTranscript, TranscriptLog};
 use crate::store::{DynamoTable, StoreError};
 use crate::survey::catalog::{CatalogError, SurveyCatalog};
 use crate::survey::engine::{self, ContactState};
@@ -89,7 +87,7 @@ impl SurveyEngineConfig {
             dead_letter_queue_url: consumer.then(|| env.required("PRECHAT_INBOUND_DLQ_URL")),
             transcript_retention_days: env.parsed_or(
                 "PRECHAT_TRANSCRIPT_RETENTION_DAYS",
-                DEFAULT_TRANSCRIPT_RETENTION_DAYS,
+                crate::store::transcript::DEFAULT_RETENTION_DAYS,
             ),
         };
         env.finish()?;
@@ -98,9 +96,6 @@ impl SurveyEngineConfig {
 }
 
 pub use super::InitError;
-
-/// Transcript retention when `PRECHAT_TRANSCRIPT_RETENTION_DAYS` is not set.
-pub const DEFAULT_TRANSCRIPT_RETENTION_DAYS: u32 = 365;
 
 /// Why one event could not be handled.
 #[derive(Debug, thiserror::Error)]
@@ -185,12 +180,9 @@ pub struct SurveyEngine<
     Q = SqsQueue,
     D = SqsDeadLetters,
     L = DynamoDeliveryLog,
-    T = DynamoTranscript,
 > {
     store: S,
     deliveries: L,
-    transcript: T,
-    transcript_retention_days: u32,
     surveys: SurveyCatalog<V>,
     outbound: Q,
     assignment: Q,
@@ -226,9 +218,9 @@ impl SurveyEngine {
     ) -> Result<Self, InitError> {
         let table = DynamoTable::new(dynamo, config.table.clone());
         SurveyEngine::new(
-            DynamoConversationStore::new(table.clone()),
+            DynamoConversationStore::new(table.clone())
+                .with_transcript_retention_days(config.transcript_retention_days),
             DynamoDeliveryLog::new(table.clone()),
-            DynamoTranscript::new(table.clone()),
             SurveyCatalog::new(
                 DynamoSurveyStore::new(table),
                 config.survey_id.clone(),
@@ -239,24 +231,15 @@ impl SurveyEngine {
             SqsQueue::new(sqs.clone(), config.assignment_queue_url.clone()),
             SqsDeadLetters::new(sqs, config.dead_letter_queue_url.clone()),
         )
-        .map(|e| e.with_transcript_retention_days(config.transcript_retention_days))
     }
 }
 
-impl<
-        S: ConversationStore,
-        V: SurveyStore,
-        Q: MessageQueue,
-        D: DeadLetters,
-        L: DeliveryLog,
-        T: TranscriptLog,
-    > SurveyEngine<S, V, Q, D, L, T>
+impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: DeliveryLog>
+    SurveyEngine<S, V, Q, D, L>
 {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: S,
         deliveries: L,
-        transcript: T,
         surveys: SurveyCatalog<V>,
         outbound: Q,
         assignment: Q,
@@ -265,20 +248,12 @@ impl<
         Ok(SurveyEngine {
             store,
             deliveries,
-            transcript,
-            transcript_retention_days: DEFAULT_TRANSCRIPT_RETENTION_DAYS,
             surveys,
             outbound,
             assignment,
             dead_letters,
             clock: Clock::system(),
         })
-    }
-
-    /// How long appended transcript entries are kept.
-    pub fn with_transcript_retention_days(mut self, days: u32) -> Self {
-        self.transcript_retention_days = days;
-        self
     }
 
     /// Replaces the clock, for tests of timeouts and reopen windows.
@@ -369,7 +344,6 @@ impl<
                         survey_version = survey.version,
                         "message applied"
                     );
-                    self.append(&effects, now).await?;
                     self.send(&effects).await?;
                     return Ok(Handled::Done);
                 }
@@ -383,7 +357,6 @@ impl<
                         // after the commit, and the message may have been redriven from the
                         // DLQ since). Send exactly those again; dedup ids drop what went out.
                         tracing::info!(contact = %who, "message already applied; its effects are sent again");
-                        self.append(&done, now).await?;
                         self.send(&done).await?;
                         return Ok(Handled::Done);
                     }
@@ -396,22 +369,6 @@ impl<
             }
         }
         Err(EngineError::Contended(ATTEMPTS))
-    }
-
-    /// Appends the transcript entries of an applied step (idempotent: again after a
-    /// redelivery, nothing doubles).
-    async fn append(&self, effects: &Applied, now: i64) -> Result<(), EngineError> {
-        let Some(conversation_id) = effects.transcript_conversation.as_deref() else {
-            return Ok(());
-        };
-        if effects.transcript.is_empty() {
-            return Ok(());
-        }
-        let expires = expires_at(now, self.transcript_retention_days);
-        self.transcript
-            .append(conversation_id, &effects.transcript, expires)
-            .await?;
-        Ok(())
     }
 
     /// Sends the mark-as-read and the replies (one batch) and then the job: replies first, so
@@ -505,7 +462,6 @@ impl<
             });
             match self.store.commit(&prev, &next, &applied, now).await {
                 Ok(()) => {
-                    self.append(&applied, now).await?;
                     self.send(&applied).await?;
                     tracing::info!(contact = %redact(&d.contact_key), conversation = %d.conversation_id, "reminder sent");
                     return Ok(true);

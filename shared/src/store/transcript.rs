@@ -21,9 +21,30 @@ use std::future::Future;
 use std::sync::Mutex;
 
 
+use aws_sdk_dynamodb::types::Put;
+
 use super::item::{n, s, Item, ItemExt};
 use super::{attr, keys, DynamoTable, StoreError};
 use crate::transcript::{DeliveryStatus, Entry, Page, PageRequest, ENTRY_PREFIX};
+
+/// Transcript retention when `PRECHAT_TRANSCRIPT_RETENTION_DAYS` is not set.
+pub const DEFAULT_RETENTION_DAYS: u32 = 365;
+
+/// The put of a new entry (only if absent), for the writers that add entries to a transaction
+/// of their own (the survey engine's commit).
+pub fn entry_put(
+    table: &DynamoTable,
+    conversation_id: &str,
+    entry: &Entry,
+    expires_at: i64,
+) -> Result<Put, StoreError> {
+    Put::builder()
+        .table_name(&table.name)
+        .set_item(Some(DynamoTranscript::encode(conversation_id, entry, expires_at)?))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .map_err(|e| StoreError::Request(e.to_string()))
+}
 
 /// Seconds in a day, for the retention setting.
 const DAY: i64 = 24 * 3600;

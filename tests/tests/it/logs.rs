@@ -179,6 +179,7 @@ async fn engine(env: &TestEnv, now: i64) -> SurveyEngine {
         outbound_queue_url: env.queue_url("OutboundQueue").to_owned(),
         assignment_queue_url: env.queue_url("AssignmentQueue").to_owned(),
         dead_letter_queue_url: Some(env.queue_url("InboundDeadLetterQueue").to_owned()),
+        transcript_retention_days: 365,
         survey_id: "default".into(),
         survey_cache_seconds: 0,
     };

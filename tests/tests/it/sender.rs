@@ -430,7 +430,6 @@ async fn sender_never_sends_a_redelivered_message_twice() {
         dedup_id: "old".into(),
         sent_at: 1000,
         ..rec
-        transcript: None,
     };
     assert!(outbox.record_sent(&old).await.unwrap());
     assert!(!outbox.is_sent("old", now).await.unwrap());

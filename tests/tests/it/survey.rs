@@ -108,6 +108,7 @@ async fn rig() -> Rig {
         survey_id: "default".into(),
         survey_cache_seconds: 0,
         dead_letter_queue_url: Some(env.queue_url("InboundDeadLetterQueue").to_owned()),
+        transcript_retention_days: 365,
     };
     let clock = Clock::at_unix(T0);
     let engine = SurveyEngine::from_parts(&config, dynamo, sqs)
@@ -176,6 +177,7 @@ impl Rig {
             outbound_queue_url: missing("OutboundQueue"),
             assignment_queue_url: missing("AssignmentQueue"),
             dead_letter_queue_url: Some(self.env.queue_url("InboundDeadLetterQueue").to_owned()),
+            transcript_retention_days: 365,
             survey_id: "default".into(),
             survey_cache_seconds: 0,
         };
@@ -997,6 +999,7 @@ async fn a_conversation_whose_survey_version_is_gone_is_parked_in_the_inbound_dl
         survey_id: "default".into(),
         survey_cache_seconds: 0,
         dead_letter_queue_url: Some(r.env.queue_url("InboundDeadLetterQueue").to_owned()),
+        transcript_retention_days: 365,
     };
     let fresh = SurveyEngine::from_parts(&config, r.env.dynamo.clone(), r.env.sqs.clone())
         .unwrap()
@@ -1244,6 +1247,7 @@ async fn effects_lost_after_the_commit_are_sent_on_redelivery() {
             survey_id: "default".into(),
             survey_cache_seconds: 0,
             dead_letter_queue_url: Some(r.env.queue_url("InboundDeadLetterQueue").to_owned()),
+            transcript_retention_days: 365,
         },
         r.env.dynamo.clone(),
         r.env.sqs.clone(),

@@ -50,7 +50,7 @@ impl RoutingStore {
             transcript: DynamoTranscript::new(table.clone()),
             table,
             transcript_retention_days:
-                crate::entrypoints::survey_engine::DEFAULT_TRANSCRIPT_RETENTION_DAYS,
+                super::transcript::DEFAULT_RETENTION_DAYS,
         }
     }
 
