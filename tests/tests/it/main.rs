@@ -11,3 +11,4 @@ mod logs;
 mod sender;
 mod survey;
 mod template;
+mod transcript;

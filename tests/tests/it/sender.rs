@@ -17,7 +17,11 @@ use prechat::queue::dlq::SqsDeadLetters;
 use prechat::queue::FifoContract;
 use prechat::queue::{MessageQueue, QueueMessage, SqsQueue};
 use prechat::store::delivery_log::{DeliveryLog, DynamoDeliveryLog, SentRecord, SentVia};
+use prechat::store::transcript::{DynamoTranscript, TranscriptLog};
 use prechat::store::DynamoTable;
+use prechat::transcript::{
+    engine_entry_id, Author, Body, DeliveryStatus as TStatus, Entry, PageRequest, TranscriptRef,
+};
 use prechat::whatsapp::graph_client::{GraphClient, GraphSettings, SecretToken};
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient, ReplyButton};
 use prechat_tests::TestEnv;
@@ -875,4 +879,55 @@ async fn reply_sender_binary_handles_the_sample_event_under_cargo_lambda() {
             "{personal} must not be logged:\n{log}"
         );
     }
+}
+
+/// A text whose transcript entry (pending) is stored, as the survey engine writes it.
+async fn with_entry(rig: &Rig, conv: &str, n: usize) -> (OutboundMessage, TranscriptRef, DynamoTranscript) {
+    let log = DynamoTranscript::new(DynamoTable::new(rig.env.dynamo.clone(), rig.env.table("StateTable")));
+    let entry = Entry {
+        id: engine_entry_id(1_790_000_000_000, n as u32),
+        at: 1_790_000_000_000,
+        author: Author::Bot,
+        body: Body::Text { text: format!("message {n}") },
+        status: Some(TStatus::Pending),
+        wamid: None,
+    };
+    log.append(conv, &[entry.clone()], 2_000_000_000).await.unwrap();
+    let r = TranscriptRef { conversation_id: conv.into(), entry_id: entry.id };
+    let mut msg = text(conv, n);
+    msg.transcript = Some(r.clone());
+    (msg, r, log)
+}
+
+async fn entry_state(log: &DynamoTranscript, r: &TranscriptRef) -> (Option<TStatus>, Option<String>) {
+    let page = log.page(&r.conversation_id, &PageRequest::default()).await.unwrap();
+    let e = page.entries.into_iter().find(|e| e.id == r.entry_id).unwrap();
+    (e.status, e.wamid)
+}
+
+#[tokio::test]
+async fn sender_marks_the_transcript_entry_sent_with_its_wamid() {
+    let rig = Rig::new().await;
+    mount_accepting(&rig.graph).await;
+    let sender = rig.sender(false, 0).await;
+    let (msg, r, log) = with_entry(&rig, "c1", 1).await;
+    rig.enqueue(&[msg]).await;
+    rig.round(&sender).await.unwrap();
+    assert_eq!(entry_state(&log, &r).await, (Some(TStatus::Sent), Some("wamid.T1".into())));
+    let out = rig.item("OUT#wamid.T1", "OUT").await.unwrap();
+    assert_eq!(s(&out, "transcript_entry"), r.entry_id, "statuses find the entry");
+}
+
+#[tokio::test]
+async fn sender_marks_the_transcript_entry_of_a_refused_message_failed() {
+    let rig = Rig::new().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(meta_error(131026, "refused")))
+        .mount(&rig.graph)
+        .await;
+    let sender = rig.sender(false, 0).await;
+    let (msg, r, log) = with_entry(&rig, "c2", 1).await;
+    rig.enqueue(&[msg]).await;
+    rig.round(&sender).await.unwrap();
+    assert_eq!(entry_state(&log, &r).await, (Some(TStatus::Failed), None));
 }

@@ -22,7 +22,12 @@ use prechat::store::conversation_store::{
 use prechat::store::survey_store::{
     survey_pk, version_sk, DynamoSurveyStore, Published, SurveyStore,
 };
+use prechat::store::delivery_log::{DeliveryLog, DynamoDeliveryLog, SentRecord, SentVia};
+use prechat::store::transcript::{DynamoTranscript, TranscriptLog};
 use prechat::store::{DynamoTable, StoreError};
+use prechat::transcript::{
+    Author, Body, DeliveryStatus as TDeliveryStatus, Entry, PageRequest,
+};
 use prechat::survey::definition::DEFAULT_SURVEY_YAML;
 use prechat::whatsapp::event::{
     ApiError, DeliveryStatus, InboundEvent, InboundMessage, MessageContent, StatusUpdate,
@@ -1590,4 +1595,107 @@ async fn answered_messages_are_marked_read_before_the_replies_and_handed_off_one
         r.outbound_all().await.is_empty(),
         "waiting for an agent: not read"
     );
+}
+
+/// The conversation's whole transcript, oldest first.
+async fn transcript(r: &Rig, conversation_id: &str) -> Vec<Entry> {
+    let log = DynamoTranscript::new(DynamoTable::new(r.env.dynamo.clone(), r.env.table("StateTable")));
+    let request = PageRequest { limit: 100, ..Default::default() };
+    log.page(conversation_id, &request).await.unwrap().entries
+}
+
+/// A compact view of a line: `who:type:detail`.
+fn shown(e: &Entry) -> String {
+    let who = match &e.author {
+        Author::Contact => "contact",
+        Author::Bot => "bot",
+        Author::System => "system",
+        Author::Agent { .. } => "agent",
+    };
+    let what = match &e.body {
+        Body::Text { .. } => "text".to_owned(),
+        Body::Reply { reply_id, .. } => format!("reply:{reply_id}"),
+        Body::Question { question, .. } => format!("question:{question}"),
+        Body::Answer { question, value } => format!("answer:{question}={value}"),
+        other => format!("{other:?}"),
+    };
+    format!("{who}:{what}")
+}
+
+#[tokio::test]
+async fn the_transcript_holds_the_survey_in_order_and_a_redelivery_adds_nothing() {
+    let r = rig().await;
+    let who = ana();
+    r.say(&who, text("Hi, I need help")).await;
+    r.say(&who, tap("en")).await;
+    let last = r.message(&who, tap("yes"));
+    r.deliver(&[last.clone()]).await;
+    r.deliver(&[last]).await;
+    let conv = r.conversation(&who).await;
+    let lines: Vec<String> = transcript(&r, s(&conv, "pk").trim_start_matches("CONV#"))
+        .await
+        .iter()
+        .map(shown)
+        .collect();
+    let expected = [
+        "contact:text",
+        "bot:text",
+        "bot:question:language",
+        "contact:reply:en",
+        "system:answer:language=en",
+        "bot:question:consent",
+        "contact:reply:yes",
+        "system:answer:consent=yes",
+        "bot:question:name",
+    ];
+    assert_eq!(lines, expected);
+}
+
+#[tokio::test]
+async fn sending_and_status_webhooks_move_the_entry_of_the_message_forward() {
+    let r = rig().await;
+    let who = ana();
+    r.say(&who, text("hi")).await;
+    let question = r.outbound().await.pop().unwrap();
+    let entry = question.transcript.clone().expect("the question names its entry");
+    // What the reply-sender records once Meta accepted the question.
+    let wamid = format!("wamid.out.{}", r.env.prefix);
+    let log = DynamoDeliveryLog::new(DynamoTable::new(r.env.dynamo.clone(), r.env.table("StateTable")));
+    log.record_sent(&SentRecord {
+        dedup_id: question.dedup_id.clone(),
+        wamid: Some(wamid.clone()),
+        conversation_id: question.conversation_id.clone(),
+        contact_key: None,
+        phone_number_id: PNID.into(),
+        sent_at: T0,
+        via: SentVia::Message,
+        transcript: question.transcript.clone(),
+    })
+    .await
+    .unwrap();
+    let status_of = |entries: Vec<Entry>| {
+        let e = entries.into_iter().find(|e| e.id == entry.entry_id).unwrap();
+        (e.status, e.wamid)
+    };
+    let sent = status_of(transcript(&r, &entry.conversation_id).await);
+    assert_eq!(sent, (Some(TDeliveryStatus::Sent), Some(wamid.clone())));
+    let status = |st: DeliveryStatus, at: i64| {
+        InboundEvent::Status(StatusUpdate {
+            phone_number_id: PNID.into(),
+            message_id: wamid.clone(),
+            status: st,
+            timestamp: at,
+            recipient: who.clone(),
+            errors: vec![],
+            conversation: None,
+            pricing: None,
+        })
+    };
+    r.deliver(&[status(DeliveryStatus::Delivered, T0 + 1)]).await;
+    let (delivered, _) = status_of(transcript(&r, &entry.conversation_id).await);
+    assert_eq!(delivered, Some(TDeliveryStatus::Delivered));
+    r.deliver(&[status(DeliveryStatus::Read, T0 + 2), status(DeliveryStatus::Delivered, T0 + 1)])
+        .await;
+    let (read, _) = status_of(transcript(&r, &entry.conversation_id).await);
+    assert_eq!(read, Some(TDeliveryStatus::Read), "read never goes back to delivered");
 }
