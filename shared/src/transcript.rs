@@ -235,11 +235,38 @@ pub fn engine_entry_id(at_ms: i64, seq: u32) -> String {
     entry_id(at_ms, &format!("{seq:06}"))
 }
 
-/// An event's id, unique per job: `T#{at_ms}#e{first 12 hex of sha256(job id)}`.
-pub fn event_entry_id(at_ms: i64, job_id: &str) -> String {
+/// The id of a line written outside the engine (an event, a message the assigner or an agent
+/// sends), unique per `key` (e.g. `{job_id}:assigned:{agent}`):
+/// `T#{at_ms}#e{rank}{first 12 hex of sha256(key)}`. `rank` orders lines of the same
+/// millisecond ([`EventRank`]); all of them sort after the engine's lines of that millisecond.
+pub fn event_entry_id(at_ms: i64, rank: EventRank, key: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = hex::encode(Sha256::digest(job_id.as_bytes()));
-    entry_id(at_ms, &format!("e{}", &digest[..12]))
+    let digest = hex::encode(Sha256::digest(key.as_bytes()));
+    entry_id(at_ms, &format!("e{}{}", rank as u8, &digest[..12]))
+}
+
+/// Where a line written outside the engine goes among the lines of the same millisecond (the
+/// writers' clocks count seconds): an assignment before the message announcing it, a close
+/// last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EventRank {
+    Assigned = 1,
+    Transferred = 2,
+    Reopened = 3,
+    Message = 5,
+    Closed = 9,
+}
+
+impl Event {
+    /// The event's place among lines of the same millisecond.
+    pub fn rank(&self) -> EventRank {
+        match self {
+            Event::Assigned { .. } => EventRank::Assigned,
+            Event::Transferred { .. } => EventRank::Transferred,
+            Event::Reopened => EventRank::Reopened,
+            Event::Closed { .. } => EventRank::Closed,
+        }
+    }
 }
 
 /// Whether `id` has the shape of an entry id: `T#`, 13 digits, `#`, then 1 to 64 characters of
@@ -323,7 +350,16 @@ mod tests {
         let b = engine_entry_id(1_700_000_000_000, 10);
         let c = engine_entry_id(1_700_000_000_001, 0);
         assert!(a < b && b < c, "{a} {b} {c}");
-        assert!(is_entry_id(&a) && is_entry_id(&event_entry_id(5, "job:1")));
+        assert!(is_entry_id(&a) && is_entry_id(&event_entry_id(5, EventRank::Closed, "job:1")));
+    }
+
+    #[test]
+    fn within_one_millisecond_an_assignment_comes_first_and_a_close_last() {
+        let closed = event_entry_id(7, EventRank::Closed, "a");
+        let message = event_entry_id(7, EventRank::Message, "z");
+        let assigned = event_entry_id(7, EventRank::Assigned, "b");
+        let engine = engine_entry_id(7, 999_999);
+        assert!(engine < assigned && assigned < message && message < closed);
     }
 
     #[test]

@@ -738,7 +738,7 @@ fn outbound_entry(msg: &OutboundMessage, at: i64) -> Entry {
     };
     let at_ms = at.saturating_mul(1000);
     Entry {
-        id: transcript::event_entry_id(at_ms, &msg.dedup_id),
+        id: transcript::event_entry_id(at_ms, transcript::EventRank::Message, &msg.dedup_id),
         at: at_ms,
         author: Author::Bot,
         body,

@@ -73,7 +73,7 @@ impl RoutingStore {
     ) -> Result<(), StoreError> {
         let at_ms = at.saturating_mul(1000);
         let entry = Entry {
-            id: transcript::event_entry_id(at_ms, key),
+            id: transcript::event_entry_id(at_ms, event.rank(), key),
             at: at_ms,
             author: Author::System,
             body: Body::Event { event },
