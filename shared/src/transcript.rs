@@ -390,8 +390,17 @@ mod tests {
 
     #[test]
     fn page_size_defaults_and_is_capped() {
-        let size = |limit| PageRequest { limit, ..Default::default() }.size();
-        assert_eq!((size(0), size(7), size(10_000)), (DEFAULT_PAGE, 7, MAX_PAGE));
+        let size = |limit| {
+            PageRequest {
+                limit,
+                ..Default::default()
+            }
+            .size()
+        };
+        assert_eq!(
+            (size(0), size(7), size(10_000)),
+            (DEFAULT_PAGE, 7, MAX_PAGE)
+        );
     }
 
     #[test]

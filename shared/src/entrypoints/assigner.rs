@@ -199,7 +199,8 @@ impl AgentAssigner<SqsQueue, SqsDeadLetters> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let outbound = SqsQueue::new(sqs.clone(), config.outbound_queue_url);
         Ok(Self::new(
-            RoutingStore::new(table).with_transcript_retention_days(config.transcript_retention_days),
+            RoutingStore::new(table)
+                .with_transcript_retention_days(config.transcript_retention_days),
             outbound,
             SqsDeadLetters::new(sqs, Some(config.dead_letter_queue_url)),
             notifier,

@@ -313,15 +313,23 @@ impl DeliveryLog for DynamoDeliveryLog {
         {
             Ok(_) => {
                 let wamid = rec.wamid.as_deref();
-                self.mirror(rec.transcript.as_ref(), transcript::DeliveryStatus::Sent, wamid)
-                    .await?;
+                self.mirror(
+                    rec.transcript.as_ref(),
+                    transcript::DeliveryStatus::Sent,
+                    wamid,
+                )
+                .await?;
                 Ok(true)
             }
             Err(StoreError::ConditionFailed(_)) => {
                 // Recorded before: the entry may have missed its update (idempotent).
                 let wamid = rec.wamid.as_deref();
-                self.mirror(rec.transcript.as_ref(), transcript::DeliveryStatus::Sent, wamid)
-                    .await?;
+                self.mirror(
+                    rec.transcript.as_ref(),
+                    transcript::DeliveryStatus::Sent,
+                    wamid,
+                )
+                .await?;
                 Ok(false)
             }
             Err(e) => Err(e),

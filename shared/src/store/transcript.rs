@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
 
-
 use aws_sdk_dynamodb::types::Put;
 
 use super::item::{n, s, Item, ItemExt};
@@ -40,7 +39,11 @@ pub fn entry_put(
 ) -> Result<Put, StoreError> {
     Put::builder()
         .table_name(&table.name)
-        .set_item(Some(DynamoTranscript::encode(conversation_id, entry, expires_at)?))
+        .set_item(Some(DynamoTranscript::encode(
+            conversation_id,
+            entry,
+            expires_at,
+        )?))
         .condition_expression("attribute_not_exists(pk)")
         .build()
         .map_err(|e| StoreError::Request(e.to_string()))
@@ -165,7 +168,12 @@ impl TranscriptLog for DynamoTranscript {
         let (lo, hi, forward, fetch) = match (&request.after, &request.before) {
             (Some(after), _) => (after.clone(), format!("{ENTRY_PREFIX}~"), true, size + 2),
             (None, Some(before)) => (ENTRY_PREFIX.to_owned(), before.clone(), false, size + 2),
-            (None, None) => (ENTRY_PREFIX.to_owned(), format!("{ENTRY_PREFIX}~"), false, size + 1),
+            (None, None) => (
+                ENTRY_PREFIX.to_owned(),
+                format!("{ENTRY_PREFIX}~"),
+                false,
+                size + 1,
+            ),
         };
         let out = self
             .table
@@ -289,7 +297,12 @@ impl MemoryTranscript {
 }
 
 impl TranscriptLog for MemoryTranscript {
-    async fn append(&self, conversation_id: &str, entries: &[Entry], _: i64) -> Result<(), StoreError> {
+    async fn append(
+        &self,
+        conversation_id: &str,
+        entries: &[Entry],
+        _: i64,
+    ) -> Result<(), StoreError> {
         let mut all = self.lock();
         for e in entries {
             all.entry((conversation_id.to_owned(), e.id.clone()))
@@ -361,14 +374,31 @@ mod tests {
         let log = MemoryTranscript::default();
         let all: Vec<Entry> = (0..5).map(entry).collect();
         log.append("c", &all, 0).await.unwrap();
-        let newest = log.page("c", &PageRequest { limit: 2, ..Default::default() }).await.unwrap();
+        let newest = log
+            .page(
+                "c",
+                &PageRequest {
+                    limit: 2,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(ids(&newest), [all[3].id.clone(), all[4].id.clone()]);
         assert_eq!(newest.before.as_deref(), Some(all[3].id.as_str()));
-        let older = PageRequest { before: newest.before.clone(), limit: 10, ..Default::default() };
+        let older = PageRequest {
+            before: newest.before.clone(),
+            limit: 10,
+            ..Default::default()
+        };
         let older = log.page("c", &older).await.unwrap();
         assert_eq!(older.entries.len(), 3);
         assert_eq!(older.before, None);
-        let after = PageRequest { after: Some(all[1].id.clone()), limit: 10, ..Default::default() };
+        let after = PageRequest {
+            after: Some(all[1].id.clone()),
+            limit: 10,
+            ..Default::default()
+        };
         let caught_up: Vec<String> = all[2..].iter().map(|e| e.id.clone()).collect();
         assert_eq!(ids(&log.page("c", &after).await.unwrap()), caught_up);
     }

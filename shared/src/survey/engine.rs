@@ -26,10 +26,10 @@ use super::ask;
 use super::definition::{Fallback, OnExpiry, Question, QuestionKind, Survey, Target, Texts};
 use super::locale;
 use super::text::{normalise, render};
-use crate::transcript::{self, Author, Body, Entry, TranscriptRef};
 use crate::routing::job::{
     AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason,
 };
+use crate::transcript::{self, Author, Body, Entry, TranscriptRef};
 use crate::whatsapp::event::{InboundMessage, MessageContent};
 use crate::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient};
 use crate::whatsapp::ContactRef;
@@ -549,9 +549,7 @@ impl<'a> Run<'a> {
         }
         for line in std::mem::take(&mut self.lines) {
             let id = next_entry_id(conv, at);
-            let outbound = line
-                .message
-                .and_then(|i| self.effects.messages.get_mut(i));
+            let outbound = line.message.and_then(|i| self.effects.messages.get_mut(i));
             let status = outbound.map(|m| {
                 m.transcript = Some(TranscriptRef {
                     conversation_id: conv.id.clone(),

@@ -845,7 +845,10 @@ fn the_first_message_is_recorded_then_the_greeting_then_the_question() {
     let Body::Question { question, text } = &l[2].1 else {
         panic!("{l:?}")
     };
-    assert_eq!((question.as_str(), text.as_str()), ("language", "¿Qué idioma prefieres?"));
+    assert_eq!(
+        (question.as_str(), text.as_str()),
+        ("language", "¿Qué idioma prefieres?")
+    );
     assert_eq!(o.effects.transcript[0].wamid.as_deref(), Some("wamid.1"));
     assert_eq!(o.effects.transcript[0].status, None);
 }
@@ -856,9 +859,27 @@ fn an_accepted_answer_is_recorded_with_its_normalised_value_before_the_next_ques
     s.text("hola");
     let o = s.tap("en");
     let l = lines(&o);
-    assert_eq!(l[0].1, Body::Reply { reply_id: "en".into(), title: "en".into() });
-    assert_eq!(l[1], (Author::System, Body::Answer { question: "language".into(), value: "en".into() }));
-    assert!(matches!(&l[2].1, Body::Question { question, .. } if question == "consent"), "{l:?}");
+    assert_eq!(
+        l[0].1,
+        Body::Reply {
+            reply_id: "en".into(),
+            title: "en".into()
+        }
+    );
+    assert_eq!(
+        l[1],
+        (
+            Author::System,
+            Body::Answer {
+                question: "language".into(),
+                value: "en".into()
+            }
+        )
+    );
+    assert!(
+        matches!(&l[2].1, Body::Question { question, .. } if question == "consent"),
+        "{l:?}"
+    );
     assert_eq!(l.len(), 3);
 }
 
@@ -875,7 +896,10 @@ fn a_rejected_answer_records_the_question_asked_again_with_the_retry_text() {
         panic!("{l:?}")
     };
     assert_eq!(question, "name");
-    assert!(text.starts_with("Please write your name") && text.ends_with("What is your full name?"), "{text}");
+    assert!(
+        text.starts_with("Please write your name") && text.ends_with("What is your full name?"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -886,11 +910,19 @@ fn every_outbound_message_names_its_pending_entry() {
     for m in &o.effects.messages {
         let r = m.transcript.as_ref().expect("a transcript ref");
         assert_eq!(r.conversation_id, s.conv().id);
-        let e = o.effects.transcript.iter().find(|e| e.id == r.entry_id).unwrap();
+        let e = o
+            .effects
+            .transcript
+            .iter()
+            .find(|e| e.id == r.entry_id)
+            .unwrap();
         assert_eq!(e.status, Some(transcript::DeliveryStatus::Pending));
         assert_eq!(e.author, Author::Bot);
     }
-    assert_eq!(o.effects.read.as_ref().and_then(|r| r.transcript.clone()), None);
+    assert_eq!(
+        o.effects.read.as_ref().and_then(|r| r.transcript.clone()),
+        None
+    );
 }
 
 #[test]
@@ -899,26 +931,60 @@ fn each_kind_of_contact_message_has_its_line_and_system_notices_none() {
     s.text("agente");
     let cases = [
         (
-            MessageContent::Media { media_type: MediaType::Document, id: "med1".into(), mime_type: None, caption: Some("invoice".into()), filename: None },
-            Body::Media { media_type: "document".into(), caption: Some("invoice".into()), media_id: "med1".into() },
+            MessageContent::Media {
+                media_type: MediaType::Document,
+                id: "med1".into(),
+                mime_type: None,
+                caption: Some("invoice".into()),
+                filename: None,
+            },
+            Body::Media {
+                media_type: "document".into(),
+                caption: Some("invoice".into()),
+                media_id: "med1".into(),
+            },
         ),
         (
-            MessageContent::Location { latitude: 40.4, longitude: -3.7, name: Some("Sol".into()), address: None },
-            Body::Location { latitude: 40.4, longitude: -3.7, name: Some("Sol".into()), address: None },
+            MessageContent::Location {
+                latitude: 40.4,
+                longitude: -3.7,
+                name: Some("Sol".into()),
+                address: None,
+            },
+            Body::Location {
+                latitude: 40.4,
+                longitude: -3.7,
+                name: Some("Sol".into()),
+                address: None,
+            },
         ),
         (
-            MessageContent::ListReply { id: "r1".into(), title: "Row".into(), description: None },
-            Body::Reply { reply_id: "r1".into(), title: "Row".into() },
+            MessageContent::ListReply {
+                id: "r1".into(),
+                title: "Row".into(),
+                description: None,
+            },
+            Body::Reply {
+                reply_id: "r1".into(),
+                title: "Row".into(),
+            },
         ),
         (
-            MessageContent::Reaction { message_id: "m".into(), emoji: Some("👍".into()) },
-            Body::Other { description: "reaction".into() },
+            MessageContent::Reaction {
+                message_id: "m".into(),
+                emoji: Some("👍".into()),
+            },
+            Body::Other {
+                description: "reaction".into(),
+            },
         ),
     ];
     for (content, body) in cases {
         assert_eq!(lines(&s.send(content)), vec![(Author::Contact, body)]);
     }
-    let o = s.send(MessageContent::System { body: "changed number".into() });
+    let o = s.send(MessageContent::System {
+        body: "changed number".into(),
+    });
     assert!(o.effects.transcript.is_empty());
 }
 
@@ -945,7 +1011,12 @@ fn a_reopened_conversation_records_the_message_and_the_reopening() {
     c.closed_at = Some(s.now);
     s.conv = Some(c);
     let o = s.text("one more thing");
-    let reopened = (Author::System, Body::Event { event: transcript::Event::Reopened });
+    let reopened = (
+        Author::System,
+        Body::Event {
+            event: transcript::Event::Reopened,
+        },
+    );
     assert_eq!(lines(&o), vec![contact_text("one more thing"), reopened]);
 }
 
@@ -984,7 +1055,13 @@ fn a_reminder_is_a_bot_line_of_the_conversation() {
     let (c2, fx) = on_timer(&s.contact, conv.clone(), &s.survey, s.now + 31 * 60).unwrap();
     assert_eq!(fx.transcript.len(), 1);
     assert_eq!(fx.transcript[0].author, Author::Bot);
-    assert_eq!(fx.messages[0].transcript.as_ref().map(|r| r.entry_id.as_str()), Some(fx.transcript[0].id.as_str()));
+    assert_eq!(
+        fx.messages[0]
+            .transcript
+            .as_ref()
+            .map(|r| r.entry_id.as_str()),
+        Some(fx.transcript[0].id.as_str())
+    );
     assert_eq!(c2.transcript_seq, conv.transcript_seq + 1);
 }
 
@@ -1003,9 +1080,15 @@ fn answers_saved_as_variables_reach_the_ticket() {
     s.text("España");
     let o = s.text("I want to buy a bike");
     let job = assign(&o);
-    assert_eq!(job.vars.get("description").map(String::as_str), Some("I want to buy a bike"));
+    assert_eq!(
+        job.vars.get("description").map(String::as_str),
+        Some("I want to buy a bike")
+    );
     assert_eq!(job.vars.get("inquiry").map(String::as_str), Some("sales"));
-    assert!(!job.vars.contains_key("name"), "contact fields stay in `fields`");
+    assert!(
+        !job.vars.contains_key("name"),
+        "contact fields stay in `fields`"
+    );
 }
 
 fn content_strategy() -> impl Strategy<Value = MessageContent> {

@@ -1806,13 +1806,20 @@ async fn a_stored_notify_url_that_only_looks_local_is_refused_before_sending() {
 
 /// The conversation's transcript as `who:what` lines.
 async fn transcript_lines(w: &World, conv: &str) -> Vec<String> {
-    let log = DynamoTranscript::new(DynamoTable::new(w.env.dynamo.clone(), w.env.table("StateTable")));
+    let log = DynamoTranscript::new(DynamoTable::new(
+        w.env.dynamo.clone(),
+        w.env.table("StateTable"),
+    ));
     let page = log.page(conv, &PageRequest::default()).await.unwrap();
     page.entries
         .iter()
         .map(|e| match &e.body {
-            Body::Event { event: Event::Assigned { agent_id, team } } => format!("assigned:{agent_id}:{team}"),
-            Body::Event { event: Event::Closed { by } } => format!("closed:{by}"),
+            Body::Event {
+                event: Event::Assigned { agent_id, team },
+            } => format!("assigned:{agent_id}:{team}"),
+            Body::Event {
+                event: Event::Closed { by },
+            } => format!("closed:{by}"),
             Body::Text { .. } if e.author == Author::Bot => "bot:text".to_owned(),
             other => format!("{other:?}"),
         })
@@ -1829,7 +1836,10 @@ async fn an_assignment_and_its_close_appear_in_the_transcript_once() {
     let lines = transcript_lines(&w, "conv-001").await;
     assert_eq!(lines, ["assigned:ann:support", "bot:text", "closed:ann"]);
     let told = outbound(&w).await;
-    assert!(told[0].transcript.is_some(), "the assigned message names its entry");
+    assert!(
+        told[0].transcript.is_some(),
+        "the assigned message names its entry"
+    );
 }
 
 #[tokio::test]

@@ -882,26 +882,50 @@ async fn reply_sender_binary_handles_the_sample_event_under_cargo_lambda() {
 }
 
 /// A text whose transcript entry (pending) is stored, as the survey engine writes it.
-async fn with_entry(rig: &Rig, conv: &str, n: usize) -> (OutboundMessage, TranscriptRef, DynamoTranscript) {
-    let log = DynamoTranscript::new(DynamoTable::new(rig.env.dynamo.clone(), rig.env.table("StateTable")));
+async fn with_entry(
+    rig: &Rig,
+    conv: &str,
+    n: usize,
+) -> (OutboundMessage, TranscriptRef, DynamoTranscript) {
+    let log = DynamoTranscript::new(DynamoTable::new(
+        rig.env.dynamo.clone(),
+        rig.env.table("StateTable"),
+    ));
     let entry = Entry {
         id: engine_entry_id(1_790_000_000_000, n as u32),
         at: 1_790_000_000_000,
         author: Author::Bot,
-        body: Body::Text { text: format!("message {n}") },
+        body: Body::Text {
+            text: format!("message {n}"),
+        },
         status: Some(TStatus::Pending),
         wamid: None,
     };
-    log.append(conv, &[entry.clone()], 2_000_000_000).await.unwrap();
-    let r = TranscriptRef { conversation_id: conv.into(), entry_id: entry.id };
+    log.append(conv, std::slice::from_ref(&entry), 2_000_000_000)
+        .await
+        .unwrap();
+    let r = TranscriptRef {
+        conversation_id: conv.into(),
+        entry_id: entry.id,
+    };
     let mut msg = text(conv, n);
     msg.transcript = Some(r.clone());
     (msg, r, log)
 }
 
-async fn entry_state(log: &DynamoTranscript, r: &TranscriptRef) -> (Option<TStatus>, Option<String>) {
-    let page = log.page(&r.conversation_id, &PageRequest::default()).await.unwrap();
-    let e = page.entries.into_iter().find(|e| e.id == r.entry_id).unwrap();
+async fn entry_state(
+    log: &DynamoTranscript,
+    r: &TranscriptRef,
+) -> (Option<TStatus>, Option<String>) {
+    let page = log
+        .page(&r.conversation_id, &PageRequest::default())
+        .await
+        .unwrap();
+    let e = page
+        .entries
+        .into_iter()
+        .find(|e| e.id == r.entry_id)
+        .unwrap();
     (e.status, e.wamid)
 }
 
@@ -913,9 +937,16 @@ async fn sender_marks_the_transcript_entry_sent_with_its_wamid() {
     let (msg, r, log) = with_entry(&rig, "c1", 1).await;
     rig.enqueue(&[msg]).await;
     rig.round(&sender).await.unwrap();
-    assert_eq!(entry_state(&log, &r).await, (Some(TStatus::Sent), Some("wamid.T1".into())));
+    assert_eq!(
+        entry_state(&log, &r).await,
+        (Some(TStatus::Sent), Some("wamid.T1".into()))
+    );
     let out = rig.item("OUT#wamid.T1", "OUT").await.unwrap();
-    assert_eq!(s(&out, "transcript_entry"), r.entry_id, "statuses find the entry");
+    assert_eq!(
+        s(&out, "transcript_entry"),
+        r.entry_id,
+        "statuses find the entry"
+    );
 }
 
 #[tokio::test]

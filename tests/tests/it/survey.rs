@@ -19,16 +19,14 @@ use prechat::store::conversation_store::{
     applied_pk, contact_pk, conversation_pk, Applied, ConversationStore, DynamoConversationStore,
     APPLIED_TTL_SECONDS,
 };
+use prechat::store::delivery_log::{DeliveryLog, DynamoDeliveryLog, SentRecord, SentVia};
 use prechat::store::survey_store::{
     survey_pk, version_sk, DynamoSurveyStore, Published, SurveyStore,
 };
-use prechat::store::delivery_log::{DeliveryLog, DynamoDeliveryLog, SentRecord, SentVia};
 use prechat::store::transcript::{DynamoTranscript, TranscriptLog};
 use prechat::store::{DynamoTable, StoreError};
-use prechat::transcript::{
-    Author, Body, DeliveryStatus as TDeliveryStatus, Entry, PageRequest,
-};
 use prechat::survey::definition::DEFAULT_SURVEY_YAML;
+use prechat::transcript::{Author, Body, DeliveryStatus as TDeliveryStatus, Entry, PageRequest};
 use prechat::whatsapp::event::{
     ApiError, DeliveryStatus, InboundEvent, InboundMessage, MessageContent, StatusUpdate,
     UserIdUpdate,
@@ -1599,8 +1597,14 @@ async fn answered_messages_are_marked_read_before_the_replies_and_handed_off_one
 
 /// The conversation's whole transcript, oldest first.
 async fn transcript(r: &Rig, conversation_id: &str) -> Vec<Entry> {
-    let log = DynamoTranscript::new(DynamoTable::new(r.env.dynamo.clone(), r.env.table("StateTable")));
-    let request = PageRequest { limit: 100, ..Default::default() };
+    let log = DynamoTranscript::new(DynamoTable::new(
+        r.env.dynamo.clone(),
+        r.env.table("StateTable"),
+    ));
+    let request = PageRequest {
+        limit: 100,
+        ..Default::default()
+    };
     log.page(conversation_id, &request).await.unwrap().entries
 }
 
@@ -1629,7 +1633,7 @@ async fn the_transcript_holds_the_survey_in_order_and_a_redelivery_adds_nothing(
     r.say(&who, text("Hi, I need help")).await;
     r.say(&who, tap("en")).await;
     let last = r.message(&who, tap("yes"));
-    r.deliver(&[last.clone()]).await;
+    r.deliver(std::slice::from_ref(&last)).await;
     r.deliver(&[last]).await;
     let conv = r.conversation(&who).await;
     let lines: Vec<String> = transcript(&r, s(&conv, "pk").trim_start_matches("CONV#"))
@@ -1657,10 +1661,16 @@ async fn sending_and_status_webhooks_move_the_entry_of_the_message_forward() {
     let who = ana();
     r.say(&who, text("hi")).await;
     let question = r.outbound().await.pop().unwrap();
-    let entry = question.transcript.clone().expect("the question names its entry");
+    let entry = question
+        .transcript
+        .clone()
+        .expect("the question names its entry");
     // What the reply-sender records once Meta accepted the question.
     let wamid = format!("wamid.out.{}", r.env.prefix);
-    let log = DynamoDeliveryLog::new(DynamoTable::new(r.env.dynamo.clone(), r.env.table("StateTable")));
+    let log = DynamoDeliveryLog::new(DynamoTable::new(
+        r.env.dynamo.clone(),
+        r.env.table("StateTable"),
+    ));
     log.record_sent(&SentRecord {
         dedup_id: question.dedup_id.clone(),
         wamid: Some(wamid.clone()),
@@ -1674,7 +1684,10 @@ async fn sending_and_status_webhooks_move_the_entry_of_the_message_forward() {
     .await
     .unwrap();
     let status_of = |entries: Vec<Entry>| {
-        let e = entries.into_iter().find(|e| e.id == entry.entry_id).unwrap();
+        let e = entries
+            .into_iter()
+            .find(|e| e.id == entry.entry_id)
+            .unwrap();
         (e.status, e.wamid)
     };
     let sent = status_of(transcript(&r, &entry.conversation_id).await);
@@ -1691,11 +1704,19 @@ async fn sending_and_status_webhooks_move_the_entry_of_the_message_forward() {
             pricing: None,
         })
     };
-    r.deliver(&[status(DeliveryStatus::Delivered, T0 + 1)]).await;
+    r.deliver(&[status(DeliveryStatus::Delivered, T0 + 1)])
+        .await;
     let (delivered, _) = status_of(transcript(&r, &entry.conversation_id).await);
     assert_eq!(delivered, Some(TDeliveryStatus::Delivered));
-    r.deliver(&[status(DeliveryStatus::Read, T0 + 2), status(DeliveryStatus::Delivered, T0 + 1)])
-        .await;
+    r.deliver(&[
+        status(DeliveryStatus::Read, T0 + 2),
+        status(DeliveryStatus::Delivered, T0 + 1),
+    ])
+    .await;
     let (read, _) = status_of(transcript(&r, &entry.conversation_id).await);
-    assert_eq!(read, Some(TDeliveryStatus::Read), "read never goes back to delivered");
+    assert_eq!(
+        read,
+        Some(TDeliveryStatus::Read),
+        "read never goes back to delivered"
+    );
 }

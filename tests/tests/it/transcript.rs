@@ -12,7 +12,10 @@ use prechat_tests::TestEnv;
 const AT: i64 = 1_790_000_000_000;
 
 fn store(env: &TestEnv) -> DynamoTranscript {
-    DynamoTranscript::new(DynamoTable::new(env.dynamo.clone(), env.table("StateTable")))
+    DynamoTranscript::new(DynamoTable::new(
+        env.dynamo.clone(),
+        env.table("StateTable"),
+    ))
 }
 
 fn line(seq: u32) -> Entry {
@@ -45,7 +48,9 @@ async fn five(env: &TestEnv) -> (DynamoTranscript, Vec<Entry>) {
     let log = store(env);
     let all: Vec<Entry> = (0..5).map(line).collect();
     log.append("c", &all, 2_000_000_000).await.unwrap();
-    log.append("other", &[line(9)], 2_000_000_000).await.unwrap();
+    log.append("other", &[line(9)], 2_000_000_000)
+        .await
+        .unwrap();
     (log, all)
 }
 
@@ -59,8 +64,12 @@ async fn appending_an_entry_again_leaves_the_stored_one_as_it_is() {
         .await
         .unwrap());
     let mut replay = line(0);
-    replay.body = Body::Text { text: "changed".into() };
-    log.append("c", &[replay, line(1)], 2_000_000_000).await.unwrap();
+    replay.body = Body::Text {
+        text: "changed".into(),
+    };
+    log.append("c", &[replay, line(1)], 2_000_000_000)
+        .await
+        .unwrap();
     let p = log.page("c", &page(10, None, None)).await.unwrap();
     assert_eq!(p.entries.len(), 2);
     assert_eq!(p.entries[0].body, line(0).body);
@@ -77,7 +86,10 @@ async fn the_newest_page_comes_oldest_first_with_a_cursor_to_the_older_one() {
     assert_eq!(newest.before.as_deref(), Some(all[3].id.as_str()));
     assert_eq!(newest.after.as_deref(), Some(all[4].id.as_str()));
     let everything = log.page("c", &page(10, None, None)).await.unwrap();
-    assert_eq!(everything.entries, all, "the other conversation's line is not in it");
+    assert_eq!(
+        everything.entries, all,
+        "the other conversation's line is not in it"
+    );
     assert_eq!(everything.before, None, "nothing older");
 }
 
@@ -85,10 +97,16 @@ async fn the_newest_page_comes_oldest_first_with_a_cursor_to_the_older_one() {
 async fn older_pages_go_back_from_the_before_cursor_to_the_first_entry() {
     let env = TestEnv::new().await;
     let (log, all) = five(&env).await;
-    let older = log.page("c", &page(2, None, Some(&all[3].id))).await.unwrap();
+    let older = log
+        .page("c", &page(2, None, Some(&all[3].id)))
+        .await
+        .unwrap();
     assert_eq!(ids(&older), [all[1].id.clone(), all[2].id.clone()]);
     assert_eq!(older.before.as_deref(), Some(all[1].id.as_str()));
-    let oldest = log.page("c", &page(2, None, older.before.as_deref())).await.unwrap();
+    let oldest = log
+        .page("c", &page(2, None, older.before.as_deref()))
+        .await
+        .unwrap();
     assert_eq!(ids(&oldest), [all[0].id.clone()]);
     assert_eq!(oldest.before, None);
 }
@@ -97,13 +115,26 @@ async fn older_pages_go_back_from_the_before_cursor_to_the_first_entry() {
 async fn catching_up_returns_only_what_came_after_the_cursor() {
     let env = TestEnv::new().await;
     let (log, all) = five(&env).await;
-    let newer = log.page("c", &page(2, Some(&all[1].id), None)).await.unwrap();
+    let newer = log
+        .page("c", &page(2, Some(&all[1].id), None))
+        .await
+        .unwrap();
     assert_eq!(ids(&newer), [all[2].id.clone(), all[3].id.clone()]);
-    let rest = log.page("c", &page(2, newer.after.as_deref(), None)).await.unwrap();
+    let rest = log
+        .page("c", &page(2, newer.after.as_deref(), None))
+        .await
+        .unwrap();
     assert_eq!(ids(&rest), [all[4].id.clone()]);
-    let none = log.page("c", &page(2, rest.after.as_deref(), None)).await.unwrap();
+    let none = log
+        .page("c", &page(2, rest.after.as_deref(), None))
+        .await
+        .unwrap();
     assert!(none.entries.is_empty());
-    assert_eq!(none.after.as_deref(), Some(all[4].id.as_str()), "catch up again from there");
+    assert_eq!(
+        none.after.as_deref(),
+        Some(all[4].id.as_str()),
+        "catch up again from there"
+    );
 }
 
 #[tokio::test]
@@ -112,7 +143,10 @@ async fn a_cursor_that_is_no_entry_id_is_refused() {
     let (log, _) = five(&env).await;
     for bad in ["CONV", "T#1#x", "FAILED#w", "T#1790000000000#a b"] {
         let err = log.page("c", &page(2, Some(bad), None)).await.unwrap_err();
-        assert!(matches!(err, StoreError::InvalidCursor(_)), "{bad}: {err:?}");
+        assert!(
+            matches!(err, StoreError::InvalidCursor(_)),
+            "{bad}: {err:?}"
+        );
         assert!(!err.is_retryable());
     }
 }
@@ -146,7 +180,10 @@ async fn a_status_only_moves_forward_and_failed_wins() {
     let id = line(0).id;
     let set = |st| log.set_delivery("c", &id, st, None);
     assert!(set(DeliveryStatus::Read).await.unwrap());
-    assert!(!set(DeliveryStatus::Delivered).await.unwrap(), "read never goes back");
+    assert!(
+        !set(DeliveryStatus::Delivered).await.unwrap(),
+        "read never goes back"
+    );
     assert!(set(DeliveryStatus::Failed).await.unwrap());
     assert!(!set(DeliveryStatus::Read).await.unwrap());
     let p = log.page("c", &page(1, None, None)).await.unwrap();
@@ -160,5 +197,10 @@ async fn a_status_for_an_unknown_entry_creates_nothing() {
     let ghost = line(7).id;
     let set = log.set_delivery("c", &ghost, DeliveryStatus::Sent, Some("wamid.x"));
     assert!(!set.await.unwrap());
-    assert!(log.page("c", &page(5, None, None)).await.unwrap().entries.is_empty());
+    assert!(log
+        .page("c", &page(5, None, None))
+        .await
+        .unwrap()
+        .entries
+        .is_empty());
 }

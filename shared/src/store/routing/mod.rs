@@ -49,8 +49,7 @@ impl RoutingStore {
         RoutingStore {
             transcript: DynamoTranscript::new(table.clone()),
             table,
-            transcript_retention_days:
-                super::transcript::DEFAULT_RETENTION_DAYS,
+            transcript_retention_days: super::transcript::DEFAULT_RETENTION_DAYS,
         }
     }
 

@@ -6,9 +6,9 @@ use aws_sdk_dynamodb::types::Select;
 
 use super::RoutingStore;
 use crate::routing::job::AssignRequest;
-use crate::transcript::Event;
 use crate::store::item::{b, n, s, to_json, Item, ItemExt};
 use crate::store::{attr, keys, StoreError};
+use crate::transcript::Event;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketState {

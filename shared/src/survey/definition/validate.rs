@@ -854,7 +854,10 @@ questions:
     fn the_default_survey_labels_every_question() {
         let s = Survey::default_survey().unwrap();
         assert!(s.questions.iter().all(|q| q.label.is_some()));
-        assert_eq!(s.label(s.question("customer_id").unwrap(), "en"), "Customer ID");
+        assert_eq!(
+            s.label(s.question("customer_id").unwrap(), "en"),
+            "Customer ID"
+        );
     }
 
     #[test]
