@@ -11,6 +11,12 @@
 //! every reply the engine makes; `read:{message_id}` for the mark-as-read of an inbound
 //! message), so re-sending the effects of an applied message is harmless.
 //!
+//! The engine also decides the transcript lines of each step (`Effects::transcript`, see
+//! [`crate::transcript`]): the contact's message, also after the hand-off where it says
+//! nothing, then each accepted answer, question and text in order, the outbound ones naming
+//! their line. Their ids come from the conversation's `transcript_seq`, which moves on with the
+//! same commit, so a message's lines are written exactly once.
+//!
 //! Time: `now` is the caller's clock. A message's own timestamp only moves `last_inbound_at`
 //! (which opens WhatsApp's 24-hour window), and never past `now`: a message dated in the
 //! future cannot stretch the window or outdate the messages after it.
