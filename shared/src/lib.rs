@@ -21,4 +21,5 @@ pub mod secrets;
 pub mod store;
 pub mod survey;
 pub mod telemetry;
+pub mod transcript;
 pub mod whatsapp;

@@ -557,6 +557,31 @@ impl TestApp {
         DynamoConversationStore::new(self.dynamo_table())
     }
 
+    /// The transcript store on the app's table.
+    pub fn transcript(&self) -> prechat::store::transcript::DynamoTranscript {
+        prechat::store::transcript::DynamoTranscript::new(prechat::store::DynamoTable::new(
+            self.env.dynamo.clone(),
+            self.table(),
+        ))
+    }
+
+    /// A conversation's whole transcript (up to 100 lines), oldest first.
+    pub async fn transcript_entries(
+        &self,
+        conversation_id: &str,
+    ) -> Vec<prechat::transcript::Entry> {
+        use prechat::store::transcript::TranscriptLog as _;
+        let request = prechat::transcript::PageRequest {
+            limit: 100,
+            ..Default::default()
+        };
+        self.transcript()
+            .page(conversation_id, &request)
+            .await
+            .unwrap_or_else(|e| panic!("transcript of {conversation_id}: {e}"))
+            .entries
+    }
+
     pub fn delivery_log(&self) -> DynamoDeliveryLog {
         DynamoDeliveryLog::new(self.dynamo_table())
     }

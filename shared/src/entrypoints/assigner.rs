@@ -46,6 +46,8 @@ use crate::store::routing::{
 };
 use crate::store::{DynamoTable, StoreError};
 use crate::telemetry::redact;
+use crate::transcript::{self, Author, Body, Entry, Event, TranscriptRef};
+use crate::whatsapp::outbound::{OutboundBody, OutboundMessage};
 
 /// The secret shared with the teams' notification endpoints (optional: without it, no
 /// notifications are sent).
@@ -141,6 +143,9 @@ pub struct AssignerConfig {
     pub outbound_queue_url: String,
     /// `PRECHAT_ASSIGNMENT_DLQ_URL`: where jobs that can never be handled are parked.
     pub dead_letter_queue_url: String,
+    /// `PRECHAT_TRANSCRIPT_RETENTION_DAYS` (default 365): how long the transcript lines the
+    /// assigner appends (assigned, closed, its messages to the contact) are kept.
+    pub transcript_retention_days: u32,
 }
 
 impl AssignerConfig {
@@ -151,6 +156,10 @@ impl AssignerConfig {
             table: env.required("PRECHAT_TABLE"),
             outbound_queue_url: env.required("PRECHAT_OUTBOUND_QUEUE_URL"),
             dead_letter_queue_url: env.required("PRECHAT_ASSIGNMENT_DLQ_URL"),
+            transcript_retention_days: env.parsed_or(
+                "PRECHAT_TRANSCRIPT_RETENTION_DAYS",
+                crate::store::transcript::DEFAULT_RETENTION_DAYS,
+            ),
         };
         env.finish()?;
         Ok(config)
@@ -190,7 +199,8 @@ impl AgentAssigner<SqsQueue, SqsDeadLetters> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let outbound = SqsQueue::new(sqs.clone(), config.outbound_queue_url);
         Ok(Self::new(
-            RoutingStore::new(table),
+            RoutingStore::new(table)
+                .with_transcript_retention_days(config.transcript_retention_days),
             outbound,
             SqsDeadLetters::new(sqs, Some(config.dead_letter_queue_url)),
             notifier,
@@ -357,7 +367,7 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
             agent_name: None,
             queue_position: Some(position),
         };
-        self.tell_contact(&current.request, &team, kind, &vars)
+        self.tell_contact(&current.request, &team, kind, &vars, current.requested_at)
             .await?;
         Ok(JobOutcome::Waiting { kind, position })
     }
@@ -529,6 +539,7 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
                     let mut assigned = ticket.clone();
                     assigned.state = TicketState::Assigned;
                     assigned.agent = Some(id.clone());
+                    assigned.assigned_at = Some(now.timestamp());
                     self.announce(team, &assigned, id, find(agents, id)).await?;
                     return Ok((av.clone(), Some(id.clone())));
                 }
@@ -578,12 +589,24 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
             .as_ref()
             .map(|a| a.name.clone())
             .unwrap_or_else(|| agent_id.to_owned());
+        // When it was assigned, as stored on the ticket: the same line however often the
+        // announcement is tried.
+        let at = ticket.assigned_at.unwrap_or(ticket.requested_at);
+        let assigned = Event::Assigned {
+            agent_id: agent_id.to_owned(),
+            team: team.id.clone(),
+        };
+        let key = format!("{}:assigned:{agent_id}", ticket.job_id);
+        let now = self.now().timestamp();
+        self.store
+            .record_event(&ticket.conversation_id, at, &key, assigned, now)
+            .await?;
         if !ticket.contact_told {
             let vars = Vars {
                 agent_name: Some(name.clone()),
                 queue_position: None,
             };
-            self.tell_contact(&ticket.request, team, MessageKind::Assigned, &vars)
+            self.tell_contact(&ticket.request, team, MessageKind::Assigned, &vars, at)
                 .await?;
         }
         let step = self.notify_agent(team, ticket, agent_id, &name).await;
@@ -668,6 +691,7 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
         team: &Team,
         kind: MessageKind,
         vars: &Vars,
+        at: i64,
     ) -> Result<(), AssignError> {
         let now = self.now().timestamp();
         // The job carries the contact's last message before the hand-off; a contact who waited
@@ -681,13 +705,46 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
                 .await?
                 .unwrap_or(req.last_inbound_at)
         };
-        let Some(msg) = contact_message(req, team, kind, vars, last_inbound_at, now) else {
+        let Some(mut msg) = contact_message(req, team, kind, vars, last_inbound_at, now) else {
             tracing::warn!(conversation = %req.conversation_id, team = %team.id, kind = kind.as_str(), "outside the 24-hour window and no template configured: contact not told");
             return Ok(());
         };
+        // Its transcript line first (`pending`, id from the message's dedup id and `at`, so a
+        // retry writes the same line), then the message that names it.
+        let entry = outbound_entry(&msg, at);
+        msg.transcript = Some(TranscriptRef {
+            conversation_id: req.conversation_id.clone(),
+            entry_id: entry.id.clone(),
+        });
+        self.store
+            .record_lines(&req.conversation_id, &[entry], now)
+            .await?;
         let message = QueueMessage::of(&msg).map_err(|e| AssignError::Invalid(e.to_string()))?;
         self.outbound.send_all(&[message]).await?;
         Ok(())
+    }
+}
+
+/// The transcript line of a message the assigner sends the contact, at `at` (Unix seconds).
+fn outbound_entry(msg: &OutboundMessage, at: i64) -> Entry {
+    let body = match &msg.body {
+        OutboundBody::Template { name, language, .. } => Body::Template {
+            name: name.clone(),
+            language: language.clone(),
+        },
+        OutboundBody::Text { body, .. } => Body::Text { text: body.clone() },
+        _ => Body::Other {
+            description: "message".to_owned(),
+        },
+    };
+    let at_ms = at.saturating_mul(1000);
+    Entry {
+        id: transcript::event_entry_id(at_ms, transcript::EventRank::Message, &msg.dedup_id),
+        at: at_ms,
+        author: Author::Bot,
+        body,
+        status: Some(transcript::DeliveryStatus::Pending),
+        wamid: None,
     }
 }
 

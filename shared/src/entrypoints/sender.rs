@@ -600,6 +600,7 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
             phone_number_id: msg.phone_number_id.clone(),
             sent_at: self.clock.unix(),
             via,
+            transcript: msg.transcript.clone(),
         };
         // The message is out: asking SQS to redeliver it would send it twice, so the record is
         // retried here, and if DynamoDB stays down the message is still reported done.
@@ -655,6 +656,7 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
                     reason: reason.to_owned(),
                     kind: Some(kind(&msg.body).to_owned()),
                     failed_at: self.clock.unix(),
+                    transcript: msg.transcript.clone(),
                 })
                 .await?;
         }
@@ -785,6 +787,7 @@ mod tests {
                 body: format!("hello {dedup}"),
                 preview_url: false,
             },
+            transcript: None,
         }
     }
 

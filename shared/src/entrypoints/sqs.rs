@@ -333,6 +333,7 @@ impl Disposition for StoreError {
             StoreError::Request(_) => "store_request_failed",
             StoreError::Corrupt { .. } => "corrupt_item",
             StoreError::Encode(_) => "store_encode_failed",
+            StoreError::InvalidCursor(_) => "invalid_cursor",
         }
     }
 }

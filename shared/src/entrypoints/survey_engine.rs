@@ -14,6 +14,11 @@
 //! Order per contact comes from the FIFO group, identity from the message id: a message is
 //! never refused for being old.
 //!
+//! The transcript: the entries the engine decided (`Effects::transcript`) are written in the
+//! same commit transaction as the state (no extra request, and a message's lines exist exactly
+//! when it was applied), expiring after `PRECHAT_TRANSCRIPT_RETENTION_DAYS`; the statuses of
+//! our messages reach their entries through the delivery log.
+//!
 //! Statuses go to the delivery log ([`DeliveryLog`]): the delivery state of our messages
 //! (`OUT#{wamid}`) and, for a failed one, one failure record on its conversation;
 //! `user_id_update` moves a contact to its new BSUID.
@@ -55,6 +60,8 @@ pub struct SurveyEngineConfig {
     /// The inbound queue's dead-letter queue, where permanently failing events are parked
     /// (`PRECHAT_INBOUND_DLQ_URL`; required for survey-engine, unused by survey-timer).
     pub dead_letter_queue_url: Option<String>,
+    /// How long transcript entries are kept (`PRECHAT_TRANSCRIPT_RETENTION_DAYS`, default 365).
+    pub transcript_retention_days: u32,
 }
 
 impl SurveyEngineConfig {
@@ -79,6 +86,10 @@ impl SurveyEngineConfig {
                 .unwrap_or_else(|| "default".to_owned()),
             survey_cache_seconds: env.parsed_or("PRECHAT_SURVEY_CACHE_SECONDS", 60),
             dead_letter_queue_url: consumer.then(|| env.required("PRECHAT_INBOUND_DLQ_URL")),
+            transcript_retention_days: env.parsed_or(
+                "PRECHAT_TRANSCRIPT_RETENTION_DAYS",
+                crate::store::transcript::DEFAULT_RETENTION_DAYS,
+            ),
         };
         env.finish()?;
         Ok(config)
@@ -208,7 +219,8 @@ impl SurveyEngine {
     ) -> Result<Self, InitError> {
         let table = DynamoTable::new(dynamo, config.table.clone());
         SurveyEngine::new(
-            DynamoConversationStore::new(table.clone()),
+            DynamoConversationStore::new(table.clone())
+                .with_transcript_retention_days(config.transcript_retention_days),
             DynamoDeliveryLog::new(table.clone()),
             SurveyCatalog::new(
                 DynamoSurveyStore::new(table),
@@ -317,10 +329,11 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 None => (None, self.surveys.latest().await?),
             };
             let outcome = engine::on_message(prev.contact.clone(), conversation, m, &survey, now);
-            let effects = Applied::new(&m.message_id, outcome.effects);
             let next = prev.advanced(outcome.contact, outcome.conversation, |c| {
                 engine::reminder_due(c, &survey)
             });
+            let effects = Applied::new(&m.message_id, outcome.effects)
+                .in_conversation(next.conversation.as_ref().map(|c| c.id.as_str()));
             match self.store.commit(&prev, &next, &effects, now).await {
                 Ok(()) => {
                     let conv = next.conversation.as_ref();
@@ -445,7 +458,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 return Ok(false);
             };
             let tick = format!("remind:{}:{}", reminded.id, reminded.step);
-            let applied = Applied::new(&tick, effects);
+            let applied = Applied::new(&tick, effects).in_conversation(Some(&reminded.id));
             let next = prev.advanced(prev.contact.clone(), Some(reminded), |c| {
                 engine::reminder_due(c, &survey)
             });
@@ -506,6 +519,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             reason,
             kind: None,
             failed_at: s.timestamp,
+            transcript: None,
         };
         let first = self.deliveries.record_failure(&failure).await?;
         tracing::warn!(conversation = %failure.conversation_id, code = %failure.error_code, first, "outbound message failed");

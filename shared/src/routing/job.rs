@@ -82,6 +82,9 @@ pub struct AssignRequest {
     /// The contact's saved fields (e.g. `customer_id`, `country`, `tier`).
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
+    /// Answers saved as conversation variables (`save_to: var.<name>`), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vars: BTreeMap<String, String>,
     /// When the contact last wrote (Unix seconds), for the 24-hour window.
     pub last_inbound_at: i64,
     /// When the job was created (Unix seconds): queue order within a priority.

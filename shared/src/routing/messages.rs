@@ -88,6 +88,7 @@ pub fn contact_message(
         conversation_id: Some(req.conversation_id.clone()),
         last_inbound_at: Some(last_inbound_at),
         body,
+        transcript: None,
     })
 }
 
@@ -129,6 +130,7 @@ mod tests {
             last_inbound_at,
             requested_at: last_inbound_at,
             supersedes: false,
+            vars: Default::default(),
         }
     }
 

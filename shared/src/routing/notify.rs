@@ -209,6 +209,7 @@ mod tests {
             last_inbound_at: 1,
             requested_at: 1,
             supersedes: false,
+            vars: Default::default(),
         }
     }
 

@@ -228,6 +228,7 @@ mod tests {
             last_inbound_at: 0,
             requested_at: 0,
             supersedes: false,
+            vars: Default::default(),
         }
     }
 

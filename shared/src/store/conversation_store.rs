@@ -17,7 +17,9 @@
 //! What happens to the messages the engine sends (statuses, failures) is the delivery log's
 //! ([`super::delivery_log`]).
 //!
-//! Advancing a conversation is one `TransactWriteItems` of three items: the contact put
+//! Advancing a conversation is one `TransactWriteItems` of three items (and the step's
+//! transcript entries, [`super::transcript`], each put only if absent; a step has a handful,
+//! far below the 100 items a transaction takes): the contact put
 //! conditioned on the revision read, the conversation update on `closed_at` being what we read
 //! (so an agent's close is never lost), and the `APPLIED#` put conditioned on the item not
 //! existing (or having expired: DynamoDB deletes expired items only eventually), so a
@@ -29,7 +31,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 use serde::{Deserialize, Serialize};
 
 use super::item::{n, s, to_json, ItemExt};
-use super::{attr, keys, DynamoTable, StoreError};
+use super::{attr, keys, transcript, DynamoTable, StoreError};
 use crate::routing::job::{AssignmentJob, HandoffReason};
 use crate::survey::engine::{ContactState, Conversation, Effects, Status};
 use crate::whatsapp::outbound::OutboundMessage;
@@ -94,6 +96,13 @@ pub struct Applied {
     /// To the assignment queue, after the messages.
     #[serde(default)]
     pub job: Option<AssignmentJob>,
+    /// The transcript entries of the step, written by the commit itself (so not kept on the
+    /// record: a redelivery finds them written).
+    #[serde(skip)]
+    pub transcript: Vec<crate::transcript::Entry>,
+    /// The conversation the transcript entries belong to.
+    #[serde(skip)]
+    pub transcript_conversation: Option<String>,
 }
 
 impl Applied {
@@ -107,7 +116,15 @@ impl Applied {
             message_id: message_id.to_owned(),
             messages,
             job: effects.job,
+            transcript: effects.transcript,
+            transcript_conversation: None,
         }
+    }
+
+    /// Names the conversation the step's transcript entries belong to.
+    pub fn in_conversation(mut self, conversation_id: Option<&str>) -> Applied {
+        self.transcript_conversation = conversation_id.map(str::to_owned);
+        self
     }
 }
 
@@ -179,13 +196,24 @@ pub trait ConversationStore: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct DynamoConversationStore {
     table: DynamoTable,
+    /// How long the transcript entries a commit writes are kept.
+    transcript_retention_days: u32,
 }
 
 pub use super::keys::{applied_pk, contact_pk, conversation_pk, REMINDER_SHARDS};
 
 impl DynamoConversationStore {
     pub fn new(table: DynamoTable) -> Self {
-        DynamoConversationStore { table }
+        DynamoConversationStore {
+            table,
+            transcript_retention_days: transcript::DEFAULT_RETENTION_DAYS,
+        }
+    }
+
+    /// How long the transcript entries written with each commit are kept.
+    pub fn with_transcript_retention_days(mut self, days: u32) -> Self {
+        self.transcript_retention_days = days;
+        self
     }
 
     fn decode(
@@ -433,6 +461,15 @@ impl ConversationStore for DynamoConversationStore {
             .build()
             .map_err(|e| StoreError::Request(e.to_string()))?;
         items.push(TransactWriteItem::builder().put(marker).build());
+        // The step's transcript lines: new ids (the conversation's sequence moves on with this
+        // very commit), so they exist exactly when the message was applied.
+        if let Some(conversation_id) = applied.transcript_conversation.as_deref() {
+            let expires = transcript::expires_at(now, self.transcript_retention_days);
+            for entry in &applied.transcript {
+                let put = transcript::entry_put(&self.table, conversation_id, entry, expires)?;
+                items.push(TransactWriteItem::builder().put(put).build());
+            }
+        }
         self.table
             .client
             .transact_write_items()

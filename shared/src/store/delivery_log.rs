@@ -12,6 +12,13 @@
 //! conversation item, `failed_messages` and `last_failure_at`). The item keys are in
 //! [`keys`].
 //!
+//! A message that names its transcript entry ([`TranscriptRef`]) has that entry kept in step
+//! through the same calls: `record_sent` sets its `wamid` and status `sent` (and keeps the
+//! reference on `OUT#{wamid}`), `record_status` moves its status (only forward), and a
+//! refusal recorded with the reference marks it `failed` ([`DynamoTranscript::set_delivery`]).
+//! The transcript update follows the delivery-log write (it is no part of its transaction: a
+//! stale status must not undo the log), so a crash between the two loses only a status tick.
+//!
 //! The send record and the sent message are written in one transaction, the send record only
 //! if absent, so a redelivered message that was already sent is recognised and a concurrent
 //! duplicate cannot record twice. `via` is `message`, or `reengagement_template` when the
@@ -23,7 +30,9 @@ use std::future::Future;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 
 use super::item::{n, s, Item, ItemExt};
+use super::transcript::{DynamoTranscript, TranscriptLog};
 use super::{attr, keys, DynamoTable, StoreError};
+use crate::transcript::{self, TranscriptRef};
 use crate::whatsapp::event::DeliveryStatus;
 use crate::whatsapp::ContactKey;
 
@@ -45,6 +54,8 @@ pub struct SentRecord {
     /// Unix seconds.
     pub sent_at: i64,
     pub via: SentVia,
+    /// The message's transcript entry, when it has one.
+    pub transcript: Option<TranscriptRef>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +94,8 @@ pub struct DeliveryFailure {
     /// The outbound body kind (`text`, `buttons`, ...), when known.
     pub kind: Option<String>,
     pub failed_at: i64,
+    /// The message's transcript entry (marked `failed`), when known.
+    pub transcript: Option<TranscriptRef>,
 }
 
 impl DeliveryFailure {
@@ -107,6 +120,8 @@ impl DeliveryFailure {
 pub struct SentMessage {
     pub conversation_id: Option<String>,
     pub dedup_id: Option<String>,
+    /// The message's transcript entry, when it had one.
+    pub transcript: Option<TranscriptRef>,
 }
 
 /// How long a status that arrived before the sender's record is kept (the sender's own
@@ -159,12 +174,43 @@ pub trait DeliveryLog: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct DynamoDeliveryLog {
     table: DynamoTable,
+    transcript: DynamoTranscript,
 }
 
 impl DynamoDeliveryLog {
     pub fn new(table: DynamoTable) -> Self {
-        DynamoDeliveryLog { table }
+        DynamoDeliveryLog {
+            transcript: DynamoTranscript::new(table.clone()),
+            table,
+        }
     }
+
+    /// Moves a message's transcript entry to `status` (only forward; a missing entry is left
+    /// missing).
+    async fn mirror(
+        &self,
+        entry: Option<&TranscriptRef>,
+        status: transcript::DeliveryStatus,
+        wamid: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if let Some(r) = entry {
+            self.transcript
+                .set_delivery(&r.conversation_id, &r.entry_id, status, wamid)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The `OUT#` attributes that keep a message's transcript entry.
+const OUT_TRANSCRIPT_CONVERSATION: &str = "transcript_conversation";
+const OUT_TRANSCRIPT_ENTRY: &str = "transcript_entry";
+
+fn transcript_ref(i: &Item) -> Option<TranscriptRef> {
+    Some(TranscriptRef {
+        conversation_id: i.str_opt(OUT_TRANSCRIPT_CONVERSATION)?.to_owned(),
+        entry_id: i.str_opt(OUT_TRANSCRIPT_ENTRY)?.to_owned(),
+    })
 }
 
 fn put_if_some(item: &mut Item, name: &str, v: Option<&String>) {
@@ -242,6 +288,12 @@ impl DeliveryLog for DynamoDeliveryLog {
                 values.insert(":contact".to_owned(), s(k.clone()));
                 set.push("contact_key = :contact");
             }
+            if let Some(r) = rec.transcript.as_ref() {
+                values.insert(":tc".to_owned(), s(r.conversation_id.clone()));
+                values.insert(":te".to_owned(), s(r.entry_id.clone()));
+                set.push("transcript_conversation = :tc");
+                set.push("transcript_entry = :te");
+            }
             let update_out = Update::builder()
                 .table_name(&self.table.name)
                 .set_key(Some(keys::sent_message(wamid).item()))
@@ -260,8 +312,27 @@ impl DeliveryLog for DynamoDeliveryLog {
             .await
             .map_err(StoreError::from_sdk)
         {
-            Ok(_) => Ok(true),
-            Err(StoreError::ConditionFailed(_)) => Ok(false),
+            Ok(_) => {
+                let wamid = rec.wamid.as_deref();
+                self.mirror(
+                    rec.transcript.as_ref(),
+                    transcript::DeliveryStatus::Sent,
+                    wamid,
+                )
+                .await?;
+                Ok(true)
+            }
+            Err(StoreError::ConditionFailed(_)) => {
+                // Recorded before: the entry may have missed its update (idempotent).
+                let wamid = rec.wamid.as_deref();
+                self.mirror(
+                    rec.transcript.as_ref(),
+                    transcript::DeliveryStatus::Sent,
+                    wamid,
+                )
+                .await?;
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -296,9 +367,17 @@ impl DeliveryLog for DynamoDeliveryLog {
         let sent = |i: &Item| SentMessage {
             conversation_id: i.str_opt("conversation_id").map(str::to_owned),
             dedup_id: i.str_opt("dedup_id").map(str::to_owned),
+            transcript: transcript_ref(i),
         };
         match r {
-            Ok(out) => Ok(out.attributes.as_ref().map(sent)),
+            Ok(out) => {
+                let message = out.attributes.as_ref().map(sent);
+                let entry = message.as_ref().and_then(|m| m.transcript.as_ref());
+                if let Some(st) = transcript::DeliveryStatus::of_webhook(status) {
+                    self.mirror(entry, st, None).await?;
+                }
+                Ok(message)
+            }
             Err(err) => {
                 // A stale status (e.g. `delivered` after `read`) fails the condition: the item
                 // comes back so the caller still knows the message.
@@ -351,7 +430,11 @@ impl DeliveryLog for DynamoDeliveryLog {
             tx = tx.transact_items(TransactWriteItem::builder().update(count).build());
         }
         match tx.send().await.map_err(StoreError::from_sdk) {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                let failed = transcript::DeliveryStatus::Failed;
+                self.mirror(f.transcript.as_ref(), failed, None).await?;
+                Ok(true)
+            }
             Err(StoreError::ConditionFailed(_)) => Ok(false),
             Err(e) => Err(e),
         }
@@ -430,6 +513,7 @@ impl DeliveryLog for MemoryDeliveryLog {
             .map(|r| SentMessage {
                 conversation_id: r.conversation_id,
                 dedup_id: Some(r.dedup_id),
+                transcript: r.transcript,
             }))
     }
 
@@ -458,6 +542,7 @@ mod tests {
             reason: "Message undeliverable".into(),
             kind: None,
             failed_at: 1,
+            transcript: None,
         }
     }
 

@@ -142,6 +142,17 @@ pub fn undelivered(conversation_id: &str, wamid: &str) -> Key {
     Key::new(conversation_pk(conversation_id), format!("FAILED#{wamid}"))
 }
 
+// ---------------------------------------------------------------- transcript
+
+/// Transcript entry: `CONV#{conversation_id}` / `T#{at_ms:013}#{discriminator}` (the entry id,
+/// [`crate::transcript::entry_id`]), in the conversation's partition so one `Query` pages it in
+/// order. `doc` (the entry as JSON), `at`, `status`/`status_rank`, `wamid`, `expires_at`.
+/// Appended by survey-engine (contact messages, questions, answers, texts) and agent-assigner
+/// (events); reply-sender and survey-engine's status webhooks set `wamid` and `status`.
+pub fn transcript_entry(conversation_id: &str, entry_id: &str) -> Key {
+    Key::new(conversation_pk(conversation_id), entry_id)
+}
+
 // ---------------------------------------------------------------- surveys
 
 /// Survey version: `SURVEY#{survey_id}` / `V#{version:06}`. `survey_id`, `version`, `yaml`,
@@ -231,6 +242,7 @@ mod tests {
             team("t"),
             routing(),
             handoff("c"),
+            transcript_entry("c", "T#0000000000001#000000"),
         ];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {

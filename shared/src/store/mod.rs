@@ -16,6 +16,8 @@
 //!   and survey-engine's status webhooks).
 //! - [`routing`]: the agent directory and hand-off tickets (agent-assigner, prechat-admin).
 //! - [`survey_store`]: published survey versions (prechat-admin, survey-engine).
+//! - [`transcript`]: every line of a conversation with its delivery status (survey-engine,
+//!   reply-sender through the delivery log, agent-assigner).
 
 pub mod conversation_store;
 pub mod delivery_log;
@@ -23,6 +25,7 @@ pub mod item;
 pub mod keys;
 pub mod routing;
 pub mod survey_store;
+pub mod transcript;
 
 use aws_sdk_dynamodb::Client;
 
@@ -63,6 +66,9 @@ pub enum StoreError {
     /// Any other request failure.
     #[error("DynamoDB request failed: {0}")]
     Request(String),
+    /// A paging cursor that is not one we hand out (the caller's mistake: HTTP 400).
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
     /// An item that does not have the shape we wrote.
     #[error("corrupt item {key}: {reason}")]
     Corrupt { key: String, reason: String },

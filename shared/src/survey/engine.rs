@@ -11,6 +11,12 @@
 //! every reply the engine makes; `read:{message_id}` for the mark-as-read of an inbound
 //! message), so re-sending the effects of an applied message is harmless.
 //!
+//! The engine also decides the transcript lines of each step (`Effects::transcript`, see
+//! [`crate::transcript`]): the contact's message, also after the hand-off where it says
+//! nothing, then each accepted answer, question and text in order, the outbound ones naming
+//! their line. Their ids come from the conversation's `transcript_seq`, which moves on with the
+//! same commit, so a message's lines are written exactly once.
+//!
 //! Time: `now` is the caller's clock. A message's own timestamp only moves `last_inbound_at`
 //! (which opens WhatsApp's 24-hour window), and never past `now`: a message dated in the
 //! future cannot stretch the window or outdate the messages after it.
@@ -29,6 +35,7 @@ use super::text::{normalise, render};
 use crate::routing::job::{
     AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason,
 };
+use crate::transcript::{self, Author, Body, Entry, TranscriptRef};
 use crate::whatsapp::event::{InboundMessage, MessageContent};
 use crate::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient};
 use crate::whatsapp::{ContactKey, ContactRef};
@@ -122,6 +129,10 @@ pub struct Conversation {
     /// Invalid answers over the whole conversation (for reporting).
     #[serde(default)]
     pub invalid_answers: u32,
+    /// Transcript entries the engine wrote so far: the next entry's sequence number
+    /// ([`transcript::engine_entry_id`]), so ids are unique and ordered within a second.
+    #[serde(default)]
+    pub transcript_seq: u32,
 }
 
 impl Conversation {
@@ -155,6 +166,11 @@ pub struct Effects {
     /// To the assignment queue: a hand-off ([`AssignmentJob::Assign`]), or the end of one
     /// ([`AssignmentJob::Cancel`]: stop or restart while handed off).
     pub job: Option<AssignmentJob>,
+    /// The transcript lines of this step, in order: the contact's message (every type but
+    /// system notices, also after the hand-off), then what the survey recorded and said (each
+    /// accepted answer, each question asked or asked again, each text; the outbound ones
+    /// `pending`, their message naming the entry).
+    pub transcript: Vec<Entry>,
 }
 
 /// Why the engine did what it did (for logs and tests; never contains personal data).
@@ -239,6 +255,7 @@ pub fn on_message(
         msg: Some(msg),
         now,
         effects: Effects::default(),
+        lines: Vec::new(),
     };
 
     // A system notice (e.g. "user changed number") is not the contact talking to us.
@@ -297,6 +314,13 @@ pub fn on_message(
             // Within the reopen window: back to the agents, with what we know.
             let reason = conv.handoff.unwrap_or(HandoffReason::Requested);
             conv.closed_at = None;
+            run.line(
+                Author::System,
+                Body::Event {
+                    event: transcript::Event::Reopened,
+                },
+                None,
+            );
             run.handoff(&mut conv, reason, false);
             run.finish(Some(conv), Action::Reopened)
         }
@@ -405,12 +429,21 @@ pub fn on_timer(
         msg: None,
         now,
         effects: Effects::default(),
+        lines: Vec::new(),
     };
     run.bump(&mut conv);
     let text = run.text(Some(texts), &conv);
     run.say_text(&conv, text);
+    run.record(&mut conv);
     conv.reminded_step = Some(conv.step);
     Some((conv, run.effects))
+}
+
+/// The conversation's next transcript entry id (and the sequence moved on).
+fn next_entry_id(conv: &mut Conversation, at_ms: i64) -> String {
+    let id = transcript::engine_entry_id(at_ms, conv.transcript_seq);
+    conv.transcript_seq = conv.transcript_seq.saturating_add(1);
+    id
 }
 
 fn update_profile(contact: &mut ContactState, from: &ContactRef) {
@@ -440,11 +473,22 @@ struct Run<'a> {
     msg: Option<&'a InboundMessage>,
     now: i64,
     effects: Effects,
+    /// What the survey recorded and said so far, for the transcript ([`Run::record`]).
+    lines: Vec<Line>,
+}
+
+/// A transcript line before it has its id: its author and body, and the index in
+/// `Effects::messages` of the outbound message it is.
+struct Line {
+    author: Author,
+    body: Body,
+    message: Option<usize>,
 }
 
 impl<'a> Run<'a> {
-    fn finish(mut self, conversation: Option<Conversation>, action: Action) -> Outcome {
-        if let Some(conv) = &conversation {
+    fn finish(mut self, mut conversation: Option<Conversation>, action: Action) -> Outcome {
+        if let Some(conv) = conversation.as_mut() {
+            self.record(conv);
             self.mark_read(conv);
         }
         Outcome {
@@ -481,6 +525,58 @@ impl<'a> Run<'a> {
                 message_id: msg.message_id.clone(),
                 typing_indicator: answered,
             },
+            transcript: None,
+        });
+    }
+
+    /// Turns the step's lines into transcript entries: the contact's message first, then the
+    /// lines in order; ids from the conversation's sequence, the outbound messages pointed at
+    /// their entries.
+    fn record(&mut self, conv: &mut Conversation) {
+        let at = self.now.saturating_mul(1000);
+        let inbound = self.msg.and_then(|m| {
+            transcript::inbound_body(&m.content).map(|body| {
+                let wamid = Some(m.message_id.clone()).filter(|id| !id.is_empty());
+                (body, wamid)
+            })
+        });
+        if let Some((body, wamid)) = inbound {
+            let id = next_entry_id(conv, at);
+            self.effects.transcript.push(Entry {
+                id,
+                at,
+                author: Author::Contact,
+                body,
+                status: None,
+                wamid,
+            });
+        }
+        for line in std::mem::take(&mut self.lines) {
+            let id = next_entry_id(conv, at);
+            let outbound = line.message.and_then(|i| self.effects.messages.get_mut(i));
+            let status = outbound.map(|m| {
+                m.transcript = Some(TranscriptRef {
+                    conversation_id: conv.id.clone(),
+                    entry_id: id.clone(),
+                });
+                transcript::DeliveryStatus::Pending
+            });
+            self.effects.transcript.push(Entry {
+                id,
+                at,
+                author: line.author,
+                body: line.body,
+                status,
+                wamid: None,
+            });
+        }
+    }
+
+    fn line(&mut self, author: Author, body: Body, message: Option<usize>) {
+        self.lines.push(Line {
+            author,
+            body,
+            message,
         });
     }
 
@@ -506,6 +602,7 @@ impl<'a> Run<'a> {
             handoff: None,
             reminded_step: None,
             invalid_answers: 0,
+            transcript_seq: 0,
         }
     }
 
@@ -725,6 +822,14 @@ impl<'a> Run<'a> {
 
     fn save(&mut self, conv: &mut Conversation, q: &Question, value: String) {
         conv.answers.insert(q.key.clone(), value.clone());
+        self.line(
+            Author::System,
+            Body::Answer {
+                question: q.key.clone(),
+                value: value.clone(),
+            },
+            None,
+        );
         if let QuestionKind::Consent {
             policy_url,
             policy_version,
@@ -782,6 +887,7 @@ impl<'a> Run<'a> {
             reason,
             answers: conv.answers.clone(),
             fields: self.contact.fields.clone(),
+            vars: conv.vars.clone(),
             last_inbound_at: conv.last_inbound_at,
             requested_at: self.now,
             supersedes,
@@ -840,21 +946,27 @@ impl<'a> Run<'a> {
             Some(p) => format!("{p}\n\n{prompt}"),
             None => prompt,
         };
+        let text = body.clone();
         let out = ask::question_body(self.survey, q, &conv.language, body);
-        self.say(conv, out);
+        let n = self.say(conv, out);
+        let question = q.key.clone();
+        self.line(Author::Bot, Body::Question { question, text }, Some(n));
     }
 
     fn say_text(&mut self, conv: &Conversation, body: String) {
-        self.say(
+        let text = body.clone();
+        let n = self.say(
             conv,
             OutboundBody::Text {
                 body,
                 preview_url: false,
             },
         );
+        self.line(Author::Bot, Body::Text { text }, Some(n));
     }
 
-    fn say(&mut self, conv: &Conversation, body: OutboundBody) {
+    /// Queues a message; its index in `Effects::messages`.
+    fn say(&mut self, conv: &Conversation, body: OutboundBody) -> usize {
         let n = self.effects.messages.len();
         self.effects.messages.push(OutboundMessage {
             phone_number_id: self.contact.phone_number_id.clone(),
@@ -863,7 +975,9 @@ impl<'a> Run<'a> {
             conversation_id: Some(conv.id.clone()),
             last_inbound_at: Some(conv.last_inbound_at),
             body,
+            transcript: None,
         });
+        n
     }
 
     /// A survey text in the conversation's language with its variables filled in.

@@ -815,6 +815,282 @@ fn a_message_dated_ahead_of_the_clock_counts_as_written_now() {
     assert_eq!(s.conv().last_inbound_at, s.now);
 }
 
+// ---------------------------------------------------------------- transcript
+
+/// (author, body) of each transcript line of a step.
+fn lines(o: &Outcome) -> Vec<(Author, Body)> {
+    o.effects
+        .transcript
+        .iter()
+        .map(|e| (e.author.clone(), e.body.clone()))
+        .collect()
+}
+
+fn said(text: &str) -> (Author, Body) {
+    (Author::Bot, Body::Text { text: text.into() })
+}
+
+fn contact_text(text: &str) -> (Author, Body) {
+    (Author::Contact, Body::Text { text: text.into() })
+}
+
+#[test]
+fn the_first_message_is_recorded_then_the_greeting_then_the_question() {
+    let mut s = Sim::new(spanish_contact());
+    let o = s.text("Hola");
+    let l = lines(&o);
+    assert_eq!(l.len(), 3, "{l:?}");
+    assert_eq!(l[0], contact_text("Hola"));
+    assert_eq!(l[1], said(&bodies(&o)[0]));
+    let Body::Question { question, text } = &l[2].1 else {
+        panic!("{l:?}")
+    };
+    assert_eq!(
+        (question.as_str(), text.as_str()),
+        ("language", "¿Qué idioma prefieres?")
+    );
+    assert_eq!(o.effects.transcript[0].wamid.as_deref(), Some("wamid.1"));
+    assert_eq!(o.effects.transcript[0].status, None);
+}
+
+#[test]
+fn an_accepted_answer_is_recorded_with_its_normalised_value_before_the_next_question() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    let o = s.tap("en");
+    let l = lines(&o);
+    assert_eq!(
+        l[0].1,
+        Body::Reply {
+            reply_id: "en".into(),
+            title: "en".into()
+        }
+    );
+    assert_eq!(
+        l[1],
+        (
+            Author::System,
+            Body::Answer {
+                question: "language".into(),
+                value: "en".into()
+            }
+        )
+    );
+    assert!(
+        matches!(&l[2].1, Body::Question { question, .. } if question == "consent"),
+        "{l:?}"
+    );
+    assert_eq!(l.len(), 3);
+}
+
+#[test]
+fn a_rejected_answer_records_the_question_asked_again_with_the_retry_text() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    s.tap("en");
+    s.tap("yes");
+    assert_eq!(s.asking(), Some("name"));
+    let l = lines(&s.text("x"));
+    assert_eq!(l.len(), 2, "no answer line for a rejected answer: {l:?}");
+    let Body::Question { question, text } = &l[1].1 else {
+        panic!("{l:?}")
+    };
+    assert_eq!(question, "name");
+    assert!(
+        text.starts_with("Please write your name") && text.ends_with("What is your full name?"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_outbound_message_names_its_pending_entry() {
+    let mut s = Sim::new(spanish_contact());
+    let o = s.text("hola");
+    assert_eq!(o.effects.messages.len(), 2);
+    for m in &o.effects.messages {
+        let r = m.transcript.as_ref().expect("a transcript ref");
+        assert_eq!(r.conversation_id, s.conv().id);
+        let e = o
+            .effects
+            .transcript
+            .iter()
+            .find(|e| e.id == r.entry_id)
+            .unwrap();
+        assert_eq!(e.status, Some(transcript::DeliveryStatus::Pending));
+        assert_eq!(e.author, Author::Bot);
+    }
+    assert_eq!(
+        o.effects.read.as_ref().and_then(|r| r.transcript.clone()),
+        None
+    );
+}
+
+#[test]
+fn each_kind_of_contact_message_has_its_line_and_system_notices_none() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("agente");
+    let cases = [
+        (
+            MessageContent::Media {
+                media_type: MediaType::Document,
+                id: "med1".into(),
+                mime_type: None,
+                caption: Some("invoice".into()),
+                filename: None,
+            },
+            Body::Media {
+                media_type: "document".into(),
+                caption: Some("invoice".into()),
+                media_id: "med1".into(),
+            },
+        ),
+        (
+            MessageContent::Location {
+                latitude: 40.4,
+                longitude: -3.7,
+                name: Some("Sol".into()),
+                address: None,
+            },
+            Body::Location {
+                latitude: 40.4,
+                longitude: -3.7,
+                name: Some("Sol".into()),
+                address: None,
+            },
+        ),
+        (
+            MessageContent::ListReply {
+                id: "r1".into(),
+                title: "Row".into(),
+                description: None,
+            },
+            Body::Reply {
+                reply_id: "r1".into(),
+                title: "Row".into(),
+            },
+        ),
+        (
+            MessageContent::Reaction {
+                message_id: "m".into(),
+                emoji: Some("👍".into()),
+            },
+            Body::Other {
+                description: "reaction".into(),
+            },
+        ),
+    ];
+    for (content, body) in cases {
+        assert_eq!(lines(&s.send(content)), vec![(Author::Contact, body)]);
+    }
+    let o = s.send(MessageContent::System {
+        body: "changed number".into(),
+    });
+    assert!(o.effects.transcript.is_empty());
+}
+
+#[test]
+fn after_the_hand_off_every_message_is_recorded_though_nothing_is_said() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    s.text("agente");
+    for text in ["hello?", "anyone there"] {
+        let o = s.text(text);
+        assert_eq!(o.action, Action::Silent);
+        assert!(o.effects.messages.is_empty());
+        assert_eq!(lines(&o), vec![contact_text(text)]);
+    }
+}
+
+#[test]
+fn a_reopened_conversation_records_the_message_and_the_reopening() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.text("agent");
+    let mut c = s.conv.clone().unwrap();
+    c.status = Status::Closed;
+    c.closed_at = Some(s.now);
+    s.conv = Some(c);
+    let o = s.text("one more thing");
+    let reopened = (
+        Author::System,
+        Body::Event {
+            event: transcript::Event::Reopened,
+        },
+    );
+    assert_eq!(lines(&o), vec![contact_text("one more thing"), reopened]);
+}
+
+#[test]
+fn entry_ids_keep_increasing_within_one_second_and_across_steps() {
+    let mut s = Sim::new(spanish_contact());
+    let mut ids = Vec::new();
+    for text in ["hola", "agente", "a", "b"] {
+        let o = s.text(text);
+        s.now -= 5; // every message in the same second
+        ids.extend(o.effects.transcript.iter().map(|e| e.id.clone()));
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert!(ids.iter().all(|id| transcript::is_entry_id(id)));
+}
+
+#[test]
+fn the_same_message_on_the_same_state_records_the_same_entries() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    let (contact, conv) = (s.contact.clone(), s.conv.clone());
+    let a = s.tap("en");
+    s.contact = contact;
+    s.conv = conv;
+    s.n -= 1;
+    s.now -= 5;
+    let b = s.tap("en");
+    assert_eq!(a.effects.transcript, b.effects.transcript);
+}
+
+#[test]
+fn a_reminder_is_a_bot_line_of_the_conversation() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    let conv = s.conv.clone().unwrap();
+    let (c2, fx) = on_timer(&s.contact, conv.clone(), &s.survey, s.now + 31 * 60).unwrap();
+    assert_eq!(fx.transcript.len(), 1);
+    assert_eq!(fx.transcript[0].author, Author::Bot);
+    assert_eq!(
+        fx.messages[0]
+            .transcript
+            .as_ref()
+            .map(|r| r.entry_id.as_str()),
+        Some(fx.transcript[0].id.as_str())
+    );
+    assert_eq!(c2.transcript_seq, conv.transcript_seq + 1);
+}
+
+#[test]
+fn answers_saved_as_variables_reach_the_ticket() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hola");
+    for step in ["en", "yes"] {
+        s.tap(step);
+    }
+    for text in ["Ana López", "skip", "skip"] {
+        s.text(text);
+    }
+    s.tap("sales");
+    assert_eq!(s.asking(), Some("country"));
+    s.text("España");
+    let o = s.text("I want to buy a bike");
+    let job = assign(&o);
+    assert_eq!(
+        job.vars.get("description").map(String::as_str),
+        Some("I want to buy a bike")
+    );
+    assert_eq!(job.vars.get("inquiry").map(String::as_str), Some("sales"));
+    assert!(
+        !job.vars.contains_key("name"),
+        "contact fields stay in `fields`"
+    );
+}
+
 fn content_strategy() -> impl Strategy<Value = MessageContent> {
     prop_oneof![
         "\\PC{0,30}".prop_map(|body| MessageContent::Text { body }),
@@ -894,6 +1170,7 @@ proptest! {
     ) {
         let who = if bsuid { spanish_contact() } else { ContactRef { wa_id: Some("16505551234".into()), ..Default::default() } };
         let mut s = Sim::new(who);
+        let mut last_entry: Option<(String, String)> = None;
         for (content, pause) in steps {
             s.now += pause;
             let before_step = s.conv.as_ref().map(|c| (c.id.clone(), c.step));
@@ -926,6 +1203,27 @@ proptest! {
                 let expected = (!system && (answered || c.status == Status::Surveying))
                     .then(|| (format!("wamid.{}", s.n), answered, format!("read:wamid.{}", s.n)));
                 prop_assert_eq!(read(&o), expected);
+                // The transcript: the contact's message (unless a system notice), every
+                // outbound message as a pending entry it names, ids increasing per conversation.
+                prop_assert_eq!(
+                    o.effects.transcript.first().map(|e| &e.author) == Some(&Author::Contact),
+                    !system
+                );
+                for m in &o.effects.messages {
+                    let r = m.transcript.as_ref();
+                    prop_assert!(r.is_some_and(|r| r.conversation_id == c.id
+                        && o.effects.transcript.iter().any(|e| e.id == r.entry_id)));
+                }
+                let ids: Vec<&String> = o.effects.transcript.iter().map(|e| &e.id).collect();
+                prop_assert!(ids.windows(2).all(|w| w[0] < w[1]));
+                if let (Some(first), Some((prev_conv, prev_last))) = (ids.first(), &last_entry) {
+                    if prev_conv == &c.id {
+                        prop_assert!(*first > prev_last);
+                    }
+                }
+                if let Some(last) = ids.last() {
+                    last_entry = Some((c.id.clone(), (*last).clone()));
+                }
             }
             if s.contact.opted_out {
                 // No hand-off for an opted-out contact; only the end of one.

@@ -437,6 +437,7 @@ mod tests {
             conversation_id: Some("c1".into()),
             last_inbound_at: None,
             body,
+            transcript: None,
         })
     }
 

@@ -25,6 +25,10 @@ pub struct OutboundMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_inbound_at: Option<i64>,
     pub body: OutboundBody,
+    /// The message's transcript entry, whose `wamid` and status the sender and the status
+    /// webhooks set (absent for a mark-as-read and for messages sent before transcripts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<crate::transcript::TranscriptRef>,
 }
 
 impl FifoContract for OutboundMessage {

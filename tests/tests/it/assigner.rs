@@ -19,6 +19,7 @@ use prechat::routing::notify::{signature, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use prechat::routing::rules::RoutingConfig;
 use prechat::secrets::Secret;
 use prechat::store::routing::{CloseOutcome, Ticket, TicketState};
+use prechat::transcript::{Author, Body, Event};
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage};
 use prechat::whatsapp::ContactRef;
 use prechat_tests::{sqs, TempFile, TestApp, TestEnv};
@@ -125,6 +126,7 @@ fn request(i: usize, requested_at: i64) -> AssignRequest {
         last_inbound_at: requested_at,
         requested_at,
         supersedes: false,
+        vars: Default::default(),
     }
 }
 
@@ -1757,4 +1759,52 @@ async fn a_stored_notify_url_that_only_looks_local_is_refused_before_sending() {
     let ticket = ticket(&w, "conv-001").await;
     assert!(ticket.state == TicketState::Assigned && ticket.announced);
     assert_eq!(outbound(&w).await.len(), 1);
+}
+
+// ---------------------------------------------------------------- transcript events
+
+/// The conversation's transcript as `who:what` lines.
+async fn transcript_lines(w: &TestApp, conv: &str) -> Vec<String> {
+    w.transcript_entries(conv)
+        .await
+        .iter()
+        .map(|e| match &e.body {
+            Body::Event {
+                event: Event::Assigned { agent_id, team },
+            } => format!("assigned:{agent_id}:{team}"),
+            Body::Event {
+                event: Event::Closed { by },
+            } => format!("closed:{by}"),
+            Body::Text { .. } if e.author == Author::Bot => "bot:text".to_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_assignment_and_its_close_appear_in_the_transcript_once() {
+    let w = support_world(1).await;
+    run(&w, assign(1, NOON - 60)).await;
+    run(&w, assign(1, NOON - 60)).await; // redelivered
+    w.routing().close("conv-001", "ann", NOON).await.unwrap();
+    w.routing()
+        .close("conv-001", "ann", NOON + 5)
+        .await
+        .unwrap();
+    let lines = transcript_lines(&w, "conv-001").await;
+    assert_eq!(lines, ["assigned:ann:support", "bot:text", "closed:ann"]);
+    let told = outbound(&w).await;
+    assert!(
+        told[0].transcript.is_some(),
+        "the assigned message names its entry"
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_hand_off_is_recorded_as_closed_by_the_reason() {
+    let w = support_world(1).await;
+    run(&w, assign(2, NOON - 60)).await;
+    run(&w, cancel_job(2, CancelReason::Stopped, NOON)).await;
+    let lines = transcript_lines(&w, "conv-002").await;
+    assert_eq!(lines.last().map(String::as_str), Some("closed:stopped"));
 }

@@ -509,6 +509,7 @@ async fn assign_event(d: &Deployment) -> SqsEvent {
         last_inbound_at: now(),
         requested_at: now(),
         supersedes: false,
+        vars: Default::default(),
     });
     aws_sdk_sqs::Client::new(&d.operator)
         .send_message()

@@ -179,6 +179,7 @@ async fn engine(env: &TestEnv, now: i64) -> SurveyEngine {
         outbound_queue_url: env.queue_url("OutboundQueue").to_owned(),
         assignment_queue_url: env.queue_url("AssignmentQueue").to_owned(),
         dead_letter_queue_url: Some(env.queue_url("InboundDeadLetterQueue").to_owned()),
+        transcript_retention_days: 365,
         survey_id: "default".into(),
         survey_cache_seconds: 0,
     };
@@ -284,6 +285,7 @@ fn job(i: usize) -> String {
         last_inbound_at: now,
         requested_at: now,
         supersedes: false,
+        vars: Default::default(),
     }))
     .unwrap()
 }
@@ -387,6 +389,7 @@ fn reply(tag: &str, n: usize) -> QueueMessage {
             body: format!("{tag} {NAME}, {ANSWER} {EMAIL}"),
             preview_url: false,
         },
+        transcript: None,
     };
     QueueMessage::fifo(
         serde_json::to_string(&msg).unwrap(),

@@ -12,3 +12,4 @@ mod logs;
 mod sender;
 mod survey;
 mod template;
+mod transcript;

@@ -9,6 +9,11 @@ use std::time::Duration;
 use prechat::queue::FifoContract;
 use prechat::queue::{MessageQueue, QueueMessage, SqsQueue};
 use prechat::store::delivery_log::{DeliveryLog, SentRecord, SentVia};
+use prechat::store::transcript::{DynamoTranscript, TranscriptLog};
+use prechat::store::DynamoTable;
+use prechat::transcript::{
+    engine_entry_id, Author, Body, DeliveryStatus as TStatus, Entry, PageRequest, TranscriptRef,
+};
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient, ReplyButton};
 use prechat_tests::app::{s, Sender};
 use prechat_tests::TestApp;
@@ -90,6 +95,7 @@ fn text(conv: &str, n: usize) -> OutboundMessage {
             body: format!("message {n}"),
             preview_url: false,
         },
+        transcript: None,
     }
 }
 
@@ -262,6 +268,7 @@ async fn sender_never_sends_a_redelivered_message_twice() {
         phone_number_id: PHONE_ID.into(),
         sent_at: 1,
         via: SentVia::Message,
+        transcript: None,
     };
     assert!(!outbox.record_sent(&rec).await.unwrap());
     assert!(
@@ -682,4 +689,83 @@ async fn reply_sender_binary_handles_the_sample_event_under_cargo_lambda() {
             "{personal} must not be logged:\n{log}"
         );
     }
+}
+
+/// A text whose transcript entry (pending) is stored, as the survey engine writes it.
+async fn with_entry(
+    app: &TestApp,
+    conv: &str,
+    n: usize,
+) -> (OutboundMessage, TranscriptRef, DynamoTranscript) {
+    let log = DynamoTranscript::new(DynamoTable::new(app.env.dynamo.clone(), app.table()));
+    let entry = Entry {
+        id: engine_entry_id(1_790_000_000_000, n as u32),
+        at: 1_790_000_000_000,
+        author: Author::Bot,
+        body: Body::Text {
+            text: format!("message {n}"),
+        },
+        status: Some(TStatus::Pending),
+        wamid: None,
+    };
+    log.append(conv, std::slice::from_ref(&entry), 2_000_000_000)
+        .await
+        .unwrap();
+    let r = TranscriptRef {
+        conversation_id: conv.into(),
+        entry_id: entry.id,
+    };
+    let mut msg = text(conv, n);
+    msg.transcript = Some(r.clone());
+    (msg, r, log)
+}
+
+async fn entry_state(
+    log: &DynamoTranscript,
+    r: &TranscriptRef,
+) -> (Option<TStatus>, Option<String>) {
+    let page = log
+        .page(&r.conversation_id, &PageRequest::default())
+        .await
+        .unwrap();
+    let e = page
+        .entries
+        .into_iter()
+        .find(|e| e.id == r.entry_id)
+        .unwrap();
+    (e.status, e.wamid)
+}
+
+#[tokio::test]
+async fn sender_marks_the_transcript_entry_sent_with_its_wamid() {
+    let (app, graph) = spawn().await;
+    mount_accepting(&graph).await;
+    let sender = sender(&app, &graph, false, 0).await;
+    let (msg, r, log) = with_entry(&app, "c1", 1).await;
+    enqueue(&app, &[msg]).await;
+    app.poll("OutboundQueue", &sender).await.unwrap();
+    assert_eq!(
+        entry_state(&log, &r).await,
+        (Some(TStatus::Sent), Some("wamid.T1".into()))
+    );
+    let out = app.item("OUT#wamid.T1", "OUT").await.unwrap();
+    assert_eq!(
+        s(&out, "transcript_entry"),
+        r.entry_id,
+        "statuses find the entry"
+    );
+}
+
+#[tokio::test]
+async fn sender_marks_the_transcript_entry_of_a_refused_message_failed() {
+    let (app, graph) = spawn().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(meta_error(131026, "refused")))
+        .mount(&graph)
+        .await;
+    let sender = sender(&app, &graph, false, 0).await;
+    let (msg, r, log) = with_entry(&app, "c2", 1).await;
+    enqueue(&app, &[msg]).await;
+    app.poll("OutboundQueue", &sender).await.unwrap();
+    assert_eq!(entry_state(&log, &r).await, (Some(TStatus::Failed), None));
 }

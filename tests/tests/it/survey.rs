@@ -11,9 +11,11 @@ use prechat::routing::job::HandoffReason;
 use prechat::store::conversation_store::{
     applied_pk, contact_pk, conversation_pk, Applied, ConversationStore, APPLIED_TTL_SECONDS,
 };
+use prechat::store::delivery_log::{DeliveryLog, SentRecord, SentVia};
 use prechat::store::survey_store::{survey_pk, version_sk, Published, SurveyStore};
 use prechat::store::StoreError;
 use prechat::survey::definition::DEFAULT_SURVEY_YAML;
+use prechat::transcript::{Author, Body, DeliveryStatus as TDeliveryStatus, Entry};
 use prechat::whatsapp::event::{
     ApiError, DeliveryStatus, InboundEvent, MessageContent, StatusUpdate, UserIdUpdate,
 };
@@ -625,6 +627,7 @@ async fn a_status_that_arrives_before_the_senders_record_is_kept() {
             phone_number_id: PNID.into(),
             sent_at: T0 + 4,
             via: prechat::store::delivery_log::SentVia::Message,
+            transcript: None,
         })
         .await
         .unwrap();
@@ -656,7 +659,10 @@ async fn a_bsuid_change_moves_the_contact() {
     r.deliver(std::slice::from_ref(&update)).await;
     r.deliver(&[update]).await; // idempotent
     assert!(r
-        .item(contact_pk(PNID, &who.user_id.as_deref().unwrap().into()), "PROFILE")
+        .item(
+            contact_pk(PNID, &who.user_id.as_deref().unwrap().into()),
+            "PROFILE"
+        )
         .await
         .is_none());
     let moved = ContactRef {
@@ -1240,5 +1246,124 @@ async fn answered_messages_are_marked_read_before_the_replies_and_handed_off_one
     assert!(
         r.outbound_all().await.is_empty(),
         "waiting for an agent: not read"
+    );
+}
+
+/// A compact view of a line: `who:type:detail`.
+fn shown(e: &Entry) -> String {
+    let who = match &e.author {
+        Author::Contact => "contact",
+        Author::Bot => "bot",
+        Author::System => "system",
+        Author::Agent { .. } => "agent",
+    };
+    let what = match &e.body {
+        Body::Text { .. } => "text".to_owned(),
+        Body::Reply { reply_id, .. } => format!("reply:{reply_id}"),
+        Body::Question { question, .. } => format!("question:{question}"),
+        Body::Answer { question, value } => format!("answer:{question}={value}"),
+        other => format!("{other:?}"),
+    };
+    format!("{who}:{what}")
+}
+
+#[tokio::test]
+async fn the_transcript_holds_the_survey_in_order_and_a_redelivery_adds_nothing() {
+    let r = TestApp::spawn().await;
+    let who = ana();
+    r.say(&who, text("Hi, I need help")).await;
+    r.say(&who, tap("en")).await;
+    let last = r.message(&who, tap("yes"));
+    r.deliver(std::slice::from_ref(&last)).await;
+    r.deliver(&[last]).await;
+    let conv = r.conversation(&who).await;
+    let lines: Vec<String> = r
+        .transcript_entries(s(&conv, "pk").trim_start_matches("CONV#"))
+        .await
+        .iter()
+        .map(shown)
+        .collect();
+    let expected = [
+        "contact:text",
+        "bot:text",
+        "bot:question:language",
+        "contact:reply:en",
+        "system:answer:language=en",
+        "bot:question:consent",
+        "contact:reply:yes",
+        "system:answer:consent=yes",
+        "bot:question:name",
+    ];
+    assert_eq!(lines, expected);
+}
+
+/// The status and wamid of one transcript entry.
+async fn entry_status(
+    r: &TestApp,
+    entry: &prechat::transcript::TranscriptRef,
+) -> (Option<TDeliveryStatus>, Option<String>) {
+    let e = r
+        .transcript_entries(&entry.conversation_id)
+        .await
+        .into_iter()
+        .find(|e| e.id == entry.entry_id)
+        .unwrap();
+    (e.status, e.wamid)
+}
+
+#[tokio::test]
+async fn sending_and_status_webhooks_move_the_entry_of_the_message_forward() {
+    let r = TestApp::spawn().await;
+    let who = ana();
+    r.say(&who, text("hi")).await;
+    let question = r.outbound().await.pop().unwrap();
+    let entry = question
+        .transcript
+        .clone()
+        .expect("the question names its entry");
+    // What the reply-sender records once Meta accepted the question.
+    let wamid = format!("wamid.out.{}", r.env.prefix);
+    r.delivery_log()
+        .record_sent(&SentRecord {
+            dedup_id: question.dedup_id.clone(),
+            wamid: Some(wamid.clone()),
+            conversation_id: question.conversation_id.clone(),
+            contact_key: None,
+            phone_number_id: PNID.into(),
+            sent_at: T0,
+            via: SentVia::Message,
+            transcript: question.transcript.clone(),
+        })
+        .await
+        .unwrap();
+    let sent = entry_status(&r, &entry).await;
+    assert_eq!(sent, (Some(TDeliveryStatus::Sent), Some(wamid.clone())));
+    let status = |st: DeliveryStatus, at: i64| {
+        InboundEvent::Status(StatusUpdate {
+            phone_number_id: PNID.into(),
+            message_id: wamid.clone(),
+            status: st,
+            timestamp: at,
+            recipient: who.clone(),
+            errors: vec![],
+            conversation: None,
+            pricing: None,
+        })
+    };
+    r.deliver(&[status(DeliveryStatus::Delivered, T0 + 1)])
+        .await;
+    assert_eq!(
+        entry_status(&r, &entry).await.0,
+        Some(TDeliveryStatus::Delivered)
+    );
+    r.deliver(&[
+        status(DeliveryStatus::Read, T0 + 2),
+        status(DeliveryStatus::Delivered, T0 + 1),
+    ])
+    .await;
+    assert_eq!(
+        entry_status(&r, &entry).await.0,
+        Some(TDeliveryStatus::Read),
+        "read never goes back to delivered"
     );
 }

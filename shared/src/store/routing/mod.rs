@@ -18,6 +18,13 @@
 //! moves from `waiting` to `assigned` under the condition that it is still waiting; the loser of
 //! that race gives its slot back. The agent's `convs` map makes every slot traceable to its
 //! conversation, so [`RoutingStore::reconcile`] can free a slot a crash left behind.
+//!
+//! The conversation's transcript gets its events from here: [`RoutingStore::close`] and
+//! [`RoutingStore::cancel`] append `closed` once they closed the ticket, and the assigner
+//! appends `assigned` (and the messages it sends the contact) through
+//! [`RoutingStore::record_event`] / [`RoutingStore::record_lines`], with ids derived from the
+//! ticket's job so a repeated call never doubles a line. Transfers and reopens use the same
+//! calls.
 
 pub mod agents;
 pub mod tickets;
@@ -25,17 +32,67 @@ pub mod tickets;
 pub use tickets::{Announcement, AssignOutcome, CloseOutcome, Opened, Ticket, TicketState};
 
 use super::item::{s, Item};
+use super::transcript::{expires_at, DynamoTranscript, TranscriptLog};
 use super::{attr, keys, DynamoTable, StoreError};
+use crate::transcript::{self, Author, Body, Entry, Event};
 
 /// The assigner's port on the state table.
 #[derive(Clone, Debug)]
 pub struct RoutingStore {
     table: DynamoTable,
+    transcript: DynamoTranscript,
+    transcript_retention_days: u32,
 }
 
 impl RoutingStore {
     pub fn new(table: DynamoTable) -> Self {
-        RoutingStore { table }
+        RoutingStore {
+            transcript: DynamoTranscript::new(table.clone()),
+            table,
+            transcript_retention_days: super::transcript::DEFAULT_RETENTION_DAYS,
+        }
+    }
+
+    /// How long the transcript lines appended through this store are kept.
+    pub fn with_transcript_retention_days(mut self, days: u32) -> Self {
+        self.transcript_retention_days = days;
+        self
+    }
+
+    /// Appends an event to a conversation's transcript: at `at` (Unix seconds), its id derived
+    /// from `key` (unique per event, e.g. `{job_id}:assigned:{agent}`), so recording the same
+    /// event again leaves one line.
+    pub async fn record_event(
+        &self,
+        conversation_id: &str,
+        at: i64,
+        key: &str,
+        event: Event,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let at_ms = at.saturating_mul(1000);
+        let entry = Entry {
+            id: transcript::event_entry_id(at_ms, event.rank(), key),
+            at: at_ms,
+            author: Author::System,
+            body: Body::Event { event },
+            status: None,
+            wamid: None,
+        };
+        self.record_lines(conversation_id, &[entry], now).await
+    }
+
+    /// Appends lines to a conversation's transcript (idempotent per entry id).
+    pub async fn record_lines(
+        &self,
+        conversation_id: &str,
+        entries: &[Entry],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let expires = expires_at(now, self.transcript_retention_days);
+        self.transcript
+            .append(conversation_id, entries, expires)
+            .await
     }
 
     fn client(&self) -> &aws_sdk_dynamodb::Client {

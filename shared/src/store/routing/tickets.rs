@@ -8,6 +8,7 @@ use super::RoutingStore;
 use crate::routing::job::AssignRequest;
 use crate::store::item::{b, n, s, to_json, Item, ItemExt};
 use crate::store::{attr, keys, StoreError};
+use crate::transcript::Event;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TicketState {
@@ -463,6 +464,10 @@ impl RoutingStore {
                     self.release(agent, conversation_id).await?;
                 }
                 self.record_closed(conversation_id, by, now).await?;
+                let closed = Event::Closed { by: by.to_owned() };
+                let key = format!("{}:closed", ticket.job_id);
+                self.record_event(conversation_id, now, &key, closed, now)
+                    .await?;
                 return Ok(CloseOutcome::Closed {
                     team: ticket.team,
                     agent: ticket.agent,
@@ -504,6 +509,10 @@ impl RoutingStore {
                     self.release(agent, conversation_id).await?;
                     self.forget_assignment(conversation_id, agent, at).await?;
                 }
+                let closed = Event::Closed { by: by.to_owned() };
+                let key = format!("{}:cancelled", ticket.job_id);
+                self.record_event(conversation_id, now, &key, closed, now)
+                    .await?;
                 return Ok(CloseOutcome::Closed {
                     team: ticket.team,
                     agent: ticket.agent,
@@ -583,6 +592,7 @@ mod tests {
             last_inbound_at: at,
             requested_at: at,
             supersedes: false,
+            vars: Default::default(),
         };
         Ticket::new(req, "t".into(), vip)
     }

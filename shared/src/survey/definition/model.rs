@@ -98,6 +98,9 @@ pub struct Question {
     pub key: String,
     pub kind: QuestionKind,
     pub prompt: Texts,
+    /// A short name for the question where answers are listed (agent API, inbox, exports),
+    /// localised like `prompt`; [`Survey::label`] falls back to the key.
+    pub label: Option<Texts>,
     /// Sent (instead of the survey's `invalid` text) when an answer does not validate.
     pub retry: Option<Texts>,
     pub required: bool,
@@ -242,6 +245,15 @@ impl Survey {
     }
 
     /// `texts` in `lang`, else the default language (validation guarantees both exist).
+    /// A question's label in `lang` (else the default language, else any), or its key when
+    /// it has none.
+    pub fn label<'a>(&self, q: &'a Question, lang: &str) -> &'a str {
+        match &q.label {
+            Some(l) => self.pick(l, lang),
+            None => &q.key,
+        }
+    }
+
     pub fn pick<'a>(&self, texts: &'a Texts, lang: &str) -> &'a str {
         texts
             .get(lang)

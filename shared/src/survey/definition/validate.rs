@@ -15,6 +15,8 @@ use crate::survey::text::char_len;
 
 /// Beyond this a numbered text list stops being usable on a phone (prechat's rule, not WhatsApp's).
 const NUMBERED_OPTIONS: usize = 50;
+/// The longest question label, in characters (a column heading, not a sentence).
+pub const LABEL_MAX: usize = 40;
 
 /// One problem in a definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -346,6 +348,13 @@ impl<'s> Validator<'s> {
         if let Some(r) = &q.retry {
             self.texts(&format!("{path}.retry"), line, r, langs, INTERACTIVE_BODY);
         }
+        if let Some(l) = &q.label {
+            let label_path = format!("{path}.label");
+            self.texts(&label_path, line, l, langs, LABEL_MAX);
+            if l.values().any(|t| t.contains(['\n', '\r'])) {
+                self.err(label_path, line, "must be one line");
+            }
+        }
         if !(1..=10).contains(&q.max_attempts) {
             self.err(
                 format!("{path}.max_attempts"),
@@ -633,6 +642,7 @@ impl<'s> Validator<'s> {
             key: q.key,
             kind,
             prompt: q.prompt,
+            label: q.label,
             retry: q.retry,
             required: q.required,
             when: q.when,
@@ -808,6 +818,46 @@ questions:
             assert!(keys.contains(&k), "default survey lacks {k}: {keys:?}");
         }
         assert!(s.question("order_id").unwrap().when.is_some());
+    }
+
+    #[test]
+    fn a_label_is_localised_and_defaults_to_the_key() {
+        let src = MINI.replace(
+            "    prompt: { en: \"Topic?\", es: \"¿Tema?\" }",
+            "    prompt: { en: \"Topic?\", es: \"¿Tema?\" }\n    label: { en: Topic, es: Tema }",
+        );
+        let s = Survey::parse(&src, 1).unwrap();
+        assert_eq!(s.label(&s.questions[0], "es"), "Tema");
+        assert_eq!(s.label(&s.questions[0], "fr"), "Topic");
+        assert_eq!(s.label(&s.questions[1], "es"), "order");
+    }
+
+    #[test]
+    fn a_label_must_be_short_one_line_and_translated() {
+        let with = |label: &str| {
+            MINI.replace(
+                "    prompt: { en: \"Order?\", es: \"¿Pedido?\" }",
+                &format!("    prompt: {{ en: \"Order?\", es: \"¿Pedido?\" }}\n    label: {label}"),
+            )
+        };
+        let path = "questions[1].label";
+        let long = "x".repeat(LABEL_MAX + 1);
+        let e = errors(&with(&format!("{{ en: {long}, es: Pedido }}")));
+        assert!(has(&e, path, "characters"), "{e:?}");
+        let e = errors(&with("{ en: \"Order\\nnumber\", es: Pedido }"));
+        assert!(has(&e, path, "one line"), "{e:?}");
+        let e = errors(&with("{ en: Order }"));
+        assert!(has(&e, path, "missing translation"), "{e:?}");
+    }
+
+    #[test]
+    fn the_default_survey_labels_every_question() {
+        let s = Survey::default_survey().unwrap();
+        assert!(s.questions.iter().all(|q| q.label.is_some()));
+        assert_eq!(
+            s.label(s.question("customer_id").unwrap(), "en"),
+            "Customer ID"
+        );
     }
 
     #[test]
