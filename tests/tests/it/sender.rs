@@ -314,20 +314,25 @@ async fn an_expired_send_record_does_not_count() {
     assert!(!log.is_sent("old", app.clock.unix()).await.unwrap());
 }
 
-#[tokio::test]
-async fn sender_keeps_order_when_a_message_fails_mid_batch() {
-    let (rig, graph) = spawn().await;
-    // The second message is throttled once, then everything is accepted.
-    Mock::given(body_string_contains("message 2"))
+/// A local Graph API that throttles the first request containing `body` once, then accepts
+/// everything.
+async fn throttled_once(graph: &MockServer, body: &str) {
+    Mock::given(body_string_contains(body))
         .respond_with(
             ResponseTemplate::new(429)
                 .set_body_json(meta_error(130429, "(#130429) Rate limit hit")),
         )
         .up_to_n_times(1)
         .with_priority(1)
-        .mount(&graph)
+        .mount(graph)
         .await;
-    mount_accepting(&graph).await;
+    mount_accepting(graph).await;
+}
+
+#[tokio::test]
+async fn sender_keeps_order_when_a_message_fails_mid_batch() {
+    let (rig, graph) = spawn().await;
+    throttled_once(&graph, "message 2").await;
     let sender = sender(&rig, &graph, false, 0).await;
     enqueue(&rig, &(1..=4).map(|i| text("c1", i)).collect::<Vec<_>>()).await;
 
@@ -391,11 +396,9 @@ async fn sender_backs_off_with_the_visibility_timeout() {
     assert_eq!(posted(&graph).await.len(), 1);
 }
 
-#[tokio::test]
-async fn sender_retries_every_transient_error() {
-    let (rig, graph) = spawn().await;
-    let sender = sender(&rig, &graph, false, 0).await;
-    let cases: Vec<(&str, ResponseTemplate)> = vec![
+/// Meta's transient failures (throttling, outages) and a network timeout, each named.
+fn transient_errors() -> Vec<(&'static str, ResponseTemplate)> {
+    vec![
         (
             "130429",
             ResponseTemplate::new(429)
@@ -431,7 +434,14 @@ async fn sender_retries_every_transient_error() {
             "timeout",
             ResponseTemplate::new(200).set_delay(Duration::from_secs(3)),
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn sender_retries_every_transient_error() {
+    let (rig, graph) = spawn().await;
+    let sender = sender(&rig, &graph, false, 0).await;
+    let cases = transient_errors();
     enqueue(&rig, &[text("c1", 1)]).await;
     for (name, answer) in cases {
         graph.reset().await;
@@ -656,21 +666,27 @@ async fn sender_leaves_a_failing_reply_to_sqs_until_the_maximum_receives() {
     assert!(rig.item("SENT#c1:m1", "SENT").await.is_none());
 }
 
-#[tokio::test]
-async fn one_contacts_retryable_failure_does_not_hold_back_another_contacts_reply() {
-    let (rig, graph) = spawn().await;
+/// A local Graph API that fails every request for `recipient` with a retryable 500 and
+/// accepts the others.
+async fn failing_for(graph: &MockServer, recipient: &str) {
     Mock::given(method("POST"))
-        .and(body_string_contains(BSUID))
+        .and(body_string_contains(recipient))
         .respond_with(
             ResponseTemplate::new(500).set_body_json(meta_error(131000, "Something went wrong")),
         )
         .with_priority(1)
-        .mount(&graph)
+        .mount(graph)
         .await;
     Mock::given(method("POST"))
         .respond_with(accepting())
-        .mount(&graph)
+        .mount(graph)
         .await;
+}
+
+#[tokio::test]
+async fn one_contacts_retryable_failure_does_not_hold_back_another_contacts_reply() {
+    let (rig, graph) = spawn().await;
+    failing_for(&graph, BSUID).await;
     let sender = sender(&rig, &graph, false, 30).await;
     let mut other = text("c2", 1);
     other.recipient.user_id = Some("US.99999999999999999999".into());
