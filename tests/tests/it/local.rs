@@ -11,6 +11,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use prechat::entrypoints::sqs::{process_fifo_batch, Consumer, Handled};
 use prechat::queue::dlq::MemoryDeadLetters;
 use prechat::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
+use prechat::whatsapp::event::{DeliveryStatus, InboundEvent, MessageContent};
 use prechat_tests::local::esm::{self, EventSourceMapping};
 use prechat_tests::local::graph::{LocalGraphApi, RequestLog, StatusTarget};
 use prechat_tests::local::meta::Business;
@@ -556,10 +557,9 @@ async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
     );
 }
 
-#[tokio::test]
-async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbound_queue() {
-    use prechat::whatsapp::event::{DeliveryStatus, InboundEvent, MessageContent};
-    let env = TestEnv::new().await;
+/// The local front door wired to the real ingest (secret `local-app-secret`) that puts onto
+/// the inbound queue of `env`; (base URL, the local Graph API's request log).
+async fn front_door_with_ingest(env: &TestEnv) -> (String, RequestLog) {
     let secret = prechat::secrets::Secret::new("local-app-secret");
     let ingest = Arc::new(prechat::entrypoints::ingest::Ingest::new(
         &secret,
@@ -584,82 +584,30 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
     state.set_ready();
     let router = server::router(state);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let http = reqwest::Client::new();
-    let send = |body: Value| {
-        let http = http.clone();
-        let url = format!("{base}/local/send");
-        async move {
-            http.post(url)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
-    let hi = send(
-        json!({"name": "Ana", "phone": "16505551234", "input": {"type": "text", "body": "hi"}}),
-    )
-    .await;
-    assert_eq!(hi["webhook_status"], 200, "{hi}");
-    let tap = send(json!({"name": "U", "username": "ana_b", "input": {"type": "button", "id": "lang_en", "title": "English", "context_id": "wamid.BIZ1"}})).await;
-    assert_eq!(tap["webhook_status"], 200, "{tap}");
+    (base, outbox)
+}
 
-    // A status webhook from the local Graph API, through the same path.
-    let graph = LocalGraphApi::new(
-        outbox.clone(),
-        0.0,
-        Some(StatusTarget {
-            webhook_url: format!("{base}/webhook"),
-            app_secret: "local-app-secret".into(),
-            business: Business::default(),
-            step: Duration::from_millis(10),
-        }),
-    );
-    let graph_base = serve(graph.router()).await;
-    http.post(format!("{graph_base}/v23.0/106540352242922/messages"))
-        .bearer_auth("tok")
-        .json(&text_message("16505551234", "Welcome"))
-        .send()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while outbox.entries(None, None)[0].delivery.as_deref() != Some("read") {
-        assert!(
-            Instant::now() < deadline,
-            "statuses were not accepted by ingest"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    // A forged signature is refused by the real check.
-    let r = http
-        .post(format!("{base}/webhook"))
-        .header(
-            "x-hub-signature-256",
-            prechat_tests::local::meta::sign("wrong-secret", b"{}"),
-        )
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-
-    let events: Vec<InboundEvent> = env
-        .receive_all("InboundQueue")
-        .await
+/// The events on the inbound queue of `env`.
+async fn inbound_events(env: &TestEnv) -> Vec<InboundEvent> {
+    let received = env.receive_all("InboundQueue").await;
+    received
         .iter()
         .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
-        .collect();
-    let messages: Vec<&InboundEvent> = events
-        .iter()
-        .filter(|e| matches!(e, InboundEvent::Message(_)))
-        .collect();
-    assert_eq!(messages.len(), 2, "{events:?}");
-    let InboundEvent::Message(first) = messages[0] else {
-        unreachable!()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_simulated_text_passes_the_real_ingest_to_the_inbound_queue() {
+    let env = TestEnv::new().await;
+    let (base, _) = front_door_with_ingest(&env).await;
+    let body =
+        json!({"name": "Ana", "phone": "16505551234", "input": {"type": "text", "body": "hi"}});
+    let hi: Value = simulate(&base, body).await.json().await.unwrap();
+    assert_eq!(hi["webhook_status"], 200, "{hi}");
+    let events = inbound_events(&env).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let InboundEvent::Message(first) = &events[0] else {
+        panic!("not a message: {events:?}")
     };
     assert_eq!(first.message_id, hi["wamid"].as_str().unwrap());
     assert_eq!(first.contact.wa_id.as_deref(), Some("16505551234"));
@@ -668,8 +616,18 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
         hi["contact"]["user_id"].as_str()
     );
     assert_eq!(first.content, MessageContent::Text { body: "hi".into() });
-    let InboundEvent::Message(second) = messages[1] else {
-        unreachable!()
+}
+
+#[tokio::test]
+async fn a_simulated_tap_of_a_username_contact_passes_the_real_ingest() {
+    let env = TestEnv::new().await;
+    let (base, _) = front_door_with_ingest(&env).await;
+    let body = json!({"name": "U", "username": "ana_b", "input": {"type": "button", "id": "lang_en", "title": "English", "context_id": "wamid.BIZ1"}});
+    let tap: Value = simulate(&base, body).await.json().await.unwrap();
+    assert_eq!(tap["webhook_status"], 200, "{tap}");
+    let events = inbound_events(&env).await;
+    let InboundEvent::Message(second) = &events[0] else {
+        panic!("not a message: {events:?}")
     };
     assert_eq!(second.contact.wa_id, None, "username-only contact");
     assert_eq!(second.contact.username.as_deref(), Some("@ana_b"));
@@ -681,7 +639,37 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
             title: "English".into()
         }
     );
-    let statuses: Vec<DeliveryStatus> = events
+}
+
+#[tokio::test]
+async fn local_status_webhooks_pass_the_real_ingest_to_the_inbound_queue() {
+    let env = TestEnv::new().await;
+    let (base, outbox) = front_door_with_ingest(&env).await;
+    let graph = LocalGraphApi::new(
+        outbox.clone(),
+        0.0,
+        Some(StatusTarget {
+            webhook_url: format!("{base}/webhook"),
+            app_secret: "local-app-secret".into(),
+            business: Business::default(),
+            step: Duration::from_millis(10),
+        }),
+    );
+    let url = format!(
+        "{}/v23.0/106540352242922/messages",
+        serve(graph.router()).await
+    );
+    post(&url, Some("tok"), &text_message("16505551234", "Welcome")).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outbox.entries(None, None)[0].delivery.as_deref() != Some("read") {
+        assert!(
+            Instant::now() < deadline,
+            "statuses were not accepted by ingest"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let statuses: Vec<DeliveryStatus> = inbound_events(&env)
+        .await
         .iter()
         .filter_map(|e| match e {
             InboundEvent::Status(s) => Some(s.status),
@@ -690,12 +678,29 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
         .collect();
     assert_eq!(
         statuses,
-        vec![
+        [
             DeliveryStatus::Sent,
             DeliveryStatus::Delivered,
             DeliveryStatus::Read
         ]
     );
+}
+
+#[tokio::test]
+async fn the_real_ingest_behind_the_front_door_refuses_a_forged_signature() {
+    let env = TestEnv::new().await;
+    let (base, _) = front_door_with_ingest(&env).await;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/webhook"))
+        .header(
+            "x-hub-signature-256",
+            prechat_tests::local::meta::sign("wrong-secret", b"{}"),
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
 }
 
 /// The seeded local stack (`seed`) and the local server's admin pages over its table and
