@@ -416,11 +416,10 @@ async fn event_source_mapping_hands_over_records_shaped_like_lambdas() {
     }
 }
 
-#[tokio::test]
-async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
-    let env = TestEnv::new().await;
-    // A queue pair like the template's, with a 1 s visibility timeout and 2 receives, so the
-    // test sees moto's redelivery and redrive without waiting a minute per attempt.
+/// A FIFO queue and its DLQ like the template's, with a 1 s visibility timeout and 2 receives,
+/// so a test sees moto's redelivery and redrive without waiting a minute per attempt; (queue
+/// URL, DLQ URL).
+async fn queue_with_a_short_redrive(env: &TestEnv) -> (String, String) {
     let dlq = env
         .sqs
         .create_queue()
@@ -455,19 +454,19 @@ async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
         .await
         .unwrap();
     let url = q.queue_url().unwrap().to_owned();
-    let queue = SqsQueue::new(env.sqs.clone(), &url);
-    let msgs: Vec<QueueMessage> = ["a", "b", "poison", "c"]
-        .iter()
-        .map(|b| QueueMessage::fifo(json!(b).to_string(), "pn:alice", b))
-        .collect();
-    queue.send_all(&msgs).await.unwrap();
+    (url, dlq_url)
+}
 
-    // The handler is the real FIFO driver: "poison" always fails, so it and "c" are reported.
-    let handled: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+/// (body, receive count) of each message handed to the handler.
+type HandledLog = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A mapping of `url` whose handler is the real FIFO driver: "poison" always fails, so it
+/// and everything after it in its group are reported; every handled body lands in `handled`.
+fn poison_failing_mapping(url: &str, handled: &HandledLog) -> EventSourceMapping {
     let sink = handled.clone();
-    let mapping = EventSourceMapping {
+    EventSourceMapping {
         name: "test".into(),
-        queue_url: url.clone(),
+        queue_url: url.to_owned(),
         queue_arn: "arn:aws:sqs:us-east-1:123456789012:esm.fifo".into(),
         batch_size: 10,
         wait_seconds: 1,
@@ -504,12 +503,39 @@ async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
                 .response()
             }
         }),
-    };
+    }
+}
+
+/// "a", "b", "poison", "c" in one group on a queue with a short redrive, and the mapping of
+/// [`poison_failing_mapping`]; (mapping, DLQ URL, handled log).
+async fn poison_in_a_group(env: &TestEnv) -> (EventSourceMapping, String, HandledLog) {
+    let (url, dlq_url) = queue_with_a_short_redrive(env).await;
+    let msgs: Vec<QueueMessage> = ["a", "b", "poison", "c"]
+        .iter()
+        .map(|b| QueueMessage::fifo(json!(b).to_string(), "pn:alice", b))
+        .collect();
+    SqsQueue::new(env.sqs.clone(), &url)
+        .send_all(&msgs)
+        .await
+        .unwrap();
+    let handled: HandledLog = Arc::default();
+    (poison_failing_mapping(&url, &handled), dlq_url, handled)
+}
+
+#[tokio::test]
+async fn a_partial_batch_failure_deletes_only_what_came_before_it() {
+    let env = TestEnv::new().await;
+    let (mapping, _, _) = poison_in_a_group(&env).await;
     let first = mapping.poll_once(&env.sqs).await.unwrap();
     assert_eq!(first.received, 4);
     assert_eq!(first.deleted, 2, "a and b are done");
     assert_eq!(first.failed, 2, "poison and everything after it stay");
+}
 
+#[tokio::test]
+async fn a_failing_message_is_redelivered_then_redriven_to_the_dlq() {
+    let env = TestEnv::new().await;
+    let (mapping, dlq_url, handled) = poison_in_a_group(&env).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut parked = Vec::new();
     while parked.is_empty() {
