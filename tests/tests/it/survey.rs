@@ -1,8 +1,11 @@
-//! survey-engine against moto: the wiring of the pure engine (`shared/src/survey/engine_tests.rs`
-//! proves the survey's decisions) to the table and queues: the full survey to the assignment
-//! job, duplicate and concurrent delivery, lost effects, the reopen window, republishing
-//! mid-conversation, statuses, BSUID changes, reminders, parking, and the requests per answer.
-//! Every test runs on its own [`TestApp`].
+//! survey-engine against moto: the wiring of the pure engine to the table and queues. The
+//! survey's decisions (questions, retries, fallbacks, keywords, what a returning contact is
+//! asked) are proven in `shared/src/survey/engine_tests.rs`; here only what they become in
+//! the store and on the queues: the full survey to the assignment job, duplicate and
+//! concurrent delivery, lost effects, the reopen window, republishing mid-conversation,
+//! statuses, BSUID changes, reminders, parking, the admin commands and the requests per
+//! answer. Every test runs on its own [`TestApp`], except the parts of the full survey, which
+//! share one (`full_survey_snapshot`).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use prechat::entrypoints::survey_engine::SurveyEngine;
