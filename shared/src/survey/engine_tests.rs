@@ -1237,3 +1237,120 @@ proptest! {
         }
     }
 }
+
+// ------------------------------------------------ moved from the moto tests (issue 16)
+
+/// Ana in English at the inquiry question (email and customer id skipped).
+fn at_the_inquiry() -> Sim {
+    let mut s = Sim::new(spanish_contact());
+    for m in ["hi", "en", "yes", "Ana", "skip", "skip"] {
+        if matches!(m, "en" | "yes") {
+            s.tap(m);
+        } else {
+            s.text(m);
+        }
+    }
+    assert_eq!(s.asking(), Some("inquiry"));
+    s
+}
+
+#[test]
+fn an_unknown_choice_is_answered_with_an_apology() {
+    let mut s = at_the_inquiry();
+    let o = s.text("pizza");
+    assert!(matches!(o.action, Action::Rejected(_)), "{:?}", o.action);
+    assert!(bodies(&o)[0].starts_with("Sorry, I did not understand that."));
+}
+
+#[test]
+fn a_reaction_to_a_choice_question_asks_for_text() {
+    let mut s = at_the_inquiry();
+    let o = s.send(MessageContent::Reaction {
+        message_id: "wamid.x".into(),
+        emoji: Some("👍".into()),
+    });
+    assert_eq!(o.action, Action::Rejected(Rejection::NotText));
+    assert!(bodies(&o)[0].starts_with("Please answer with a text message."));
+}
+
+#[test]
+fn no_job_is_queued_before_the_last_attempt_fails() {
+    let mut s = at_the_inquiry();
+    assert!(s.text("pizza").effects.job.is_none());
+    assert!(s.text("7").effects.job.is_none());
+}
+
+#[test]
+fn a_fallback_hand_off_leaves_the_question_unanswered() {
+    let mut s = at_the_inquiry();
+    s.text("pizza");
+    s.text("7");
+    let o = s.text("9");
+    assert!(!assign(&o).answers.contains_key("inquiry"));
+    assert_eq!(s.conv().handoff, Some(HandoffReason::Fallback));
+}
+
+#[test]
+fn a_restart_keeps_what_the_contact_already_gave() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.tap("en");
+    s.tap("yes");
+    s.text("Ana");
+    s.text("Restart");
+    assert_eq!(s.asking(), Some("email"), "name, language, consent kept");
+    assert!(s.conv().answers.is_empty());
+}
+
+#[test]
+fn asking_for_a_human_in_capitals_hands_off() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.tap("en");
+    let o = s.text("HUMAN");
+    assert_eq!(o.action, Action::HandedOff(HandoffReason::Requested));
+    assert_eq!(assign(&o).reason, HandoffReason::Requested);
+    assert_eq!(
+        bodies(&o),
+        vec!["No problem, we are connecting you with an agent now."]
+    );
+}
+
+#[test]
+fn a_message_while_handed_off_gets_no_reply() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.text("human");
+    let o = s.text("are you there?");
+    assert!(o.effects.messages.is_empty());
+    assert!(o.effects.job.is_none());
+}
+
+#[test]
+fn a_returning_contact_goes_from_the_inquiry_to_the_description() {
+    let mut s = Sim::new(spanish_contact());
+    s.contact.conversations = 2;
+    for (k, v) in [
+        ("language", "en"),
+        ("name", "Ana López"),
+        ("email", "ana@example.com"),
+        ("customer_id", "C123456"),
+        ("country", "ES"),
+    ] {
+        s.contact.fields.insert(k.into(), v.into());
+    }
+    s.contact.consent = Some(ConsentRecord {
+        accepted: true,
+        text: "x".into(),
+        policy_url: "https://example.com/privacy".into(),
+        policy_version: "2026-01".into(),
+        language: "en".into(),
+        at: T0 - 100,
+    });
+    s.text("Hello again");
+    s.tap("sales");
+    assert_eq!(s.asking(), Some("description"), "country known");
+    let job = assign(&s.text("Need a quote")).clone();
+    assert_eq!(job.fields["customer_id"], "C123456");
+    assert_eq!(job.answers["description"], "Need a quote");
+}

@@ -10,7 +10,7 @@ use prechat_tests::TestEnv;
 const QUEUES: [&str; 3] = ["InboundQueue", "OutboundQueue", "AssignmentQueue"];
 
 #[tokio::test]
-async fn template_declares_the_pipeline_resources() {
+async fn every_queue_is_fifo_with_a_redrive_to_its_dlq() {
     let env = TestEnv::new().await;
     for q in QUEUES {
         let url = env.queue_url(q);
@@ -33,6 +33,11 @@ async fn template_declares_the_pipeline_resources() {
             "{q} redrives to {redrive}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_state_table_has_the_reminder_index() {
+    let env = TestEnv::new().await;
     let table = env
         .dynamo
         .describe_table()
@@ -47,6 +52,11 @@ async fn template_declares_the_pipeline_resources() {
         .filter_map(|g| g.index_name())
         .collect();
     assert_eq!(gsis, vec!["gsi1"]);
+}
+
+#[tokio::test]
+async fn the_state_table_expires_items_by_expires_at() {
+    let env = TestEnv::new().await;
     let ttl = env
         .dynamo
         .describe_time_to_live()
@@ -173,7 +183,11 @@ async fn secrets_are_read_from_ssm_in_one_call() {
         prechat::telemetry::redact("15551234567").to_string(),
         expected
     );
+}
 
+#[tokio::test]
+async fn a_missing_ssm_parameter_is_named_in_the_error() {
+    let env = TestEnv::new().await;
     let missing =
         |k: &str| (k == "WHATSAPP_VERIFY_TOKEN_PARAM").then(|| "/nope/missing".to_owned());
     let err = prechat::secrets::load_with(&env.ssm, &["WHATSAPP_VERIFY_TOKEN"], missing)

@@ -11,6 +11,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use prechat::entrypoints::sqs::{process_fifo_batch, Consumer, Handled};
 use prechat::queue::dlq::MemoryDeadLetters;
 use prechat::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
+use prechat::whatsapp::event::{DeliveryStatus, InboundEvent, MessageContent};
 use prechat_tests::local::esm::{self, EventSourceMapping};
 use prechat_tests::local::graph::{LocalGraphApi, RequestLog, StatusTarget};
 use prechat_tests::local::meta::Business;
@@ -29,21 +30,27 @@ fn text_message(to: &str, body: &str) -> Value {
     json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "text", "text": {"preview_url": false, "body": body}})
 }
 
-#[tokio::test]
-async fn local_graph_api_answers_like_meta_and_records_everything_in_order() {
+/// A local Graph API (no faults, no status webhooks) and the URL of its messages endpoint.
+async fn local_graph() -> (RequestLog, String) {
     let outbox = RequestLog::new();
     let base = serve(LocalGraphApi::new(outbox.clone(), 0.0, None).router()).await;
-    let http = reqwest::Client::new();
-    let url = format!("{base}/v23.0/106540352242922/messages");
+    (outbox, format!("{base}/v23.0/106540352242922/messages"))
+}
 
-    let first = text_message("16505551234", "Hello!");
-    let r = http
-        .post(&url)
-        .bearer_auth("tok")
-        .json(&first)
-        .send()
-        .await
-        .unwrap();
+/// POSTs `body` to `url` with the access token `token` (none if `None`).
+async fn post(url: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
+    let req = reqwest::Client::new().post(url).json(body);
+    let req = match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    };
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn local_graph_api_answers_a_text_like_meta() {
+    let (_, url) = local_graph().await;
+    let r = post(&url, Some("tok"), &text_message("16505551234", "Hello!")).await;
     assert_eq!(r.status(), 200);
     let reply: Value = r.json().await.unwrap();
     assert_eq!(reply["messaging_product"], "whatsapp");
@@ -51,48 +58,63 @@ async fn local_graph_api_answers_like_meta_and_records_everything_in_order() {
     assert_eq!(reply["contacts"][0]["wa_id"], "16505551234");
     let wamid = reply["messages"][0]["id"].as_str().unwrap().to_owned();
     assert!(wamid.starts_with("wamid."), "{wamid}");
+}
 
-    let by_bsuid = json!({"messaging_product": "whatsapp", "recipient": "US.1234567890123456789", "type": "interactive",
-        "interactive": {"type": "button", "body": {"text": "Pick"}, "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "A"}}]}}});
-    let r = http
-        .post(&url)
-        .bearer_auth("tok")
-        .json(&by_bsuid)
-        .send()
-        .await
-        .unwrap();
+/// A button question addressed by BSUID (`recipient`, no `to`).
+fn button_to_bsuid() -> Value {
+    json!({"messaging_product": "whatsapp", "recipient": "US.1234567890123456789", "type": "interactive",
+        "interactive": {"type": "button", "body": {"text": "Pick"}, "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "A"}}]}}})
+}
+
+#[tokio::test]
+async fn local_graph_api_answers_a_bsuid_recipient_with_its_user_id() {
+    let (_, url) = local_graph().await;
+    let r = post(&url, Some("tok"), &button_to_bsuid()).await;
     assert_eq!(r.status(), 200);
     let reply: Value = r.json().await.unwrap();
     assert_eq!(reply["contacts"][0]["user_id"], "US.1234567890123456789");
+}
 
+#[tokio::test]
+async fn local_graph_api_answers_a_mark_as_read_with_success() {
+    let (_, url) = local_graph().await;
     let read = json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN"});
-    let r = http
-        .post(&url)
-        .bearer_auth("tok")
-        .json(&read)
-        .send()
-        .await
-        .unwrap();
+    let r = post(&url, Some("tok"), &read).await;
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"success": true}));
+}
 
-    let r = http.post(&url).json(&first).send().await.unwrap();
+#[tokio::test]
+async fn local_graph_api_refuses_a_send_without_a_token() {
+    let (_, url) = local_graph().await;
+    let r = post(&url, None, &text_message("16505551234", "Hello!")).await;
     assert_eq!(r.status(), 401, "no access token");
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], 190);
-    let r = http
-        .post(&url)
-        .bearer_auth("tok")
-        .json(&json!({"to": "1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+}
 
+#[tokio::test]
+async fn local_graph_api_refuses_a_malformed_send() {
+    let (_, url) = local_graph().await;
+    let r = post(&url, Some("tok"), &json!({"to": "1"})).await;
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn local_graph_api_records_every_request_in_order() {
+    let (outbox, url) = local_graph().await;
+    let first = text_message("16505551234", "Hello!");
+    let r = post(&url, Some("tok"), &first).await;
+    let wamid = r.json::<Value>().await.unwrap()["messages"][0]["id"].clone();
+    let read = json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN"});
+    post(&url, Some("tok"), &button_to_bsuid()).await;
+    post(&url, Some("tok"), &read).await;
+    post(&url, None, &first).await;
+    post(&url, Some("tok"), &json!({"to": "1"})).await;
     let all = outbox.entries(None, None);
     let seqs: Vec<u64> = all.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
     assert_eq!(all[0].body, first, "the exact JSON body is kept");
     assert_eq!(all[0].phone_number_id, "106540352242922");
-    assert_eq!(all[0].wamid.as_deref(), Some(wamid.as_str()));
+    assert_eq!(all[0].wamid.as_deref(), wamid.as_str());
     let statuses: Vec<u16> = all.iter().map(|e| e.status).collect();
     assert_eq!(statuses, vec![200, 200, 200, 401, 400]);
     let mine: Vec<u64> = outbox
@@ -166,44 +188,52 @@ async fn front_door(outbox: RequestLog, secret: &str) -> (String, Captured) {
 }
 
 #[tokio::test]
-async fn simulator_posts_signed_meta_webhooks_through_the_front_door() {
-    let (base, seen) = front_door(RequestLog::new(), "local-app-secret").await;
-    let http = reqwest::Client::new();
-    assert_eq!(
-        http.get(format!("{base}/local/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+async fn the_front_door_reports_its_health() {
+    let (base, _) = front_door(RequestLog::new(), "local-app-secret").await;
+    let r = reqwest::get(format!("{base}/local/health")).await.unwrap();
+    assert_eq!(r.status(), 200);
+}
 
-    // The verify handshake goes through the Lambda entrypoint.
-    let r = http
-        .get(format!("{base}/webhook?hub.mode=subscribe&hub.verify_token=local-verify-token&hub.challenge=1158201444"))
-        .send()
+/// The verify handshake goes through the Lambda entrypoint.
+#[tokio::test]
+async fn the_front_door_answers_the_verify_handshake() {
+    let (base, _) = front_door(RequestLog::new(), "local-app-secret").await;
+    let r = reqwest::get(format!("{base}/webhook?hub.mode=subscribe&hub.verify_token=local-verify-token&hub.challenge=1158201444"))
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "1158201444");
-    let r = http
-        .get(format!(
-            "{base}/webhook?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
+}
 
-    let sent: Value = http
+#[tokio::test]
+async fn the_front_door_refuses_a_wrong_verify_token() {
+    let (base, _) = front_door(RequestLog::new(), "local-app-secret").await;
+    let r = reqwest::get(format!(
+        "{base}/webhook?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+/// POSTs `body` to the simulator's `/local/send` at `base`.
+async fn simulate(base: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
         .post(format!("{base}/local/send"))
-        .json(&json!({"name": "Ana", "phone": "+1 650 555 1234", "input": {"type": "text", "body": "hi"}}))
+        .json(&body)
         .send()
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
+}
+
+fn ana_says_hi() -> Value {
+    json!({"name": "Ana", "phone": "+1 650 555 1234", "input": {"type": "text", "body": "hi"}})
+}
+
+#[tokio::test]
+async fn simulator_posts_signed_meta_webhooks_through_the_front_door() {
+    let (base, seen) = front_door(RequestLog::new(), "local-app-secret").await;
+    let sent: Value = simulate(&base, ana_says_hi()).await.json().await.unwrap();
     assert_eq!(sent["webhook_status"], 200, "{sent}");
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
@@ -217,24 +247,31 @@ async fn simulator_posts_signed_meta_webhooks_through_the_front_door() {
     assert_eq!(msg["text"]["body"], "hi");
     assert_eq!(msg["from"], "16505551234");
     assert_eq!(msg["id"], sent["wamid"]);
+}
 
-    // Bad input is refused with a reason and nothing is posted.
-    let r = http
-        .post(format!("{base}/local/send"))
-        .json(&json!({"name": "Ana", "input": {"type": "text", "body": "hi"}}))
-        .send()
-        .await
-        .unwrap();
+/// Bad input is refused with a reason and nothing is posted.
+#[tokio::test]
+async fn simulator_refuses_a_contact_without_phone_or_username() {
+    let (base, seen) = front_door(RequestLog::new(), "local-app-secret").await;
+    let r = simulate(
+        &base,
+        json!({"name": "Ana", "input": {"type": "text", "body": "hi"}}),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     assert!(r
         .text()
         .await
         .unwrap()
         .contains("phone number or a username"));
+    assert!(seen.lock().unwrap().is_empty());
+}
 
-    let chat: Value = http
-        .get(format!("{base}/local/chat?name=Ana&phone=16505551234"))
-        .send()
+#[tokio::test]
+async fn simulator_shows_a_sent_message_in_the_chat() {
+    let (base, _) = front_door(RequestLog::new(), "local-app-secret").await;
+    let sent: Value = simulate(&base, ana_says_hi()).await.json().await.unwrap();
+    let chat: Value = reqwest::get(format!("{base}/local/chat?name=Ana&phone=16505551234"))
         .await
         .unwrap()
         .json()
@@ -293,27 +330,25 @@ async fn accepted_messages_get_sent_delivered_read_status_webhooks() {
     assert_eq!(statuses, vec!["sent", "delivered", "read"]);
 }
 
-#[tokio::test]
-async fn event_source_mapping_keeps_fifo_order_and_lambda_record_shape() {
-    let env = TestEnv::new().await;
+/// Fourteen messages in two groups (`pn:alice`, `pn:bob`) through an event source mapping of
+/// batch size 10 until all are deleted: what was sent, and the events the handler got.
+async fn fourteen_through_the_mapping(env: &TestEnv) -> (Vec<QueueMessage>, Vec<SqsEvent>) {
     let url = env.queue_url("InboundQueue").to_owned();
-    let queue = SqsQueue::new(env.sqs.clone(), &url);
-    let mut msgs = Vec::new();
-    for i in 0..14 {
-        let group = if i % 2 == 0 { "pn:alice" } else { "pn:bob" };
-        msgs.push(QueueMessage::fifo(
-            format!("{group}#{i}"),
-            group,
-            &format!("wamid.{i}"),
-        ));
-    }
-    queue.send_all(&msgs).await.unwrap();
-
+    let msgs: Vec<QueueMessage> = (0..14)
+        .map(|i| {
+            let group = if i % 2 == 0 { "pn:alice" } else { "pn:bob" };
+            QueueMessage::fifo(format!("{group}#{i}"), group, &format!("wamid.{i}"))
+        })
+        .collect();
+    SqsQueue::new(env.sqs.clone(), &url)
+        .send_all(&msgs)
+        .await
+        .unwrap();
     let seen: Arc<Mutex<Vec<SqsEvent>>> = Arc::default();
     let sink = seen.clone();
     let mapping = EventSourceMapping {
         name: "test".into(),
-        queue_url: url.clone(),
+        queue_url: url,
         queue_arn: env.resources.queue_arns["InboundQueue"].clone(),
         batch_size: 10,
         wait_seconds: 0,
@@ -331,28 +366,20 @@ async fn event_source_mapping_keeps_fifo_order_and_lambda_record_shape() {
     }
     assert_eq!(total, 14);
     let events = seen.lock().unwrap().clone();
+    (msgs, events)
+}
+
+#[tokio::test]
+async fn event_source_mapping_keeps_fifo_order() {
+    let env = TestEnv::new().await;
+    let (msgs, events) = fourteen_through_the_mapping(&env).await;
     assert!(events.iter().all(|e| e.records.len() <= 10));
     let mut per_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for e in &events {
-        for r in &e.records {
-            assert_eq!(r.event_source.as_deref(), Some("aws:sqs"));
-            assert_eq!(
-                r.event_source_arn.as_deref(),
-                Some(env.resources.queue_arns["InboundQueue"].as_str())
-            );
-            assert!(r.receipt_handle.is_some() && r.message_id.is_some());
-            assert_eq!(r.attributes["ApproximateReceiveCount"], "1");
-            let body = r.body.clone().unwrap();
-            assert_eq!(
-                r.attributes["MessageGroupId"],
-                body.split('#').next().unwrap()
-            );
-            assert!(r.attributes["MessageDeduplicationId"].starts_with("wamid."));
-            per_group
-                .entry(r.attributes["MessageGroupId"].clone())
-                .or_default()
-                .push(body);
-        }
+    for r in events.iter().flat_map(|e| &e.records) {
+        per_group
+            .entry(r.attributes["MessageGroupId"].clone())
+            .or_default()
+            .push(r.body.clone().unwrap());
     }
     for (group, got) in per_group {
         let want: Vec<String> = msgs
@@ -369,10 +396,30 @@ async fn event_source_mapping_keeps_fifo_order_and_lambda_record_shape() {
 }
 
 #[tokio::test]
-async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
+async fn event_source_mapping_hands_over_records_shaped_like_lambdas() {
     let env = TestEnv::new().await;
-    // A queue pair like the template's, with a 1 s visibility timeout and 2 receives, so the
-    // test sees moto's redelivery and redrive without waiting a minute per attempt.
+    let (_, events) = fourteen_through_the_mapping(&env).await;
+    for r in events.iter().flat_map(|e| &e.records) {
+        assert_eq!(r.event_source.as_deref(), Some("aws:sqs"));
+        assert_eq!(
+            r.event_source_arn.as_deref(),
+            Some(env.resources.queue_arns["InboundQueue"].as_str())
+        );
+        assert!(r.receipt_handle.is_some() && r.message_id.is_some());
+        assert_eq!(r.attributes["ApproximateReceiveCount"], "1");
+        let body = r.body.clone().unwrap();
+        assert_eq!(
+            r.attributes["MessageGroupId"],
+            body.split('#').next().unwrap()
+        );
+        assert!(r.attributes["MessageDeduplicationId"].starts_with("wamid."));
+    }
+}
+
+/// A FIFO queue and its DLQ like the template's, with a 1 s visibility timeout and 2 receives,
+/// so a test sees moto's redelivery and redrive without waiting a minute per attempt; (queue
+/// URL, DLQ URL).
+async fn queue_with_a_short_redrive(env: &TestEnv) -> (String, String) {
     let dlq = env
         .sqs
         .create_queue()
@@ -407,19 +454,19 @@ async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
         .await
         .unwrap();
     let url = q.queue_url().unwrap().to_owned();
-    let queue = SqsQueue::new(env.sqs.clone(), &url);
-    let msgs: Vec<QueueMessage> = ["a", "b", "poison", "c"]
-        .iter()
-        .map(|b| QueueMessage::fifo(json!(b).to_string(), "pn:alice", b))
-        .collect();
-    queue.send_all(&msgs).await.unwrap();
+    (url, dlq_url)
+}
 
-    // The handler is the real FIFO driver: "poison" always fails, so it and "c" are reported.
-    let handled: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+/// (body, receive count) of each message handed to the handler.
+type HandledLog = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A mapping of `url` whose handler is the real FIFO driver: "poison" always fails, so it
+/// and everything after it in its group are reported; every handled body lands in `handled`.
+fn poison_failing_mapping(url: &str, handled: &HandledLog) -> EventSourceMapping {
     let sink = handled.clone();
-    let mapping = EventSourceMapping {
+    EventSourceMapping {
         name: "test".into(),
-        queue_url: url.clone(),
+        queue_url: url.to_owned(),
         queue_arn: "arn:aws:sqs:us-east-1:123456789012:esm.fifo".into(),
         batch_size: 10,
         wait_seconds: 1,
@@ -456,12 +503,39 @@ async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
                 .response()
             }
         }),
-    };
+    }
+}
+
+/// "a", "b", "poison", "c" in one group on a queue with a short redrive, and the mapping of
+/// [`poison_failing_mapping`]; (mapping, DLQ URL, handled log).
+async fn poison_in_a_group(env: &TestEnv) -> (EventSourceMapping, String, HandledLog) {
+    let (url, dlq_url) = queue_with_a_short_redrive(env).await;
+    let msgs: Vec<QueueMessage> = ["a", "b", "poison", "c"]
+        .iter()
+        .map(|b| QueueMessage::fifo(json!(b).to_string(), "pn:alice", b))
+        .collect();
+    SqsQueue::new(env.sqs.clone(), &url)
+        .send_all(&msgs)
+        .await
+        .unwrap();
+    let handled: HandledLog = Arc::default();
+    (poison_failing_mapping(&url, &handled), dlq_url, handled)
+}
+
+#[tokio::test]
+async fn a_partial_batch_failure_deletes_only_what_came_before_it() {
+    let env = TestEnv::new().await;
+    let (mapping, _, _) = poison_in_a_group(&env).await;
     let first = mapping.poll_once(&env.sqs).await.unwrap();
     assert_eq!(first.received, 4);
     assert_eq!(first.deleted, 2, "a and b are done");
     assert_eq!(first.failed, 2, "poison and everything after it stay");
+}
 
+#[tokio::test]
+async fn a_failing_message_is_redelivered_then_redriven_to_the_dlq() {
+    let env = TestEnv::new().await;
+    let (mapping, dlq_url, handled) = poison_in_a_group(&env).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut parked = Vec::new();
     while parked.is_empty() {
@@ -509,10 +583,9 @@ async fn partial_batch_failure_leaves_the_rest_for_redelivery_then_the_dlq() {
     );
 }
 
-#[tokio::test]
-async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbound_queue() {
-    use prechat::whatsapp::event::{DeliveryStatus, InboundEvent, MessageContent};
-    let env = TestEnv::new().await;
+/// The local front door wired to the real ingest (secret `local-app-secret`) that puts onto
+/// the inbound queue of `env`; (base URL, the local Graph API's request log).
+async fn front_door_with_ingest(env: &TestEnv) -> (String, RequestLog) {
     let secret = prechat::secrets::Secret::new("local-app-secret");
     let ingest = Arc::new(prechat::entrypoints::ingest::Ingest::new(
         &secret,
@@ -537,82 +610,30 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
     state.set_ready();
     let router = server::router(state);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let http = reqwest::Client::new();
-    let send = |body: Value| {
-        let http = http.clone();
-        let url = format!("{base}/local/send");
-        async move {
-            http.post(url)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
-    let hi = send(
-        json!({"name": "Ana", "phone": "16505551234", "input": {"type": "text", "body": "hi"}}),
-    )
-    .await;
-    assert_eq!(hi["webhook_status"], 200, "{hi}");
-    let tap = send(json!({"name": "U", "username": "ana_b", "input": {"type": "button", "id": "lang_en", "title": "English", "context_id": "wamid.BIZ1"}})).await;
-    assert_eq!(tap["webhook_status"], 200, "{tap}");
+    (base, outbox)
+}
 
-    // A status webhook from the local Graph API, through the same path.
-    let graph = LocalGraphApi::new(
-        outbox.clone(),
-        0.0,
-        Some(StatusTarget {
-            webhook_url: format!("{base}/webhook"),
-            app_secret: "local-app-secret".into(),
-            business: Business::default(),
-            step: Duration::from_millis(10),
-        }),
-    );
-    let graph_base = serve(graph.router()).await;
-    http.post(format!("{graph_base}/v23.0/106540352242922/messages"))
-        .bearer_auth("tok")
-        .json(&text_message("16505551234", "Welcome"))
-        .send()
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while outbox.entries(None, None)[0].delivery.as_deref() != Some("read") {
-        assert!(
-            Instant::now() < deadline,
-            "statuses were not accepted by ingest"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    // A forged signature is refused by the real check.
-    let r = http
-        .post(format!("{base}/webhook"))
-        .header(
-            "x-hub-signature-256",
-            prechat_tests::local::meta::sign("wrong-secret", b"{}"),
-        )
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-
-    let events: Vec<InboundEvent> = env
-        .receive_all("InboundQueue")
-        .await
+/// The events on the inbound queue of `env`.
+async fn inbound_events(env: &TestEnv) -> Vec<InboundEvent> {
+    let received = env.receive_all("InboundQueue").await;
+    received
         .iter()
         .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
-        .collect();
-    let messages: Vec<&InboundEvent> = events
-        .iter()
-        .filter(|e| matches!(e, InboundEvent::Message(_)))
-        .collect();
-    assert_eq!(messages.len(), 2, "{events:?}");
-    let InboundEvent::Message(first) = messages[0] else {
-        unreachable!()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_simulated_text_passes_the_real_ingest_to_the_inbound_queue() {
+    let env = TestEnv::new().await;
+    let (base, _) = front_door_with_ingest(&env).await;
+    let body =
+        json!({"name": "Ana", "phone": "16505551234", "input": {"type": "text", "body": "hi"}});
+    let hi: Value = simulate(&base, body).await.json().await.unwrap();
+    assert_eq!(hi["webhook_status"], 200, "{hi}");
+    let events = inbound_events(&env).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let InboundEvent::Message(first) = &events[0] else {
+        panic!("not a message: {events:?}")
     };
     assert_eq!(first.message_id, hi["wamid"].as_str().unwrap());
     assert_eq!(first.contact.wa_id.as_deref(), Some("16505551234"));
@@ -621,8 +642,18 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
         hi["contact"]["user_id"].as_str()
     );
     assert_eq!(first.content, MessageContent::Text { body: "hi".into() });
-    let InboundEvent::Message(second) = messages[1] else {
-        unreachable!()
+}
+
+#[tokio::test]
+async fn a_simulated_tap_of_a_username_contact_passes_the_real_ingest() {
+    let env = TestEnv::new().await;
+    let (base, _) = front_door_with_ingest(&env).await;
+    let body = json!({"name": "U", "username": "ana_b", "input": {"type": "button", "id": "lang_en", "title": "English", "context_id": "wamid.BIZ1"}});
+    let tap: Value = simulate(&base, body).await.json().await.unwrap();
+    assert_eq!(tap["webhook_status"], 200, "{tap}");
+    let events = inbound_events(&env).await;
+    let InboundEvent::Message(second) = &events[0] else {
+        panic!("not a message: {events:?}")
     };
     assert_eq!(second.contact.wa_id, None, "username-only contact");
     assert_eq!(second.contact.username.as_deref(), Some("@ana_b"));
@@ -634,7 +665,37 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
             title: "English".into()
         }
     );
-    let statuses: Vec<DeliveryStatus> = events
+}
+
+#[tokio::test]
+async fn local_status_webhooks_pass_the_real_ingest_to_the_inbound_queue() {
+    let env = TestEnv::new().await;
+    let (base, outbox) = front_door_with_ingest(&env).await;
+    let graph = LocalGraphApi::new(
+        outbox.clone(),
+        0.0,
+        Some(StatusTarget {
+            webhook_url: format!("{base}/webhook"),
+            app_secret: "local-app-secret".into(),
+            business: Business::default(),
+            step: Duration::from_millis(10),
+        }),
+    );
+    let url = format!(
+        "{}/v23.0/106540352242922/messages",
+        serve(graph.router()).await
+    );
+    post(&url, Some("tok"), &text_message("16505551234", "Welcome")).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outbox.entries(None, None)[0].delivery.as_deref() != Some("read") {
+        assert!(
+            Instant::now() < deadline,
+            "statuses were not accepted by ingest"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let statuses: Vec<DeliveryStatus> = inbound_events(&env)
+        .await
         .iter()
         .filter_map(|e| match e {
             InboundEvent::Status(s) => Some(s.status),
@@ -643,7 +704,7 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
         .collect();
     assert_eq!(
         statuses,
-        vec![
+        [
             DeliveryStatus::Sent,
             DeliveryStatus::Delivered,
             DeliveryStatus::Read
@@ -652,20 +713,31 @@ async fn simulated_messages_and_statuses_pass_the_real_ingest_and_reach_the_inbo
 }
 
 #[tokio::test]
-async fn seeded_stack_lists_agents_and_toggles_them_through_the_admin_commands() {
+async fn the_real_ingest_behind_the_front_door_refuses_a_forged_signature() {
+    let env = TestEnv::new().await;
+    let (base, _) = front_door_with_ingest(&env).await;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/webhook"))
+        .header(
+            "x-hub-signature-256",
+            prechat_tests::local::meta::sign("wrong-secret", b"{}"),
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+/// The seeded local stack (`seed`) and the local server's admin pages over its table and
+/// assignment queue; (env, base URL, seeding lines).
+async fn seeded_stack() -> (TestEnv, String, Vec<Result<String, String>>) {
     let env = TestEnv::new().await;
     let table = env.table("StateTable").to_owned();
     let queue = env.queue_url("AssignmentQueue").to_owned();
     let scratch = std::env::temp_dir().join(format!("prechat-seed-{}", env.prefix));
     std::fs::create_dir_all(&scratch).unwrap();
     let lines = prechat_tests::local::seed::seed(&table, Some(&queue), &scratch).await;
-    assert!(lines.iter().all(|l| l.is_ok()), "{lines:?}");
-    assert_eq!(
-        lines.len(),
-        1 + 2 + 1 + 3,
-        "survey, two teams, routing, three agents"
-    );
-
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState::new(
@@ -678,31 +750,59 @@ async fn seeded_stack_lists_agents_and_toggles_them_through_the_admin_commands()
         format!("{base}/webhook"),
         Some(prechat::store::DynamoTable::new(env.dynamo.clone(), &table)),
     )
-    .with_assignment_queue(Some(queue.clone()));
+    .with_assignment_queue(Some(queue));
     let router = server::router(state);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let http = reqwest::Client::new();
-    let online = |agents: &Value| -> Vec<(String, bool)> {
-        agents
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                (
-                    a["id"].as_str().unwrap().to_owned(),
-                    a["online"].as_bool().unwrap(),
-                )
-            })
-            .collect()
-    };
-    let agents: Value = http
-        .get(format!("{base}/local/agents"))
-        .send()
+    env.receive_all("AssignmentQueue").await; // the seeding's own drain jobs
+    (env, base, lines)
+}
+
+/// `GET /local/agents`: the agents as JSON.
+async fn agents(base: &str) -> Value {
+    reqwest::get(format!("{base}/local/agents"))
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+fn online(agents: &Value) -> Vec<(String, bool)> {
+    let list = agents.as_array().unwrap().iter();
+    list.map(|a| {
+        (
+            a["id"].as_str().unwrap().into(),
+            a["online"].as_bool().unwrap(),
+        )
+    })
+    .collect()
+}
+
+/// `POST /local/agents/{id}` with `{"online": online}`.
+async fn set_online(base: &str, id: &str, online: bool) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/local/agents/{id}"))
+        .json(&json!({ "online": online }))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn seeding_writes_the_survey_teams_routing_and_agents() {
+    let (_, _, lines) = seeded_stack().await;
+    assert!(lines.iter().all(|l| l.is_ok()), "{lines:?}");
+    assert_eq!(
+        lines.len(),
+        1 + 2 + 1 + 3,
+        "survey, two teams, routing, three agents"
+    );
+}
+
+#[tokio::test]
+async fn the_seeded_stack_lists_its_agents() {
+    let (_, base, _) = seeded_stack().await;
+    let agents = agents(&base).await;
     assert_eq!(
         online(&agents),
         vec![
@@ -713,35 +813,24 @@ async fn seeded_stack_lists_agents_and_toggles_them_through_the_admin_commands()
     );
     assert_eq!(agents[0]["name"], "Alice");
     assert_eq!(agents[0]["capacity"], 2);
+}
 
-    env.receive_all("AssignmentQueue").await; // the seeding's own drain jobs
-    let r = http
-        .post(format!("{base}/local/agents/carmen"))
-        .json(&json!({"online": true}))
-        .send()
-        .await
-        .unwrap();
+#[tokio::test]
+async fn an_agent_put_online_frees_capacity_for_its_team() {
+    let (env, base, _) = seeded_stack().await;
+    let r = set_online(&base, "carmen", true).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    let agents: Value = http
-        .get(format!("{base}/local/agents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(online(&agents)[2], ("carmen".into(), true));
+    assert_eq!(online(&agents(&base).await)[2], ("carmen".into(), true));
     let jobs = env.receive_all("AssignmentQueue").await;
     assert!(
         jobs.iter()
             .any(|m| m.body().unwrap().contains("\"team_id\":\"sales\"")),
         "freed capacity queues a drain job for carmen's team: {jobs:?}"
     );
-    let r = http
-        .post(format!("{base}/local/agents/nobody"))
-        .json(&json!({"online": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn an_unknown_agent_cannot_be_put_online() {
+    let (_, base, _) = seeded_stack().await;
+    assert_eq!(set_online(&base, "nobody", true).await.status(), 400);
 }

@@ -6,6 +6,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+
 use prechat::queue::FifoContract;
 use prechat::queue::{MessageQueue, QueueMessage, SqsQueue};
 use prechat::store::delivery_log::{DeliveryLog, SentRecord, SentVia};
@@ -136,15 +138,15 @@ async fn mount_accepting(server: &MockServer) {
         .await;
 }
 
-#[tokio::test]
-async fn sender_delivers_every_kind_in_order_and_records_wamids() {
-    let (rig, graph) = spawn().await;
+/// A mark-as-read, a text and a button question for c1 (dedup ids `c1:m0`, `c1:m1`, `c1:m2`),
+/// sent in one round by a sender whose token Meta accepts; the round's (received, response).
+async fn three_kinds_sent(rig: &TestApp, graph: &MockServer) -> (usize, SqsBatchResponse) {
     Mock::given(header("authorization", "Bearer token-1"))
         .and(path(format!("/v23.0/{PHONE_ID}/messages")))
         .respond_with(accepting())
-        .mount(&graph)
+        .mount(graph)
         .await;
-    let sender = sender(&rig, &graph, false, 0).await;
+    let sender = sender(rig, graph, false, 0).await;
     let mut read = text("c1", 0);
     read.body = OutboundBody::MarkRead {
         message_id: "wamid.IN1".into(),
@@ -161,9 +163,14 @@ async fn sender_delivers_every_kind_in_order_and_records_wamids() {
             title: "Sales".into(),
         }],
     };
-    enqueue(&rig, &[read, text("c1", 1), ask]).await;
+    enqueue(rig, &[read, text("c1", 1), ask]).await;
+    rig.poll("OutboundQueue", &sender).await.unwrap()
+}
 
-    let (n, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
+#[tokio::test]
+async fn sender_delivers_every_kind_in_order() {
+    let (rig, graph) = spawn().await;
+    let (n, r) = three_kinds_sent(&rig, &graph).await;
     assert_eq!(n, 3);
     assert!(r.batch_item_failures.is_empty());
     let posted = posted(&graph).await;
@@ -176,7 +183,13 @@ async fn sender_delivers_every_kind_in_order_and_records_wamids() {
     assert_eq!(posted[1]["text"]["body"], "message 1");
     assert_eq!(posted[2]["to"], "16505551234");
     assert_eq!(posted[2]["interactive"]["type"], "button");
+    assert_eq!(rig.queue_depth("OutboundQueue").await, 0);
+}
 
+#[tokio::test]
+async fn sender_records_the_wamid_of_each_message() {
+    let (rig, graph) = spawn().await;
+    three_kinds_sent(&rig, &graph).await;
     let out = rig
         .item("OUT#wamid.T1", "OUT")
         .await
@@ -194,18 +207,29 @@ async fn sender_delivers_every_kind_in_order_and_records_wamids() {
         s(&rig.item("OUT#wamid.T2", "OUT").await.unwrap(), "dedup_id"),
         "c1:m2"
     );
-    let read = rig.item("SENT#c1:m0", "SENT").await.unwrap();
-    assert!(
-        !read.contains_key("wamid"),
-        "mark-as-read creates no message"
-    );
+}
+
+#[tokio::test]
+async fn sender_records_every_sent_dedup_id() {
+    let (rig, graph) = spawn().await;
+    three_kinds_sent(&rig, &graph).await;
     for d in ["c1:m0", "c1:m1", "c1:m2"] {
         assert!(
             rig.item(&format!("SENT#{d}"), "SENT").await.is_some(),
             "{d}"
         );
     }
-    assert_eq!(rig.queue_depth("OutboundQueue").await, 0);
+}
+
+#[tokio::test]
+async fn a_mark_as_read_is_recorded_without_a_wamid() {
+    let (rig, graph) = spawn().await;
+    three_kinds_sent(&rig, &graph).await;
+    let read = rig.item("SENT#c1:m0", "SENT").await.unwrap();
+    assert!(
+        !read.contains_key("wamid"),
+        "mark-as-read creates no message"
+    );
 }
 
 #[tokio::test]
@@ -243,9 +267,8 @@ async fn sender_never_sends_a_redelivered_message_twice() {
     rig.poll("OutboundQueue", &sender).await.unwrap();
     // The same message again (as after a crash before SQS deleted it; a new SQS dedup id so
     // SQS does not drop it itself).
-    let queue = outbound_queue(&rig);
     let m = text("c1", 1);
-    queue
+    outbound_queue(&rig)
         .send_all(&[QueueMessage::fifo(
             serde_json::to_string(&m).unwrap(),
             &m.group_id(),
@@ -257,50 +280,66 @@ async fn sender_never_sends_a_redelivered_message_twice() {
     assert!(r.batch_item_failures.is_empty());
     assert_eq!(posted(&graph).await.len(), 1, "sent once");
     assert_eq!(rig.queue_depth("OutboundQueue").await, 0);
+}
 
-    // The store itself: the send record is written once.
-    let outbox = rig.delivery_log();
-    let rec = SentRecord {
-        dedup_id: "c1:m1".into(),
+/// The send record of c1:m1 (a text to Ana, wamid `wamid.other`) sent at `sent_at`.
+fn sent_record(dedup_id: &str, sent_at: i64) -> SentRecord {
+    SentRecord {
+        dedup_id: dedup_id.into(),
         wamid: Some("wamid.other".into()),
         conversation_id: Some("c1".into()),
         contact_key: Some(BSUID.into()),
         phone_number_id: PHONE_ID.into(),
-        sent_at: 1,
+        sent_at,
         via: SentVia::Message,
         transcript: None,
-    };
-    assert!(!outbox.record_sent(&rec).await.unwrap());
-    assert!(
-        rig.item("OUT#wamid.other", "OUT").await.is_none(),
-        "the transaction wrote nothing"
-    );
-    let now = rig.clock.unix();
-    assert!(outbox.is_sent("c1:m1", now).await.unwrap());
-    // An expired record (not yet removed by DynamoDB) does not count.
-    let old = SentRecord {
-        dedup_id: "old".into(),
-        sent_at: 1000,
-        ..rec
-    };
-    assert!(outbox.record_sent(&old).await.unwrap());
-    assert!(!outbox.is_sent("old", now).await.unwrap());
+    }
 }
 
 #[tokio::test]
-async fn sender_keeps_order_when_a_message_fails_mid_batch() {
-    let (rig, graph) = spawn().await;
-    // The second message is throttled once, then everything is accepted.
-    Mock::given(body_string_contains("message 2"))
+async fn the_delivery_log_records_a_send_once() {
+    let app = TestApp::spawn().await;
+    let log = app.delivery_log();
+    let now = app.clock.unix();
+    assert!(log.record_sent(&sent_record("c1:m1", now)).await.unwrap());
+    let mut again = sent_record("c1:m1", now);
+    again.wamid = Some("wamid.again".into());
+    assert!(!log.record_sent(&again).await.unwrap());
+    assert!(
+        app.item("OUT#wamid.again", "OUT").await.is_none(),
+        "the transaction wrote nothing"
+    );
+    assert!(log.is_sent("c1:m1", now).await.unwrap());
+}
+
+/// A record past its expiry (not yet removed by DynamoDB) does not count.
+#[tokio::test]
+async fn an_expired_send_record_does_not_count() {
+    let app = TestApp::spawn().await;
+    let log = app.delivery_log();
+    assert!(log.record_sent(&sent_record("old", 1000)).await.unwrap());
+    assert!(!log.is_sent("old", app.clock.unix()).await.unwrap());
+}
+
+/// A local Graph API that throttles the first request containing `body` once, then accepts
+/// everything.
+async fn throttled_once(graph: &MockServer, body: &str) {
+    Mock::given(body_string_contains(body))
         .respond_with(
             ResponseTemplate::new(429)
                 .set_body_json(meta_error(130429, "(#130429) Rate limit hit")),
         )
         .up_to_n_times(1)
         .with_priority(1)
-        .mount(&graph)
+        .mount(graph)
         .await;
-    mount_accepting(&graph).await;
+    mount_accepting(graph).await;
+}
+
+#[tokio::test]
+async fn sender_keeps_order_when_a_message_fails_mid_batch() {
+    let (rig, graph) = spawn().await;
+    throttled_once(&graph, "message 2").await;
     let sender = sender(&rig, &graph, false, 0).await;
     enqueue(&rig, &(1..=4).map(|i| text("c1", i)).collect::<Vec<_>>()).await;
 
@@ -364,11 +403,9 @@ async fn sender_backs_off_with_the_visibility_timeout() {
     assert_eq!(posted(&graph).await.len(), 1);
 }
 
-#[tokio::test]
-async fn sender_retries_throttling_outages_and_network_errors() {
-    let (rig, graph) = spawn().await;
-    let sender = sender(&rig, &graph, false, 0).await;
-    let cases: Vec<(&str, ResponseTemplate)> = vec![
+/// Meta's transient failures (throttling, outages) and a network timeout, each named.
+fn transient_errors() -> Vec<(&'static str, ResponseTemplate)> {
+    vec![
         (
             "130429",
             ResponseTemplate::new(429)
@@ -404,7 +441,14 @@ async fn sender_retries_throttling_outages_and_network_errors() {
             "timeout",
             ResponseTemplate::new(200).set_delay(Duration::from_secs(3)),
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn sender_retries_every_transient_error() {
+    let (rig, graph) = spawn().await;
+    let sender = sender(&rig, &graph, false, 0).await;
+    let cases = transient_errors();
     enqueue(&rig, &[text("c1", 1)]).await;
     for (name, answer) in cases {
         graph.reset().await;
@@ -466,20 +510,25 @@ async fn sender_records_permanent_errors_without_retrying() {
     }
 }
 
-#[tokio::test]
-async fn sender_falls_back_to_the_reengagement_template_outside_the_window() {
-    let (rig, graph) = spawn().await;
+/// A local Graph API that refuses free-form text with 131047 (the 24-hour window is closed)
+/// and accepts templates.
+async fn window_closed(graph: &MockServer) {
     Mock::given(body_string_contains("\"type\":\"text\""))
         .respond_with(
             ResponseTemplate::new(400).set_body_json(meta_error(131047, "Re-engagement message")),
         )
-        .mount(&graph)
+        .mount(graph)
         .await;
     Mock::given(body_string_contains("\"type\":\"template\""))
         .respond_with(accepting())
-        .mount(&graph)
+        .mount(graph)
         .await;
+}
 
+#[tokio::test]
+async fn sender_falls_back_to_the_reengagement_template_outside_the_window() {
+    let (rig, graph) = spawn().await;
+    window_closed(&graph).await;
     let with_template = sender(&rig, &graph, true, 0).await;
     enqueue(&rig, &[text("c1", 1)]).await;
     let (_, r) = rig.poll("OutboundQueue", &with_template).await.unwrap();
@@ -494,14 +543,19 @@ async fn sender_falls_back_to_the_reengagement_template_outside_the_window() {
     let out = rig.item("OUT#wamid.T1", "OUT").await.unwrap();
     assert_eq!(s(&out, "via"), "reengagement_template");
     assert_eq!(s(&out, "dedup_id"), "c1:m1");
+}
 
+#[tokio::test]
+async fn sender_without_a_template_records_the_closed_window() {
+    let (rig, graph) = spawn().await;
+    window_closed(&graph).await;
     let without = sender(&rig, &graph, false, 0).await;
     enqueue(&rig, &[text("c2", 1)]).await;
     let (_, r) = rig.poll("OutboundQueue", &without).await.unwrap();
     assert!(r.batch_item_failures.is_empty());
     assert_eq!(
         posted(&graph).await.len(),
-        3,
+        1,
         "no template without configuration"
     );
     let fail = rig.item("CONV#c2", "FAIL#c2:m1").await.unwrap();
@@ -512,7 +566,7 @@ async fn sender_falls_back_to_the_reengagement_template_outside_the_window() {
 }
 
 #[tokio::test]
-async fn sender_rereads_the_token_after_an_auth_error() {
+async fn sender_rereads_a_rotated_token_after_an_auth_error() {
     let (rig, graph) = spawn().await;
     let expired = meta_error(190, "Error validating access token: Session has expired");
     Mock::given(header("authorization", "Bearer token-1"))
@@ -524,17 +578,18 @@ async fn sender_rereads_the_token_after_an_auth_error() {
         .mount(&graph)
         .await;
     let sender = sender(&rig, &graph, false, 0).await; // reads token-1 at init
-
-    // Rotated in SSM: one re-read, the message goes out.
     rig.put_access_token("token-2").await;
     enqueue(&rig, &[text("c1", 1)]).await;
     let (_, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert!(r.batch_item_failures.is_empty());
-    assert_eq!(posted(&graph).await.len(), 2);
+    assert_eq!(posted(&graph).await.len(), 2, "one re-read, then sent");
     assert!(rig.item("SENT#c1:m1", "SENT").await.is_some());
+}
 
-    // Revoked and not rotated: the message is kept for a later retry.
-    graph.reset().await;
+/// Revoked and not rotated: the message is kept for a later retry.
+#[tokio::test]
+async fn sender_keeps_a_reply_while_the_token_stays_revoked() {
+    let (rig, graph) = spawn().await;
     Mock::given(method("POST"))
         .respond_with(
             ResponseTemplate::new(401)
@@ -542,6 +597,7 @@ async fn sender_rereads_the_token_after_an_auth_error() {
         )
         .mount(&graph)
         .await;
+    let sender = sender(&rig, &graph, false, 0).await;
     enqueue(&rig, &[text("c1", 2)]).await;
     let (_, r) = rig.poll("OutboundQueue", &sender).await.unwrap();
     assert_eq!(r.batch_item_failures.len(), 1);
@@ -553,20 +609,24 @@ async fn sender_rereads_the_token_after_an_auth_error() {
     assert_eq!(rig.queue_depth("OutboundQueue").await, 1);
 }
 
-#[tokio::test]
-async fn sender_parks_an_unreadable_body_at_once_and_a_failing_reply_after_the_maximum_receives() {
-    let (rig, graph) = spawn().await;
+/// A local Graph API that fails every call with a retryable 500.
+async fn always_failing(graph: &MockServer) {
     Mock::given(method("POST"))
         .respond_with(
             ResponseTemplate::new(500).set_body_json(meta_error(131000, "Something went wrong")),
         )
-        .mount(&graph)
+        .mount(graph)
         .await;
+}
+
+/// A body that is not an OutboundMessage (another contact's group) is parked at once.
+#[tokio::test]
+async fn sender_parks_an_unreadable_body_at_once() {
+    let (rig, graph) = spawn().await;
+    always_failing(&graph).await;
     let sender = sender(&rig, &graph, false, 0).await;
     enqueue(&rig, &[text("c1", 1)]).await;
-    // A body that is not an OutboundMessage (another contact's group) is parked at once.
-    let queue = outbound_queue(&rig);
-    queue
+    outbound_queue(&rig)
         .send_all(&[QueueMessage::fifo(
             "{\"kind\":\"text\"}".into(),
             "106540352242922:other",
@@ -590,7 +650,15 @@ async fn sender_parks_an_unreadable_body_at_once_and_a_failing_reply_after_the_m
         )],
         "parked by the sender on its first receive"
     );
-    let mut receives = 1;
+}
+
+#[tokio::test]
+async fn sender_leaves_a_failing_reply_to_sqs_until_the_maximum_receives() {
+    let (rig, graph) = spawn().await;
+    always_failing(&graph).await;
+    let sender = sender(&rig, &graph, false, 0).await;
+    enqueue(&rig, &[text("c1", 1)]).await;
+    let mut receives = 0;
     while let Some((n, r)) = rig.poll("OutboundQueue", &sender).await {
         assert_eq!(r.batch_item_failures.len(), n, "nothing is deleted");
         receives += 1;
@@ -605,21 +673,27 @@ async fn sender_parks_an_unreadable_body_at_once_and_a_failing_reply_after_the_m
     assert!(rig.item("SENT#c1:m1", "SENT").await.is_none());
 }
 
-#[tokio::test]
-async fn one_contacts_retryable_failure_does_not_hold_back_another_contacts_reply() {
-    let (rig, graph) = spawn().await;
+/// A local Graph API that fails every request for `recipient` with a retryable 500 and
+/// accepts the others.
+async fn failing_for(graph: &MockServer, recipient: &str) {
     Mock::given(method("POST"))
-        .and(body_string_contains(BSUID))
+        .and(body_string_contains(recipient))
         .respond_with(
             ResponseTemplate::new(500).set_body_json(meta_error(131000, "Something went wrong")),
         )
         .with_priority(1)
-        .mount(&graph)
+        .mount(graph)
         .await;
     Mock::given(method("POST"))
         .respond_with(accepting())
-        .mount(&graph)
+        .mount(graph)
         .await;
+}
+
+#[tokio::test]
+async fn one_contacts_retryable_failure_does_not_hold_back_another_contacts_reply() {
+    let (rig, graph) = spawn().await;
+    failing_for(&graph, BSUID).await;
     let sender = sender(&rig, &graph, false, 30).await;
     let mut other = text("c2", 1);
     other.recipient.user_id = Some("US.99999999999999999999".into());

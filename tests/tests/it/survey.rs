@@ -1,15 +1,20 @@
-//! survey-engine against moto: the wiring of the pure engine (`shared/src/survey/engine_tests.rs`
-//! proves the survey's decisions) to the table and queues: the full survey to the assignment
-//! job, duplicate and concurrent delivery, lost effects, the reopen window, republishing
-//! mid-conversation, statuses, BSUID changes, reminders, parking, and the requests per answer.
-//! Every test runs on its own [`TestApp`].
+//! survey-engine against moto: the wiring of the pure engine to the table and queues. The
+//! survey's decisions (questions, retries, fallbacks, keywords, what a returning contact is
+//! asked) are proven in `shared/src/survey/engine_tests.rs`; here only what they become in
+//! the store and on the queues: the full survey to the assignment job, duplicate and
+//! concurrent delivery, lost effects, the reopen window, republishing mid-conversation,
+//! statuses, BSUID changes, reminders, parking, the admin commands and the requests per
+//! answer. Every test runs on its own [`TestApp`], except the parts of the full survey, which
+//! share one (`full_survey_snapshot`).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use prechat::entrypoints::survey_engine::SurveyEngine;
 use prechat::queue::FifoContract;
+use prechat::routing::job::AssignRequest;
 use prechat::routing::job::HandoffReason;
 use prechat::store::conversation_store::{
-    applied_pk, contact_pk, conversation_pk, Applied, ConversationStore, APPLIED_TTL_SECONDS,
+    applied_pk, contact_pk, conversation_pk, Applied, ContactRecord, ConversationStore,
+    APPLIED_TTL_SECONDS,
 };
 use prechat::store::delivery_log::{DeliveryLog, SentRecord, SentVia};
 use prechat::store::survey_store::{survey_pk, version_sk, Published, SurveyStore};
@@ -19,10 +24,10 @@ use prechat::transcript::{Author, Body, DeliveryStatus as TDeliveryStatus, Entry
 use prechat::whatsapp::event::{
     ApiError, DeliveryStatus, InboundEvent, MessageContent, StatusUpdate, UserIdUpdate,
 };
-use prechat::whatsapp::outbound::OutboundBody;
+use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage};
 use prechat::whatsapp::ContactRef;
 use prechat_tests::app::{
-    ana, body_text, is_read, message_id, s, tap, text, total, TestApp, PNID, T0,
+    ana, body_text, is_read, message_id, s, tap, text, total, Item, TestApp, PNID, T0,
 };
 use prechat_tests::sqs;
 
@@ -82,12 +87,43 @@ async fn full_survey(r: &TestApp, who: &ContactRef) {
     r.say(who, text("The parcel never arrived")).await;
 }
 
-#[tokio::test]
-async fn a_full_survey_ends_with_the_assignment_job() {
+/// What the default survey answered to the end leaves behind: built once, on its own runtime
+/// (each test has its own), and shared by the tests of its parts.
+struct FullSurvey {
+    out: Vec<OutboundMessage>,
+    jobs: Vec<AssignRequest>,
+    conv: Item,
+    doc: serde_json::Value,
+}
+
+async fn take_full_survey() -> FullSurvey {
     let r = TestApp::spawn().await;
     let who = ana();
     full_survey(&r, &who).await;
-    let out = r.outbound().await;
+    FullSurvey {
+        out: r.outbound().await,
+        jobs: r.jobs().await,
+        conv: r.conversation(&who).await,
+        doc: r.contact_doc(&who).await,
+    }
+}
+
+fn full_survey_snapshot() -> &'static FullSurvey {
+    static SNAPSHOT: std::sync::OnceLock<FullSurvey> = std::sync::OnceLock::new();
+    SNAPSHOT.get_or_init(|| {
+        std::thread::spawn(|| {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(take_full_survey())
+        })
+        .join()
+        .unwrap()
+    })
+}
+
+#[test]
+fn a_full_survey_sends_eleven_messages_to_the_bsuid() {
+    let out = &full_survey_snapshot().out;
     // greeting + 9 questions + completion
     assert_eq!(
         out.len(),
@@ -103,7 +139,11 @@ async fn a_full_survey_ends_with_the_assignment_job() {
     assert!(out
         .iter()
         .all(|m| m.recipient.user_id.as_deref() == Some("US.13491208655302741918")));
-    let jobs = r.jobs().await;
+}
+
+#[test]
+fn a_full_survey_ends_with_the_assignment_job() {
+    let jobs = &full_survey_snapshot().jobs;
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
     assert_eq!(job.reason, HandoffReason::Completed);
@@ -111,16 +151,24 @@ async fn a_full_survey_ends_with_the_assignment_job() {
     assert_eq!(job.answers["inquiry"], "after_sales");
     assert_eq!(job.answers["country"], "ES");
     assert_eq!(job.fields["email"], "ana@example.com");
-    let conv = r.conversation(&who).await;
-    assert_eq!(s(&conv, "status"), "handed_off");
-    assert_eq!(s(&conv, "conversation_id"), "", "no stray attributes");
+}
+
+#[test]
+fn a_full_survey_leaves_the_conversation_handed_off_with_its_answers() {
+    let conv = &full_survey_snapshot().conv;
+    assert_eq!(s(conv, "status"), "handed_off");
+    assert_eq!(s(conv, "conversation_id"), "", "no stray attributes");
     assert_eq!(
         conv["answers"].as_m().unwrap()["description"]
             .as_s()
             .unwrap(),
         "The parcel never arrived"
     );
-    let doc = r.contact_doc(&who).await;
+}
+
+#[test]
+fn a_full_survey_stores_the_consent_on_the_contact() {
+    let doc = &full_survey_snapshot().doc;
     assert_eq!(doc["contact"]["consent"]["accepted"], true);
     assert_eq!(doc["contact"]["consent"]["policy_version"], "2026-01");
     assert!(doc["contact"]["consent"]["text"]
@@ -129,10 +177,9 @@ async fn a_full_survey_ends_with_the_assignment_job() {
         .contains("privacy policy"));
 }
 
-#[tokio::test]
-async fn duplicate_delivery_of_every_message_applies_once() {
-    let r = TestApp::spawn().await;
-    let who = ana();
+/// Delivers each of six answers twice in one batch and once more later, then all six again
+/// with the request counter reset; the six events.
+async fn every_message_delivered_again(r: &TestApp, who: &ContactRef) -> Vec<InboundEvent> {
     let answers = [
         text("hello"),
         tap("en"),
@@ -143,17 +190,23 @@ async fn duplicate_delivery_of_every_message_applies_once() {
     ];
     let mut sent = Vec::new();
     for a in answers {
-        let e = r.message(&who, a);
+        let e = r.message(who, a);
         // twice in the same batch, and once more later
         r.deliver(&[e.clone(), e.clone()]).await;
         sent.push(e);
     }
     r.requests.reset();
     r.deliver(&sent).await;
+    sent
+}
+
+#[tokio::test]
+async fn a_redelivery_costs_one_refused_transaction_two_reads_one_send() {
+    let r = TestApp::spawn().await;
+    let n = every_message_delivered_again(&r, &ana()).await.len();
     let counts = r.requests.snapshot();
     // Each redelivery: the read, the transaction that its `APPLIED#` record refuses, the read
     // of that record, and its effects sent again (SQS and the sender drop them by dedup id).
-    let n = sent.len();
     assert_eq!(
         counts.get("DynamoDB_20120810.TransactWriteItems"),
         Some(&n),
@@ -161,6 +214,13 @@ async fn duplicate_delivery_of_every_message_applies_once() {
     );
     assert_eq!(counts.get("DynamoDB_20120810.GetItem"), Some(&(2 * n)));
     assert_eq!(r.requests.total("AmazonSQS."), n, "{counts:?}");
+}
+
+#[tokio::test]
+async fn duplicate_delivery_of_every_message_applies_once() {
+    let r = TestApp::spawn().await;
+    let who = ana();
+    every_message_delivered_again(&r, &who).await;
     let out = r.outbound().await;
     let bodies: Vec<&str> = out.iter().map(body_text).collect();
     // greeting, language, consent, name, email, retry, customer id: nothing twice
@@ -184,49 +244,77 @@ async fn two_messages_arriving_together_apply_in_order() {
     let conv = r.conversation(&who).await;
     assert_eq!(s(&conv, "current_question"), "name");
     assert_eq!(s(&conv, "language"), "es");
-    // An invocation that read the contact before another one applied a message loses its
-    // write: the transaction is conditioned on the revision it read and on the message id.
-    // (Deterministic interleaving here; `the_same_message_in_two_invocations_at_once_applies_once`
-    // races them for real.)
-    let store = r.conversations();
-    let stale = store
+}
+
+/// Ana in Spanish at the name question: the contact as read then, and the name answer
+/// delivered after that read (its message id).
+async fn a_stale_read_then_the_name(
+    r: &TestApp,
+    who: &ContactRef,
+) -> (ContactRecord, InboundEvent) {
+    for m in [text("hi"), tap("es"), tap("yes")] {
+        r.say(who, m).await;
+    }
+    let stale = r
+        .conversations()
         .load(PNID, &who.key().unwrap(), false)
         .await
         .unwrap()
         .unwrap();
-    let c = r.message(&who, text("Ana"));
+    let c = r.message(who, text("Ana"));
     r.deliver(std::slice::from_ref(&c)).await;
-    let InboundEvent::Message(cm) = &c else {
-        unreachable!()
-    };
-    let now = r.clock.unix();
+    (stale, c)
+}
+
+/// An invocation that read the contact before another one applied a message loses its write:
+/// the transaction is conditioned on the revision it read. (Deterministic interleaving here;
+/// `the_same_message_in_two_invocations_at_once_applies_once` races them for real.)
+#[tokio::test]
+async fn a_commit_on_a_stale_read_is_refused() {
+    let r = TestApp::spawn().await;
+    let (stale, c) = a_stale_read_then_the_name(&r, &ana()).await;
     let other = Applied {
-        message_id: format!("{}-other", cm.message_id),
+        message_id: format!("{}-other", message_id(&c)),
         ..Default::default()
     };
-    let err = store
-        .commit(&stale, &stale.clone(), &other, now)
+    let err = r
+        .conversations()
+        .commit(&stale, &stale.clone(), &other, r.clock.unix())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::ConditionFailed(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_commit_of_an_applied_message_id_is_refused() {
+    let r = TestApp::spawn().await;
+    let who = ana();
+    let (_, c) = a_stale_read_then_the_name(&r, &who).await;
+    let store = r.conversations();
     let fresh = store
         .load(PNID, &who.key().unwrap(), false)
         .await
         .unwrap()
         .unwrap();
     let again = Applied {
-        message_id: cm.message_id.clone(),
+        message_id: message_id(&c).to_owned(),
         ..Default::default()
     };
     let err = store
-        .commit(&fresh, &fresh.clone(), &again, now)
+        .commit(&fresh, &fresh.clone(), &again, r.clock.unix())
         .await
         .unwrap_err();
     assert!(
         matches!(err, StoreError::ConditionFailed(_)),
         "an applied id never applies again: {err:?}"
     );
-    // and the same message delivered again changes nothing
+}
+
+#[tokio::test]
+async fn an_applied_message_delivered_again_changes_nothing() {
+    let r = TestApp::spawn().await;
+    let who = ana();
+    let (_, c) = a_stale_read_then_the_name(&r, &who).await;
     r.deliver(&[c]).await;
     let conv = r.conversation(&who).await;
     assert_eq!(s(&conv, "current_question"), "email");
@@ -238,131 +326,50 @@ async fn two_messages_arriving_together_apply_in_order() {
     assert_eq!(names, 1, "the email question went out once");
 }
 
+/// The wiring of a hand-off to the conversation item (the engine's decisions about hand-offs:
+/// `engine_tests.rs`).
 #[tokio::test]
-async fn invalid_answers_go_through_retries_to_the_fallback() {
+async fn a_handoff_stores_its_reason_on_the_conversation() {
     let r = TestApp::spawn().await;
-    let who = ana();
-    for m in [
-        text("hi"),
-        tap("en"),
-        tap("yes"),
-        text("Ana"),
-        text("skip"),
-        text("skip"),
-    ] {
-        r.say(&who, m).await;
-    }
-    r.outbound().await;
-    // inquiry: three invalid answers, fallback handoff
-    r.say(&who, text("pizza")).await;
-    r.say(
-        &who,
-        MessageContent::Reaction {
-            message_id: "wamid.x".into(),
-            emoji: Some("👍".into()),
-        },
-    )
-    .await;
-    let out = r.outbound().await;
-    assert!(body_text(&out[0]).starts_with("Sorry, I did not understand that."));
-    assert!(body_text(&out[1]).starts_with("Please answer with a text message."));
-    assert!(r.jobs().await.is_empty());
-    r.say(&who, text("9")).await;
-    let out = r.outbound().await;
-    assert_eq!(
-        body_text(&out[0]),
-        "No problem, we are connecting you with an agent now."
-    );
-    let jobs = r.jobs().await;
-    assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].reason, HandoffReason::Fallback);
-    assert!(!jobs[0].answers.contains_key("inquiry"));
-    let conv = r.conversation(&who).await;
-    assert_eq!(s(&conv, "handoff_reason"), "fallback");
+    r.say(&ana(), text("hi")).await;
+    r.say(&ana(), text("human")).await;
+    let conv = r.conversation(&ana()).await;
+    assert_eq!(s(&conv, "handoff_reason"), "requested");
 }
 
-#[tokio::test]
-async fn the_when_branch_asks_the_order_only_after_sales() {
-    let r = TestApp::spawn().await;
-    let who = ana();
-    for m in [
-        text("hi"),
-        tap("en"),
-        tap("yes"),
-        text("Ana"),
-        text("skip"),
-        text("skip"),
-        tap("sales"),
-    ] {
-        r.say(&who, m).await;
-    }
-    assert_eq!(
-        s(&r.conversation(&who).await, "current_question"),
-        "country"
-    );
-    r.say(&who, text("restart")).await;
-    for m in [text("Ana"), text("skip"), text("skip"), tap("after_sales")] {
-        r.say(&who, m).await;
-    }
-    assert_eq!(
-        s(&r.conversation(&who).await, "current_question"),
-        "order_id"
-    );
-}
-
-#[tokio::test]
-async fn restart_and_human_keywords() {
-    let r = TestApp::spawn().await;
-    let who = ana();
-    for m in [text("hi"), tap("en"), tap("yes"), text("Ana")] {
-        r.say(&who, m).await;
-    }
-    r.say(&who, text("Restart")).await;
-    let conv = r.conversation(&who).await;
-    assert_eq!(
-        s(&conv, "current_question"),
-        "email",
-        "name, language and consent are saved on the contact"
-    );
-    assert!(conv["answers"].as_m().unwrap().is_empty());
-    r.outbound().await;
-    r.say(&who, text("HUMAN")).await;
-    let jobs = r.jobs().await;
-    assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].reason, HandoffReason::Requested);
-    assert_eq!(
-        body_text(&r.outbound().await[0]),
-        "No problem, we are connecting you with an agent now."
-    );
-    // handed off: silent
-    r.say(&who, text("are you there?")).await;
-    assert!(r.outbound().await.is_empty());
-    assert!(r.jobs().await.is_empty());
-}
-
-#[tokio::test]
-async fn a_conversation_reopens_within_the_window_and_a_new_one_starts_after() {
-    let r = TestApp::spawn().await;
-    let who = ana();
-    r.say(&who, text("hi")).await;
-    r.say(&who, text("agent")).await;
-    let first = s(&r.conversation(&who).await, "pk")
+/// Ana asked for an agent and the agent closed the conversation; its id.
+async fn closed_by_the_agent(r: &TestApp) -> String {
+    r.say(&ana(), text("hi")).await;
+    r.say(&ana(), text("agent")).await;
+    let id = s(&r.conversation(&ana()).await, "pk")
         .trim_start_matches("CONV#")
         .to_owned();
-    agent_closes(&r, &first).await;
+    agent_closes(r, &id).await;
     r.jobs().await;
     r.outbound().await;
+    id
+}
+
+#[tokio::test]
+async fn a_message_within_the_window_reopens_the_closed_conversation() {
+    let r = TestApp::spawn().await;
+    let first = closed_by_the_agent(&r).await;
     r.clock.advance(3600);
-    r.say(&who, text("one more thing")).await;
-    let conv = r.conversation(&who).await;
+    r.say(&ana(), text("one more thing")).await;
+    let conv = r.conversation(&ana()).await;
     assert_eq!(s(&conv, "pk"), format!("CONV#{first}"), "same conversation");
     assert_eq!(s(&conv, "status"), "handed_off");
     assert!(!conv.contains_key("closed_at"), "reopened");
     assert_eq!(r.jobs().await.len(), 1, "back to the agents");
-    agent_closes(&r, &first).await;
+}
+
+#[tokio::test]
+async fn a_message_after_the_window_starts_a_new_conversation() {
+    let r = TestApp::spawn().await;
+    let first = closed_by_the_agent(&r).await;
     r.clock.advance(25 * 3600);
-    r.say(&who, text("new question")).await;
-    let conv = r.conversation(&who).await;
+    r.say(&ana(), text("new question")).await;
+    let conv = r.conversation(&ana()).await;
     assert_ne!(s(&conv, "pk"), format!("CONV#{first}"));
     assert_eq!(s(&conv, "status"), "surveying");
     let out = r.outbound().await;
@@ -371,10 +378,20 @@ async fn a_conversation_reopens_within_the_window_and_a_new_one_starts_after() {
         "{}",
         body_text(&out[0])
     );
+}
+
+#[tokio::test]
+async fn a_new_conversation_keeps_the_agents_close_of_the_old_one() {
+    let r = TestApp::spawn().await;
+    let first = closed_by_the_agent(&r).await;
+    r.clock.advance(25 * 3600);
+    r.say(&ana(), text("new question")).await;
     let old = r.item(conversation_pk(&first), "CONV").await.unwrap();
     assert_eq!(s(&old, "closed_by"), "agent:1", "the agent's close is kept");
 }
 
+/// The wiring of what a contact gave in an earlier conversation (its use: `engine_tests.rs`
+/// `a_returning_contact_*`).
 #[tokio::test]
 async fn a_returning_contact_is_not_asked_again() {
     let r = TestApp::spawn().await;
@@ -393,20 +410,11 @@ async fn a_returning_contact_is_not_asked_again() {
         "What can we help you with?",
         "language, consent, name, email, phone, customer id known"
     );
-    r.say(&who, tap("sales")).await;
-    r.say(&who, text("Need a quote")).await; // country known: straight to the description
-    let jobs = r.jobs().await;
-    assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].fields["customer_id"], "C123456");
-    assert_eq!(jobs[0].answers["description"], "Need a quote");
 }
 
 #[tokio::test]
-async fn a_survey_republished_mid_conversation_finishes_on_its_version() {
+async fn publishing_the_same_survey_twice_makes_one_version() {
     let r = TestApp::spawn().await;
-    let who = ana();
-    r.say(&who, text("hi")).await;
-    r.say(&who, tap("en")).await;
     let store = r.surveys();
     let v1 = DEFAULT_SURVEY_YAML.replace("What is your full name?", "Your name, please?");
     assert_eq!(
@@ -417,6 +425,26 @@ async fn a_survey_republished_mid_conversation_finishes_on_its_version() {
         store.publish("default", &v1, T0).await.unwrap(),
         Published::Unchanged(1)
     );
+    let listed = store.list("default").await.unwrap();
+    assert_eq!(
+        listed.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![1]
+    );
+}
+
+/// Publishes version 1 of the default survey, which renames the name question.
+async fn publish_a_renamed_name_question(r: &TestApp) {
+    let v1 = DEFAULT_SURVEY_YAML.replace("What is your full name?", "Your name, please?");
+    r.surveys().publish("default", &v1, T0).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_survey_republished_mid_conversation_finishes_on_its_version() {
+    let r = TestApp::spawn().await;
+    let who = ana();
+    r.say(&who, text("hi")).await;
+    r.say(&who, tap("en")).await;
+    publish_a_renamed_name_question(&r).await;
     r.outbound().await;
     r.say(&who, tap("yes")).await;
     let out = r.outbound().await;
@@ -429,7 +457,12 @@ async fn a_survey_republished_mid_conversation_finishes_on_its_version() {
         r.conversation(&who).await["survey_version"].as_n().unwrap(),
         "0"
     );
-    // a new contact gets version 1
+}
+
+#[tokio::test]
+async fn a_new_contact_gets_the_latest_version() {
+    let r = TestApp::spawn().await;
+    publish_a_renamed_name_question(&r).await;
     let bob = ContactRef {
         wa_id: Some("447700900123".into()),
         profile_name: Some("Bob".into()),
@@ -443,11 +476,6 @@ async fn a_survey_republished_mid_conversation_finishes_on_its_version() {
     assert_eq!(
         r.conversation(&bob).await["survey_version"].as_n().unwrap(),
         "1"
-    );
-    let listed = store.list("default").await.unwrap();
-    assert_eq!(
-        listed.iter().map(|v| v.version).collect::<Vec<_>>(),
-        vec![1]
     );
 }
 
@@ -510,14 +538,12 @@ async fn requests_per_answer_are_counted() {
     println!("ms per answer at moto: {times:?}; contact item ~{size} bytes");
 }
 
-#[tokio::test]
-async fn statuses_update_delivery_and_failures_are_recorded_once() {
-    let r = TestApp::spawn().await;
-    let who = ana();
-    r.say(&who, text("hi")).await;
+/// A question the engine sent to Ana, with the record the reply-sender writes after Meta
+/// accepted it: (wamid, conversation id, dedup id).
+async fn a_sent_question(r: &TestApp) -> (String, String, String) {
+    r.say(&ana(), text("hi")).await;
     let out = r.outbound().await;
     let conv_id = out[1].conversation_id.clone().unwrap();
-    // What the reply-sender writes after Meta accepted the question.
     let wamid = format!("wamid.out.{}", r.env.prefix);
     r.env
         .dynamo
@@ -530,82 +556,122 @@ async fn statuses_update_delivery_and_failures_are_recorded_once() {
         .send()
         .await
         .unwrap();
-    let status = |st: DeliveryStatus, at: i64| {
-        InboundEvent::Status(StatusUpdate {
-            phone_number_id: PNID.into(),
-            message_id: wamid.clone(),
-            status: st,
-            timestamp: at,
-            recipient: ContactRef {
-                user_id: who.user_id.clone(),
-                ..Default::default()
-            },
-            errors: if st == DeliveryStatus::Failed {
-                vec![ApiError {
-                    code: 131026,
-                    title: "Message undeliverable".into(),
-                    details: None,
-                }]
-            } else {
-                vec![]
-            },
-            conversation: None,
-            pricing: None,
-        })
-    };
+    (wamid, conv_id, out[1].dedup_id.clone())
+}
+
+/// Meta's status `st` at `at` of the message `wamid` sent to Ana (error 131026 if failed).
+fn status(wamid: &str, st: DeliveryStatus, at: i64) -> InboundEvent {
+    InboundEvent::Status(StatusUpdate {
+        phone_number_id: PNID.into(),
+        message_id: wamid.into(),
+        status: st,
+        timestamp: at,
+        recipient: ContactRef {
+            user_id: ana().user_id.clone(),
+            ..Default::default()
+        },
+        errors: if st == DeliveryStatus::Failed {
+            vec![ApiError {
+                code: 131026,
+                title: "Message undeliverable".into(),
+                details: None,
+            }]
+        } else {
+            vec![]
+        },
+        conversation: None,
+        pricing: None,
+    })
+}
+
+#[tokio::test]
+async fn an_older_status_does_not_replace_a_newer_one() {
+    let r = TestApp::spawn().await;
+    let (wamid, _, _) = a_sent_question(&r).await;
     r.deliver(&[
-        status(DeliveryStatus::Delivered, T0 + 2),
-        status(DeliveryStatus::Sent, T0 + 1),
+        status(&wamid, DeliveryStatus::Delivered, T0 + 2),
+        status(&wamid, DeliveryStatus::Sent, T0 + 1),
     ])
     .await;
     let item = r.item(format!("OUT#{wamid}"), "OUT").await.unwrap();
-    assert_eq!(
-        s(&item, "delivery_status"),
-        "delivered",
-        "an older status does not go back"
-    );
-    r.deliver(&[
-        status(DeliveryStatus::Failed, T0 + 3),
-        status(DeliveryStatus::Failed, T0 + 3),
-    ])
-    .await;
-    r.deliver(&[status(DeliveryStatus::Failed, T0 + 3)]).await;
+    assert_eq!(s(&item, "delivery_status"), "delivered");
+}
+
+/// The failed status three times (twice in one batch): one failure record.
+async fn failed_three_times(r: &TestApp, wamid: &str) {
+    let failed = status(wamid, DeliveryStatus::Failed, T0 + 3);
+    r.deliver(&[failed.clone(), failed.clone()]).await;
+    r.deliver(&[failed]).await;
+}
+
+#[tokio::test]
+async fn a_failed_status_counts_once_on_the_conversation() {
+    let r = TestApp::spawn().await;
+    let (wamid, conv_id, _) = a_sent_question(&r).await;
+    failed_three_times(&r, &wamid).await;
     let conv = r.item(conversation_pk(&conv_id), "CONV").await.unwrap();
     assert_eq!(conv["failed_messages"].as_n().unwrap(), "1");
+}
+
+#[tokio::test]
+async fn a_failed_status_records_the_error_under_the_dedup_id() {
+    let r = TestApp::spawn().await;
+    let (wamid, conv_id, dedup_id) = a_sent_question(&r).await;
+    failed_three_times(&r, &wamid).await;
     let failure = r
         .item(conversation_pk(&conv_id), &format!("FAILED#{wamid}"))
         .await
         .unwrap();
     assert_eq!(s(&failure, "error"), "131026 Message undeliverable");
-    assert_eq!(s(&failure, "dedup_id"), out[1].dedup_id);
-    // A status of a message the sender has not recorded (yet) is kept, not retried.
-    let mut other = status(DeliveryStatus::Read, T0);
-    if let InboundEvent::Status(st) = &mut other {
-        st.message_id = "wamid.not-ours".into();
-    }
+    assert_eq!(s(&failure, "dedup_id"), dedup_id);
+}
+
+/// A status of a message the sender has not recorded (yet) is kept, not retried.
+#[tokio::test]
+async fn a_status_of_an_unrecorded_message_is_not_retried() {
+    let r = TestApp::spawn().await;
+    let other = status("wamid.not-ours", DeliveryStatus::Read, T0);
     assert!(r.try_deliver(&[other]).await.is_empty());
+}
+
+/// Meta may report `delivered` before the reply-sender has written `OUT#{wamid}` (its write
+/// follows Meta's 200): the early status, recorded; its wamid.
+async fn an_early_status(r: &TestApp) -> String {
+    let wamid = format!("wamid.early.{}", r.env.prefix);
+    r.deliver(&[status(&wamid, DeliveryStatus::Delivered, T0 + 5)])
+        .await;
+    wamid
+}
+
+#[tokio::test]
+async fn the_senders_record_keeps_an_early_status() {
+    let r = TestApp::spawn().await;
+    let wamid = an_early_status(&r).await;
+    let recorded = r
+        .delivery_log()
+        .record_sent(&SentRecord {
+            dedup_id: format!("conv-early:{}", r.env.prefix),
+            wamid: Some(wamid.clone()),
+            conversation_id: Some("conv-early".into()),
+            contact_key: ana().user_id.clone().map(Into::into),
+            phone_number_id: PNID.into(),
+            sent_at: T0 + 4,
+            via: SentVia::Message,
+            transcript: None,
+        })
+        .await
+        .unwrap();
+    assert!(recorded);
+    let item = r.item(format!("OUT#{wamid}"), "OUT").await.unwrap();
+    assert_eq!(s(&item, "delivery_status"), "delivered");
+    assert_eq!(s(&item, "conversation_id"), "conv-early");
+    assert_eq!(s(&item, "dedup_id"), format!("conv-early:{}", r.env.prefix));
 }
 
 #[tokio::test]
 async fn a_status_that_arrives_before_the_senders_record_is_kept() {
-    // Meta may report `delivered` before the reply-sender has written `OUT#{wamid}` (its
-    // write follows Meta's 200). Both writes must survive, in either order.
     let r = TestApp::spawn().await;
-    let wamid = format!("wamid.early.{}", r.env.prefix);
-    r.deliver(&[InboundEvent::Status(StatusUpdate {
-        phone_number_id: PNID.into(),
-        message_id: wamid.clone(),
-        status: DeliveryStatus::Delivered,
-        timestamp: T0 + 5,
-        recipient: ContactRef {
-            user_id: ana().user_id.clone(),
-            ..Default::default()
-        },
-        errors: vec![],
-        conversation: None,
-        pricing: None,
-    })])
-    .await;
+    let wamid = an_early_status(&r).await;
     let early = r
         .item(format!("OUT#{wamid}"), "OUT")
         .await
@@ -615,31 +681,6 @@ async fn a_status_that_arrives_before_the_senders_record_is_kept() {
         early.contains_key("expires_at"),
         "an early record still expires"
     );
-
-    let outbox = r.delivery_log();
-    use prechat::store::delivery_log::DeliveryLog as _;
-    let recorded = outbox
-        .record_sent(&prechat::store::delivery_log::SentRecord {
-            dedup_id: format!("conv-early:{}", r.env.prefix),
-            wamid: Some(wamid.clone()),
-            conversation_id: Some("conv-early".into()),
-            contact_key: ana().user_id.clone().map(Into::into),
-            phone_number_id: PNID.into(),
-            sent_at: T0 + 4,
-            via: prechat::store::delivery_log::SentVia::Message,
-            transcript: None,
-        })
-        .await
-        .unwrap();
-    assert!(recorded);
-    let item = r.item(format!("OUT#{wamid}"), "OUT").await.unwrap();
-    assert_eq!(
-        s(&item, "delivery_status"),
-        "delivered",
-        "the sender's write keeps the status"
-    );
-    assert_eq!(s(&item, "conversation_id"), "conv-early");
-    assert_eq!(s(&item, "dedup_id"), format!("conv-early:{}", r.env.prefix));
 }
 
 #[tokio::test]
@@ -682,7 +723,7 @@ async fn a_bsuid_change_moves_the_contact() {
 }
 
 #[tokio::test]
-async fn the_sample_event_runs_and_a_bad_body_is_parked_in_the_inbound_dlq_at_once() {
+async fn the_sample_event_greets_the_contact() {
     let r = TestApp::spawn().await;
     let response = r.engine.handle(sqs::sample("survey-engine.json")).await;
     assert!(response.batch_item_failures.is_empty());
@@ -695,6 +736,11 @@ async fn the_sample_event_runs_and_a_bad_body_is_parked_in_the_inbound_dlq_at_on
         out.iter().map(body_text).collect::<Vec<_>>()
     );
     assert!(body_text(&out[0]).starts_with("Hi Sheena!"));
+}
+
+#[tokio::test]
+async fn a_bad_body_is_parked_in_the_inbound_dlq_at_once() {
+    let r = TestApp::spawn().await;
     let bad = sqs::event([sqs::record("bad", "{not json", Some("pn:someone"), None)]);
     assert!(
         r.engine.handle(bad).await.batch_item_failures.is_empty(),
@@ -754,79 +800,135 @@ async fn a_conversation_whose_survey_version_is_gone_is_parked_in_the_inbound_dl
     );
 }
 
-#[tokio::test]
-async fn admin_publishes_lists_and_shows_versions() {
-    let r = TestApp::spawn().await;
-    let store = r.surveys();
+/// `prechat-admin survey ...` with `args`, at `at`, against the app's survey store.
+async fn survey_admin(r: &TestApp, args: &[&str], at: i64) -> Result<String, String> {
+    let args = args.iter().map(|s| s.to_string()).collect();
+    prechat::admin::survey::run_with(&r.surveys(), args, at)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Writes `yaml` to a survey file of this app; its path.
+fn survey_file(r: &TestApp, yaml: &str) -> String {
     let dir = std::env::temp_dir().join(format!("prechat-survey-{}", r.env.prefix));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("survey.yaml");
-    let path = file.to_str().unwrap().to_owned();
-    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    // invalid: nothing is published
-    std::fs::write(
-        &file,
-        DEFAULT_SURVEY_YAML.replace("in: [after_sales]", "in: [refunds]"),
-    )
-    .unwrap();
-    let err = prechat::admin::survey::run_with(&store, args(&["publish", &path]), T0)
-        .await
-        .unwrap_err()
-        .to_string();
+    std::fs::write(&file, yaml).unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn admin_refuses_to_publish_an_invalid_survey() {
+    let r = TestApp::spawn().await;
+    let path = survey_file(
+        &r,
+        &DEFAULT_SURVEY_YAML.replace("in: [after_sales]", "in: [refunds]"),
+    );
+    let err = survey_admin(&r, &["publish", &path], T0).await.unwrap_err();
     assert!(
         err.contains("\"refunds\" is not a possible answer of \"inquiry\""),
         "{err}"
     );
-    assert!(store.list("default").await.unwrap().is_empty());
-    std::fs::write(&file, DEFAULT_SURVEY_YAML).unwrap();
-    let out = prechat::admin::survey::run_with(&store, args(&["publish", &path]), T0)
-        .await
-        .unwrap();
+    assert!(r.surveys().list("default").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn admin_publishes_a_new_survey_as_version_1() {
+    let r = TestApp::spawn().await;
+    let path = survey_file(&r, DEFAULT_SURVEY_YAML);
+    let out = survey_admin(&r, &["publish", &path], T0).await.unwrap();
     assert!(out.contains("published \"default\" version 1"), "{out}");
-    let out = prechat::admin::survey::run_with(&store, args(&["publish", &path]), T0)
-        .await
-        .unwrap();
+}
+
+#[tokio::test]
+async fn admin_publishes_nothing_for_an_unchanged_survey() {
+    let r = TestApp::spawn().await;
+    let path = survey_file(&r, DEFAULT_SURVEY_YAML);
+    survey_admin(&r, &["publish", &path], T0).await.unwrap();
+    let out = survey_admin(&r, &["publish", &path], T0).await.unwrap();
     assert!(out.contains("nothing published"), "{out}");
-    std::fs::write(&file, DEFAULT_SURVEY_YAML.replace("Choose", "Pick one")).unwrap();
-    prechat::admin::survey::run_with(&store, args(&["publish", &path]), T0 + 60)
-        .await
-        .unwrap();
-    // through the real command line entry, table given as an option
-    let table = r.env.table("StateTable").to_owned();
-    let listed = prechat::admin::run(args(&["--table", &table, "survey", "list", "default"]))
-        .await
-        .unwrap();
+}
+
+/// Version 1 (the default survey) at T0, version 2 ("Pick one") a minute later.
+async fn two_versions_published(r: &TestApp) {
+    let path = survey_file(r, DEFAULT_SURVEY_YAML);
+    survey_admin(r, &["publish", &path], T0).await.unwrap();
+    let path = survey_file(r, &DEFAULT_SURVEY_YAML.replace("Choose", "Pick one"));
+    survey_admin(r, &["publish", &path], T0 + 60).await.unwrap();
+}
+
+/// Through the real command line entry, the table given as an option.
+#[tokio::test]
+async fn admin_lists_the_versions_with_the_latest_marked() {
+    let r = TestApp::spawn().await;
+    two_versions_published(&r).await;
+    let listed = r.admin(&["survey", "list", "default"]).await.unwrap();
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(lines.len(), 2, "{listed}");
     assert!(lines[0].starts_with("default  v1  2026-"), "{listed}");
     assert!(lines[1].ends_with("(latest)"), "{listed}");
-    let shown = prechat::admin::run(args(&["survey", "show", "default", "--table", &table]))
-        .await
-        .unwrap();
+}
+
+#[tokio::test]
+async fn admin_shows_the_latest_version() {
+    let r = TestApp::spawn().await;
+    two_versions_published(&r).await;
+    let table = r.table().to_owned();
+    let shown = prechat::admin::run(
+        ["survey", "show", "default", "--table", &table]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await
+    .unwrap();
     assert!(
         shown.contains("Pick one") && !shown.contains("\"Choose\""),
         "latest shown"
     );
-    let v1 = prechat::admin::run(args(&["survey", "--table", &table, "show", "default", "1"]))
-        .await
-        .unwrap();
-    assert_eq!(v1, DEFAULT_SURVEY_YAML);
-    let none =
-        prechat::admin::run(args(&["--table", &table, "survey", "show", "default", "9"])).await;
-    assert!(none.unwrap_err().to_string().contains("no version 9"));
 }
 
 #[tokio::test]
-async fn silent_contacts_get_one_reminder_per_question_until_expiry() {
+async fn admin_shows_a_version_by_number() {
     let r = TestApp::spawn().await;
-    let who = ana();
-    r.say(&who, text("hi")).await;
+    two_versions_published(&r).await;
+    let table = r.table().to_owned();
+    let v1 = prechat::admin::run(
+        ["survey", "--table", &table, "show", "default", "1"]
+            .map(String::from)
+            .to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v1, DEFAULT_SURVEY_YAML);
+}
+
+#[tokio::test]
+async fn admin_reports_a_missing_version() {
+    let r = TestApp::spawn().await;
+    two_versions_published(&r).await;
+    let none = r.admin(&["survey", "show", "default", "9"]).await;
+    assert!(none.unwrap_err().to_string().contains("no version 9"));
+}
+
+/// Ana greeted and asked her language `mins` minutes ago (the outbound queue drained).
+async fn silent_for(r: &TestApp, mins: i64) {
+    r.say(&ana(), text("hi")).await;
     r.outbound().await;
-    let t = |mins: i64| r.clock.advance(mins * 60);
-    t(10);
+    r.clock.advance(mins * 60);
+}
+
+#[tokio::test]
+async fn no_reminder_is_due_before_the_delay() {
+    let r = TestApp::spawn().await;
+    silent_for(&r, 10).await;
     let report = r.engine.sweep().await.unwrap();
     assert_eq!(report.due, 0, "{report:?}");
-    t(21);
+}
+
+#[tokio::test]
+async fn a_silent_contact_gets_a_reminder_of_the_question() {
+    let r = TestApp::spawn().await;
+    silent_for(&r, 31).await;
     let report = r.engine.sweep().await.unwrap();
     assert_eq!((report.due, report.reminded), (1, 1), "{report:?}");
     let out = r.outbound().await;
@@ -838,30 +940,62 @@ async fn silent_contacts_get_one_reminder_per_question_until_expiry() {
     assert!(out[0]
         .dedup_id
         .starts_with(out[0].conversation_id.as_deref().unwrap()));
-    t(5);
+}
+
+#[tokio::test]
+async fn silent_contacts_get_one_reminder_per_question() {
+    let r = TestApp::spawn().await;
+    silent_for(&r, 31).await;
+    r.engine.sweep().await.unwrap();
+    r.clock.advance(5 * 60);
+    assert_eq!(r.engine.sweep().await.unwrap().due, 0);
+}
+
+/// Reminded of the language question, Ana answers it and is silent for 31 minutes again.
+async fn reminded_then_answered(r: &TestApp) {
+    silent_for(r, 31).await;
+    r.engine.sweep().await.unwrap();
+    r.outbound().await;
+    r.say(&ana(), tap("en")).await;
+    r.outbound().await;
+    r.clock.advance(31 * 60);
+}
+
+#[tokio::test]
+async fn an_answer_rearms_the_reminder_for_the_next_question() {
+    let r = TestApp::spawn().await;
+    reminded_then_answered(&r).await;
     assert_eq!(
-        r.engine.sweep().await.unwrap().due,
-        0,
-        "one reminder per question"
-    );
-    // an answer re-arms the reminder for the next question
-    r.say(&who, tap("en")).await;
-    assert_eq!(
-        s(&r.conversation(&who).await, "current_question"),
+        s(&r.conversation(&ana()).await, "current_question"),
         "consent"
     );
-    r.outbound().await;
-    t(31);
     assert_eq!(r.engine.sweep().await.unwrap().reminded, 1);
     assert_eq!(r.outbound().await.len(), 1);
-    // the reminder did not cost the contact an attempt or move the survey
-    let conv = r.conversation(&who).await;
-    assert_eq!(s(&conv, "current_question"), "consent");
+}
+
+#[tokio::test]
+async fn a_reminder_costs_no_attempt() {
+    let r = TestApp::spawn().await;
+    reminded_then_answered(&r).await;
+    r.engine.sweep().await.unwrap();
+    let conv = r.conversation(&ana()).await;
+    assert_eq!(s(&conv, "current_question"), "consent", "the survey stays");
     assert_eq!(conv["attempts"].as_n().unwrap(), "0");
-    r.say(&who, tap("yes")).await;
+}
+
+/// Ana answered up to the name question and was silent past the survey's expiry (24 h).
+async fn silent_past_the_expiry(r: &TestApp) {
+    for m in [text("hi"), tap("en"), tap("yes")] {
+        r.say(&ana(), m).await;
+    }
     r.outbound().await;
-    // silence past the expiry: no reminder any more, the index entry is dropped
-    t(25 * 60);
+    r.clock.advance(25 * 3600);
+}
+
+#[tokio::test]
+async fn silence_past_the_expiry_gets_no_reminder() {
+    let r = TestApp::spawn().await;
+    silent_past_the_expiry(&r).await;
     let report = r.engine.sweep().await.unwrap();
     assert_eq!(
         (report.due, report.reminded, report.skipped),
@@ -869,10 +1003,24 @@ async fn silent_contacts_get_one_reminder_per_question_until_expiry() {
         "{report:?}"
     );
     assert!(r.outbound().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_survey_leaves_the_reminder_index() {
+    let r = TestApp::spawn().await;
+    silent_past_the_expiry(&r).await;
+    r.engine.sweep().await.unwrap();
     assert_eq!(r.engine.sweep().await.unwrap().due, 0);
-    assert!(!r.conversation(&who).await.contains_key("gsi1pk"));
-    // and the next message starts over (on_expiry: restart)
-    r.say(&who, text("hello?")).await;
+    assert!(!r.conversation(&ana()).await.contains_key("gsi1pk"));
+}
+
+/// The survey's `on_expiry: restart`.
+#[tokio::test]
+async fn the_first_message_after_the_expiry_starts_over() {
+    let r = TestApp::spawn().await;
+    silent_past_the_expiry(&r).await;
+    r.engine.sweep().await.unwrap();
+    r.say(&ana(), text("hello?")).await;
     let out = r.outbound().await;
     assert!(body_text(&out[0]).starts_with("Welcome back, Ana!"));
 }
@@ -1028,10 +1176,8 @@ async fn admins_see_what_a_contact_answered() {
     let r = TestApp::spawn().await;
     let who = ana();
     full_survey(&r, &who).await;
-    let table = r.env.table("StateTable").to_owned();
-    let key = who.key().unwrap().to_string();
-    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let shown = prechat::admin::run(args(&["--table", &table, "contact", "show", PNID, &key]))
+    let shown = r
+        .admin(&["contact", "show", PNID, who.key().unwrap().as_str()])
         .await
         .unwrap();
     let doc: serde_json::Value = serde_json::from_str(&shown).unwrap();
@@ -1050,21 +1196,22 @@ async fn admins_see_what_a_contact_answered() {
             .is_empty(),
         "{shown}"
     );
+}
 
-    let missing = prechat::admin::run(args(&[
-        "--table",
-        &table,
-        "contact",
-        "show",
-        PNID,
-        "US.nobody",
-    ]))
-    .await
-    .unwrap_err();
-    assert!(missing.to_string().contains("no contact"), "{missing}");
-    let bad = prechat::admin::run(args(&["--table", &table, "contact", "list"]))
+#[tokio::test]
+async fn admin_reports_an_unknown_contact() {
+    let r = TestApp::spawn().await;
+    let missing = r
+        .admin(&["contact", "show", PNID, "US.nobody"])
         .await
         .unwrap_err();
+    assert!(missing.to_string().contains("no contact"), "{missing}");
+}
+
+#[tokio::test]
+async fn admin_answers_an_incomplete_contact_command_with_the_usage() {
+    let r = TestApp::spawn().await;
+    let bad = r.admin(&["contact", "list"]).await.unwrap_err();
     assert!(bad.to_string().contains("usage"), "{bad}");
 }
 
@@ -1222,9 +1369,9 @@ async fn a_message_dated_in_the_future_does_not_block_the_next() {
 }
 
 /// While the survey runs every answered message is marked read (typing indicator on) before
-/// the replies; once handed off, nothing is marked read by the engine.
+/// the replies.
 #[tokio::test]
-async fn answered_messages_are_marked_read_before_the_replies_and_handed_off_ones_are_not() {
+async fn answered_messages_are_marked_read_before_the_replies() {
     let r = TestApp::spawn().await;
     let who = ana();
     for m in [text("hi"), text("human")] {
@@ -1242,7 +1389,16 @@ async fn answered_messages_are_marked_read_before_the_replies_and_handed_off_one
         assert_eq!(out[0].dedup_id, format!("read:{}", message_id(&e)));
         assert!(out[1..].iter().all(|m| !is_read(m)));
     }
-    r.say(&who, text("hello?")).await;
+}
+
+/// Once handed off, nothing is marked read by the engine.
+#[tokio::test]
+async fn messages_waiting_for_an_agent_are_not_marked_read() {
+    let r = TestApp::spawn().await;
+    r.say(&ana(), text("hi")).await;
+    r.say(&ana(), text("human")).await;
+    r.outbound_all().await;
+    r.say(&ana(), text("hello?")).await;
     assert!(
         r.outbound_all().await.is_empty(),
         "waiting for an agent: not read"
