@@ -687,7 +687,10 @@ fn the_browser_client_is_public_and_the_machine_client_has_only_client_credentia
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(flows, ["client_credentials"]);
-    assert_eq!(machine["AllowedOAuthScopes"][0].as_str(), Some("prechat/api"));
+    assert_eq!(
+        machine["AllowedOAuthScopes"][0].as_str(),
+        Some("prechat/api")
+    );
     for output in ["UserPoolId", "UserPoolClientId", "MachineClientId"] {
         assert!(!t.doc["Outputs"][output].is_null(), "no output {output}");
     }
