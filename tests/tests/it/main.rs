@@ -2,6 +2,7 @@
 //! part of the pipeline; every test builds its own [`prechat_tests::TestEnv`].
 
 mod assigner;
+mod auth;
 mod foundation;
 mod iam;
 mod ingest;
