@@ -5,12 +5,14 @@
 //! - [`survey`]: the survey definition, answer validation and the pure survey engine.
 //! - [`routing`]: agent-assignment jobs, routing rules and strategies.
 //! - [`store`] and [`queue`]: the DynamoDB and SQS ports, each a small trait plus its AWS implementation.
+//! - [`api`]: the agent API; [`api::auth`] reads who called from the JWT authorizer's claims.
 //! - [`entrypoints`]: turn Lambda events into domain calls and results into responses;
 //!   the binaries in `functions/` are a few lines around these.
 //! - [`config`], [`secrets`], [`telemetry`], [`aws`]: init-time plumbing shared by every function;
 //!   [`clock`]: the one source of "now" (system, or fixed for tests).
 
 pub mod admin;
+pub mod api;
 pub mod aws;
 pub mod clock;
 pub mod config;

@@ -1,8 +1,10 @@
 //! Turns a plain HTTP request into the API Gateway HTTP API (payload v2.0) event Lambda would
 //! receive, and reads it back with `lambda_http::request::from_str`: the local `/webhook`
 //! therefore hands the entrypoints exactly what they get in AWS, base64 bodies included.
+//! Routes under `/api/` ([`behind_authorizer`]) carry the JWT authorizer's claims
+//! (`requestContext.authorizer.jwt`, from [`crate::jwt::JwtAuthorizer::authorize`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -106,6 +108,37 @@ pub fn to_event(req: &RawRequest, request_id: &str) -> Value {
     event
 }
 
+/// Whether API Gateway runs the `CognitoJwt` authorizer before this path's route (`/api/*`).
+pub fn behind_authorizer(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// Puts the JWT authorizer's output into an event, where API Gateway puts it: the claims
+/// (every value a string) and `scopes`, null because no route names authorization scopes.
+pub fn with_jwt_claims(event: &mut Value, claims: &HashMap<String, String>) {
+    if let Some(ctx) = event
+        .get_mut("requestContext")
+        .and_then(Value::as_object_mut)
+    {
+        ctx.insert(
+            "authorizer".into(),
+            json!({ "jwt": { "claims": claims, "scopes": null } }),
+        );
+    }
+}
+
+/// [`to_lambda_request`] for a route behind the JWT authorizer, with its claims.
+pub fn to_authorized_request(
+    req: &RawRequest,
+    request_id: &str,
+    claims: &HashMap<String, String>,
+) -> Result<Request, String> {
+    let mut event = to_event(req, request_id);
+    with_jwt_claims(&mut event, claims);
+    lambda_http::request::from_str(&event.to_string())
+        .map_err(|e| format!("API Gateway event: {e}"))
+}
+
 /// The `lambda_http::Request` the Lambda runtime would hand to the function.
 pub fn to_lambda_request(req: &RawRequest, request_id: &str) -> Result<Request, String> {
     let event = to_event(req, request_id).to_string();
@@ -189,5 +222,22 @@ mod tests {
         };
         let req = to_lambda_request(&text, "r3").unwrap();
         assert_eq!(req.body().as_ref(), b"{\"a\":1}");
+    }
+
+    #[test]
+    fn claims_reach_the_function_where_api_gateway_puts_them() {
+        let raw = RawRequest {
+            method: "GET".into(),
+            path: "/api/me".into(),
+            ..Default::default()
+        };
+        let claims = HashMap::from([
+            ("username".to_owned(), "alice".to_owned()),
+            ("cognito:groups".to_owned(), "[agents leads]".to_owned()),
+        ]);
+        let req = to_authorized_request(&raw, "r1", &claims).unwrap();
+        assert_eq!(prechat::api::auth::request_claims(&req), Some(&claims));
+        assert!(behind_authorizer("/api/me") && behind_authorizer("/api"));
+        assert!(!behind_authorizer("/apis") && !behind_authorizer("/webhook"));
     }
 }

@@ -5,6 +5,8 @@
 //! - [`settings`](Settings): `PRECHAT_PORT`, `WHATSAPP_*`, `PRECHAT_GRAPH_FAULT_RATE`,
 //!   `PRECHAT_GRAPH_STATUS_MS`.
 //! - [`apigw`]: HTTP request -> API Gateway HTTP API event -> `lambda_http::Request`.
+//! - [`cognito`]: the local user pool in moto (users, groups, passwords, `/local/token`).
+//! - [`jwt`]: the HTTP API JWT authorizer in front of `/api/*`, exactly as API Gateway checks.
 //! - [`meta`]: Meta-shaped, signed webhook deliveries for the simulated users.
 //! - [`graph`]: the local Graph API and its outbox.
 //! - [`esm`]: the SQS event source mapping emulator that drives the consumers.
@@ -14,9 +16,11 @@
 //! - [`server`]: the front door (`/webhook`, `/local/*`, the chat simulator page).
 
 pub mod apigw;
+pub mod cognito;
 pub mod esm;
 pub mod events;
 pub mod graph;
+pub mod jwt;
 pub mod meta;
 pub mod pipeline;
 pub mod provision;
@@ -24,6 +28,7 @@ pub mod seed;
 pub mod server;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use prechat::config::{ConfigError, EnvReader};
@@ -194,6 +199,22 @@ pub async fn run() -> Result<(), String> {
         }
     }
 
+    let (cognito, authorizer) = start_cognito(&template_text).await?;
+    eprintln!(
+        "local Cognito: user pool {} app client {} (issuer {}); sign in with POST /local/token {{\"username\"}}, or with these passwords:",
+        cognito.pool_id,
+        cognito.client_id,
+        cognito.issuer()
+    );
+    for (user, groups) in cognito::local_users() {
+        let password = cognito
+            .passwords
+            .get(&user)
+            .map(String::as_str)
+            .unwrap_or("?");
+        eprintln!("  {user:<13} {password}  [{}]", groups.join(" "));
+    }
+
     let business = meta::Business::default();
     let outbox = graph::RequestLog::new();
     let graph_api = graph::LocalGraphApi::new(
@@ -262,7 +283,8 @@ pub async fn run() -> Result<(), String> {
         webhook_url,
         Some(DynamoTable::new(dynamo.clone(), table)),
     )
-    .with_assignment_queue(assignment_queue);
+    .with_assignment_queue(assignment_queue)
+    .with_auth(cognito, authorizer);
     state.set_ready();
     eprintln!(
         "prechat local stack ready: chat simulator http://127.0.0.1:{port}/  webhook http://127.0.0.1:{port}/webhook  Graph API http://{graph_addr}  functions: {}",
@@ -276,6 +298,25 @@ pub async fn run() -> Result<(), String> {
         t.abort();
     }
     served.map_err(|e| e.to_string())
+}
+
+/// The local user pool (from the template) and the JWT authorizer that trusts it, as
+/// `CognitoJwt` trusts the stack's pool: issuer of the pool, audience = its app client.
+pub async fn start_cognito(
+    template_text: &str,
+) -> Result<(Arc<cognito::LocalCognito>, Arc<jwt::JwtAuthorizer>), String> {
+    let spec = cognito::PoolSpec::from_template(template_text).map_err(|e| e.to_string())?;
+    let pool =
+        cognito::LocalCognito::provision(&crate::endpoint(), &format!("{PREFIX}-UserPool"), &spec)
+            .await
+            .map_err(|e| format!("local Cognito: {e}"))?;
+    let authorizer = jwt::JwtAuthorizer::new(
+        pool.issuer(),
+        vec![pool.client_id.clone()],
+        pool.jwks_url(),
+        prechat::clock::Clock::system(),
+    );
+    Ok((Arc::new(pool), Arc::new(authorizer)))
 }
 
 async fn shutdown_signal() {

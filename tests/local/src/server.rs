@@ -12,6 +12,12 @@
 //!   ticket with its place in line, and the agents (side panel).
 //! - `GET /local/agents`, `POST /local/agents/{id}` `{"online": bool}`: list and toggle agents
 //!   (through `prechat-admin agent status`, which queues a drain job when capacity frees up).
+//! - `POST /local/token` `{"username": "alice"}`: real tokens from the local Cognito
+//!   (`InitiateAuth`), `{"access_token", "id_token", "expires_in"}`.
+//! - `/api` and `/api/*`: behind the JWT authorizer ([`super::jwt`]): 401
+//!   `{"message":"Unauthorized"}` without a valid token, else the API Gateway event with the
+//!   claims goes to the agent API's handler (`with_api`), or 404 `{"message":"Not Found"}`
+//!   while there is none, as API Gateway answers a path without a route.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +29,7 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -32,7 +38,9 @@ use prechat::secrets::Secret;
 use prechat::store::DynamoTable;
 
 use super::apigw::{self, RawRequest};
+use super::cognito::LocalCognito;
 use super::graph::RequestLog;
+use super::jwt::{JwtAuthorizer, Unauthorized};
 use super::meta::{self, Business, SimContact, SimInput, StatusRecipient};
 use super::pipeline::HttpHandler;
 
@@ -63,6 +71,11 @@ pub struct Inner {
     pub table: Option<DynamoTable>,
     /// Where agent status changes queue their drain jobs.
     pub assignment_queue: Option<String>,
+    /// The local user pool (`/local/token`) and the JWT authorizer in front of `/api/*`.
+    pub cognito: Option<Arc<LocalCognito>>,
+    pub authorizer: Option<Arc<JwtAuthorizer>>,
+    /// The agent API's handler (`/api/*`, after the authorizer).
+    pub api: Option<HttpHandler>,
     pub ready: AtomicBool,
     chat: Mutex<Vec<ChatInbound>>,
     counter: AtomicU64,
@@ -95,6 +108,9 @@ impl AppState {
             webhook_url,
             table,
             assignment_queue: None,
+            cognito: None,
+            authorizer: None,
+            api: None,
             ready: AtomicBool::new(false),
             chat: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
@@ -106,6 +122,23 @@ impl AppState {
     pub fn with_assignment_queue(mut self, url: Option<String>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.0) {
             inner.assignment_queue = url;
+        }
+        self
+    }
+
+    /// Sets the local user pool and the authorizer (before the state is shared).
+    pub fn with_auth(mut self, cognito: Arc<LocalCognito>, authorizer: Arc<JwtAuthorizer>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.cognito = Some(cognito);
+            inner.authorizer = Some(authorizer);
+        }
+        self
+    }
+
+    /// Sets the handler of the `/api/*` routes (before the state is shared).
+    pub fn with_api(mut self, handler: Option<HttpHandler>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.api = handler;
         }
         self
     }
@@ -126,6 +159,9 @@ pub fn router(state: AppState) -> Router {
         .route("/local/state", get(contact_state))
         .route("/local/agents", get(agents))
         .route("/local/agents/{id}", post(toggle_agent))
+        .route("/local/token", post(token))
+        .route("/api", any(api))
+        .route("/api/{*rest}", any(api))
         .with_state(state)
 }
 
@@ -147,16 +183,7 @@ async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let raw = RawRequest {
-        method: method.as_str().to_owned(),
-        path: uri.path().to_owned(),
-        raw_query: uri.query().unwrap_or_default().to_owned(),
-        headers: headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-            .collect(),
-        body: body.to_vec(),
-    };
+    let raw = raw_request(&method, &uri, &headers, &body);
     let id = format!("local-{}", state.0.counter.fetch_add(1, Ordering::Relaxed));
     let req = match apigw::to_lambda_request(&raw, &id) {
         Ok(r) => r,
@@ -181,6 +208,96 @@ async fn webhook(
         out.headers_mut().insert(k.clone(), v.clone());
     }
     out
+}
+
+fn raw_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> RawRequest {
+    RawRequest {
+        method: method.as_str().to_owned(),
+        path: uri.path().to_owned(),
+        raw_query: uri.query().unwrap_or_default().to_owned(),
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+        body: body.to_vec(),
+    }
+}
+
+/// What API Gateway answers by itself (no function runs): `{"message": ...}`.
+fn gateway_answer(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "message": message }))).into_response()
+}
+
+fn unauthorized(refusal: &Unauthorized) -> Response {
+    let mut resp = (
+        StatusCode::UNAUTHORIZED,
+        [("content-type", "application/json")],
+        Unauthorized::BODY,
+    )
+        .into_response();
+    if let Ok(v) = refusal.www_authenticate().parse() {
+        resp.headers_mut().insert("www-authenticate", v);
+    }
+    resp
+}
+
+/// `/api/*`: the JWT authorizer, then the agent API with the claims in its event.
+async fn api(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let raw = raw_request(&method, &uri, &headers, &body);
+    let Some(authorizer) = &state.0.authorizer else {
+        // No user pool, no way to pass the authorizer: as API Gateway with an authorizer it
+        // cannot reach.
+        return unauthorized(&Unauthorized {
+            reason: "no authorizer is configured",
+        });
+    };
+    let claims = match authorizer.authorize(&raw.headers).await {
+        Ok(c) => c,
+        Err(refusal) => return unauthorized(&refusal),
+    };
+    let Some(handler) = &state.0.api else {
+        return gateway_answer(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let id = format!("local-{}", state.0.counter.fetch_add(1, Ordering::Relaxed));
+    let req = match apigw::to_authorized_request(&raw, &id, &claims) {
+        Ok(r) => r,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+    };
+    let resp = handler(req).await;
+    let mut out = (resp.status(), apigw::body_bytes(&resp)).into_response();
+    for (k, v) in resp.headers() {
+        out.headers_mut().insert(k.clone(), v.clone());
+    }
+    out
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenRequest {
+    username: String,
+}
+
+/// `POST /local/token` `{"username"}`: a real sign-in at the local Cognito.
+async fn token(State(state): State<AppState>, Json(req): Json<TokenRequest>) -> Response {
+    let Some(cognito) = &state.0.cognito else {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "no local user pool");
+    };
+    if !cognito.passwords.contains_key(&req.username) {
+        let known: Vec<&String> = cognito.passwords.keys().collect();
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no local user {:?} (users: {known:?})", req.username),
+        );
+    }
+    match cognito.tokens(&req.username).await {
+        Ok(tokens) => Json(tokens).into_response(),
+        Err(e) => problem(StatusCode::BAD_GATEWAY, e.to_string()),
+    }
 }
 
 async fn health(State(state): State<AppState>) -> Response {

@@ -3,6 +3,7 @@
 //! [`prechat_tests::TestEnv`]).
 
 mod assigner;
+mod auth;
 mod foundation;
 mod iam;
 mod ingest;

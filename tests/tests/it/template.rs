@@ -632,3 +632,66 @@ fn the_readme_deploy_steps_create_every_required_ssm_parameter_and_explain_every
     assert!(build < guided, "sam build comes before sam deploy --guided");
     assert!(deploy.contains("Subscription Confirmation") && deploy.contains("WebhookUrl"));
 }
+
+#[test]
+fn the_cognito_jwt_authorizer_trusts_the_pool_s_issuer_and_both_app_clients() {
+    let t = Template::load();
+    let n = t.names(&[]);
+    let api = t
+        .resolve(&t.resource("WebhookApi")["Properties"], &n)
+        .unwrap_or_default();
+    let jwt = &api["Auth"]["Authorizers"]["CognitoJwt"];
+    assert_eq!(jwt["IdentitySource"], "$request.header.Authorization");
+    assert_eq!(
+        jwt["JwtConfiguration"]["issuer"],
+        "https://cognito-idp.us-east-1.amazonaws.com/UserPool"
+    );
+    assert_eq!(
+        jwt["JwtConfiguration"]["audience"],
+        serde_json::json!(["UserPoolClient", "MachineClient"])
+    );
+    // Meta's webhook has its own signature check: no default authorizer in front of it.
+    assert!(api["Auth"]["DefaultAuthorizer"].is_null());
+}
+
+#[test]
+fn the_user_pool_has_the_three_groups_and_admin_created_users_only() {
+    let t = Template::load();
+    let pool = &t.resource("UserPool")["Properties"];
+    assert_eq!(
+        pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"],
+        Value::Bool(true)
+    );
+    assert!(pool["Policies"]["PasswordPolicy"]["MinimumLength"].as_u64() >= Some(12));
+    let groups: BTreeSet<String> = t
+        .resources("AWS::Cognito::UserPoolGroup")
+        .into_iter()
+        .filter_map(|(_, g)| g["Properties"]["GroupName"].as_str().map(str::to_owned))
+        .collect();
+    let expected = ["admins", "agents", "leads"].map(str::to_owned);
+    assert_eq!(groups, BTreeSet::from(expected));
+}
+
+#[test]
+fn the_browser_client_is_public_and_the_machine_client_has_only_client_credentials() {
+    let t = Template::load();
+    let browser = &t.resource("UserPoolClient")["Properties"];
+    assert_eq!(browser["GenerateSecret"], Value::Bool(false));
+    assert!(browser["AllowedOAuthFlows"].is_null());
+    let machine = &t.resource("MachineClient")["Properties"];
+    assert_eq!(machine["GenerateSecret"], Value::Bool(true));
+    let flows: Vec<&str> = machine["AllowedOAuthFlows"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(flows, ["client_credentials"]);
+    assert_eq!(
+        machine["AllowedOAuthScopes"][0].as_str(),
+        Some("prechat/api")
+    );
+    for output in ["UserPoolId", "UserPoolClientId", "MachineClientId"] {
+        assert!(!t.doc["Outputs"][output].is_null(), "no output {output}");
+    }
+}
