@@ -11,6 +11,7 @@
 //!   [`clock`]: the one source of "now" (system, or fixed for tests).
 
 pub mod admin;
+pub mod api;
 pub mod aws;
 pub mod clock;
 pub mod config;
@@ -21,4 +22,5 @@ pub mod secrets;
 pub mod store;
 pub mod survey;
 pub mod telemetry;
+pub mod transcript;
 pub mod whatsapp;

@@ -57,6 +57,13 @@ pub struct Agent {
     /// When the agent was last given a conversation (Unix seconds): round-robin order.
     #[serde(default)]
     pub last_assigned_at: i64,
+    /// The teams this agent leads (Cognito group `leads`): the agent API lets a lead read and
+    /// act on those teams' conversations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leads: Vec<String>,
+    /// The agent's Cognito `sub` (the id is the Cognito username), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
 }
 
 impl Agent {
@@ -244,7 +251,7 @@ impl Agent {
         if self.teams.is_empty() {
             return Err(ModelError::Empty("agent teams"));
         }
-        for t in &self.teams {
+        for t in self.teams.iter().chain(&self.leads) {
             check_id(t)?;
         }
         if self.capacity > 1000 {
@@ -302,6 +309,8 @@ mod tests {
             capacity: 5,
             open: 0,
             last_assigned_at: 0,
+            leads: vec![],
+            sub: None,
         };
         assert_eq!(a.validate().unwrap_err(), ModelError::Empty("agent teams"));
     }
@@ -317,6 +326,8 @@ mod tests {
             capacity: 2,
             open: 1,
             last_assigned_at: 0,
+            leads: vec![],
+            sub: None,
         };
         assert!(a.has_room());
         a.open = 2;

@@ -23,6 +23,7 @@ pub mod item;
 pub mod keys;
 pub mod routing;
 pub mod survey_store;
+pub mod transcript;
 
 use aws_sdk_dynamodb::Client;
 
