@@ -256,16 +256,16 @@ where
         id: &str,
     ) -> Result<Ticket, ApiError> {
         let (ticket, access) = self.visible(p, me, id).await?;
-        if access != Access::Act {
-            return Err(ApiError::Conflict {
-                code: "read_only",
-                message: "this conversation is waiting for an agent of the team".into(),
-            });
-        }
         if ticket.state == TicketState::Closed {
             return Err(ApiError::Conflict {
                 code: "closed",
                 message: "the conversation is closed".into(),
+            });
+        }
+        if access != Access::Act {
+            return Err(ApiError::Conflict {
+                code: "read_only",
+                message: "this conversation is waiting for an agent of the team".into(),
             });
         }
         Ok(ticket)

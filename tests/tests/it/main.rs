@@ -1,6 +1,7 @@
 //! The integration test binary (one binary: one link, shared harness). Each module covers one
 //! part of the pipeline; every test builds its own [`prechat_tests::TestEnv`].
 
+mod api;
 mod assigner;
 mod foundation;
 mod iam;
