@@ -5,6 +5,7 @@
 //! sharing state. Without an endpoint a test fails with a clear message: it never passes
 //! vacuously, and it never talks to a real AWS account by accident.
 
+pub mod api;
 pub mod cfn;
 pub mod lambda;
 pub mod sqs;

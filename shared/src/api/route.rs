@@ -297,6 +297,33 @@ mod tests {
     }
 
     #[test]
+    fn the_openapi_file_describes_exactly_the_routes_of_the_router() {
+        let doc: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(include_str!("../../../infra/openapi.yaml")).unwrap();
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_mapping().unwrap() {
+            for (method, _) in item.as_mapping().unwrap() {
+                let method = method.as_str().unwrap();
+                if method != "parameters" {
+                    documented.insert((
+                        method.to_ascii_uppercase(),
+                        path.as_str().unwrap().to_owned(),
+                    ));
+                }
+            }
+        }
+        let routed: std::collections::BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(documented, routed);
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+    }
+
+    #[test]
     fn unknown_paths_are_404_and_other_methods_405() {
         assert_eq!(route("GET", "/api/nope").unwrap_err().status(), 404);
         assert_eq!(

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::{Body, Request};
+use lambda_http::Request;
 use prechat::clock::Clock;
 use prechat::entrypoints::agent_api::{AgentApi, AgentApiConfig};
 use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
@@ -16,6 +16,7 @@ use prechat::store::DynamoTable;
 use prechat::transcript::{Author, Body as EntryBody, Entry};
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage};
 use prechat::whatsapp::ContactRef;
+use prechat_tests::api::{event, json_of, user_claims};
 use prechat_tests::TestEnv;
 use serde_json::{json, Value};
 
@@ -161,13 +162,8 @@ async fn conversation(s: &Setup, id: &str, last_inbound_at: i64, agent: Option<&
     }
 }
 
-/// The claims of a signed-in agent's access token, as the HTTP API JWT authorizer passes them.
 fn user(name: &str, groups: &str) -> Value {
-    json!({
-        "sub": format!("sub-{name}"), "username": name, "cognito:groups": groups,
-        "client_id": "web-client", "token_use": "access", "scope": "aws.cognito.signin.user.admin",
-        "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
-    })
+    user_claims(name, groups)
 }
 
 /// A help desk's client-credentials token: no username, no groups.
@@ -176,49 +172,8 @@ fn machine() -> Value {
            "token_use": "access"})
 }
 
-fn event(
-    method: &str,
-    path: &str,
-    claims: Option<Value>,
-    headers: Value,
-    body: Option<&str>,
-) -> Request {
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    let params: BTreeMap<&str, &str> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter_map(|p| p.split_once('='))
-        .collect();
-    let mut ctx = json!({
-        "accountId": "123456789012", "apiId": "api", "domainName": "api.example",
-        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1"},
-        "requestId": "r1", "routeKey": "ANY /api/{proxy+}", "stage": "$default", "timeEpoch": 0
-    });
-    if let Some(c) = claims {
-        ctx["authorizer"] = json!({"jwt": {"claims": c, "scopes": null}});
-    }
-    let mut e = json!({
-        "version": "2.0", "routeKey": "ANY /api/{proxy+}", "rawPath": path,
-        "rawQueryString": query, "headers": headers, "requestContext": ctx,
-        "isBase64Encoded": false
-    });
-    if !params.is_empty() {
-        e["queryStringParameters"] = json!(params);
-    }
-    if let Some(b) = body {
-        e["body"] = json!(b);
-    }
-    lambda_http::request::from_str(&e.to_string()).unwrap()
-}
-
 async fn call(s: &Setup, req: Request) -> (u16, Value) {
-    let resp = s.api.handle(req).await;
-    let status = resp.status().as_u16();
-    let body = match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("not a JSON body: {other:?}"),
-    };
-    (status, body)
+    json_of(&s.api.handle(req).await)
 }
 
 async fn get(s: &Setup, path: &str, claims: Value) -> (u16, Value) {
@@ -233,8 +188,7 @@ async fn post(s: &Setup, path: &str, claims: Value, key: Option<&str>, body: &st
     call(s, event("POST", path, Some(claims), headers, Some(body))).await
 }
 
-fn outbound(s: &Setup, messages: &[aws_sdk_sqs::types::Message]) -> Vec<OutboundMessage> {
-    let _ = s;
+fn outbound(messages: &[aws_sdk_sqs::types::Message]) -> Vec<OutboundMessage> {
     messages
         .iter()
         .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
@@ -423,7 +377,7 @@ async fn reading_marks_the_contact_s_newest_message_read_under_its_read_dedup_id
         .unwrap();
     get(&s, "/api/conversations/c-mark", user("alice", "[agents]")).await;
     get(&s, "/api/conversations/c-mark", user("alice", "[agents]")).await;
-    let sent = outbound(&s, &s.env.receive_all("OutboundQueue").await);
+    let sent = outbound(&s.env.receive_all("OutboundQueue").await);
     assert!(!sent.is_empty());
     for m in &sent {
         assert_eq!(
@@ -453,7 +407,7 @@ async fn a_reply_is_one_outbound_message_also_when_retried_with_the_same_key() {
     let again = post(&s, path, alice, Some("k-1"), r#"{"text":"Hello Ana"}"#).await;
     assert_eq!(first.0, 202, "{}", first.1);
     assert_eq!(first, again, "the retry answers what the first request did");
-    let sent = outbound(&s, &s.env.receive_all("OutboundQueue").await);
+    let sent = outbound(&s.env.receive_all("OutboundQueue").await);
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].dedup_id, "agent:c-reply:k-1");
     assert_eq!(sent[0].recipient.user_id.as_deref(), Some("US.c-reply"));
@@ -481,7 +435,7 @@ async fn a_text_reply_after_the_24_hour_window_is_409_but_a_template_goes_out() 
     let template = r#"{"template":{"name":"follow_up","language":"en","parameters":["Ana"]}}"#;
     let (status, _) = post(&s, path, user("alice", "[agents]"), None, template).await;
     assert_eq!(status, 202);
-    let sent = outbound(&s, &s.env.receive_all("OutboundQueue").await);
+    let sent = outbound(&s.env.receive_all("OutboundQueue").await);
     assert!(
         matches!(&sent[..], [m] if matches!(&m.body, OutboundBody::Template { name, .. } if name == "follow_up"))
     );
