@@ -688,7 +688,7 @@ pub fn answers_view(r: &ConversationRecord, survey: Option<&crate::survey::Surve
             seen.insert(q.key.clone(), ());
             out.push(json!({
                 "key": q.key,
-                "label": q.key,
+                "label": s.label(q, &r.language),
                 "question": s.pick(&q.prompt, &r.language),
                 "value": value,
                 "saved_to": saved_to,

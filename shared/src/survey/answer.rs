@@ -477,6 +477,7 @@ mod tests {
             key: "k".into(),
             kind,
             prompt: BTreeMap::new(),
+            label: None,
             retry: None,
             required: true,
             when: None,

@@ -22,6 +22,8 @@ pub const ROW_TITLE: usize = 24;
 pub const ROW_DESCRIPTION: usize = 72;
 pub const TEMPLATE_NAME: usize = 512;
 pub const TEMPLATE_PARAMETER: usize = 32_768;
+/// A question's short label (not sent on WhatsApp: prechat's own limit, one line in a list).
+pub const LABEL: usize = 60;
 
 /// Cuts `value` to at most `max` characters, counted as WhatsApp counts them (Unicode scalar
 /// values, not bytes), on a character boundary. A cut text ends with `…` (within the limit) so

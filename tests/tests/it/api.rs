@@ -296,6 +296,7 @@ async fn reading_a_conversation_shows_contact_answers_with_labels_consent_and_wi
     let answers = c["answers"].as_array().unwrap();
     let order = answers.iter().find(|a| a["key"] == "order_id").unwrap();
     assert_eq!(order["saved_to"], "var.order_id");
+    assert_eq!(order["label"], "Order number");
     assert_eq!(order["value"], "1234567");
     assert!(
         order["question"].as_str().unwrap().contains("order number"),

@@ -98,6 +98,8 @@ pub struct Question {
     pub key: String,
     pub kind: QuestionKind,
     pub prompt: Texts,
+    /// A short, localised label (the agent API, the inbox, exports); the key when absent.
+    pub label: Option<Texts>,
     /// Sent (instead of the survey's `invalid` text) when an answer does not validate.
     pub retry: Option<Texts>,
     pub required: bool,
@@ -242,6 +244,14 @@ impl Survey {
     }
 
     /// `texts` in `lang`, else the default language (validation guarantees both exist).
+    /// A question's label in `lang`: its `label`, else its key.
+    pub fn label<'a>(&self, question: &'a Question, lang: &str) -> &'a str {
+        match &question.label {
+            Some(l) => self.pick(l, lang),
+            None => &question.key,
+        }
+    }
+
     pub fn pick<'a>(&self, texts: &'a Texts, lang: &str) -> &'a str {
         texts
             .get(lang)

@@ -49,6 +49,8 @@ pub(super) struct RawQuestion {
     pub(super) kind: RawType,
     pub(super) prompt: Texts,
     #[serde(default)]
+    pub(super) label: Option<Texts>,
+    #[serde(default)]
     pub(super) retry: Option<Texts>,
     #[serde(default = "yes")]
     pub(super) required: bool,

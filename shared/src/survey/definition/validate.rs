@@ -346,6 +346,9 @@ impl<'s> Validator<'s> {
         if let Some(r) = &q.retry {
             self.texts(&format!("{path}.retry"), line, r, langs, INTERACTIVE_BODY);
         }
+        if let Some(l) = &q.label {
+            self.texts(&format!("{path}.label"), line, l, langs, LABEL);
+        }
         if !(1..=10).contains(&q.max_attempts) {
             self.err(
                 format!("{path}.max_attempts"),
@@ -633,6 +636,7 @@ impl<'s> Validator<'s> {
             key: q.key,
             kind,
             prompt: q.prompt,
+            label: q.label,
             retry: q.retry,
             required: q.required,
             when: q.when,
@@ -785,6 +789,27 @@ questions:
     fn has(errs: &[DefinitionError], path: &str, needle: &str) -> bool {
         errs.iter()
             .any(|e| e.path == path && e.message.contains(needle))
+    }
+
+    #[test]
+    fn a_question_label_is_optional_localised_and_short() {
+        let s = Survey::parse(MINI, 1).unwrap();
+        let topic = s.question("topic").unwrap();
+        assert_eq!(s.label(topic, "es"), "topic", "no label: the key");
+        let labelled = MINI.replace(
+            "    prompt: { en: \"Topic?\", es: \"¿Tema?\" }",
+            "    prompt: { en: \"Topic?\", es: \"¿Tema?\" }\n    label: { en: Topic, es: Tema }",
+        );
+        let s = Survey::parse(&labelled, 1).unwrap();
+        assert_eq!(s.label(s.question("topic").unwrap(), "es"), "Tema");
+        let long = labelled.replace("es: Tema }", &format!("es: {} }}", "x".repeat(61)));
+        assert!(has(&errors(&long), "questions[0].label", "61 characters"));
+        let missing = labelled.replace("label: { en: Topic, es: Tema }", "label: { en: Topic }");
+        assert!(has(
+            &errors(&missing),
+            "questions[0].label",
+            "missing translation"
+        ));
     }
 
     #[test]
