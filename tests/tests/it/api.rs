@@ -305,7 +305,7 @@ async fn reading_a_conversation_shows_contact_answers_with_labels_consent_and_wi
     let name = answers.iter().find(|a| a["key"] == "name").unwrap();
     assert_eq!(
         (name["label"].clone(), name["saved_to"].clone()),
-        (json!("name"), json!("contact.name"))
+        (json!("Name"), json!("contact.name"))
     );
 }
 
