@@ -15,7 +15,7 @@ use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
-use crate::routing::model::{Agent, AgentStatus};
+use crate::routing::model::{Agent, AgentStatus, Team};
 use crate::store::item::{n, s, to_json, ItemExt};
 use crate::store::routing::{CloseOutcome, RoutingStore, Ticket};
 use crate::store::{attr, keys, DynamoTable, StoreError};
@@ -33,6 +33,7 @@ pub trait AgentDirectory: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Every team id.
     fn team_ids(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    fn team(&self, id: &str) -> impl Future<Output = Result<Option<Team>, StoreError>> + Send;
 }
 
 pub trait Handoffs: Send + Sync {
@@ -166,6 +167,10 @@ impl AgentDirectory for DynamoApiStore {
             .into_iter()
             .map(|t| t.id)
             .collect())
+    }
+
+    async fn team(&self, id: &str) -> Result<Option<Team>, StoreError> {
+        self.routing.get_team(id).await
     }
 }
 

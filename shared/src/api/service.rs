@@ -470,7 +470,7 @@ where
         let ticket = self.actionable(p, me, id).await?;
         let (team, agent) = match &to {
             TransferTo::Team(team) => {
-                if !self.store.team_ids().await?.contains(team) {
+                if self.store.team(team).await?.is_none() {
                     return Err(ApiError::invalid("team", "unknown team"));
                 }
                 (team.clone(), None)
@@ -549,16 +549,68 @@ where
                 message: "this conversation is waiting for an agent of the team".into(),
             });
         }
-        match self.store.close(id, &p.id, self.clock.unix()).await? {
+        let now = self.clock.unix();
+        match self.store.close(id, &p.id, now).await? {
             CloseOutcome::Closed { team, .. } => {
                 self.drain(std::slice::from_ref(&team), &format!("closed {id}"))
                     .await?;
                 self.event(id, Event::Closed { by: p.id.clone() }).await?;
+                self.closing_text(&ticket, me, now).await?;
             }
             CloseOutcome::AlreadyClosed => {}
             CloseOutcome::NotFound => return Err(ApiError::NotFound("conversation".into())),
         }
         Ok(ApiResponse::ok(json!({ "id": id, "state": "closed" })))
+    }
+}
+
+impl<S, Q, T, V> AgentApiCore<S, Q, T, V>
+where
+    S: AgentDirectory + Handoffs + Conversations + Idempotency,
+    Q: MessageQueue,
+    T: TranscriptLog,
+    V: SurveyStore,
+{
+    /// The team's closing text, in the contact's language, if it has one and the 24-hour
+    /// window is open; once per close (dedup id `closed:{conversation}:{closed_at}`).
+    async fn closing_text(
+        &self,
+        ticket: &Ticket,
+        closer: Option<&Agent>,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let Some(team) = self.store.team(&ticket.team).await? else {
+            return Ok(());
+        };
+        let template = team.texts(&ticket.request.language).closed;
+        if template.trim().is_empty() {
+            return Ok(());
+        }
+        let record = self.record(&ticket.conversation_id).await?;
+        if now >= record.last_inbound_at.saturating_add(WINDOW_SECONDS) {
+            return Ok(());
+        }
+        let vars = BTreeMap::from([
+            ("team.name".to_owned(), team.name.clone()),
+            (
+                "agent.name".to_owned(),
+                closer.map(|a| a.name.clone()).unwrap_or_default(),
+            ),
+        ]);
+        let msg = OutboundMessage {
+            phone_number_id: record.phone_number_id.clone(),
+            recipient: recipient(&record),
+            dedup_id: format!("closed:{}:{now}", record.id),
+            conversation_id: Some(record.id.clone()),
+            last_inbound_at: Some(record.last_inbound_at),
+            body: OutboundBody::Text {
+                body: crate::survey::text::render(&template, &vars),
+                preview_url: false,
+            },
+        };
+        let message = QueueMessage::of(&msg).map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.outbound.send_all(&[message]).await?;
+        Ok(())
     }
 }
 

@@ -131,6 +131,10 @@ pub struct MessageTexts {
     pub assigned: String,
     pub away: String,
     pub overload: String,
+    /// Sent when an agent closes the conversation through the agent API (inside the 24-hour
+    /// window; `{{agent.name}}`, `{{team.name}}` replaced). Empty (the default): nothing.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub closed: String,
 }
 
 impl MessageTexts {
@@ -149,6 +153,7 @@ impl Default for MessageTexts {
             assigned: "You are now talking to {{agent.name}}. They will reply here shortly.".into(),
             away: "Our team is away right now. You are in line and we will get back to you when we open.".into(),
             overload: "All our agents are busy. You are number {{queue.position}} in line; we will be with you soon.".into(),
+            closed: String::new(),
         }
     }
 }
@@ -280,6 +285,7 @@ mod tests {
             assigned: "Hallo, hier ist {{agent.name}}".into(),
             away: "weg".into(),
             overload: "voll".into(),
+            closed: String::new(),
         };
         t.messages.insert("de".into(), de.clone());
         assert_eq!(t.texts("de"), de);

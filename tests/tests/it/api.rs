@@ -575,3 +575,88 @@ async fn a_transfer_to_an_agent_moves_the_slot_under_the_capacity_rule() {
         (409, json!("agent_unavailable"))
     );
 }
+
+#[tokio::test]
+async fn closing_sends_the_team_s_closing_text_once() {
+    let s = setup().await;
+    let team: Team = serde_json::from_value(json!({
+        "id": "sales", "name": "Sales",
+        "messages": {"en": {"assigned": "a", "away": "b", "overload": "c",
+                            "closed": "Thanks for writing to {{team.name}}. {{agent.name}}"}}
+    }))
+    .unwrap();
+    s.store.put_team(&team).await.unwrap();
+    conversation(&s, "c-bye", s.now, Some("alice")).await;
+    let path = "/api/conversations/c-bye/close";
+    assert_eq!(
+        post(&s, path, user("alice", "[agents]"), None, "").await.0,
+        200
+    );
+    assert_eq!(
+        post(&s, path, user("alice", "[agents]"), None, "").await.0,
+        200
+    );
+    let sent = outbound(&s.env.receive_all("OutboundQueue").await);
+    let texts: Vec<&str> = sent
+        .iter()
+        .filter_map(|m| match &m.body {
+            OutboundBody::Text { body, .. } => Some(body.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["Thanks for writing to Sales. ALICE"]);
+}
+
+#[tokio::test]
+async fn a_transfer_to_a_team_puts_the_conversation_back_in_its_line_and_frees_the_slot() {
+    let s = setup().await;
+    let support: Team =
+        serde_json::from_value(json!({"id": "support", "name": "Support"})).unwrap();
+    s.store.put_team(&support).await.unwrap();
+    conversation(&s, "c-team", s.now, Some("alice")).await;
+    let path = "/api/conversations/c-team/transfer";
+    let (status, body) = post(
+        &s,
+        path,
+        user("alice", "[agents]"),
+        None,
+        r#"{"team":"support"}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["conversation"]["state"].clone(),
+            body["conversation"]["team"].clone()
+        ),
+        (json!("waiting"), json!("support"))
+    );
+    assert_eq!(s.store.get_agent("alice").await.unwrap().unwrap().open, 0);
+    let line = s.store.waiting("support").await.unwrap();
+    assert_eq!(
+        line.iter()
+            .map(|t| t.conversation_id.as_str())
+            .collect::<Vec<_>>(),
+        ["c-team"]
+    );
+    let drained: Vec<String> = jobs(&s.env.receive_all("AssignmentQueue").await)
+        .into_iter()
+        .filter_map(|j| match j {
+            AssignmentJob::Drain { team_id, .. } => Some(team_id),
+            _ => None,
+        })
+        .collect();
+    assert!(drained.contains(&"support".to_owned()), "{drained:?}");
+    let (unknown, body) = post(
+        &s,
+        path,
+        user("root", "[admins]"),
+        None,
+        r#"{"team":"nope"}"#,
+    )
+    .await;
+    assert_eq!(
+        (unknown, body["error"]["field"].clone()),
+        (400, json!("team"))
+    );
+}
