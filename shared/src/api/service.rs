@@ -754,3 +754,7 @@ pub fn answers_view(r: &ConversationRecord, survey: Option<&crate::survey::Surve
     }
     out
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;
