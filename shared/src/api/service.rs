@@ -298,7 +298,8 @@ where
             Err(CatalogError::Unavailable { .. }) => None,
         };
         let transcript = self.transcript.page(id, page).await?;
-        if ticket.state == TicketState::Assigned {
+        // The newest page only: paging back reads nothing new.
+        if ticket.state == TicketState::Assigned && page.before.is_none() {
             self.mark_read(&record, &transcript.entries).await?;
         }
         let now = self.clock.unix();
@@ -348,6 +349,8 @@ where
         key: Option<String>,
     ) -> Result<ApiResponse, ApiError> {
         let now = self.clock.unix();
+        // Only a caller who may see the conversation learns what a key answered.
+        self.visible(p, me, id).await?;
         if let Some(k) = &key {
             if let Some(first) = self.store.recall(id, k, now).await? {
                 return Ok(ApiResponse {

@@ -383,3 +383,25 @@ async fn reading_a_waiting_conversation_marks_nothing_read() {
         .await;
     assert_eq!(api.outbound.0.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn another_agent_reusing_an_idempotency_key_gets_404_not_the_first_response() {
+    let api = api(false);
+    let mut r = req(
+        Some(("alice", "[agents]")),
+        "POST",
+        "/api/conversations/c-a/messages",
+        TEXT,
+    );
+    r.idempotency_key = Some("k".into());
+    assert_eq!(api.handle(&r).await.status, 202);
+    let mut other = req(
+        Some(("carol", "[agents]")),
+        "POST",
+        "/api/conversations/c-a/messages",
+        TEXT,
+    );
+    other.idempotency_key = Some("k".into());
+    let answer = api.handle(&other).await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+}
