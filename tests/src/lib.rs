@@ -6,6 +6,7 @@
 //! which wraps a `TestEnv` and builds every entrypoint from the template's environment. Without an endpoint a test fails with a clear message: it never passes
 //! vacuously, and it never talks to a real AWS account by accident.
 
+pub mod api;
 pub mod app;
 pub mod cfn;
 pub mod lambda;

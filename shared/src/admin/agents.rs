@@ -9,9 +9,7 @@
 use chrono::Utc;
 
 use super::{context, AdminError};
-use crate::queue::FifoContract;
-use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
-use crate::routing::job::AssignmentJob;
+use crate::queue::{MessageQueue, SqsQueue};
 use crate::routing::model::{Agent, AgentStatus, Team};
 use crate::routing::rules::RoutingConfig;
 use crate::store::routing::{CloseOutcome, RoutingStore};
@@ -235,6 +233,7 @@ impl<Q: MessageQueue> Admin<Q> {
         let name = take_flag(&mut args, "--name")?;
         let teams = take_flag(&mut args, "--teams")?.map(|t| list(&t));
         let languages = take_flag(&mut args, "--languages")?.map(|t| list(&t));
+        let leads = take_flag(&mut args, "--leads")?.map(|t| list(&t));
         let capacity = take_flag(&mut args, "--capacity")?
             .map(|c| {
                 c.parse::<u32>()
@@ -259,6 +258,7 @@ impl<Q: MessageQueue> Admin<Q> {
                 name: name.unwrap_or(a.name),
                 teams: teams.unwrap_or(a.teams),
                 languages: languages.unwrap_or(a.languages),
+                leads: leads.unwrap_or(a.leads),
                 capacity: capacity.unwrap_or(a.capacity),
                 status: status.unwrap_or(a.status),
                 ..a
@@ -268,6 +268,8 @@ impl<Q: MessageQueue> Admin<Q> {
                 name: name.ok_or_else(|| usage("--name is required"))?,
                 teams: teams.ok_or_else(|| usage("--teams is required"))?,
                 languages: languages.unwrap_or_default(),
+                leads: leads.unwrap_or_default(),
+                sub: None,
                 status: status.unwrap_or(AgentStatus::Offline),
                 capacity: capacity.unwrap_or(5),
                 open: 0,
@@ -343,21 +345,7 @@ impl<Q: MessageQueue> Admin<Q> {
             );
         };
         let stamp = Utc::now().timestamp_millis();
-        let messages = teams
-            .iter()
-            .map(|team| {
-                let job = AssignmentJob::Drain {
-                    team_id: team.clone(),
-                    reason: reason.to_owned(),
-                };
-                let body = serde_json::to_string(&job).map_err(failed)?;
-                Ok(QueueMessage::fifo(
-                    body,
-                    &job.group_id(),
-                    &format!("drain:{team}:{stamp}"),
-                ))
-            })
-            .collect::<Result<Vec<_>, AdminError>>()?;
+        let messages = crate::routing::job::drain_messages(teams, reason, stamp).map_err(failed)?;
         queue.send_all(&messages).await.map_err(failed)?;
         Ok(format!("; drain queued for {}", teams.join(", ")))
     }

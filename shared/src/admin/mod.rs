@@ -28,8 +28,8 @@ groups:
 The table defaults to $PRECHAT_TABLE.
 
 agent assignment:
-  agent    add ID --name NAME --teams T1,T2 [--languages en,de] [--capacity N] [--status S]
-           update ID [--name ..] [--teams ..] [--languages ..] [--capacity N] [--status S]
+  agent    add ID --name NAME --teams T1,T2 [--languages en,de] [--leads T1] [--capacity N] [--status S]
+           update ID [--name ..] [--teams ..] [--languages ..] [--leads ..] [--capacity N] [--status S]
            status ID online|away|offline;  capacity ID N;  list
   team     add FILE.json | update FILE.json | list | show ID
   routing  set FILE.json | show

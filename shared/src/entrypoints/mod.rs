@@ -3,6 +3,7 @@
 //! loop) and their entrypoint's `from_env`. [`sample_events`] makes the signed sample events
 //! `events/webhook-ingest-*.json` for the ingest entrypoint (`cargo xtask events`).
 
+pub mod agent_api;
 pub mod assigner;
 pub mod ingest;
 pub mod init;

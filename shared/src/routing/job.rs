@@ -119,6 +119,31 @@ impl HandoffReason {
     }
 }
 
+/// The drain jobs that tell the assigner capacity may have freed in `teams` (an agent came
+/// online, a conversation closed...): one per team, each its own FIFO dedup id (`stamp`, e.g.
+/// the current Unix milliseconds, keeps a later drain from being taken for a repeat).
+pub fn drain_messages(
+    teams: &[String],
+    reason: &str,
+    stamp: i64,
+) -> Result<Vec<crate::queue::QueueMessage>, serde_json::Error> {
+    teams
+        .iter()
+        .map(|team| {
+            let job = AssignmentJob::Drain {
+                team_id: team.clone(),
+                reason: reason.to_owned(),
+            };
+            let body = serde_json::to_string(&job)?;
+            Ok(crate::queue::QueueMessage::fifo(
+                body,
+                &job.group_id(),
+                &format!("drain:{team}:{stamp}"),
+            ))
+        })
+        .collect()
+}
+
 impl FifoContract for AssignmentJob {
     /// A contact's jobs share the contact's group (a `Cancel` follows its `Assign`); a drain
     /// job has its team's.

@@ -108,6 +108,7 @@ mod tests {
                 assigned: "Hallo, {{agent.name}} vom Team {{team.name}} hilft Ihnen.".into(),
                 away: "Wir sind gerade nicht da.".into(),
                 overload: "Sie sind Nummer {{queue.position}}. {{unknown}}".into(),
+                closed: String::new(),
             },
         );
         t

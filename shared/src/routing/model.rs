@@ -57,6 +57,13 @@ pub struct Agent {
     /// When the agent was last given a conversation (Unix seconds): round-robin order.
     #[serde(default)]
     pub last_assigned_at: i64,
+    /// The teams this agent leads (Cognito group `leads`): the agent API lets a lead read and
+    /// act on those teams' conversations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leads: Vec<String>,
+    /// The agent's Cognito `sub` (the id is the Cognito username), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
 }
 
 impl Agent {
@@ -124,6 +131,10 @@ pub struct MessageTexts {
     pub assigned: String,
     pub away: String,
     pub overload: String,
+    /// Sent when an agent closes the conversation through the agent API (inside the 24-hour
+    /// window; `{{agent.name}}`, `{{team.name}}` replaced). Empty (the default): nothing.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub closed: String,
 }
 
 impl MessageTexts {
@@ -142,6 +153,7 @@ impl Default for MessageTexts {
             assigned: "You are now talking to {{agent.name}}. They will reply here shortly.".into(),
             away: "Our team is away right now. You are in line and we will get back to you when we open.".into(),
             overload: "All our agents are busy. You are number {{queue.position}} in line; we will be with you soon.".into(),
+            closed: String::new(),
         }
     }
 }
@@ -244,7 +256,7 @@ impl Agent {
         if self.teams.is_empty() {
             return Err(ModelError::Empty("agent teams"));
         }
-        for t in &self.teams {
+        for t in self.teams.iter().chain(&self.leads) {
             check_id(t)?;
         }
         if self.capacity > 1000 {
@@ -273,6 +285,7 @@ mod tests {
             assigned: "Hallo, hier ist {{agent.name}}".into(),
             away: "weg".into(),
             overload: "voll".into(),
+            closed: String::new(),
         };
         t.messages.insert("de".into(), de.clone());
         assert_eq!(t.texts("de"), de);
@@ -302,6 +315,8 @@ mod tests {
             capacity: 5,
             open: 0,
             last_assigned_at: 0,
+            leads: vec![],
+            sub: None,
         };
         assert_eq!(a.validate().unwrap_err(), ModelError::Empty("agent teams"));
     }
@@ -317,6 +332,8 @@ mod tests {
             capacity: 2,
             open: 1,
             last_assigned_at: 0,
+            leads: vec![],
+            sub: None,
         };
         assert!(a.has_room());
         a.open = 2;

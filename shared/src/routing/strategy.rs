@@ -86,6 +86,8 @@ mod tests {
             capacity,
             open,
             last_assigned_at: last,
+            leads: vec![],
+            sub: None,
         }
     }
 
@@ -212,6 +214,8 @@ mod tests {
                 capacity: cap,
                 open,
                 last_assigned_at: last,
+                leads: vec![],
+                sub: None,
             })
     }
 

@@ -219,6 +219,26 @@ pub fn announce_list(team_id: &str) -> String {
     format!("ANNOUNCE#{team_id}")
 }
 
+/// The closed conversations an agent held, newest last: `gsi1pk = CLOSED#{agent_id}` on the
+/// closed hand-off ticket, `gsi1sk` = `{closed_at:012}#{conversation_id}`. Written by whoever
+/// closes (agent-api, agent-assigner, prechat-admin), read by agent-api's closed list.
+pub fn closed_by_agent(agent_id: &str) -> String {
+    format!("CLOSED#{agent_id}")
+}
+
+pub fn closed_sort(closed_at: i64, conversation_id: &str) -> String {
+    format!("{:012}#{conversation_id}", closed_at.max(0))
+}
+
+// ---------------------------------------------------------------- agent API
+
+/// Idempotency record of an agent API request: `IDEM#{conversation_id}#{key}` / `IDEM`
+/// (`response` = the status and JSON body first answered, `expires_at`). Created only if
+/// absent (conditional put) by agent-api, so a retried request answers what the first did.
+pub fn idempotency(conversation_id: &str, key: &str) -> Key {
+    Key::new(format!("IDEM#{conversation_id}#{key}"), "IDEM")
+}
+
 const PROFILE: &str = "PROFILE";
 const CONV: &str = "CONV";
 const APPLIED: &str = "APPLIED";
@@ -243,6 +263,7 @@ mod tests {
             routing(),
             handoff("c"),
             transcript_entry("c", "T#0000000000001#000000"),
+            idempotency("c", "k"),
         ];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {

@@ -57,6 +57,8 @@ fn agent(id: &str, team: &str, capacity: u32) -> Agent {
         capacity,
         open: 0,
         last_assigned_at: 0,
+        leads: vec![],
+        sub: None,
     }
 }
 

@@ -25,8 +25,10 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::http::Method;
 use prechat::clock::Clock;
+use prechat::entrypoints::agent_api::{AgentApi, AgentApiConfig};
 use prechat::entrypoints::assigner::AgentAssigner;
 use prechat::entrypoints::ingest::{Ingest, Outcome, APP_SECRET};
 use prechat::entrypoints::init;
@@ -38,6 +40,7 @@ use prechat::store::delivery_log::DynamoDeliveryLog;
 use prechat::store::routing::RoutingStore;
 use prechat::store::DynamoTable;
 use prechat::whatsapp::graph_client::{GraphClient, SecretToken};
+use prechat_tests::api::{event as api_event, json_of, user_claims};
 use prechat_tests::cfn::{list, Names, Template, REGION};
 use prechat_tests::local::meta::{self, Business, SimContact, SimInput};
 use prechat_tests::provision::{self, Provisioned};
@@ -414,6 +417,61 @@ async fn every_function_runs_with_only_the_permissions_the_template_grants_it() 
     let reply = assigner.handle(assign_event(&d).await).await;
     assert!(reply.batch_item_failures.is_empty(), "{reply:?}");
     assert!(!d.take("OutboundQueue").await.records.is_empty());
+
+    // agent-api: ann reads, answers and closes the conversation, goes online, lists.
+    let api = api_on(&d).await;
+    let ann = || Some(user_claims("ann", "[agents]"));
+    let call = |m: &str, p: &str, body: Option<&str>| {
+        let headers = json!({"idempotency-key": "iam-1"});
+        api.handle(api_event(m, p, ann(), headers, body))
+    };
+    for (m, p, body, expected) in [
+        ("GET", "/api/me", None, 200),
+        ("GET", "/api/conversations/conv-iam", None, 200),
+        (
+            "POST",
+            "/api/conversations/conv-iam/messages",
+            Some(r#"{"text":"hi"}"#),
+            202,
+        ),
+        ("PUT", "/api/me/status", Some(r#"{"status":"online"}"#), 200),
+        ("GET", "/api/conversations?state=waiting", None, 200),
+        ("POST", "/api/conversations/conv-iam/close", None, 200),
+        ("GET", "/api/conversations?state=closed", None, 200),
+    ] {
+        let (status, body) = json_of(&call(m, p, body).await);
+        assert_eq!(status, expected, "{m} {p}: {body}");
+    }
+}
+
+/// As `AgentApi::from_env` builds it, on the conversation the assigner gave ann (with the
+/// contact the survey engine would have recorded on it).
+async fn api_on(d: &Deployment) -> AgentApi {
+    let f = "AgentApiFunction";
+    let lookup = d.env(f, &[]);
+    let sdk = d.sdk(f);
+    init::load_secrets(&aws_sdk_ssm::Client::new(sdk), &[], &[], &lookup)
+        .await
+        .unwrap();
+    aws_sdk_dynamodb::Client::new(&d.operator)
+        .update_item()
+        .table_name(&d.resources.tables["StateTable"])
+        .set_key(Some(prechat::store::keys::conversation("conv-iam").item()))
+        .update_expression("SET phone_number_id = :p, contact_key = :k, last_inbound_at = :t")
+        .expression_attribute_values(":p", AttributeValue::S("106540352242922".into()))
+        .expression_attribute_values(":k", AttributeValue::S("US.13491208655302741918".into()))
+        .expression_attribute_values(":t", AttributeValue::N(now().to_string()))
+        .send()
+        .await
+        .unwrap();
+    let config = AgentApiConfig::from_lookup(&lookup).unwrap();
+    AgentApi::from_parts(
+        &config,
+        aws_sdk_dynamodb::Client::new(sdk),
+        aws_sdk_sqs::Client::new(sdk),
+        Clock::system(),
+    )
+    .unwrap()
 }
 
 async fn sender_on(

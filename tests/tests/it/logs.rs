@@ -311,6 +311,8 @@ async fn the_assigner_logs_no_personal_data_on_any_path() {
         capacity: 1,
         open: 0,
         last_assigned_at: 0,
+        leads: vec![],
+        sub: None,
     };
     store.upsert_agent(&agent).await.unwrap();
     let outbound = SqsQueue::new(env.sqs.clone(), env.queue_url("OutboundQueue"));

@@ -2,6 +2,7 @@
 //! part of the pipeline; every test builds its own [`prechat_tests::TestApp`] (or, below the entrypoints, a
 //! [`prechat_tests::TestEnv`]).
 
+mod api;
 mod assigner;
 mod auth;
 mod foundation;

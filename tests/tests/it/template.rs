@@ -174,6 +174,18 @@ const USES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "AgentApiFunction",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            // Replies and mark-as-read on the outbound queue, drain jobs on the assignment queue.
+            "sqs:SendMessage",
+            "ssm:GetParameters",
+        ],
+    ),
+    (
         "ReplySenderFunction",
         &[
             "dynamodb:GetItem",
@@ -206,6 +218,7 @@ const SECRETS: &[(&str, &[&str], &[&str])] = &[
         &[],
         &["AgentWebhookSecretParameter", "LogKeyParameter"],
     ),
+    ("AgentApiFunction", &[], &["LogKeyParameter"]),
     (
         "ReplySenderFunction",
         &["AccessTokenParameter"],

@@ -18,6 +18,10 @@ struct AgentSpec {
     teams: Vec<String>,
     #[serde(default)]
     languages: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    leads: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
 }
 
 fn agent_from(item: &Item) -> Result<Agent, StoreError> {
@@ -31,6 +35,8 @@ fn agent_from(item: &Item) -> Result<Agent, StoreError> {
         name: spec.name,
         teams: spec.teams,
         languages: spec.languages,
+        leads: spec.leads,
+        sub: spec.sub,
         status,
         capacity: item.num_req("capacity")?,
         open: item.num_opt("open").unwrap_or(0),
@@ -45,6 +51,8 @@ impl RoutingStore {
             name: agent.name.clone(),
             teams: agent.teams.clone(),
             languages: agent.languages.clone(),
+            leads: agent.leads.clone(),
+            sub: agent.sub.clone(),
         };
         self.client()
             .update_item()

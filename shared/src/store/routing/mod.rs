@@ -29,7 +29,9 @@
 pub mod agents;
 pub mod tickets;
 
-pub use tickets::{Announcement, AssignOutcome, CloseOutcome, Opened, Ticket, TicketState};
+pub use tickets::{
+    Announcement, AssignOutcome, CloseOutcome, Opened, Ticket, TicketState, TransferOutcome,
+};
 
 use super::item::{s, Item};
 use super::transcript::{expires_at, DynamoTranscript, TranscriptLog};

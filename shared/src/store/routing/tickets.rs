@@ -112,6 +112,20 @@ pub enum AssignOutcome {
     ConversationClosed,
 }
 
+/// Result of moving an open ticket to another team or agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// Given to the agent (a slot taken under the capacity condition); the previous agent's
+    /// slot is free.
+    Assigned,
+    /// Back in the (new) team's waiting line; the previous agent's slot is free.
+    Waiting,
+    /// The target agent is not online or has no free slot: nothing moved.
+    AgentUnavailable,
+    /// The ticket was closed or changed meanwhile: nothing moved.
+    TicketChanged,
+}
+
 /// Where the announcement of an assignment stands after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Announcement {
@@ -208,6 +222,27 @@ impl RoutingStore {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The tickets an agent held that were closed, newest first, at most `limit`.
+    pub async fn closed_by(&self, agent_id: &str, limit: i32) -> Result<Vec<Ticket>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(&self.table.name)
+            .index_name(attr::GSI1)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", s(keys::closed_by_agent(agent_id)))
+            .scan_index_forward(false)
+            .limit(limit.max(1))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(ticket_from)
+            .collect()
     }
 
     /// A team's waiting line in order (VIP first, then oldest).
@@ -321,7 +356,7 @@ impl RoutingStore {
         match record {
             Ok(_) => Ok(AssignOutcome::Assigned),
             Err(StoreError::ConditionFailed(_)) => {
-                self.shut(ticket, TicketState::Assigned, "conversation", now)
+                self.shut(ticket, TicketState::Assigned, "conversation", now, false)
                     .await?;
                 self.release(agent_id, &ticket.conversation_id).await?;
                 Ok(AssignOutcome::ConversationClosed)
@@ -405,21 +440,36 @@ impl RoutingStore {
 
     /// Moves a ticket from `from` to `closed` (and out of the indexes). False when it was not
     /// in that state (any more).
+    /// With `index_closed`, a ticket an agent held joins the agent's closed list
+    /// ([`keys::closed_by_agent`]).
     async fn shut(
         &self,
         ticket: &Ticket,
         from: TicketState,
         by: &str,
         now: i64,
+        index_closed: bool,
     ) -> Result<bool, StoreError> {
-        let res = self
+        let mut req = self
             .client()
             .update_item()
             .table_name(&self.table.name)
-            .set_key(Some(keys::handoff(&ticket.conversation_id).item()))
-            .update_expression(
+            .set_key(Some(keys::handoff(&ticket.conversation_id).item()));
+        req = match ticket.agent.as_deref().filter(|_| index_closed) {
+            Some(agent) => req
+                .update_expression(
+                    "SET #state = :closed, closed_at = :now, closed_by = :by, gsi1pk = :cp, gsi1sk = :cs",
+                )
+                .expression_attribute_values(":cp", s(keys::closed_by_agent(agent)))
+                .expression_attribute_values(
+                    ":cs",
+                    s(keys::closed_sort(now, &ticket.conversation_id)),
+                ),
+            None => req.update_expression(
                 "SET #state = :closed, closed_at = :now, closed_by = :by REMOVE gsi1pk, gsi1sk",
-            )
+            ),
+        };
+        let res = req
             .condition_expression("#state = :from AND job_id = :job")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":closed", s(TicketState::Closed.as_str()))
@@ -459,7 +509,7 @@ impl RoutingStore {
                 }
                 return Ok(CloseOutcome::AlreadyClosed);
             }
-            if self.shut(&ticket, ticket.state, by, now).await? {
+            if self.shut(&ticket, ticket.state, by, now, true).await? {
                 if let Some(agent) = &ticket.agent {
                     self.release(agent, conversation_id).await?;
                 }
@@ -504,7 +554,7 @@ impl RoutingStore {
                 }
                 return Ok(CloseOutcome::AlreadyClosed);
             }
-            if self.shut(&ticket, ticket.state, by, now).await? {
+            if self.shut(&ticket, ticket.state, by, now, false).await? {
                 if let (Some(agent), Some(at)) = (&ticket.agent, ticket.assigned_at) {
                     self.release(agent, conversation_id).await?;
                     self.forget_assignment(conversation_id, agent, at).await?;
@@ -522,6 +572,109 @@ impl RoutingStore {
         Err(StoreError::Unavailable(format!(
             "cancelling {conversation_id}: the ticket kept changing"
         )))
+    }
+
+    /// Moves an open ticket to `team`, either to `agent` or into the team's waiting line (at
+    /// its original place by request time). The target agent's slot is taken with the same
+    /// conditional write as an assignment (online, `open < capacity`), then the ticket moves
+    /// under the condition that it is unchanged, then the previous agent's slot is given back
+    /// and the conversation item records the new assignment. A lost condition undoes the
+    /// reservation; a crash in between leaves a reservation [`RoutingStore::reconcile`] frees.
+    pub async fn transfer(
+        &self,
+        ticket: &Ticket,
+        team: &str,
+        agent: Option<&str>,
+        now: i64,
+    ) -> Result<TransferOutcome, StoreError> {
+        let conv = ticket.conversation_id.as_str();
+        if ticket.state == TicketState::Closed {
+            return Ok(TransferOutcome::TicketChanged);
+        }
+        let same_agent = agent.is_some() && agent == ticket.agent.as_deref();
+        if let Some(to) = agent.filter(|_| !same_agent) {
+            if !self.reserve(to, conv, now).await? {
+                return Ok(TransferOutcome::AgentUnavailable);
+            }
+        }
+        let moved = Ticket {
+            team: team.to_owned(),
+            ..ticket.clone()
+        };
+        let mut req = self
+            .client()
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(keys::handoff(conv).item()))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#agent", "agent")
+            .expression_attribute_values(":team", s(team))
+            .expression_attribute_values(":from", s(ticket.state.as_str()))
+            .expression_attribute_values(":job", s(&ticket.job_id));
+        req = match agent {
+            Some(to) => req
+                .update_expression(
+                    "SET team = :team, #state = :assigned, #agent = :to, assigned_at = :now, \
+                     announced = :yes, contact_told = :yes REMOVE gsi1pk, gsi1sk",
+                )
+                .expression_attribute_values(":assigned", s(TicketState::Assigned.as_str()))
+                .expression_attribute_values(":to", s(to))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":yes", b(true)),
+            None => req
+                .update_expression(
+                    "SET team = :team, #state = :waiting, gsi1pk = :g, gsi1sk = :ls \
+                     REMOVE #agent, assigned_at",
+                )
+                .expression_attribute_values(":waiting", s(TicketState::Waiting.as_str()))
+                .expression_attribute_values(":g", s(keys::waiting_line(team)))
+                .expression_attribute_values(":ls", s(moved.line_key())),
+        };
+        req = match &ticket.agent {
+            Some(old) => req
+                .condition_expression("#state = :from AND job_id = :job AND #agent = :old")
+                .expression_attribute_values(":old", s(old)),
+            None => req.condition_expression(
+                "#state = :from AND job_id = :job AND attribute_not_exists(#agent)",
+            ),
+        };
+        match req.send().await.map_err(StoreError::from_sdk) {
+            Ok(_) => {}
+            Err(StoreError::ConditionFailed(_)) => {
+                if let Some(to) = agent.filter(|_| !same_agent) {
+                    self.release(to, conv).await?;
+                }
+                return Ok(TransferOutcome::TicketChanged);
+            }
+            Err(e) => return Err(e),
+        }
+        if let Some(old) = ticket.agent.as_deref().filter(|_| !same_agent) {
+            self.release(old, conv).await?;
+        }
+        match agent {
+            Some(to) => {
+                self.client()
+                    .update_item()
+                    .table_name(&self.table.name)
+                    .set_key(Some(keys::conversation(conv).item()))
+                    .update_expression(
+                        "SET assigned_agent = :agent, assigned_team = :team, assigned_at = :now",
+                    )
+                    .expression_attribute_values(":agent", s(to))
+                    .expression_attribute_values(":team", s(team))
+                    .expression_attribute_values(":now", n(now))
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                Ok(TransferOutcome::Assigned)
+            }
+            None => {
+                if let (Some(old), Some(at)) = (&ticket.agent, ticket.assigned_at) {
+                    self.forget_assignment(conv, old, at).await?;
+                }
+                Ok(TransferOutcome::Waiting)
+            }
+        }
     }
 
     /// Removes what [`RoutingStore::assign`] recorded on the conversation, unless a later

@@ -798,6 +798,27 @@ questions:
     }
 
     #[test]
+    fn a_question_label_is_optional_localised_and_short() {
+        let s = Survey::parse(MINI, 1).unwrap();
+        let topic = s.question("topic").unwrap();
+        assert_eq!(s.label(topic, "es"), "topic", "no label: the key");
+        let labelled = MINI.replace(
+            "    prompt: { en: \"Topic?\", es: \"¿Tema?\" }",
+            "    prompt: { en: \"Topic?\", es: \"¿Tema?\" }\n    label: { en: Topic, es: Tema }",
+        );
+        let s = Survey::parse(&labelled, 1).unwrap();
+        assert_eq!(s.label(s.question("topic").unwrap(), "es"), "Tema");
+        let long = labelled.replace("es: Tema }", &format!("es: {} }}", "x".repeat(61)));
+        assert!(has(&errors(&long), "questions[0].label", "61 characters"));
+        let missing = labelled.replace("label: { en: Topic, es: Tema }", "label: { en: Topic }");
+        assert!(has(
+            &errors(&missing),
+            "questions[0].label",
+            "missing translation"
+        ));
+    }
+
+    #[test]
     fn the_shipped_default_survey_is_valid() {
         let s = Survey::default_survey().unwrap();
         assert_eq!(s.version, 0);

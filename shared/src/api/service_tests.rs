@@ -1,0 +1,411 @@
+//! The agent API on in-memory fakes of its ports: the decisions between the pure parts
+//! (routing, policy) and the effects. The DynamoDB and SQS implementations are tested against
+//! moto in `tests/tests/it/api.rs`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::queue::QueueError;
+use crate::routing::job::AssignRequest;
+use crate::routing::model::Team;
+use crate::store::survey_store::{Published, StoredSurvey};
+use crate::store::transcript::MemoryTranscript;
+use crate::store::StoreError;
+use crate::survey::engine::ContactState;
+use crate::whatsapp::ContactRef;
+
+const NOW: i64 = 1_800_000_000;
+
+#[derive(Default)]
+struct Fake {
+    agents: Mutex<HashMap<String, Agent>>,
+    tickets: Mutex<HashMap<String, Ticket>>,
+    records: Mutex<HashMap<String, ConversationRecord>>,
+    remembered: Mutex<HashMap<(String, String), StoredResponse>>,
+    /// Every call fails as DynamoDB throttling would.
+    throttled: bool,
+}
+
+impl Fake {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.throttled {
+            Err(StoreError::Unavailable("throttled".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl AgentDirectory for Fake {
+    async fn agent(&self, id: &str) -> Result<Option<Agent>, StoreError> {
+        self.check()?;
+        Ok(self.agents.lock().unwrap().get(id).cloned())
+    }
+    async fn set_status(&self, id: &str, status: AgentStatus) -> Result<(), StoreError> {
+        match self.agents.lock().unwrap().get_mut(id) {
+            Some(a) => {
+                a.status = status;
+                Ok(())
+            }
+            None => Err(StoreError::ConditionFailed("no agent".into())),
+        }
+    }
+    async fn team_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(vec!["sales".into()])
+    }
+    async fn team(&self, id: &str) -> Result<Option<Team>, StoreError> {
+        Ok((id == "sales")
+            .then(|| serde_json::from_value(json!({"id": "sales", "name": "Sales"})).unwrap()))
+    }
+}
+
+impl Handoffs for Fake {
+    async fn ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        Ok(self.tickets.lock().unwrap().get(id).cloned())
+    }
+    async fn assigned_to(&self, agent: &str) -> Result<Vec<Ticket>, StoreError> {
+        let all = self.tickets.lock().unwrap();
+        Ok(all
+            .values()
+            .filter(|t| t.state == TicketState::Assigned && t.agent.as_deref() == Some(agent))
+            .cloned()
+            .collect())
+    }
+    async fn waiting(&self, team: &str) -> Result<Vec<Ticket>, StoreError> {
+        let all = self.tickets.lock().unwrap();
+        Ok(all
+            .values()
+            .filter(|t| t.state == TicketState::Waiting && t.team == team)
+            .cloned()
+            .collect())
+    }
+    async fn closed_by(&self, _: &str, _: u32) -> Result<Vec<Ticket>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn close(&self, id: &str, _: &str, now: i64) -> Result<CloseOutcome, StoreError> {
+        let mut all = self.tickets.lock().unwrap();
+        let Some(t) = all.get_mut(id) else {
+            return Ok(CloseOutcome::NotFound);
+        };
+        t.state = TicketState::Closed;
+        t.closed_at = Some(now);
+        Ok(CloseOutcome::Closed {
+            team: t.team.clone(),
+            agent: t.agent.clone(),
+        })
+    }
+    async fn transfer(
+        &self,
+        _: &Ticket,
+        _: &str,
+        _: Option<&str>,
+        _: i64,
+    ) -> Result<TransferOutcome, StoreError> {
+        Ok(TransferOutcome::AgentUnavailable)
+    }
+}
+
+impl Conversations for Fake {
+    async fn conversation(&self, id: &str) -> Result<Option<ConversationRecord>, StoreError> {
+        Ok(self.records.lock().unwrap().get(id).cloned())
+    }
+}
+
+impl Idempotency for Fake {
+    async fn recall(&self, c: &str, k: &str, _: i64) -> Result<Option<StoredResponse>, StoreError> {
+        Ok(self
+            .remembered
+            .lock()
+            .unwrap()
+            .get(&(c.to_owned(), k.to_owned()))
+            .cloned())
+    }
+    async fn remember(
+        &self,
+        c: &str,
+        k: &str,
+        r: &StoredResponse,
+        _: i64,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        let mut m = self.remembered.lock().unwrap();
+        let key = (c.to_owned(), k.to_owned());
+        if let Some(first) = m.get(&key) {
+            return Ok(Some(first.clone()));
+        }
+        m.insert(key, r.clone());
+        Ok(None)
+    }
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<QueueMessage>>);
+
+impl MessageQueue for Recorder {
+    async fn send_all(&self, messages: &[QueueMessage]) -> Result<(), QueueError> {
+        self.0.lock().unwrap().extend_from_slice(messages);
+        Ok(())
+    }
+}
+
+/// No published survey: conversations run the shipped default (version 0).
+struct NoSurveys;
+
+impl SurveyStore for NoSurveys {
+    async fn latest(&self, _: &str) -> Result<Option<StoredSurvey>, StoreError> {
+        Ok(None)
+    }
+    async fn get(&self, _: &str, _: u32) -> Result<Option<StoredSurvey>, StoreError> {
+        Ok(None)
+    }
+    async fn list(&self, _: &str) -> Result<Vec<StoredSurvey>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn publish(&self, _: &str, _: &str, _: i64) -> Result<Published, StoreError> {
+        Err(StoreError::Request("read-only".into()))
+    }
+}
+
+type Api = AgentApiCore<Fake, Recorder, MemoryTranscript, NoSurveys>;
+
+fn agent(id: &str, leads: &[&str]) -> Agent {
+    Agent {
+        id: id.into(),
+        name: id.into(),
+        teams: vec!["sales".into()],
+        languages: vec![],
+        status: AgentStatus::Online,
+        capacity: 3,
+        open: 0,
+        last_assigned_at: 0,
+        leads: leads.iter().map(|t| t.to_string()).collect(),
+        sub: None,
+    }
+}
+
+/// alice and bruno in sales (bruno leads it), conversation `c-w` waiting, `c-a` alice's.
+fn api(throttled: bool) -> Api {
+    let store = Fake {
+        throttled,
+        ..Fake::default()
+    };
+    for a in [agent("alice", &[]), agent("bruno", &["sales"])] {
+        store.agents.lock().unwrap().insert(a.id.clone(), a);
+    }
+    for (id, owner) in [("c-w", None), ("c-a", Some("alice"))] {
+        let request = AssignRequest {
+            job_id: format!("j-{id}"),
+            phone_number_id: "1".into(),
+            contact: ContactRef {
+                user_id: Some(format!("US.{id}")),
+                ..Default::default()
+            },
+            conversation_id: id.into(),
+            language: "en".into(),
+            reason: crate::routing::job::HandoffReason::Completed,
+            answers: BTreeMap::new(),
+            fields: BTreeMap::new(),
+            last_inbound_at: NOW - 60,
+            requested_at: NOW - 60,
+            supersedes: false,
+            vars: BTreeMap::new(),
+        };
+        let mut t = Ticket::new(request, "sales".into(), false);
+        if let Some(a) = owner {
+            t.state = TicketState::Assigned;
+            t.agent = Some(a.into());
+            t.assigned_at = Some(NOW - 30);
+        }
+        store.tickets.lock().unwrap().insert(id.into(), t);
+        let record = ConversationRecord {
+            id: id.into(),
+            phone_number_id: "1".into(),
+            contact: ContactState {
+                phone_number_id: "1".into(),
+                key: format!("US.{id}").into(),
+                identity: ContactRef {
+                    user_id: Some(format!("US.{id}")),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            survey_id: "default".into(),
+            survey_version: 0,
+            language: "en".into(),
+            answers: BTreeMap::new(),
+            vars: BTreeMap::new(),
+            last_inbound_at: NOW - 60,
+            closed_at: None,
+        };
+        store.records.lock().unwrap().insert(id.into(), record);
+    }
+    AgentApiCore {
+        store,
+        outbound: Recorder::default(),
+        assignment: Recorder::default(),
+        transcript: MemoryTranscript::default(),
+        catalog: SurveyCatalog::new(NoSurveys, "default".into(), Duration::from_secs(60)).unwrap(),
+        clock: Clock::at_unix(NOW),
+        settings: ApiSettings {
+            auth: AuthConfig {
+                machine_clients: vec![],
+            },
+            transcript_retention_days: 365,
+        },
+    }
+}
+
+fn req(who: Option<(&str, &str)>, method: &str, path: &str, body: &str) -> ApiRequest {
+    ApiRequest {
+        method: method.into(),
+        path: path.into(),
+        body: body.as_bytes().to_vec(),
+        claims: who.map(|(name, groups)| {
+            HashMap::from([
+                ("sub".to_owned(), format!("sub-{name}")),
+                ("username".to_owned(), name.to_owned()),
+                ("cognito:groups".to_owned(), groups.to_owned()),
+            ])
+        }),
+        ..ApiRequest::default()
+    }
+}
+
+const TEXT: &str = r#"{"text":"hello"}"#;
+
+#[tokio::test]
+async fn without_claims_every_path_is_401_even_an_unknown_one() {
+    let api = api(false);
+    for path in ["/api/me", "/api/nope", "/api/conversations/c-a"] {
+        assert_eq!(
+            api.handle(&req(None, "GET", path, "")).await.status,
+            401,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_waiting_conversation_is_readable_by_the_team_but_not_answerable() {
+    let api = api(false);
+    let alice = Some(("alice", "[agents]"));
+    assert_eq!(
+        api.handle(&req(alice, "GET", "/api/conversations/c-w", ""))
+            .await
+            .status,
+        200
+    );
+    for path in [
+        "/api/conversations/c-w/messages",
+        "/api/conversations/c-w/close",
+    ] {
+        let r = api.handle(&req(alice, "POST", path, TEXT)).await;
+        assert_eq!(
+            (r.status, r.body["error"]["code"].clone()),
+            (409, json!("read_only")),
+            "{path}"
+        );
+    }
+    assert!(api.outbound.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_lead_answers_a_teammate_s_conversation() {
+    let api = api(false);
+    let bruno = Some(("bruno", "[agents leads]"));
+    let r = api
+        .handle(&req(bruno, "POST", "/api/conversations/c-a/messages", TEXT))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(
+        r.body["message"]["author"],
+        json!({"kind": "agent", "agent_id": "bruno"})
+    );
+    assert_eq!(api.outbound.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_sends_once_and_answers_the_first_response() {
+    let api = api(false);
+    let mut r = req(
+        Some(("alice", "[agents]")),
+        "POST",
+        "/api/conversations/c-a/messages",
+        TEXT,
+    );
+    r.idempotency_key = Some("k".into());
+    let first = api.handle(&r).await;
+    r.body = br#"{"text":"something else"}"#.to_vec();
+    let again = api.handle(&r).await;
+    assert_eq!(first, again);
+    assert_eq!(api.outbound.0.lock().unwrap().len(), 1);
+    let entries = api.transcript.of("c-a");
+    assert_eq!(entries.len(), 1, "one transcript entry");
+}
+
+#[tokio::test]
+async fn a_throttled_store_is_a_retryable_503_without_its_error_text() {
+    let api = api(true);
+    let r = api
+        .handle(&req(Some(("alice", "[agents]")), "GET", "/api/me", ""))
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["code"].clone()),
+        (503, json!("unavailable"))
+    );
+    assert!(!r.body.to_string().contains("throttled"));
+}
+
+#[tokio::test]
+async fn reading_a_waiting_conversation_marks_nothing_read() {
+    let api = api(false);
+    let entry = Entry {
+        id: crate::transcript::entry_id(NOW * 1000, "in"),
+        at: NOW * 1000,
+        author: Author::Contact,
+        body: Body::Text { text: "hi".into() },
+        status: None,
+        wamid: Some("wamid.1".into()),
+    };
+    for id in ["c-w", "c-a"] {
+        api.transcript
+            .append(id, std::slice::from_ref(&entry), NOW)
+            .await
+            .unwrap();
+    }
+    let alice = Some(("alice", "[agents]"));
+    api.handle(&req(alice, "GET", "/api/conversations/c-w", ""))
+        .await;
+    assert!(
+        api.outbound.0.lock().unwrap().is_empty(),
+        "nobody serves it yet"
+    );
+    api.handle(&req(alice, "GET", "/api/conversations/c-a", ""))
+        .await;
+    assert_eq!(api.outbound.0.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn another_agent_reusing_an_idempotency_key_gets_404_not_the_first_response() {
+    let api = api(false);
+    let mut r = req(
+        Some(("alice", "[agents]")),
+        "POST",
+        "/api/conversations/c-a/messages",
+        TEXT,
+    );
+    r.idempotency_key = Some("k".into());
+    assert_eq!(api.handle(&r).await.status, 202);
+    let mut other = req(
+        Some(("carol", "[agents]")),
+        "POST",
+        "/api/conversations/c-a/messages",
+        TEXT,
+    );
+    other.idempotency_key = Some("k".into());
+    let answer = api.handle(&other).await;
+    assert_eq!(answer.status, 404, "{}", answer.body);
+}
