@@ -293,10 +293,19 @@ mod tests {
         let p = principal("lea", &[Group::Agents, Group::Leads], false);
         let me = agent("lea", &["sales"], &["support", "billing"]);
         for state in [HandoffState::Assigned, HandoffState::Closed] {
-            assert_eq!(scope(&p, Some(&me), state, None, false), teams(&["support", "billing"]));
-            assert_eq!(scope(&p, Some(&me), state, Some("support"), false), teams(&["support"]));
+            assert_eq!(
+                scope(&p, Some(&me), state, None, false),
+                teams(&["support", "billing"])
+            );
+            assert_eq!(
+                scope(&p, Some(&me), state, Some("support"), false),
+                teams(&["support"])
+            );
             // A team they do not lead: only their own there.
-            assert_eq!(scope(&p, Some(&me), state, Some("sales"), false), own("lea", Some("sales")));
+            assert_eq!(
+                scope(&p, Some(&me), state, Some("sales"), false),
+                own("lea", Some("sales"))
+            );
             assert_eq!(scope(&p, Some(&me), state, None, true), own("lea", None));
         }
         let line = scope(&p, Some(&me), HandoffState::Waiting, None, false);
@@ -311,9 +320,15 @@ mod tests {
         let me = agent("alice", &["sales"], &["support"]);
         for state in [HandoffState::Assigned, HandoffState::Closed] {
             assert_eq!(scope(&p, Some(&me), state, None, false), own("alice", None));
-            assert_eq!(scope(&p, Some(&me), state, Some("support"), false), own("alice", Some("support")));
+            assert_eq!(
+                scope(&p, Some(&me), state, Some("support"), false),
+                own("alice", Some("support"))
+            );
         }
-        assert_eq!(scope(&p, Some(&me), HandoffState::Waiting, None, false), teams(&["sales"]));
+        assert_eq!(
+            scope(&p, Some(&me), HandoffState::Waiting, None, false),
+            teams(&["sales"])
+        );
     }
 
     #[test]
@@ -323,14 +338,23 @@ mod tests {
             principal("client-1", &[], true),
         ] {
             for state in STATES {
-                assert_eq!(scope(&p, None, state, None, false), Some(ListScope::AllTeams));
-                assert_eq!(scope(&p, None, state, Some("sales"), false), teams(&["sales"]));
+                assert_eq!(
+                    scope(&p, None, state, None, false),
+                    Some(ListScope::AllTeams)
+                );
+                assert_eq!(
+                    scope(&p, None, state, Some("sales"), false),
+                    teams(&["sales"])
+                );
             }
             assert_eq!(scope(&p, None, HandoffState::Assigned, None, true), None);
         }
         let root = principal("root", &[Group::Admins], false);
         let me = agent("root", &["sales"], &[]);
-        assert_eq!(scope(&root, Some(&me), HandoffState::Closed, None, true), own("root", None));
+        assert_eq!(
+            scope(&root, Some(&me), HandoffState::Closed, None, true),
+            own("root", None)
+        );
     }
 
     #[test]
@@ -339,7 +363,10 @@ mod tests {
         let someone = agent("alice", &["sales"], &["sales"]);
         for me in [None, Some(&someone)] {
             assert_eq!(scope(&p, me, HandoffState::Assigned, None, false), None);
-            assert_eq!(scope(&p, me, HandoffState::Waiting, None, false), teams(&[]));
+            assert_eq!(
+                scope(&p, me, HandoffState::Waiting, None, false),
+                teams(&[])
+            );
         }
     }
 

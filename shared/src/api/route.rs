@@ -294,7 +294,8 @@ fn list_cursor(raw: &str) -> Result<String, ApiError> {
     let bytes = hex::decode(raw).map_err(|_| bad())?;
     let sort = String::from_utf8(bytes).map_err(|_| bad())?;
     let (at, conv) = sort.split_once('#').ok_or_else(bad)?;
-    let ok = at.len() == 12 && at.bytes().all(|b| b.is_ascii_digit()) && conversation_id(conv).is_ok();
+    let ok =
+        at.len() == 12 && at.bytes().all(|b| b.is_ascii_digit()) && conversation_id(conv).is_ok();
     if ok {
         Ok(sort)
     } else {
@@ -545,7 +546,11 @@ mod tests {
             (&[("cursor", "!!")][..], "cursor"),
         ] {
             let e = list(pairs).unwrap_err();
-            assert_eq!((e.status(), e.body()["error"]["field"].clone()), (400, field.into()), "{pairs:?}");
+            assert_eq!(
+                (e.status(), e.body()["error"]["field"].clone()),
+                (400, field.into()),
+                "{pairs:?}"
+            );
         }
     }
 
@@ -554,8 +559,17 @@ mod tests {
         let sort = "001800000000#c-1";
         let q = list(&[("cursor", &encode_list_cursor(sort))]).unwrap();
         assert_eq!(q.before.as_deref(), Some(sort));
-        for forged in ["18#c-1", "001800000000#", "001800000000#a b", "T#0000000000001#x", "x"] {
-            assert!(list(&[("cursor", &encode_list_cursor(forged))]).is_err(), "{forged}");
+        for forged in [
+            "18#c-1",
+            "001800000000#",
+            "001800000000#a b",
+            "T#0000000000001#x",
+            "x",
+        ] {
+            assert!(
+                list(&[("cursor", &encode_list_cursor(forged))]).is_err(),
+                "{forged}"
+            );
         }
     }
 }

@@ -13,19 +13,19 @@ use serde_json::{json, Value};
 
 use super::auth::{self, AuthConfig, Principal};
 use super::error::ApiError;
+use super::policy::ListScope;
 use super::policy::{self, Access, Facts, HandoffState};
 use super::ports::{
     AgentDirectory, ConversationRecord, Conversations, Handoffs, Idempotency, StoredResponse,
     TransferOutcome,
 };
-use super::policy::ListScope;
 use super::route::{self, ListQuery, ListState, Reply, Route, TransferTo};
 use crate::clock::Clock;
 use crate::queue::{MessageQueue, QueueMessage};
 use crate::routing::job::drain_messages;
 use crate::routing::model::{Agent, AgentStatus};
-use crate::store::routing::{CloseOutcome, Ticket, TicketState};
 use crate::store::keys;
+use crate::store::routing::{CloseOutcome, Ticket, TicketState};
 use crate::store::survey_store::SurveyStore;
 use crate::store::transcript::TranscriptLog;
 use crate::survey::catalog::{CatalogError, SurveyCatalog};

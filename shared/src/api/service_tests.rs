@@ -83,12 +83,7 @@ impl Handoffs for Fake {
             .cloned()
             .collect())
     }
-    async fn closed_by(
-        &self,
-        _: &str,
-        _: Option<&str>,
-        _: u32,
-    ) -> Result<Vec<Ticket>, StoreError> {
+    async fn closed_by(&self, _: &str, _: Option<&str>, _: u32) -> Result<Vec<Ticket>, StoreError> {
         Ok(Vec::new())
     }
     async fn team_page(

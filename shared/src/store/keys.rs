@@ -263,7 +263,9 @@ pub fn activity_sort(at: i64, conversation_id: &str) -> String {
 
 /// The conversation id of an [`activity_sort`] key.
 pub fn activity_sort_conversation(sort: &str) -> Option<&str> {
-    sort.split_once('#').map(|(_, c)| c).filter(|c| !c.is_empty())
+    sort.split_once('#')
+        .map(|(_, c)| c)
+        .filter(|c| !c.is_empty())
 }
 
 // ---------------------------------------------------------------- agent API

@@ -56,7 +56,11 @@ async fn a_lead_lists_the_led_team_s_assigned_waiting_and_closed_but_not_another
         assert_eq!(ids(&list), [expected], "{state}");
     }
     let (_, sales) = get(&s, "/api/conversations?state=assigned&team=sales", lea()).await;
-    assert_eq!(ids(&sales), Vec::<String>::new(), "only her own in a team she does not lead");
+    assert_eq!(
+        ids(&sales),
+        Vec::<String>::new(),
+        "only her own in a team she does not lead"
+    );
 }
 
 #[tokio::test]
@@ -107,7 +111,13 @@ async fn pages_follow_the_cursor_newest_first_without_gaps_or_repeats() {
     let mut path = "/api/conversations?state=waiting&limit=2".to_owned();
     for expected in [&["w0", "w1"][..], &["w2", "w3"], &["w4"]] {
         let (status, page) = get(&s, &path, lea()).await;
-        assert_eq!((status, ids(&page)), (200, expected.to_vec().iter().map(|x| x.to_string()).collect()));
+        assert_eq!(
+            (status, ids(&page)),
+            (
+                200,
+                expected.to_vec().iter().map(|x| x.to_string()).collect()
+            )
+        );
         seen.extend(ids(&page));
         match page["next_cursor"].as_str() {
             Some(c) => path = format!("/api/conversations?state=waiting&limit=2&cursor={c}"),
@@ -123,11 +133,23 @@ async fn waiting_items_carry_their_place_in_line_and_time_since_the_last_message
     conversation_in(&s, "w-old", "support", s.now - 600, None).await;
     conversation_in(&s, "w-new", "support", s.now - 30, None).await;
     let (_, line) = get(&s, "/api/conversations?state=waiting", lea()).await;
-    let items = line["conversations"].as_array().cloned().unwrap_or_default();
-    let view = |c: &Value| (c["id"].clone(), c["place"].clone(), c["seconds_since_last_message"].clone());
+    let items = line["conversations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let view = |c: &Value| {
+        (
+            c["id"].clone(),
+            c["place"].clone(),
+            c["seconds_since_last_message"].clone(),
+        )
+    };
     assert_eq!(
         items.iter().map(view).collect::<Vec<_>>(),
-        [(json!("w-new"), json!(2), json!(30)), (json!("w-old"), json!(1), json!(600))]
+        [
+            (json!("w-new"), json!(2), json!(30)),
+            (json!("w-old"), json!(1), json!(600))
+        ]
     );
     assert_eq!(items[0]["contact"], json!({"name": "Ana"}));
     assert_eq!(items[0]["team"], "support");
@@ -139,12 +161,20 @@ async fn a_conversation_moved_to_another_team_leaves_the_lead_s_list() {
     let ticket = conversation_in(&s, "s-move", "support", s.now, Some("carl")).await;
     let assigned = s.store.get_ticket("s-move").await.unwrap().unwrap();
     assert_eq!(assigned.conversation_id, ticket.conversation_id);
-    s.store.transfer(&assigned, "sales", None, s.now).await.unwrap();
+    s.store
+        .transfer(&assigned, "sales", None, s.now)
+        .await
+        .unwrap();
     for state in ["assigned", "waiting"] {
         let (_, list) = get(&s, &format!("/api/conversations?state={state}"), lea()).await;
         assert_eq!(ids(&list), Vec::<String>::new(), "{state}");
     }
-    let (_, sales) = get(&s, "/api/conversations?state=waiting", user("alice", "[agents]")).await;
+    let (_, sales) = get(
+        &s,
+        "/api/conversations?state=waiting",
+        user("alice", "[agents]"),
+    )
+    .await;
     assert_eq!(ids(&sales), ["s-move"]);
 }
 
@@ -159,6 +189,10 @@ async fn a_bad_cursor_or_list_parameter_is_400_naming_it() {
         ("limit=0", "limit"),
     ] {
         let (status, body) = get(&s, &format!("/api/conversations?{query}"), lea()).await;
-        assert_eq!((status, body["error"]["field"].clone()), (400, json!(field)), "{query}");
+        assert_eq!(
+            (status, body["error"]["field"].clone()),
+            (400, json!(field)),
+            "{query}"
+        );
     }
 }
