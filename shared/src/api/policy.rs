@@ -84,6 +84,64 @@ pub fn waiting_teams(p: &Principal, me: Option<&Agent>) -> Option<Vec<String>> {
     Some(teams)
 }
 
+/// Where a list of conversations comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListScope {
+    /// The caller's own (their reservations, or the agent's closed list), of `team` only if
+    /// given.
+    Own { agent: String, team: Option<String> },
+    /// These teams' lists.
+    Teams(Vec<String>),
+    /// Every team's list.
+    AllTeams,
+}
+
+/// Which lists `GET /api/conversations` reads for the caller: for `waiting`, the lines of
+/// their own and led teams ([`waiting_teams`]); for `assigned` and `closed`, a lead's led
+/// teams, an admin's (or integration's) every team, anyone else's own. `team` narrows it
+/// (a team the caller may not list gives an empty list, or their own in it); `mine` asks
+/// for the caller's own. A caller without its own agent item has no "own".
+pub fn list_scope(
+    p: &Principal,
+    me: Option<&Agent>,
+    state: HandoffState,
+    team: Option<&str>,
+    mine: bool,
+) -> Option<ListScope> {
+    let me = me.filter(|a| a.id == p.id);
+    let own = || {
+        me.map(|a| ListScope::Own {
+            agent: a.id.clone(),
+            team: team.map(str::to_owned),
+        })
+    };
+    if mine && state != HandoffState::Waiting {
+        return own();
+    }
+    let narrow = |teams: Vec<String>| match team {
+        Some(t) => teams.into_iter().filter(|x| x == t).collect(),
+        None => teams,
+    };
+    if sees_all(p) {
+        return Some(match team {
+            Some(t) => ListScope::Teams(vec![t.to_owned()]),
+            None => ListScope::AllTeams,
+        });
+    }
+    if state == HandoffState::Waiting {
+        return waiting_teams(p, me).map(|t| ListScope::Teams(narrow(t)));
+    }
+    let led: Vec<String> = match me {
+        Some(a) if p.is_lead() => a.leads.clone(),
+        _ => Vec::new(),
+    };
+    match team {
+        _ if led.is_empty() => own(),
+        Some(t) if !led.iter().any(|l| l == t) => own(),
+        _ => Some(ListScope::Teams(narrow(led))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +264,109 @@ mod tests {
             for c in all_facts() {
                 assert_eq!(access(&p, me.as_ref(), &facts(&c)), Access::None, "{c:?}");
             }
+        }
+    }
+
+    fn scope(
+        p: &Principal,
+        me: Option<&Agent>,
+        state: HandoffState,
+        team: Option<&str>,
+        mine: bool,
+    ) -> Option<ListScope> {
+        list_scope(p, me, state, team, mine)
+    }
+
+    fn own(agent: &str, team: Option<&str>) -> Option<ListScope> {
+        Some(ListScope::Own {
+            agent: agent.into(),
+            team: team.map(Into::into),
+        })
+    }
+
+    fn teams(t: &[&str]) -> Option<ListScope> {
+        Some(ListScope::Teams(t.iter().map(|x| x.to_string()).collect()))
+    }
+
+    #[test]
+    fn a_lead_lists_the_led_teams_assigned_and_closed_and_own_plus_led_lines() {
+        let p = principal("lea", &[Group::Agents, Group::Leads], false);
+        let me = agent("lea", &["sales"], &["support", "billing"]);
+        for state in [HandoffState::Assigned, HandoffState::Closed] {
+            assert_eq!(
+                scope(&p, Some(&me), state, None, false),
+                teams(&["support", "billing"])
+            );
+            assert_eq!(
+                scope(&p, Some(&me), state, Some("support"), false),
+                teams(&["support"])
+            );
+            // A team they do not lead: only their own there.
+            assert_eq!(
+                scope(&p, Some(&me), state, Some("sales"), false),
+                own("lea", Some("sales"))
+            );
+            assert_eq!(scope(&p, Some(&me), state, None, true), own("lea", None));
+        }
+        let line = scope(&p, Some(&me), HandoffState::Waiting, None, false);
+        assert_eq!(line, teams(&["billing", "sales", "support"]));
+        let other = scope(&p, Some(&me), HandoffState::Waiting, Some("ops"), false);
+        assert_eq!(other, teams(&[]));
+    }
+
+    #[test]
+    fn a_plain_agent_lists_only_their_own_and_their_teams_lines() {
+        let p = principal("alice", &[Group::Agents], false);
+        let me = agent("alice", &["sales"], &["support"]);
+        for state in [HandoffState::Assigned, HandoffState::Closed] {
+            assert_eq!(scope(&p, Some(&me), state, None, false), own("alice", None));
+            assert_eq!(
+                scope(&p, Some(&me), state, Some("support"), false),
+                own("alice", Some("support"))
+            );
+        }
+        assert_eq!(
+            scope(&p, Some(&me), HandoffState::Waiting, None, false),
+            teams(&["sales"])
+        );
+    }
+
+    #[test]
+    fn admins_and_integrations_list_every_team_or_the_one_named() {
+        for p in [
+            principal("root", &[Group::Admins], false),
+            principal("client-1", &[], true),
+        ] {
+            for state in STATES {
+                assert_eq!(
+                    scope(&p, None, state, None, false),
+                    Some(ListScope::AllTeams)
+                );
+                assert_eq!(
+                    scope(&p, None, state, Some("sales"), false),
+                    teams(&["sales"])
+                );
+            }
+            assert_eq!(scope(&p, None, HandoffState::Assigned, None, true), None);
+        }
+        let root = principal("root", &[Group::Admins], false);
+        let me = agent("root", &["sales"], &[]);
+        assert_eq!(
+            scope(&root, Some(&me), HandoffState::Closed, None, true),
+            own("root", None)
+        );
+    }
+
+    #[test]
+    fn a_caller_without_its_own_agent_item_lists_nothing_of_its_own() {
+        let p = principal("mallory", &[Group::Agents, Group::Leads], false);
+        let someone = agent("alice", &["sales"], &["sales"]);
+        for me in [None, Some(&someone)] {
+            assert_eq!(scope(&p, me, HandoffState::Assigned, None, false), None);
+            assert_eq!(
+                scope(&p, me, HandoffState::Waiting, None, false),
+                teams(&[])
+            );
         }
     }
 

@@ -4,20 +4,21 @@
 //!
 //! - [`AgentDirectory`]: an agent item, its status.
 //! - [`Handoffs`]: hand-off tickets by conversation, by agent (the agent item's reservations
-//!   `convs`), by team (the waiting line `WAIT#{team}` in `gsi1`), closed ones by agent (the
-//!   `CLOSED#{agent}` partition of `gsi1`, written at close: an index, never a scan), close and
-//!   transfer.
+//!   `convs`), by team (the waiting line `WAIT#{team}` in `gsi1`; every state in the team's
+//!   `TEAM#{team}#{state}` partition of `gsi2`), closed ones by agent (the `CLOSED#{agent}`
+//!   partition of `gsi1`, written at close: an index, never a scan), a page's tickets and
+//!   their contacts' last message by key, close and transfer.
 //! - [`Conversations`]: a conversation with its contact, answers and variables.
 //! - [`Idempotency`]: the first response to an `Idempotency-Key`, kept 24 hours.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
 use crate::routing::model::{Agent, AgentStatus, Team};
 use crate::store::item::{n, s, to_json, ItemExt};
-use crate::store::routing::{CloseOutcome, RoutingStore, Ticket};
+use crate::store::routing::{CloseOutcome, RoutingStore, Ticket, TicketState};
 use crate::store::{attr, keys, DynamoTable, StoreError};
 use crate::survey::engine::{ContactState, Conversation};
 
@@ -47,12 +48,32 @@ pub trait Handoffs: Send + Sync {
         agent_id: &str,
     ) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
     fn waiting(&self, team: &str) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
-    /// Newest first.
+    /// The closed tickets the agent held, newest first, older than the sort key `before`.
     fn closed_by(
         &self,
         agent_id: &str,
+        before: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
+    /// The sort keys (`{at:012}#{conversation_id}`) of a team's tickets in `state`, newest
+    /// first, older than `before`.
+    fn team_page(
+        &self,
+        team: &str,
+        state: TicketState,
+        before: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// The tickets of these conversations, as they are now (any order; unknown ones left out).
+    fn tickets(
+        &self,
+        conversation_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Ticket>, StoreError>> + Send;
+    /// When each conversation's contact last wrote (Unix seconds), where known.
+    fn last_inbound(
+        &self,
+        conversation_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, i64>, StoreError>> + Send;
     fn close(
         &self,
         conversation_id: &str,
@@ -194,10 +215,34 @@ impl Handoffs for DynamoApiStore {
         self.routing.waiting(team).await
     }
 
-    async fn closed_by(&self, agent_id: &str, limit: u32) -> Result<Vec<Ticket>, StoreError> {
-        self.routing
-            .closed_by(agent_id, i32::try_from(limit).unwrap_or(100))
-            .await
+    async fn closed_by(
+        &self,
+        agent_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        self.routing.closed_page(agent_id, before, limit).await
+    }
+
+    async fn team_page(
+        &self,
+        team: &str,
+        state: TicketState,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        self.routing.team_page(team, state, before, limit).await
+    }
+
+    async fn tickets(&self, conversation_ids: &[String]) -> Result<Vec<Ticket>, StoreError> {
+        self.routing.tickets(conversation_ids).await
+    }
+
+    async fn last_inbound(
+        &self,
+        conversation_ids: &[String],
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        self.routing.last_inbound(conversation_ids).await
     }
 
     async fn close(

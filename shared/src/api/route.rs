@@ -227,15 +227,80 @@ pub enum ListState {
     Closed,
 }
 
-/// `?state=` (default `assigned`) and `?limit=` (1-100, default 50).
-pub fn list_query(state: Option<&str>, limit: Option<&str>) -> Result<(ListState, u32), ApiError> {
-    let state = match state.unwrap_or("assigned") {
+/// `GET /api/conversations`, its query parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub state: ListState,
+    /// Only this team's.
+    pub team: Option<String>,
+    pub limit: u32,
+    /// Older than this sort key (`{at:012}#{conversation_id}`), as decoded from `?cursor=`.
+    pub before: Option<String>,
+    /// Only the caller's own (assigned or closed), for leads and admins who also take
+    /// conversations.
+    pub mine: bool,
+}
+
+/// `?state=` (default `assigned`), `?team=`, `?limit=` (1-100, default 50), `?cursor=` (the
+/// `next_cursor` of the previous page) and `?mine=true|false` (not with `waiting`: nobody
+/// holds a waiting conversation).
+pub fn list_query(q: impl Fn(&str) -> Option<String>) -> Result<ListQuery, ApiError> {
+    let state = match q("state").as_deref().unwrap_or("assigned") {
         "waiting" => ListState::Waiting,
         "assigned" => ListState::Assigned,
         "closed" => ListState::Closed,
         _ => return Err(ApiError::invalid("state", "waiting, assigned or closed")),
     };
-    Ok((state, page_limit(limit, 50)?))
+    let team = match q("team") {
+        None => None,
+        Some(t) => {
+            check_id(&t).map_err(|e| ApiError::invalid("team", e.to_string()))?;
+            Some(t)
+        }
+    };
+    let mine = match q("mine").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::invalid("mine", "true or false")),
+    };
+    if mine && state == ListState::Waiting {
+        return Err(ApiError::invalid(
+            "mine",
+            "only with state assigned or closed (nobody holds a waiting conversation)",
+        ));
+    }
+    let before = q("cursor").map(|c| list_cursor(&c)).transpose()?;
+    Ok(ListQuery {
+        state,
+        team,
+        limit: page_limit(q("limit").as_deref(), 50)?,
+        before,
+        mine,
+    })
+}
+
+/// A list cursor as handed out: the sort key of the last conversation shown, in hex (opaque
+/// to clients, URL-safe, and no new dependency).
+pub fn encode_list_cursor(sort: &str) -> String {
+    hex::encode(sort)
+}
+
+/// `?cursor=` back to its sort key; anything we did not hand out is 400 on `cursor`.
+fn list_cursor(raw: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::invalid("cursor", "not a cursor of this list (use next_cursor)");
+    if raw.len() > (MAX_ID_LEN + 13) * 2 {
+        return Err(bad());
+    }
+    let bytes = hex::decode(raw).map_err(|_| bad())?;
+    let sort = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (at, conv) = sort.split_once('#').ok_or_else(bad)?;
+    let ok =
+        at.len() == 12 && at.bytes().all(|b| b.is_ascii_digit()) && conversation_id(conv).is_ok();
+    if ok {
+        Ok(sort)
+    } else {
+        Err(bad())
+    }
 }
 
 /// `?limit=`: 1-100.
@@ -279,6 +344,7 @@ pub fn idempotency_key(raw: Option<&str>) -> Result<Option<String>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn every_route_of_the_table_is_routed() {
@@ -438,16 +504,72 @@ mod tests {
             "team"
         );
         assert_eq!(transfer_body(b"{}").unwrap_err().status(), 400);
-        assert_eq!(list_query(None, None).unwrap(), (ListState::Assigned, 50));
-        assert_eq!(
-            list_query(Some("open"), None).unwrap_err().body()["error"]["field"],
-            "state"
-        );
         assert_eq!(
             page_limit(Some("0"), 50).unwrap_err().body()["error"]["field"],
             "limit"
         );
         assert!(cursor(Some("x"), "after").is_err() && cursor(Some("T#1#a"), "after").is_ok());
         assert!(idempotency_key(Some("a b")).is_err() && idempotency_key(Some("k-1")).is_ok());
+    }
+
+    fn list(pairs: &[(&str, &str)]) -> Result<ListQuery, ApiError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        list_query(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn a_list_query_defaults_to_own_assigned_fifty_from_the_newest() {
+        let q = list(&[]).unwrap();
+        assert_eq!(
+            q,
+            ListQuery {
+                state: ListState::Assigned,
+                team: None,
+                limit: 50,
+                before: None,
+                mine: false
+            }
+        );
+    }
+
+    #[test]
+    fn each_bad_list_parameter_is_400_naming_it() {
+        for (pairs, field) in [
+            (&[("state", "open")][..], "state"),
+            (&[("team", "a b")][..], "team"),
+            (&[("limit", "101")][..], "limit"),
+            (&[("mine", "yes")][..], "mine"),
+            (&[("mine", "true"), ("state", "waiting")][..], "mine"),
+            (&[("cursor", "!!")][..], "cursor"),
+        ] {
+            let e = list(pairs).unwrap_err();
+            assert_eq!(
+                (e.status(), e.body()["error"]["field"].clone()),
+                (400, field.into()),
+                "{pairs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cursor_handed_out_reads_back_and_any_other_is_refused() {
+        let sort = "001800000000#c-1";
+        let q = list(&[("cursor", &encode_list_cursor(sort))]).unwrap();
+        assert_eq!(q.before.as_deref(), Some(sort));
+        for forged in [
+            "18#c-1",
+            "001800000000#",
+            "001800000000#a b",
+            "T#0000000000001#x",
+            "x",
+        ] {
+            assert!(
+                list(&[("cursor", &encode_list_cursor(forged))]).is_err(),
+                "{forged}"
+            );
+        }
     }
 }

@@ -13,16 +13,18 @@ use serde_json::{json, Value};
 
 use super::auth::{self, AuthConfig, Principal};
 use super::error::ApiError;
+use super::policy::ListScope;
 use super::policy::{self, Access, Facts, HandoffState};
 use super::ports::{
     AgentDirectory, ConversationRecord, Conversations, Handoffs, Idempotency, StoredResponse,
     TransferOutcome,
 };
-use super::route::{self, ListState, Reply, Route, TransferTo};
+use super::route::{self, ListQuery, ListState, Reply, Route, TransferTo};
 use crate::clock::Clock;
 use crate::queue::{MessageQueue, QueueMessage};
 use crate::routing::job::drain_messages;
 use crate::routing::model::{Agent, AgentStatus};
+use crate::store::keys;
 use crate::store::routing::{CloseOutcome, Ticket, TicketState};
 use crate::store::survey_store::SurveyStore;
 use crate::store::transcript::TranscriptLog;
@@ -130,8 +132,8 @@ where
                 self.set_status(&principal, me, status).await
             }
             Route::List => {
-                let (state, limit) = route::list_query(q("state"), q("limit"))?;
-                self.list(&principal, me, state, limit).await
+                let query = route::list_query(|k| req.query.get(k).cloned())?;
+                self.list(&principal, me, &query).await
             }
             Route::Get(id) => {
                 let page = PageRequest {
@@ -198,42 +200,126 @@ where
         Ok(())
     }
 
+    /// `GET /api/conversations`: one page, newest activity first. The candidates are sort
+    /// keys (`{at:012}#{conversation}`, [`keys::activity_sort`]): from the teams' `gsi2`
+    /// lists (one `Query` each, `limit + 1` deep, merged), or from the caller's own tickets.
+    /// The page's tickets are then read as they are now; one whose state or team moved since
+    /// the index saw it is left out (the cursor still moves past it).
     async fn list(
         &self,
         p: &Principal,
         me: Option<&Agent>,
-        state: ListState,
-        limit: u32,
+        q: &ListQuery,
     ) -> Result<ApiResponse, ApiError> {
-        let mine = me.filter(|a| a.id == p.id);
-        let tickets = match state {
-            ListState::Assigned => match mine {
-                Some(a) => self.store.assigned_to(&a.id).await?,
-                None => Vec::new(),
-            },
-            ListState::Closed => match mine {
-                Some(a) => self.store.closed_by(&a.id, limit).await?,
-                None => Vec::new(),
-            },
-            ListState::Waiting => {
-                let teams = match policy::waiting_teams(p, me) {
-                    Some(t) => t,
-                    None => self.store.team_ids().await?,
-                };
-                let mut all = Vec::new();
-                for team in teams {
-                    all.extend(self.store.waiting(&team).await?);
-                }
-                all
-            }
+        let (state, ticket_state) = match q.state {
+            ListState::Waiting => (HandoffState::Waiting, TicketState::Waiting),
+            ListState::Assigned => (HandoffState::Assigned, TicketState::Assigned),
+            ListState::Closed => (HandoffState::Closed, TicketState::Closed),
         };
-        let items: Vec<Value> = tickets
+        let before = q.before.as_deref();
+        let depth = q.limit.saturating_add(1);
+        let older = |k: &String| before.is_none_or(|b| k.as_str() < b);
+        let scope = policy::list_scope(p, me, state, q.team.as_deref(), q.mine);
+        let (mut candidates, mut known, teams): (Vec<String>, HashMap<String, Ticket>, _) =
+            match scope {
+                None => (Vec::new(), HashMap::new(), None),
+                Some(ListScope::Own { agent, team }) => {
+                    let tickets = match q.state {
+                        ListState::Assigned => self.store.assigned_to(&agent).await?,
+                        ListState::Closed => self.store.closed_by(&agent, before, depth).await?,
+                        ListState::Waiting => Vec::new(),
+                    };
+                    let tickets: HashMap<String, Ticket> = tickets
+                        .into_iter()
+                        .filter(|t| team.as_deref().is_none_or(|x| t.team == x))
+                        .map(|t| (activity_key(&t), t))
+                        .filter(|(k, _)| older(k))
+                        .collect();
+                    (tickets.keys().cloned().collect(), tickets, None)
+                }
+                Some(scope) => {
+                    let teams = match scope {
+                        ListScope::Teams(t) => t,
+                        _ => self.store.team_ids().await?,
+                    };
+                    let mut keys = Vec::new();
+                    for team in &teams {
+                        let page = self.store.team_page(team, ticket_state, before, depth);
+                        keys.extend(page.await?);
+                    }
+                    (keys, HashMap::new(), Some(teams))
+                }
+            };
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        candidates.dedup();
+        let more = candidates.len() > q.limit as usize;
+        candidates.truncate(q.limit as usize);
+        let next_cursor = more
+            .then(|| candidates.last().map(|k| route::encode_list_cursor(k)))
+            .flatten();
+        let ids: Vec<String> = candidates
             .iter()
-            .filter(|t| policy::access(p, me, &facts(t)) != Access::None)
-            .take(limit as usize)
-            .map(summary_view)
+            .filter_map(|k| keys::activity_sort_conversation(k).map(str::to_owned))
             .collect();
-        Ok(ApiResponse::ok(json!({ "conversations": items })))
+        if teams.is_some() && !ids.is_empty() {
+            known = self
+                .store
+                .tickets(&ids)
+                .await?
+                .into_iter()
+                .map(|t| (t.conversation_id.clone(), t))
+                .collect();
+        } else {
+            known = known
+                .into_values()
+                .map(|t| (t.conversation_id.clone(), t))
+                .collect();
+        }
+        let mut seen = std::collections::HashSet::new();
+        let page: Vec<Ticket> = ids
+            .iter()
+            .filter_map(|id| known.get(id))
+            .filter(|t| t.state == ticket_state && seen.insert(t.conversation_id.clone()))
+            .filter(|t| teams.as_ref().is_none_or(|ts| ts.contains(&t.team)))
+            .filter(|t| policy::access(p, me, &facts(t)) != Access::None)
+            .cloned()
+            .collect();
+        let places = self.places(&page).await?;
+        let page_ids: Vec<String> = page.iter().map(|t| t.conversation_id.clone()).collect();
+        let last = if page_ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.store.last_inbound(&page_ids).await?
+        };
+        let now = self.clock.unix();
+        let items: Vec<Value> = page
+            .iter()
+            .map(|t| {
+                let id = &t.conversation_id;
+                list_item_view(t, places.get(id).copied(), last.get(id).copied(), now)
+            })
+            .collect();
+        Ok(ApiResponse::ok(
+            json!({ "conversations": items, "next_cursor": next_cursor }),
+        ))
+    }
+
+    /// The place in line of each waiting ticket of a page: one read of each team's line.
+    async fn places(&self, page: &[Ticket]) -> Result<HashMap<String, usize>, ApiError> {
+        let mut places = HashMap::new();
+        let mut teams: Vec<&str> = page
+            .iter()
+            .filter(|t| t.state == TicketState::Waiting)
+            .map(|t| t.team.as_str())
+            .collect();
+        teams.sort_unstable();
+        teams.dedup();
+        for team in teams {
+            for (i, t) in self.store.waiting(team).await?.into_iter().enumerate() {
+                places.insert(t.conversation_id, i + 1);
+            }
+        }
+        Ok(places)
     }
 
     /// The ticket of a conversation the caller may at least read; 404 otherwise.
@@ -683,6 +769,45 @@ pub fn me_view(me: &Agent, open: &[Ticket]) -> Value {
         "capacity": me.capacity,
         "open": open.len(),
         "conversations": open.iter().map(|t| t.conversation_id.clone()).collect::<Vec<_>>(),
+    })
+}
+
+/// A ticket's place in the time-ordered lists: when it entered its state.
+fn activity_key(t: &Ticket) -> String {
+    let at = match t.state {
+        TicketState::Waiting => t.requested_at,
+        TicketState::Assigned => t.assigned_at.unwrap_or(t.requested_at),
+        TicketState::Closed => t.closed_at.unwrap_or(t.requested_at),
+    };
+    keys::activity_sort(at, &t.conversation_id)
+}
+
+/// One conversation of `GET /api/conversations`: the contact's name (for display only: the
+/// detail view has the phone), the hand-off, the place in line while waiting, and how long
+/// ago the contact last wrote (`last_message_at`, from the conversation, else the hand-off).
+/// No unread count: nothing records what an agent has read, and counting the contact's
+/// lines since the last agent line would be a transcript `Query` per conversation.
+pub fn list_item_view(
+    t: &Ticket,
+    place: Option<usize>,
+    last_inbound_at: Option<i64>,
+    now: i64,
+) -> Value {
+    let last = last_inbound_at.unwrap_or(t.request.last_inbound_at);
+    json!({
+        "id": t.conversation_id,
+        "state": state_name(t),
+        "team": t.team,
+        "agent": t.agent,
+        "vip": t.vip,
+        "language": t.request.language,
+        "contact": { "name": t.request.contact.profile_name },
+        "place": place,
+        "last_message_at": last,
+        "seconds_since_last_message": now.saturating_sub(last).max(0),
+        "requested_at": t.requested_at,
+        "assigned_at": t.assigned_at,
+        "closed_at": t.closed_at,
     })
 }
 

@@ -83,8 +83,29 @@ impl Handoffs for Fake {
             .cloned()
             .collect())
     }
-    async fn closed_by(&self, _: &str, _: u32) -> Result<Vec<Ticket>, StoreError> {
+    async fn closed_by(&self, _: &str, _: Option<&str>, _: u32) -> Result<Vec<Ticket>, StoreError> {
         Ok(Vec::new())
+    }
+    async fn team_page(
+        &self,
+        team: &str,
+        state: TicketState,
+        _: Option<&str>,
+        _: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let all = self.tickets.lock().unwrap();
+        Ok(all
+            .values()
+            .filter(|t| t.state == state && t.team == team)
+            .map(|t| crate::store::keys::activity_sort(t.requested_at, &t.conversation_id))
+            .collect())
+    }
+    async fn tickets(&self, ids: &[String]) -> Result<Vec<Ticket>, StoreError> {
+        let all = self.tickets.lock().unwrap();
+        Ok(ids.iter().filter_map(|id| all.get(id).cloned()).collect())
+    }
+    async fn last_inbound(&self, _: &[String]) -> Result<HashMap<String, i64>, StoreError> {
+        Ok(HashMap::new())
     }
     async fn close(&self, id: &str, _: &str, now: i64) -> Result<CloseOutcome, StoreError> {
         let mut all = self.tickets.lock().unwrap();

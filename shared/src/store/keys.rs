@@ -201,8 +201,9 @@ pub fn routing() -> Key {
 // ---------------------------------------------------------------- hand-off tickets
 
 /// Hand-off ticket: `HANDOFF#{conversation_id}` / `HANDOFF`; while waiting in a team's
-/// [`waiting_line`], while assigned but not yet announced in its [`announce_list`]. Written by
-/// agent-assigner and prechat-admin.
+/// [`waiting_line`], while assigned but not yet announced in its [`announce_list`], once closed
+/// in its agent's [`closed_by_agent`] (all `gsi1`); always in its team's [`team_list`] of its
+/// state (`gsi2`). Written by agent-assigner, agent-api and prechat-admin.
 pub fn handoff(conversation_id: &str) -> Key {
     Key::new(format!("HANDOFF#{conversation_id}"), "HANDOFF")
 }
@@ -227,7 +228,44 @@ pub fn closed_by_agent(agent_id: &str) -> String {
 }
 
 pub fn closed_sort(closed_at: i64, conversation_id: &str) -> String {
-    format!("{:012}#{conversation_id}", closed_at.max(0))
+    activity_sort(closed_at, conversation_id)
+}
+
+/// A team's conversations in one hand-off state, for the leads' and admins' lists:
+/// `gsi2pk = TEAM#{team_id}#{state}` (`waiting`, `assigned`, `closed`) on the hand-off ticket,
+/// `gsi2sk` = [`activity_sort`] of the state change (`requested_at` while waiting,
+/// `assigned_at`, `closed_at`), so a page is one `Query` per team, newest first
+/// (`ScanIndexForward = false`), and a cursor is the last sort key shown. Written in the same
+/// conditional `PutItem`/`UpdateItem` that moves the ticket's state (open, assign, transfer,
+/// close), so the index never needs a second write; a cancelled hand-off (the contact stopped
+/// or restarted) leaves the index, as it leaves the agent's closed list.
+///
+/// Why a second index and not more `gsi1` partitions: the ticket already uses `gsi1` for its
+/// waiting line, announce list and its agent's closed list (one partition at a time), and a
+/// ticket has one `gsi1pk`; an assigned ticket must be both in the announce list (until
+/// announced) and in its team's list. Why per team and state: every listing asks for one state,
+/// a lead for a few teams, so no query reads a conversation it then throws away; an admin's
+/// "all teams" is one query per team (teams are few), never a scan. Why `KEYS_ONLY` (in the
+/// template): a ticket is rewritten several times per state (announcement, notification
+/// retries), and with `ALL` each of those writes would be copied into the index; keys only,
+/// the index costs a write only when the state changes, holds ~100 bytes per ticket, and the
+/// page's tickets are then read consistently from the table (one `BatchGetItem`), so a page
+/// never shows a state the index has not caught up with.
+pub fn team_list(team_id: &str, state: &str) -> String {
+    format!("TEAM#{team_id}#{state}")
+}
+
+/// The sort key of the time-ordered lists (`gsi2sk`, and `gsi1sk` of [`closed_by_agent`]):
+/// `{at:012}#{conversation_id}`; one format, so one cursor pages either.
+pub fn activity_sort(at: i64, conversation_id: &str) -> String {
+    format!("{:012}#{conversation_id}", at.max(0))
+}
+
+/// The conversation id of an [`activity_sort`] key.
+pub fn activity_sort_conversation(sort: &str) -> Option<&str> {
+    sort.split_once('#')
+        .map(|(_, c)| c)
+        .filter(|c| !c.is_empty())
 }
 
 // ---------------------------------------------------------------- agent API
@@ -281,5 +319,15 @@ mod tests {
         assert!(late <= reminder_sort_due_by(1_800_000_000));
         assert!(reminder_sort(1_800_000_001, "c0") > reminder_sort_due_by(1_800_000_000));
         assert!(reminder_partition("c3abc").starts_with("REMIND#"));
+    }
+
+    #[test]
+    fn activity_keys_order_by_time_and_name_their_conversation() {
+        assert!(activity_sort(99, "c-z") < activity_sort(1_800_000_000, "c-a"));
+        assert_eq!(closed_sort(5, "c1"), activity_sort(5, "c1"));
+        let k = activity_sort(1_800_000_000, "c-1:x");
+        assert_eq!(activity_sort_conversation(&k), Some("c-1:x"));
+        assert_eq!(activity_sort_conversation("000000000001#"), None);
+        assert_eq!(team_list("support", "closed"), "TEAM#support#closed");
     }
 }

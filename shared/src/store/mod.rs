@@ -52,6 +52,9 @@ pub mod attr {
     pub const GSI1_PK: &str = "gsi1pk";
     pub const GSI1_SK: &str = "gsi1sk";
     pub const GSI1: &str = "gsi1";
+    pub const GSI2_PK: &str = "gsi2pk";
+    pub const GSI2_SK: &str = "gsi2sk";
+    pub const GSI2: &str = "gsi2";
     pub const EXPIRES_AT: &str = "expires_at";
 }
 

@@ -22,14 +22,14 @@ use serde_json::{json, Value};
 
 const PNID: &str = "106540352242922";
 
-struct Setup {
-    env: TestEnv,
-    api: AgentApi,
-    store: RoutingStore,
-    now: i64,
+pub(crate) struct Setup {
+    pub(crate) env: TestEnv,
+    pub(crate) api: AgentApi,
+    pub(crate) store: RoutingStore,
+    pub(crate) now: i64,
 }
 
-fn agent(id: &str, capacity: u32) -> Agent {
+pub(crate) fn agent(id: &str, capacity: u32) -> Agent {
     Agent {
         id: id.into(),
         name: id.to_uppercase(),
@@ -45,7 +45,7 @@ fn agent(id: &str, capacity: u32) -> Agent {
 }
 
 /// Team `sales`, agents alice and bruno (online), the API under a clock at `now`.
-async fn setup() -> Setup {
+pub(crate) async fn setup() -> Setup {
     let env = TestEnv::new().await;
     let now = chrono::Utc::now().timestamp();
     let table = DynamoTable::new(env.dynamo.clone(), env.table("StateTable"));
@@ -80,6 +80,17 @@ async fn setup() -> Setup {
 /// A conversation whose survey (the shipped default, version 0) finished with answers, as
 /// the survey engine leaves its items, handed off and (optionally) assigned to `agent`.
 async fn conversation(s: &Setup, id: &str, last_inbound_at: i64, agent: Option<&str>) {
+    conversation_in(s, id, "sales", last_inbound_at, agent).await;
+}
+
+/// As [`conversation`], handed off to `team`.
+pub(crate) async fn conversation_in(
+    s: &Setup,
+    id: &str,
+    team: &str,
+    last_inbound_at: i64,
+    agent: Option<&str>,
+) -> Ticket {
     let key = format!("US.{id}");
     let answers = BTreeMap::from([
         ("name".to_owned(), "Ana".to_owned()),
@@ -156,14 +167,15 @@ async fn conversation(s: &Setup, id: &str, last_inbound_at: i64, agent: Option<&
         supersedes: false,
         vars: Default::default(),
     };
-    let ticket = Ticket::new(request, "sales".into(), false);
+    let ticket = Ticket::new(request, team.into(), false);
     s.store.open_ticket(&ticket).await.unwrap();
     if let Some(a) = agent {
         s.store.assign(&ticket, a, s.now).await.unwrap();
     }
+    ticket
 }
 
-fn user(name: &str, groups: &str) -> Value {
+pub(crate) fn user(name: &str, groups: &str) -> Value {
     user_claims(name, groups)
 }
 
@@ -177,7 +189,7 @@ async fn call(s: &Setup, req: Request) -> (u16, Value) {
     json_of(&s.api.handle(req).await)
 }
 
-async fn get(s: &Setup, path: &str, claims: Value) -> (u16, Value) {
+pub(crate) async fn get(s: &Setup, path: &str, claims: Value) -> (u16, Value) {
     call(s, event("GET", path, Some(claims), json!({}), None)).await
 }
 

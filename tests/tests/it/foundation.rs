@@ -36,7 +36,7 @@ async fn every_queue_is_fifo_with_a_redrive_to_its_dlq() {
 }
 
 #[tokio::test]
-async fn the_state_table_has_the_reminder_index() {
+async fn the_state_table_has_the_reminder_and_team_list_indexes() {
     let env = TestEnv::new().await;
     let table = env
         .dynamo
@@ -46,12 +46,13 @@ async fn the_state_table_has_the_reminder_index() {
         .await
         .unwrap();
     let t = table.table().unwrap();
-    let gsis: Vec<_> = t
+    let mut gsis: Vec<_> = t
         .global_secondary_indexes()
         .iter()
-        .filter_map(|g| g.index_name())
+        .filter_map(|g| Some((g.index_name()?, g.projection()?.projection_type()?.as_str())))
         .collect();
-    assert_eq!(gsis, vec!["gsi1"]);
+    gsis.sort();
+    assert_eq!(gsis, vec![("gsi1", "ALL"), ("gsi2", "KEYS_ONLY")]);
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod foundation;
 mod iam;
 mod ingest;
 mod lambda_emulator;
+mod lists;
 mod local;
 mod logs;
 mod sender;

@@ -25,8 +25,12 @@
 //! [`RoutingStore::record_event`] / [`RoutingStore::record_lines`], with ids derived from the
 //! ticket's job so a repeated call never doubles a line. Transfers and reopens use the same
 //! calls.
+//!
+//! [`lists`]: the agent API's conversation lists (a team's tickets by state in `gsi2`, an
+//! agent's closed ones in `gsi1`), newest first, and a page's tickets by key.
 
 pub mod agents;
+pub mod lists;
 pub mod tickets;
 
 pub use tickets::{

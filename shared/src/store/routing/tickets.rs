@@ -18,7 +18,7 @@ pub enum TicketState {
 }
 
 impl TicketState {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             TicketState::Waiting => "waiting",
             TicketState::Assigned => "assigned",
@@ -148,7 +148,12 @@ pub enum CloseOutcome {
     NotFound,
 }
 
-fn ticket_from(item: &Item) -> Result<Ticket, StoreError> {
+/// The ticket's team list of `state` ([`keys::team_list`]).
+fn team_list(team: &str, state: TicketState) -> String {
+    keys::team_list(team, state.as_str())
+}
+
+pub(super) fn ticket_from(item: &Item) -> Result<Ticket, StoreError> {
     let state =
         TicketState::parse(item.str_req("state")?).ok_or_else(|| item.corrupt("unknown state"))?;
     Ok(Ticket {
@@ -195,6 +200,17 @@ impl RoutingStore {
         item.insert("request".into(), s(to_json(&ticket.request)?));
         item.insert(attr::GSI1_PK.into(), s(keys::waiting_line(&ticket.team)));
         item.insert(attr::GSI1_SK.into(), s(ticket.line_key()));
+        item.insert(
+            attr::GSI2_PK.into(),
+            s(keys::team_list(&ticket.team, TicketState::Waiting.as_str())),
+        );
+        item.insert(
+            attr::GSI2_SK.into(),
+            s(keys::activity_sort(
+                ticket.requested_at,
+                &ticket.conversation_id,
+            )),
+        );
         let put = self
             .client()
             .put_item()
@@ -311,7 +327,8 @@ impl RoutingStore {
             .table_name(&self.table.name)
             .set_key(Some(keys::handoff(&ticket.conversation_id).item()))
             .update_expression(
-                "SET #state = :assigned, #agent = :agent, assigned_at = :now, announced = :no, gsi1pk = :g",
+                "SET #state = :assigned, #agent = :agent, assigned_at = :now, announced = :no, gsi1pk = :g, \
+                 gsi2pk = :tl, gsi2sk = :ts",
             )
             .condition_expression("#state = :waiting AND job_id = :job")
             .expression_attribute_names("#state", "state")
@@ -322,6 +339,8 @@ impl RoutingStore {
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":no", b(false))
             .expression_attribute_values(":g", s(keys::announce_list(&ticket.team)))
+            .expression_attribute_values(":tl", s(team_list(&ticket.team, TicketState::Assigned)))
+            .expression_attribute_values(":ts", s(keys::activity_sort(now, &ticket.conversation_id)))
             .expression_attribute_values(":job", s(&ticket.job_id))
             .send()
             .await
@@ -455,19 +474,29 @@ impl RoutingStore {
             .update_item()
             .table_name(&self.table.name)
             .set_key(Some(keys::handoff(&ticket.conversation_id).item()));
-        req = match ticket.agent.as_deref().filter(|_| index_closed) {
-            Some(agent) => req
-                .update_expression(
-                    "SET #state = :closed, closed_at = :now, closed_by = :by, gsi1pk = :cp, gsi1sk = :cs",
-                )
-                .expression_attribute_values(":cp", s(keys::closed_by_agent(agent)))
+        // The team's closed list (gsi2) takes every close; the agent's (gsi1) those they held.
+        let team_index = if index_closed {
+            req = req
+                .expression_attribute_values(":tl", s(team_list(&ticket.team, TicketState::Closed)))
                 .expression_attribute_values(
                     ":cs",
                     s(keys::closed_sort(now, &ticket.conversation_id)),
-                ),
-            None => req.update_expression(
-                "SET #state = :closed, closed_at = :now, closed_by = :by REMOVE gsi1pk, gsi1sk",
-            ),
+                );
+            (", gsi2pk = :tl, gsi2sk = :cs", "")
+        } else {
+            ("", ", gsi2pk, gsi2sk")
+        };
+        req = match ticket.agent.as_deref().filter(|_| index_closed) {
+            Some(agent) => req
+                .update_expression(format!(
+                    "SET #state = :closed, closed_at = :now, closed_by = :by, gsi1pk = :cp, gsi1sk = :cs{}",
+                    team_index.0
+                ))
+                .expression_attribute_values(":cp", s(keys::closed_by_agent(agent))),
+            None => req.update_expression(format!(
+                "SET #state = :closed, closed_at = :now, closed_by = :by{} REMOVE gsi1pk, gsi1sk{}",
+                team_index.0, team_index.1
+            )),
         };
         let res = req
             .condition_expression("#state = :from AND job_id = :job")
@@ -615,16 +644,24 @@ impl RoutingStore {
             Some(to) => req
                 .update_expression(
                     "SET team = :team, #state = :assigned, #agent = :to, assigned_at = :now, \
-                     announced = :yes, contact_told = :yes REMOVE gsi1pk, gsi1sk",
+                     announced = :yes, contact_told = :yes, gsi2pk = :tl, gsi2sk = :ts \
+                     REMOVE gsi1pk, gsi1sk",
                 )
+                .expression_attribute_values(":tl", s(team_list(team, TicketState::Assigned)))
+                .expression_attribute_values(":ts", s(keys::activity_sort(now, conv)))
                 .expression_attribute_values(":assigned", s(TicketState::Assigned.as_str()))
                 .expression_attribute_values(":to", s(to))
                 .expression_attribute_values(":now", n(now))
                 .expression_attribute_values(":yes", b(true)),
             None => req
                 .update_expression(
-                    "SET team = :team, #state = :waiting, gsi1pk = :g, gsi1sk = :ls \
-                     REMOVE #agent, assigned_at",
+                    "SET team = :team, #state = :waiting, gsi1pk = :g, gsi1sk = :ls, \
+                     gsi2pk = :tl, gsi2sk = :ts REMOVE #agent, assigned_at",
+                )
+                .expression_attribute_values(":tl", s(team_list(team, TicketState::Waiting)))
+                .expression_attribute_values(
+                    ":ts",
+                    s(keys::activity_sort(ticket.requested_at, conv)),
                 )
                 .expression_attribute_values(":waiting", s(TicketState::Waiting.as_str()))
                 .expression_attribute_values(":g", s(keys::waiting_line(team)))
