@@ -11,6 +11,7 @@ mod iam;
 mod ingest;
 mod lambda_emulator;
 mod local;
+mod local_stack;
 mod logs;
 mod sender;
 mod survey;
