@@ -10,7 +10,7 @@
 //!   [`assigner`](TestApp::assigner) (agent-assigner) are built at spawn; build others with
 //!   [`survey_engine_with`](TestApp::survey_engine_with), [`sender`](TestApp::sender)
 //!   (reply-sender against a Graph API you give it), [`ingest`](TestApp::ingest),
-//!   [`assigner_with`](TestApp::assigner_with). Their AWS clients count requests in
+//!   [`assigner_with`](TestApp::assigner_with), [`agent_api`](TestApp::agent_api). Their AWS clients count requests in
 //!   [`requests`](TestApp::requests); the harness's own reads do not.
 //! - **inbound events**: [`message`](TestApp::message) makes the contact's next message (the
 //!   clock moves 5 s, the message id is unique), [`say`](TestApp::say) delivers one,
@@ -356,6 +356,22 @@ impl TestApp {
             SqsQueue::new(self.sqs.clone(), config.inbound_queue_url),
         )
         .with_clock(self.clock.clone())
+    }
+
+    /// agent-api configured from the template (`AgentApiFunction`) plus `extra` variables, on
+    /// this app's clock. Its requests carry the JWT authorizer's claims ([`crate::api`]).
+    pub fn agent_api(&self, extra: &[(&str, &str)]) -> prechat::entrypoints::agent_api::AgentApi {
+        let config = prechat::entrypoints::agent_api::AgentApiConfig::from_lookup(
+            self.lookup("AgentApiFunction", extra),
+        )
+        .unwrap_or_else(|e| panic!("agent-api from the template: {e}"));
+        prechat::entrypoints::agent_api::AgentApi::from_parts(
+            &config,
+            self.dynamo.clone(),
+            self.sqs.clone(),
+            self.clock.clone(),
+        )
+        .unwrap_or_else(|e| panic!("agent-api: {e}"))
     }
 
     // ------------------------------------------------------------------ inbound events

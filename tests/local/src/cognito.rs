@@ -113,6 +113,8 @@ pub struct LocalCognito {
     pub client_id: String,
     /// Username -> password (generated per run).
     pub passwords: BTreeMap<String, String>,
+    /// Username -> the user's `sub` (what the seeded agent items store, `Agent.sub`).
+    pub subs: BTreeMap<String, String>,
 }
 
 impl LocalCognito {
@@ -152,13 +154,25 @@ impl LocalCognito {
             .await?;
         }
         let mut passwords = BTreeMap::new();
+        let mut subs = BTreeMap::new();
         for (user, user_groups) in local_users() {
             let password = generate_password();
-            call(
+            let created = call(
                 "AdminCreateUser",
                 json!({"UserPoolId": pool_id, "Username": user, "MessageAction": "SUPPRESS"}),
             )
             .await?;
+            let sub = created["User"]["Attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["Name"] == "sub")
+                .map(|a| text(&a["Value"], "AdminCreateUser"))
+                .ok_or_else(|| CognitoError::Call {
+                    action: "AdminCreateUser".into(),
+                    message: "the new user has no sub".into(),
+                })??;
+            subs.insert(user.clone(), sub);
             call(
                 "AdminSetUserPassword",
                 json!({"UserPoolId": pool_id, "Username": user, "Password": password, "Permanent": true}),
@@ -184,6 +198,7 @@ impl LocalCognito {
             pool_id,
             client_id,
             passwords,
+            subs,
         })
     }
 

@@ -3,7 +3,7 @@
 //! entrypoints the Lambdas run, against moto (DynamoDB and SQS) started by xtask.
 //!
 //! - [`settings`](Settings): `PRECHAT_PORT`, `WHATSAPP_*`, `PRECHAT_GRAPH_FAULT_RATE`,
-//!   `PRECHAT_GRAPH_STATUS_MS`.
+//!   `PRECHAT_GRAPH_STATUS_MS`, `PRECHAT_LOCAL_PREFIX`.
 //! - [`apigw`]: HTTP request -> API Gateway HTTP API event -> `lambda_http::Request`.
 //! - [`cognito`]: the local user pool in moto (users, groups, passwords, `/local/token`).
 //! - [`jwt`]: the HTTP API JWT authorizer in front of `/api/*`, exactly as API Gateway checks.
@@ -11,7 +11,7 @@
 //! - [`graph`]: the local Graph API and its outbox.
 //! - [`esm`]: the SQS event source mapping emulator that drives the consumers.
 //! - [`events`]: the signed sample webhook events (`cargo xtask events`).
-//! - [`pipeline`]: which entrypoints run (one line each).
+//! - [`pipeline`]: which entrypoints run (one line each), agent-api on `/api/*` included.
 //! - [`seed`]: the default survey, sample teams, routing and agents.
 //! - [`server`]: the front door (`/webhook`, `/local/*`, the chat simulator page).
 
@@ -85,6 +85,9 @@ pub struct Settings {
     pub fault_rate: f64,
     /// `PRECHAT_GRAPH_STATUS_MS` (400): pause before each sent/delivered/read status webhook.
     pub status_step_ms: u64,
+    /// `PRECHAT_LOCAL_PREFIX` ([`PREFIX`]): names the table, queues and user pool in moto
+    /// (`{prefix}-<LogicalId>`), so a second stack on the same moto starts from nothing.
+    pub prefix: String,
 }
 
 impl Settings {
@@ -104,6 +107,17 @@ impl Settings {
             ));
         }
         let status_step_ms = env.parsed_or("PRECHAT_GRAPH_STATUS_MS", 400u64);
+        let prefix = text(&mut env, "PRECHAT_LOCAL_PREFIX", PREFIX);
+        let prefix_ok = !prefix.is_empty()
+            && prefix.len() <= 32
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !prefix_ok {
+            env.problem(format!(
+                "PRECHAT_LOCAL_PREFIX must be 1 to 32 letters, digits, '-' or '_', got {prefix:?}"
+            ));
+        }
         env.finish()?;
         Ok(Settings {
             port,
@@ -112,6 +126,7 @@ impl Settings {
             access_token,
             fault_rate,
             status_step_ms,
+            prefix,
         })
     }
 }
@@ -125,7 +140,7 @@ pub async fn run() -> Result<(), String> {
     let template_path = crate::template_path();
     let template = provision::read_template(&template_path).map_err(|e| e.to_string())?;
     let template_text = std::fs::read_to_string(&template_path).map_err(|e| e.to_string())?;
-    let resources = provision::provision(&dynamo, &sqs, &template, PREFIX)
+    let resources = provision::provision(&dynamo, &sqs, &template, &settings.prefix)
         .await
         .map_err(|e| {
             format!(
@@ -199,7 +214,14 @@ pub async fn run() -> Result<(), String> {
         }
     }
 
-    let (cognito, authorizer) = start_cognito(&template_text).await?;
+    let (cognito, authorizer) = start_cognito_named(&template_text, &settings.prefix).await?;
+    let state_table = DynamoTable::new(dynamo.clone(), table.clone());
+    for line in seed::link_subs(&state_table, &cognito.subs).await {
+        match line {
+            Ok(done) => eprintln!("seeded: {done}"),
+            Err(e) => eprintln!("not seeded: {e}"),
+        }
+    }
     eprintln!(
         "local Cognito: user pool {} app client {} (issuer {}); sign in with POST /local/token {{\"username\"}}, or with these passwords:",
         cognito.pool_id,
@@ -281,10 +303,11 @@ pub async fn run() -> Result<(), String> {
         pipeline.webhook_post.clone(),
         pipeline.functions(),
         webhook_url,
-        Some(DynamoTable::new(dynamo.clone(), table)),
+        Some(state_table),
     )
     .with_assignment_queue(assignment_queue)
-    .with_auth(cognito, authorizer);
+    .with_auth(cognito, authorizer)
+    .with_api(pipeline.api.clone());
     state.set_ready();
     eprintln!(
         "prechat local stack ready: chat simulator http://127.0.0.1:{port}/  webhook http://127.0.0.1:{port}/webhook  Graph API http://{graph_addr}  functions: {}",
@@ -305,9 +328,17 @@ pub async fn run() -> Result<(), String> {
 pub async fn start_cognito(
     template_text: &str,
 ) -> Result<(Arc<cognito::LocalCognito>, Arc<jwt::JwtAuthorizer>), String> {
+    start_cognito_named(template_text, PREFIX).await
+}
+
+/// [`start_cognito`] with the pool named `{prefix}-UserPool`.
+pub async fn start_cognito_named(
+    template_text: &str,
+    prefix: &str,
+) -> Result<(Arc<cognito::LocalCognito>, Arc<jwt::JwtAuthorizer>), String> {
     let spec = cognito::PoolSpec::from_template(template_text).map_err(|e| e.to_string())?;
     let pool =
-        cognito::LocalCognito::provision(&crate::endpoint(), &format!("{PREFIX}-UserPool"), &spec)
+        cognito::LocalCognito::provision(&crate::endpoint(), &format!("{prefix}-UserPool"), &spec)
             .await
             .map_err(|e| format!("local Cognito: {e}"))?;
     let authorizer = jwt::JwtAuthorizer::new(
@@ -344,13 +375,15 @@ mod tests {
         assert_eq!(s.app_secret, "local-app-secret");
         assert_eq!(s.verify_token, "local-verify-token");
         assert_eq!(s.fault_rate, 0.0);
+        assert_eq!(s.prefix, "local");
         let err = Settings::read(|k| match k {
             "PRECHAT_PORT" => Some("http".into()),
             "PRECHAT_GRAPH_FAULT_RATE" => Some("1.5".into()),
+            "PRECHAT_LOCAL_PREFIX" => Some("no spaces".into()),
             _ => None,
         })
         .unwrap_err();
-        assert_eq!(err.problems.len(), 2, "{err}");
+        assert_eq!(err.problems.len(), 3, "{err}");
         let s =
             Settings::read(|k| (k == "PRECHAT_GRAPH_FAULT_RATE").then(|| "0.25".into())).unwrap();
         assert_eq!(s.fault_rate, 0.25);

@@ -1,6 +1,8 @@
 //! Which entrypoints the local stack runs, built exactly as their Lambda `main`s build them
 //! (`from_env` with the same environment variables). Wiring a new function in is one line
-//! here: an HTTP route in [`build`] or an SQS consumer in [`consumers`].
+//! here: an HTTP route in [`build`] or an SQS consumer in [`consumers`]. HTTP: webhook-ingest
+//! (`POST /webhook`) and agent-api (`/api/*`); SQS: survey-engine, agent-assigner,
+//! reply-sender; schedules: survey-timer and the assigner's sweep.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -42,6 +44,8 @@ pub struct Scheduled {
 pub struct Pipeline {
     /// `POST /webhook` (webhook-ingest).
     pub webhook_post: Option<HttpHandler>,
+    /// `/api/*` (agent-api), behind the local JWT authorizer.
+    pub api: Option<HttpHandler>,
     pub consumers: Vec<Consumer>,
     pub schedules: Vec<Scheduled>,
 }
@@ -52,6 +56,9 @@ impl Pipeline {
         let mut names = vec!["webhook-verify"];
         if self.webhook_post.is_some() {
             names.push("webhook-ingest");
+        }
+        if self.api.is_some() {
+            names.push("agent-api");
         }
         names.extend(self.consumers.iter().map(|c| c.function));
         names.extend(self.schedules.iter().map(|s| s.function));
@@ -146,6 +153,17 @@ pub async fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
             async move { f.handle(e).await }
         }),
     });
+    // agent-api: `/api/*` of the same HTTP API, behind the JWT authorizer (the front door
+    // checks the token and puts the claims into the event, as API Gateway does).
+    let api = Arc::new(
+        prechat::entrypoints::agent_api::AgentApi::from_env(sdk)
+            .await
+            .map_err(|e| init("agent-api", e))?,
+    );
+    pipeline.api = Some(http(move |req| {
+        let f = api.clone();
+        async move { f.handle(req).await }
+    }));
     Ok(pipeline)
 }
 

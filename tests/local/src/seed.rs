@@ -74,6 +74,40 @@ pub async fn seed(
     out
 }
 
+/// Stores each seeded agent's Cognito `sub` on its agent item (`Agent.sub`): an agent's id is
+/// its Cognito username, and the item keeps the `sub` beside it (`subs`: username -> sub, from
+/// [`crate::cognito::LocalCognito::subs`]). One line per agent, failures included.
+pub async fn link_subs(
+    table: &prechat::store::DynamoTable,
+    subs: &std::collections::BTreeMap<String, String>,
+) -> Vec<Result<String, String>> {
+    let store = prechat::store::routing::RoutingStore::new(table.clone());
+    let mut out = Vec::new();
+    for (id, ..) in AGENTS {
+        let Some(sub) = subs.get(id) else {
+            out.push(Err(format!("agent {id}: no Cognito user")));
+            continue;
+        };
+        let linked = match store.get_agent(id).await {
+            Ok(Some(agent)) => {
+                let agent = prechat::routing::model::Agent {
+                    sub: Some(sub.clone()),
+                    ..agent
+                };
+                store
+                    .upsert_agent(&agent)
+                    .await
+                    .map(|()| format!("agent {id}: Cognito sub {sub}"))
+                    .map_err(|e| format!("agent {id}: {e}"))
+            }
+            Ok(None) => Err(format!("agent {id}: not seeded")),
+            Err(e) => Err(format!("agent {id}: {e}")),
+        };
+        out.push(linked);
+    }
+    out
+}
+
 /// Sets an agent online or offline, as `prechat-admin agent status ID online|offline` does
 /// (which also queues a drain job when capacity frees up).
 pub async fn set_agent_status(

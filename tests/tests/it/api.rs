@@ -673,3 +673,25 @@ async fn a_transfer_to_a_team_puts_the_conversation_back_in_its_line_and_frees_t
         (400, json!("team"))
     );
 }
+
+/// The real agent-api binary under cargo-lambda's runtime emulator, configured only through its
+/// template environment, answers the sample `events/agent-api-me.json` (alice's access token,
+/// claims as the JWT authorizer passes them) with her agent item.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_api_binary_answers_the_sample_event_under_cargo_lambda() {
+    let app = prechat_tests::TestApp::spawn().await;
+    let mut alice = agent("alice", 3);
+    alice.sub = Some("94b8e4a8-2031-70e3-7d15-2b9b1c4e1f6a".into());
+    app.routing().upsert_agent(&alice).await.unwrap();
+    let event = prechat_tests::workspace_root().join("events/agent-api-me.json");
+    let (reply, log) = app
+        .run_binary("agent-api", "AgentApiFunction", &event, &[])
+        .await;
+    assert_eq!(reply["statusCode"], 200, "{reply}\n{log}");
+    let me: Value = serde_json::from_str(reply["body"].as_str().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {reply}"));
+    assert_eq!(
+        (me["id"].clone(), me["capacity"].clone()),
+        (json!("alice"), json!(3))
+    );
+}

@@ -834,3 +834,21 @@ async fn an_unknown_agent_cannot_be_put_online() {
     let (_, base, _) = seeded_stack().await;
     assert_eq!(set_online(&base, "nobody", true).await.status(), 400);
 }
+
+#[tokio::test]
+async fn each_seeded_agent_stores_its_cognito_user_s_sub() {
+    let (env, _, _) = seeded_stack().await;
+    let template = std::fs::read_to_string(prechat_tests::template_path()).unwrap();
+    let (cognito, _) = prechat_tests::local::start_cognito_named(&template, &env.prefix)
+        .await
+        .unwrap();
+    let table = prechat::store::DynamoTable::new(env.dynamo.clone(), env.table("StateTable"));
+    let lines = prechat_tests::local::seed::link_subs(&table, &cognito.subs).await;
+    assert!(lines.iter().all(|l| l.is_ok()), "{lines:?}");
+    let store = prechat::store::routing::RoutingStore::new(table);
+    for id in ["alice", "bruno", "carmen"] {
+        let agent = store.get_agent(id).await.unwrap().unwrap();
+        assert_eq!(agent.sub.as_ref(), cognito.subs.get(id), "{id}");
+        assert!(agent.sub.is_some(), "{id} has a sub");
+    }
+}

@@ -5,12 +5,14 @@
 mod api;
 mod assigner;
 mod auth;
+mod flow;
 mod foundation;
 mod iam;
 mod ingest;
 mod lambda_emulator;
 mod lists;
 mod local;
+mod local_stack;
 mod logs;
 mod sender;
 mod survey;
