@@ -278,6 +278,15 @@ pub fn page_limit(raw: Option<&str>, default: u32) -> Result<u32, ApiError> {
     }
 }
 
+/// A boolean query flag (`true`/`false`, `1`/`0`); absent: false.
+pub fn flag(raw: Option<&str>, field: &str) -> Result<bool, ApiError> {
+    match raw {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(_) => Err(ApiError::invalid(field, "true or false")),
+    }
+}
+
 /// A transcript cursor (`?after=` / `?before=`): an entry id as the API returned it.
 pub fn cursor(raw: Option<&str>, field: &str) -> Result<Option<String>, ApiError> {
     match raw {

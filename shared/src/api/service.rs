@@ -139,7 +139,8 @@ where
                     before: route::cursor(q("before"), "before")?,
                     limit: route::page_limit(q("limit"), 50)?,
                 };
-                self.read(&principal, me, &id, &page).await
+                let peek = route::flag(q("peek"), "peek")?;
+                self.read(&principal, me, &id, &page, peek).await
             }
             Route::Reply(id) => {
                 let reply = route::reply_body(&req.body)?;
@@ -333,6 +334,7 @@ where
         me: Option<&Agent>,
         id: &str,
         page: &PageRequest,
+        peek: bool,
     ) -> Result<ApiResponse, ApiError> {
         let (ticket, _) = self.visible(p, me, id).await?;
         let record = self.record(id).await?;
@@ -348,7 +350,8 @@ where
         };
         let transcript = self.transcript.page(id, page).await?;
         // The newest page only: paging back reads nothing new.
-        if ticket.state == TicketState::Assigned && page.before.is_none() {
+        // A peek (the inbox counting unread messages) tells the contact nothing.
+        if ticket.state == TicketState::Assigned && page.before.is_none() && !peek {
             self.mark_read(&record, &transcript.entries).await?;
         }
         let now = self.clock.unix();

@@ -483,3 +483,25 @@ async fn a_team_s_agents_are_listed_and_filtered_by_status() {
     let unknown = api.handle(&req(alice, "GET", "/api/teams/ops/agents", "")).await;
     assert_eq!(unknown.status, 404);
 }
+
+#[tokio::test]
+async fn a_peek_reads_an_assigned_conversation_without_marking_it_read() {
+    let api = api(false);
+    let entry = Entry {
+        id: event_entry_id(NOW * 1000, EventRank::Message, "in-1"),
+        at: NOW * 1000,
+        author: Author::Contact,
+        body: Body::Text { text: "hi".into() },
+        status: None,
+        wamid: Some("wamid.1".into()),
+    };
+    api.transcript.append("c-a", &[entry], NOW + 1000).await.unwrap();
+    let alice = Some(("alice", "[agents]"));
+    let peek = with_query(req(alice, "GET", "/api/conversations/c-a", ""), &[("peek", "true")]);
+    let r = api.handle(&peek).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["transcript"]["entries"].as_array().unwrap().len(), 1);
+    assert!(api.outbound.0.lock().unwrap().is_empty(), "no read receipt");
+    api.handle(&req(alice, "GET", "/api/conversations/c-a", "")).await;
+    assert_eq!(api.outbound.0.lock().unwrap().len(), 1, "a read receipt");
+}
