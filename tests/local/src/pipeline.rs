@@ -42,6 +42,8 @@ pub struct Scheduled {
 pub struct Pipeline {
     /// `POST /webhook` (webhook-ingest).
     pub webhook_post: Option<HttpHandler>,
+    /// `/api/*` and `/inbox*` (agent-api).
+    pub api: Option<HttpHandler>,
     pub consumers: Vec<Consumer>,
     pub schedules: Vec<Scheduled>,
 }
@@ -52,6 +54,9 @@ impl Pipeline {
         let mut names = vec!["webhook-verify"];
         if self.webhook_post.is_some() {
             names.push("webhook-ingest");
+        }
+        if self.api.is_some() {
+            names.push("agent-api");
         }
         names.extend(self.consumers.iter().map(|c| c.function));
         names.extend(self.schedules.iter().map(|s| s.function));
@@ -146,6 +151,15 @@ pub async fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
             async move { f.handle(e).await }
         }),
     });
+    let agent_api = Arc::new(
+        prechat::entrypoints::agent_api::AgentApi::from_env(sdk)
+            .await
+            .map_err(|e| init("agent-api", e))?,
+    );
+    pipeline.api = Some(http(move |req| {
+        let f = agent_api.clone();
+        async move { f.handle(req).await }
+    }));
     Ok(pipeline)
 }
 
