@@ -112,7 +112,11 @@ pub fn serve(method: &str, path: &str, config: &InboxConfig) -> StaticResponse {
     let (status, content_type, body) = match file {
         _ if !(method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")) => {
             headers.push(("allow", "GET, HEAD".to_owned()));
-            (405, "text/plain; charset=utf-8", "method not allowed".to_owned())
+            (
+                405,
+                "text/plain; charset=utf-8",
+                "method not allowed".to_owned(),
+            )
         }
         Some((ct, body)) => (200, ct, body),
         None => (404, "text/plain; charset=utf-8", "not found".to_owned()),

@@ -35,8 +35,10 @@ pub trait AgentDirectory: Send + Sync {
     fn team_ids(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
     fn team(&self, id: &str) -> impl Future<Output = Result<Option<Team>, StoreError>> + Send;
     /// The agents of a team, by id.
-    fn team_agents(&self, team: &str)
-        -> impl Future<Output = Result<Vec<Agent>, StoreError>> + Send;
+    fn team_agents(
+        &self,
+        team: &str,
+    ) -> impl Future<Output = Result<Vec<Agent>, StoreError>> + Send;
 }
 
 pub trait Handoffs: Send + Sync {

@@ -102,8 +102,11 @@ pub fn team_query(raw: Option<&str>) -> Result<String, ApiError> {
 
 /// `?status=` of `GET /api/teams/{team}/agents`: none (every agent) or one status.
 pub fn status_query(raw: Option<&str>) -> Result<Option<AgentStatus>, ApiError> {
-    raw.map(|s| s.parse().map_err(|e: String| ApiError::invalid("status", e)))
-        .transpose()
+    raw.map(|s| {
+        s.parse()
+            .map_err(|e: String| ApiError::invalid("status", e))
+    })
+    .transpose()
 }
 
 /// The body as a JSON object (an empty body reads as `{}`).
@@ -386,7 +389,9 @@ mod tests {
             Route::TeamAgents("sales".into())
         );
         assert_eq!(
-            route("GET", "/api/teams/a%20b/agents").unwrap_err().status(),
+            route("GET", "/api/teams/a%20b/agents")
+                .unwrap_err()
+                .status(),
             404
         );
         assert_eq!(route("POST", "/api/templates").unwrap_err().status(), 405);

@@ -461,26 +461,45 @@ async fn templates_of_an_unknown_team_are_404_and_without_a_team_400() {
     let unknown = with_query(req(alice, "GET", "/api/templates", ""), &[("team", "ops")]);
     assert_eq!(api.handle(&unknown).await.status, 404);
     let r = api.handle(&req(alice, "GET", "/api/templates", "")).await;
-    assert_eq!((r.status, r.body["error"]["field"].clone()), (400, json!("team")));
+    assert_eq!(
+        (r.status, r.body["error"]["field"].clone()),
+        (400, json!("team"))
+    );
 }
 
 #[tokio::test]
 async fn a_team_s_agents_are_listed_and_filtered_by_status() {
     let api = api(false);
-    api.store.agents.lock().unwrap().get_mut("bruno").unwrap().status = AgentStatus::Away;
+    api.store
+        .agents
+        .lock()
+        .unwrap()
+        .get_mut("bruno")
+        .unwrap()
+        .status = AgentStatus::Away;
     let alice = Some(("alice", "[agents]"));
     let path = "/api/teams/sales/agents";
     let all = api.handle(&req(alice, "GET", path, "")).await;
     let ids = |v: &serde_json::Value| -> Vec<String> {
-        v["agents"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect()
+        v["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert_eq!(ids(&all.body), ["alice", "bruno"]);
     let online = api
-        .handle(&with_query(req(alice, "GET", path, ""), &[("status", "online")]))
+        .handle(&with_query(
+            req(alice, "GET", path, ""),
+            &[("status", "online")],
+        ))
         .await;
     assert_eq!(ids(&online.body), ["alice"]);
     assert_eq!(online.body["agents"][0]["capacity"], 3);
-    let unknown = api.handle(&req(alice, "GET", "/api/teams/ops/agents", "")).await;
+    let unknown = api
+        .handle(&req(alice, "GET", "/api/teams/ops/agents", ""))
+        .await;
     assert_eq!(unknown.status, 404);
 }
 
@@ -495,13 +514,20 @@ async fn a_peek_reads_an_assigned_conversation_without_marking_it_read() {
         status: None,
         wamid: Some("wamid.1".into()),
     };
-    api.transcript.append("c-a", &[entry], NOW + 1000).await.unwrap();
+    api.transcript
+        .append("c-a", &[entry], NOW + 1000)
+        .await
+        .unwrap();
     let alice = Some(("alice", "[agents]"));
-    let peek = with_query(req(alice, "GET", "/api/conversations/c-a", ""), &[("peek", "true")]);
+    let peek = with_query(
+        req(alice, "GET", "/api/conversations/c-a", ""),
+        &[("peek", "true")],
+    );
     let r = api.handle(&peek).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["transcript"]["entries"].as_array().unwrap().len(), 1);
     assert!(api.outbound.0.lock().unwrap().is_empty(), "no read receipt");
-    api.handle(&req(alice, "GET", "/api/conversations/c-a", "")).await;
+    api.handle(&req(alice, "GET", "/api/conversations/c-a", ""))
+        .await;
     assert_eq!(api.outbound.0.lock().unwrap().len(), 1, "a read receipt");
 }

@@ -231,7 +231,11 @@ impl LocalCognito {
 
     /// One user-pool call passed through as the browser made it: status and body as moto
     /// answered (the inbox's same-origin proxy).
-    pub async fn forward(&self, action: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>), CognitoError> {
+    pub async fn forward(
+        &self,
+        action: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), CognitoError> {
         let fail = |message: String| CognitoError::Call {
             action: action.to_owned(),
             message,

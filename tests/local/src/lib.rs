@@ -239,8 +239,14 @@ pub async fn run() -> Result<(), String> {
     // proxy on this origin, the local WebSocket endpoint.
     for (k, v) in [
         ("PRECHAT_USER_POOL_CLIENT_ID", cognito.client_id.clone()),
-        ("PRECHAT_COGNITO_ENDPOINT", inbox::COGNITO_PROXY_PATH.to_owned()),
-        ("PRECHAT_WS_URL", format!("ws://127.0.0.1:{}/ws", settings.port)),
+        (
+            "PRECHAT_COGNITO_ENDPOINT",
+            inbox::COGNITO_PROXY_PATH.to_owned(),
+        ),
+        (
+            "PRECHAT_WS_URL",
+            format!("ws://127.0.0.1:{}/ws", settings.port),
+        ),
     ] {
         std::env::set_var(k, v);
     }

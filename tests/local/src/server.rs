@@ -164,7 +164,10 @@ pub fn router(state: AppState) -> Router {
         .route("/local/token", post(token))
         .route("/inbox", get(super::inbox::page))
         .route("/inbox/{*file}", get(super::inbox::page))
-        .route(super::inbox::COGNITO_PROXY_PATH, post(super::inbox::cognito_proxy))
+        .route(
+            super::inbox::COGNITO_PROXY_PATH,
+            post(super::inbox::cognito_proxy),
+        )
         .route("/api", any(api))
         .route("/api/{*rest}", any(api))
         .with_state(state)
