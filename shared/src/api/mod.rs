@@ -8,9 +8,11 @@
 //! - [`error`]: [`ApiError`], its status and JSON body.
 //! - [`ports`]: the DynamoDB reads and writes, behind small traits.
 //! - [`service`]: the request handling on those ports; views.
+//! - [`inbox`]: the agent inbox page (`/inbox`, outside the JWT authorizer) and its config.
 
 pub mod auth;
 pub mod error;
+pub mod inbox;
 pub mod policy;
 pub mod ports;
 pub mod route;

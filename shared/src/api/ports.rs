@@ -2,7 +2,7 @@
 //! implementation [`DynamoApiStore`] (on [`RoutingStore`] for agents and hand-off tickets, and
 //! on the conversation and contact items the survey engine writes).
 //!
-//! - [`AgentDirectory`]: an agent item, its status.
+//! - [`AgentDirectory`]: an agent item, its status; teams and their agents.
 //! - [`Handoffs`]: hand-off tickets by conversation, by agent (the agent item's reservations
 //!   `convs`), by team (the waiting line `WAIT#{team}` in `gsi1`; every state in the team's
 //!   `TEAM#{team}#{state}` partition of `gsi2`), closed ones by agent (the `CLOSED#{agent}`
@@ -35,6 +35,11 @@ pub trait AgentDirectory: Send + Sync {
     /// Every team id.
     fn team_ids(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
     fn team(&self, id: &str) -> impl Future<Output = Result<Option<Team>, StoreError>> + Send;
+    /// The agents of a team, by id.
+    fn team_agents(
+        &self,
+        team: &str,
+    ) -> impl Future<Output = Result<Vec<Agent>, StoreError>> + Send;
 }
 
 pub trait Handoffs: Send + Sync {
@@ -192,6 +197,18 @@ impl AgentDirectory for DynamoApiStore {
 
     async fn team(&self, id: &str) -> Result<Option<Team>, StoreError> {
         self.routing.get_team(id).await
+    }
+
+    async fn team_agents(&self, team: &str) -> Result<Vec<Agent>, StoreError> {
+        let mut agents: Vec<Agent> = self
+            .routing
+            .list_agents()
+            .await?
+            .into_iter()
+            .filter(|a| a.teams.iter().any(|t| t == team))
+            .collect();
+        agents.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(agents)
     }
 }
 

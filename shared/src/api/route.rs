@@ -19,6 +19,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/conversations/{id}/messages"),
     ("POST", "/api/conversations/{id}/transfer"),
     ("POST", "/api/conversations/{id}/close"),
+    ("GET", "/api/templates"),
+    ("GET", "/api/teams/{team}/agents"),
 ];
 
 /// Largest request body accepted (a 4,096-character text is at most 16 KiB of UTF-8).
@@ -36,6 +38,10 @@ pub enum Route {
     Reply(String),
     Transfer(String),
     Close(String),
+    /// `GET /api/templates?team=`: the team's approved templates.
+    Templates,
+    /// `GET /api/teams/{team}/agents[?status=]`: a team's agents (transfer targets).
+    TeamAgents(String),
 }
 
 /// The route of a request. Unknown paths are 404, known paths with another method 405.
@@ -54,6 +60,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
             ("POST", Route::Transfer(conversation_id(id)?))
         }
         ["", "api", "conversations", id, "close"] => ("POST", Route::Close(conversation_id(id)?)),
+        ["", "api", "templates"] => ("GET", Route::Templates),
+        ["", "api", "teams", team, "agents"] => ("GET", Route::TeamAgents(team_id(team)?)),
         _ => return Err(ApiError::NotFound("route".into())),
     };
     if method.eq_ignore_ascii_case(allowed) {
@@ -75,6 +83,30 @@ fn conversation_id(raw: &str) -> Result<String, ApiError> {
     } else {
         Err(ApiError::NotFound("conversation".into()))
     }
+}
+
+/// A team id in a path: one that cannot exist is a 404.
+fn team_id(raw: &str) -> Result<String, ApiError> {
+    check_id(raw)
+        .map(|()| raw.to_owned())
+        .map_err(|_| ApiError::NotFound("team".into()))
+}
+
+/// `?team=` of `GET /api/templates`: required, a valid team id.
+pub fn team_query(raw: Option<&str>) -> Result<String, ApiError> {
+    let team = raw.ok_or_else(|| ApiError::invalid("team", "required"))?;
+    check_id(team)
+        .map(|()| team.to_owned())
+        .map_err(|e| ApiError::invalid("team", e.to_string()))
+}
+
+/// `?status=` of `GET /api/teams/{team}/agents`: none (every agent) or one status.
+pub fn status_query(raw: Option<&str>) -> Result<Option<AgentStatus>, ApiError> {
+    raw.map(|s| {
+        s.parse()
+            .map_err(|e: String| ApiError::invalid("status", e))
+    })
+    .transpose()
 }
 
 /// The body as a JSON object (an empty body reads as `{}`).
@@ -314,6 +346,15 @@ pub fn page_limit(raw: Option<&str>, default: u32) -> Result<u32, ApiError> {
     }
 }
 
+/// A boolean query flag (`true`/`false`, `1`/`0`); absent: false.
+pub fn flag(raw: Option<&str>, field: &str) -> Result<bool, ApiError> {
+    match raw {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(_) => Err(ApiError::invalid(field, "true or false")),
+    }
+}
+
 /// A transcript cursor (`?after=` / `?before=`): an entry id as the API returned it.
 pub fn cursor(raw: Option<&str>, field: &str) -> Result<Option<String>, ApiError> {
     match raw {
@@ -349,7 +390,7 @@ mod tests {
     #[test]
     fn every_route_of_the_table_is_routed() {
         for (method, path) in ROUTES {
-            let concrete = path.replace("{id}", "c-1");
+            let concrete = path.replace("{id}", "c-1").replace("{team}", "sales");
             assert!(route(method, &concrete).is_ok(), "{method} {path}");
         }
         assert_eq!(
@@ -405,6 +446,35 @@ mod tests {
                 .status(),
             405
         );
+    }
+
+    #[test]
+    fn the_team_routes_read_their_team_from_path_or_query() {
+        assert_eq!(
+            route("GET", "/api/teams/sales/agents").unwrap(),
+            Route::TeamAgents("sales".into())
+        );
+        assert_eq!(
+            route("GET", "/api/teams/a%20b/agents")
+                .unwrap_err()
+                .status(),
+            404
+        );
+        assert_eq!(route("POST", "/api/templates").unwrap_err().status(), 405);
+        assert_eq!(team_query(Some("sales")).unwrap(), "sales");
+        assert_eq!(
+            team_query(None).unwrap_err().body()["error"]["field"],
+            "team"
+        );
+        assert_eq!(
+            status_query(Some("online")).unwrap(),
+            Some(AgentStatus::Online)
+        );
+        assert_eq!(
+            status_query(Some("busy")).unwrap_err().body()["error"]["field"],
+            "status"
+        );
+        assert_eq!(status_query(None).unwrap(), None);
     }
 
     #[test]

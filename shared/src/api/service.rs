@@ -141,7 +141,8 @@ where
                     before: route::cursor(q("before"), "before")?,
                     limit: route::page_limit(q("limit"), 50)?,
                 };
-                self.read(&principal, me, &id, &page).await
+                let peek = route::flag(q("peek"), "peek")?;
+                self.read(&principal, me, &id, &page, peek).await
             }
             Route::Reply(id) => {
                 let reply = route::reply_body(&req.body)?;
@@ -155,6 +156,14 @@ where
             Route::Close(id) => {
                 route::json_body(&req.body)?;
                 self.close(&principal, me, &id).await
+            }
+            Route::Templates => {
+                let team = route::team_query(q("team"))?;
+                self.templates(&team).await
+            }
+            Route::TeamAgents(team) => {
+                let status = route::status_query(q("status"))?;
+                self.team_agents(&team, status).await
             }
         }
     }
@@ -188,6 +197,44 @@ where
         };
         let open = self.store.assigned_to(&me.id).await?;
         Ok(ApiResponse::ok(me_view(&updated, &open)))
+    }
+
+    async fn known_team(&self, team: &str) -> Result<crate::routing::model::Team, ApiError> {
+        self.store
+            .team(team)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("team".into()))
+    }
+
+    /// `GET /api/templates?team=`: what may be sent outside the 24-hour window.
+    async fn templates(&self, team: &str) -> Result<ApiResponse, ApiError> {
+        let team = self.known_team(team).await?;
+        Ok(ApiResponse::ok(templates_view(&team)))
+    }
+
+    /// `GET /api/teams/{team}/agents[?status=]`: whom a conversation can go to.
+    async fn team_agents(
+        &self,
+        team: &str,
+        status: Option<AgentStatus>,
+    ) -> Result<ApiResponse, ApiError> {
+        let team = self.known_team(team).await?;
+        let agents: Vec<Value> = self
+            .store
+            .team_agents(&team.id)
+            .await?
+            .iter()
+            .filter(|a| status.is_none_or(|s| a.status == s))
+            .map(|a| {
+                json!({
+                    "id": a.id, "name": a.name, "status": a.status.as_str(),
+                    "open": a.open, "capacity": a.capacity,
+                })
+            })
+            .collect();
+        Ok(ApiResponse::ok(
+            json!({ "team": team.id, "agents": agents }),
+        ))
     }
 
     async fn drain(&self, teams: &[String], reason: &str) -> Result<(), ApiError> {
@@ -373,6 +420,7 @@ where
         me: Option<&Agent>,
         id: &str,
         page: &PageRequest,
+        peek: bool,
     ) -> Result<ApiResponse, ApiError> {
         let (ticket, _) = self.visible(p, me, id).await?;
         let record = self.record(id).await?;
@@ -388,7 +436,8 @@ where
         };
         let transcript = self.transcript.page(id, page).await?;
         // The newest page only: paging back reads nothing new.
-        if ticket.state == TicketState::Assigned && page.before.is_none() {
+        // A peek (the inbox counting unread messages) tells the contact nothing.
+        if ticket.state == TicketState::Assigned && page.before.is_none() && !peek {
             self.mark_read(&record, &transcript.entries).await?;
         }
         let now = self.clock.unix();
@@ -723,6 +772,8 @@ fn route_name(path: &str) -> &'static str {
         ["", "api", "conversations", _, "messages"] => "/api/conversations/{id}/messages",
         ["", "api", "conversations", _, "transfer"] => "/api/conversations/{id}/transfer",
         ["", "api", "conversations", _, "close"] => "/api/conversations/{id}/close",
+        ["", "api", "templates"] => "/api/templates",
+        ["", "api", "teams", _, "agents"] => "/api/teams/{team}/agents",
         _ => "other",
     }
 }
@@ -809,6 +860,25 @@ pub fn list_item_view(
         "assigned_at": t.assigned_at,
         "closed_at": t.closed_at,
     })
+}
+
+/// `GET /api/templates`: the team's approved templates by kind, with what their body
+/// parameters stand for (the assigner fills them the same way).
+pub fn templates_view(team: &crate::routing::model::Team) -> Value {
+    use crate::routing::model::MessageKind;
+    let templates: Vec<Value> = team
+        .templates
+        .iter()
+        .map(|(kind, name)| {
+            let parameters: &[&str] = match kind {
+                MessageKind::Assigned => &["agent name"],
+                MessageKind::Away => &[],
+                MessageKind::Overload => &["place in line"],
+            };
+            json!({ "kind": kind.as_str(), "name": name, "parameters": parameters })
+        })
+        .collect();
+    json!({ "team": team.id, "language": team.default_language, "templates": templates })
 }
 
 /// One conversation in a list.

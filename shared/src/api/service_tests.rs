@@ -58,8 +58,23 @@ impl AgentDirectory for Fake {
         Ok(vec!["sales".into()])
     }
     async fn team(&self, id: &str) -> Result<Option<Team>, StoreError> {
-        Ok((id == "sales")
-            .then(|| serde_json::from_value(json!({"id": "sales", "name": "Sales"})).unwrap()))
+        Ok((id == "sales").then(|| {
+            serde_json::from_value(json!({"id": "sales", "name": "Sales",
+                "templates": {"assigned": "agent_assigned", "away": "we_are_away"}}))
+            .unwrap()
+        }))
+    }
+    async fn team_agents(&self, team: &str) -> Result<Vec<Agent>, StoreError> {
+        let mut all: Vec<Agent> = self
+            .agents
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|a| a.teams.iter().any(|t| t == team))
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
     }
 }
 
@@ -429,4 +444,111 @@ async fn another_agent_reusing_an_idempotency_key_gets_404_not_the_first_respons
     other.idempotency_key = Some("k".into());
     let answer = api.handle(&other).await;
     assert_eq!(answer.status, 404, "{}", answer.body);
+}
+
+fn with_query(mut r: ApiRequest, pairs: &[(&str, &str)]) -> ApiRequest {
+    r.query = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    r
+}
+
+#[tokio::test]
+async fn the_templates_of_a_team_name_what_their_parameters_stand_for() {
+    let api = api(false);
+    let alice = Some(("alice", "[agents]"));
+    let r = api
+        .handle(&with_query(
+            req(alice, "GET", "/api/templates", ""),
+            &[("team", "sales")],
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["templates"],
+        json!([
+            {"kind": "assigned", "name": "agent_assigned", "parameters": ["agent name"]},
+            {"kind": "away", "name": "we_are_away", "parameters": []},
+        ])
+    );
+    assert_eq!(r.body["language"], "en");
+}
+
+#[tokio::test]
+async fn templates_of_an_unknown_team_are_404_and_without_a_team_400() {
+    let api = api(false);
+    let alice = Some(("alice", "[agents]"));
+    let unknown = with_query(req(alice, "GET", "/api/templates", ""), &[("team", "ops")]);
+    assert_eq!(api.handle(&unknown).await.status, 404);
+    let r = api.handle(&req(alice, "GET", "/api/templates", "")).await;
+    assert_eq!(
+        (r.status, r.body["error"]["field"].clone()),
+        (400, json!("team"))
+    );
+}
+
+#[tokio::test]
+async fn a_team_s_agents_are_listed_and_filtered_by_status() {
+    let api = api(false);
+    api.store
+        .agents
+        .lock()
+        .unwrap()
+        .get_mut("bruno")
+        .unwrap()
+        .status = AgentStatus::Away;
+    let alice = Some(("alice", "[agents]"));
+    let path = "/api/teams/sales/agents";
+    let all = api.handle(&req(alice, "GET", path, "")).await;
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&all.body), ["alice", "bruno"]);
+    let online = api
+        .handle(&with_query(
+            req(alice, "GET", path, ""),
+            &[("status", "online")],
+        ))
+        .await;
+    assert_eq!(ids(&online.body), ["alice"]);
+    assert_eq!(online.body["agents"][0]["capacity"], 3);
+    let unknown = api
+        .handle(&req(alice, "GET", "/api/teams/ops/agents", ""))
+        .await;
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test]
+async fn a_peek_reads_an_assigned_conversation_without_marking_it_read() {
+    let api = api(false);
+    let entry = Entry {
+        id: event_entry_id(NOW * 1000, EventRank::Message, "in-1"),
+        at: NOW * 1000,
+        author: Author::Contact,
+        body: Body::Text { text: "hi".into() },
+        status: None,
+        wamid: Some("wamid.1".into()),
+    };
+    api.transcript
+        .append("c-a", &[entry], NOW + 1000)
+        .await
+        .unwrap();
+    let alice = Some(("alice", "[agents]"));
+    let peek = with_query(
+        req(alice, "GET", "/api/conversations/c-a", ""),
+        &[("peek", "true")],
+    );
+    let r = api.handle(&peek).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["transcript"]["entries"].as_array().unwrap().len(), 1);
+    assert!(api.outbound.0.lock().unwrap().is_empty(), "no read receipt");
+    api.handle(&req(alice, "GET", "/api/conversations/c-a", ""))
+        .await;
+    assert_eq!(api.outbound.0.lock().unwrap().len(), 1, "a read receipt");
 }

@@ -1,4 +1,5 @@
-//! agent-api: `/api/*` of the HTTP API, behind its JWT authorizer. Turns the API Gateway v2
+//! agent-api: `/api/*` of the HTTP API, behind its JWT authorizer, and the inbox page
+//! (`/inbox`, `/inbox/{file}`, outside it: [`crate::api::inbox`]). Turns the API Gateway v2
 //! event into an [`ApiRequest`] (claims from `requestContext.authorizer.jwt.claims`, never
 //! from the token) and the [`crate::api::service`] answer into a JSON response.
 
@@ -10,6 +11,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::InitError;
 use crate::api::auth::AuthConfig;
+use crate::api::inbox::{self, InboxConfig, StaticResponse};
 use crate::api::ports::DynamoApiStore;
 use crate::api::service::{AgentApiCore, ApiRequest, ApiResponse, ApiSettings};
 use crate::clock::Clock;
@@ -30,12 +32,16 @@ pub struct AgentApiConfig {
     pub machine_clients: Vec<String>,
     /// `PRECHAT_TRANSCRIPT_RETENTION_DAYS`, default 365.
     pub transcript_retention_days: i64,
+    /// What `GET /inbox/config.json` tells the page: `PRECHAT_USER_POOL_CLIENT_ID`,
+    /// `AWS_REGION`, `PRECHAT_COGNITO_ENDPOINT` (default: Cognito's endpoint of the region),
+    /// `PRECHAT_WS_URL`.
+    pub inbox: InboxConfig,
 }
 
 impl AgentApiConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut env = EnvReader::with_lookup(lookup);
-        let config = AgentApiConfig {
+        let mut config = AgentApiConfig {
             table: env.required("PRECHAT_TABLE"),
             outbound_queue_url: env.required("PRECHAT_OUTBOUND_QUEUE_URL"),
             assignment_queue_url: env.required("PRECHAT_ASSIGNMENT_QUEUE_URL"),
@@ -49,6 +55,19 @@ impl AgentApiConfig {
                 })
                 .unwrap_or_default(),
             transcript_retention_days: env.parsed_or("PRECHAT_TRANSCRIPT_RETENTION_DAYS", 365),
+            inbox: InboxConfig::default(),
+        };
+        let region = env
+            .optional("AWS_REGION")
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        config.inbox = InboxConfig {
+            client_id: env.optional("PRECHAT_USER_POOL_CLIENT_ID"),
+            cognito_endpoint: env
+                .optional("PRECHAT_COGNITO_ENDPOINT")
+                .unwrap_or_else(|| InboxConfig::aws_cognito_endpoint(&region)),
+            region,
+            api_base: String::new(),
+            ws_url: env.optional("PRECHAT_WS_URL"),
         };
         env.finish()?;
         Ok(config)
@@ -58,6 +77,7 @@ impl AgentApiConfig {
 /// The agent-api function on DynamoDB and SQS.
 pub struct AgentApi {
     core: AgentApiCore<DynamoApiStore, SqsQueue, DynamoTranscript, DynamoSurveyStore>,
+    inbox: InboxConfig,
 }
 
 impl AgentApi {
@@ -88,6 +108,7 @@ impl AgentApi {
         )
         .map_err(|e| InitError::DefaultSurvey(e.to_string()))?;
         Ok(AgentApi {
+            inbox: config.inbox.clone(),
             core: AgentApiCore {
                 store: DynamoApiStore::new(table.clone()),
                 outbound: SqsQueue::new(sqs.clone(), config.outbound_queue_url.clone()),
@@ -107,6 +128,13 @@ impl AgentApi {
 
     /// The Lambda handler body.
     pub async fn handle(&self, req: Request) -> Response<Body> {
+        if inbox::is_inbox_path(req.raw_http_path()) {
+            return static_response(&inbox::serve(
+                req.method().as_str(),
+                req.raw_http_path(),
+                &self.inbox,
+            ));
+        }
         let answer = self.core.handle(&api_request(&req)).await;
         json_response(&answer)
     }
@@ -139,6 +167,16 @@ pub fn api_request(req: &Request) -> ApiRequest {
         body: req.body().as_ref().to_vec(),
         claims: claims.filter(|c| !c.is_empty()),
     }
+}
+
+fn static_response(answer: &StaticResponse) -> Response<Body> {
+    let mut builder = Response::builder().status(answer.status);
+    for (name, value) in &answer.headers {
+        builder = builder.header(*name, value);
+    }
+    builder
+        .body(Body::Text(answer.body.clone()))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
 fn json_response(answer: &ApiResponse) -> Response<Body> {

@@ -244,6 +244,34 @@ impl LocalCognito {
         })
     }
 
+    /// One user-pool call passed through as the browser made it: status and body as moto
+    /// answered (the inbox's same-origin proxy).
+    pub async fn forward(
+        &self,
+        action: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), CognitoError> {
+        let fail = |message: String| CognitoError::Call {
+            action: action.to_owned(),
+            message,
+        };
+        let resp = self
+            .http
+            .post(format!("{}/", self.endpoint))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "x-amz-target",
+                format!("AWSCognitoIdentityProviderService.{action}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| fail(e.to_string()))?;
+        Ok((status, bytes.to_vec()))
+    }
+
     /// Another app client of the pool (tests: a client the authorizer does not accept).
     pub async fn create_client(&self, name: &str) -> Result<String, CognitoError> {
         let r = call(

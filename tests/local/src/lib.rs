@@ -14,12 +14,14 @@
 //! - [`pipeline`]: which entrypoints run (one line each), agent-api on `/api/*` included.
 //! - [`seed`]: the default survey, sample teams, routing and agents.
 //! - [`server`]: the front door (`/webhook`, `/local/*`, the chat simulator page).
+//! - [`inbox`]: the agent inbox page through agent-api, and its same-origin Cognito proxy.
 
 pub mod apigw;
 pub mod cognito;
 pub mod esm;
 pub mod events;
 pub mod graph;
+pub mod inbox;
 pub mod jwt;
 pub mod meta;
 pub mod pipeline;
@@ -255,6 +257,21 @@ pub async fn run() -> Result<(), String> {
         }
     })];
 
+    // What the inbox page is told (`/inbox/config.json`): the local app client, the Cognito
+    // proxy on this origin, the local WebSocket endpoint.
+    for (k, v) in [
+        ("PRECHAT_USER_POOL_CLIENT_ID", cognito.client_id.clone()),
+        (
+            "PRECHAT_COGNITO_ENDPOINT",
+            inbox::COGNITO_PROXY_PATH.to_owned(),
+        ),
+        (
+            "PRECHAT_WS_URL",
+            format!("ws://127.0.0.1:{}/ws", settings.port),
+        ),
+    ] {
+        std::env::set_var(k, v);
+    }
     let pipeline = pipeline::build(&sdk).await?;
     let batch_sizes = esm::batch_sizes(&template_text);
     for consumer in &pipeline.consumers {
@@ -310,7 +327,7 @@ pub async fn run() -> Result<(), String> {
     .with_api(pipeline.api.clone());
     state.set_ready();
     eprintln!(
-        "prechat local stack ready: chat simulator http://127.0.0.1:{port}/  webhook http://127.0.0.1:{port}/webhook  Graph API http://{graph_addr}  functions: {}",
+        "prechat local stack ready: chat simulator http://127.0.0.1:{port}/  inbox http://127.0.0.1:{port}/inbox  webhook http://127.0.0.1:{port}/webhook  Graph API http://{graph_addr}  functions: {}",
         pipeline.functions().join(", "),
         port = settings.port,
     );

@@ -44,7 +44,7 @@ pub struct Scheduled {
 pub struct Pipeline {
     /// `POST /webhook` (webhook-ingest).
     pub webhook_post: Option<HttpHandler>,
-    /// `/api/*` (agent-api), behind the local JWT authorizer.
+    /// `/api/*` (agent-api, behind the local JWT authorizer) and `/inbox*` (agent-api, outside it).
     pub api: Option<HttpHandler>,
     pub consumers: Vec<Consumer>,
     pub schedules: Vec<Scheduled>,

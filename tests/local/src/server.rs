@@ -14,6 +14,8 @@
 //!   (through `prechat-admin agent status`, which queues a drain job when capacity frees up).
 //! - `POST /local/token` `{"username": "alice"}`: real tokens from the local Cognito
 //!   (`InitiateAuth`), `{"access_token", "id_token", "expires_in"}`.
+//! - `GET /inbox`, `GET /inbox/{file}`, `POST /local/cognito`: the agent inbox page and its
+//!   same-origin Cognito proxy ([`super::inbox`]).
 //! - `/api` and `/api/*`: behind the JWT authorizer ([`super::jwt`]): 401
 //!   `{"message":"Unauthorized"}` without a valid token, else the API Gateway event with the
 //!   claims goes to the agent API's handler (`with_api`), or 404 `{"message":"Not Found"}`
@@ -160,6 +162,12 @@ pub fn router(state: AppState) -> Router {
         .route("/local/agents", get(agents))
         .route("/local/agents/{id}", post(toggle_agent))
         .route("/local/token", post(token))
+        .route("/inbox", get(super::inbox::page))
+        .route("/inbox/{*file}", get(super::inbox::page))
+        .route(
+            super::inbox::COGNITO_PROXY_PATH,
+            post(super::inbox::cognito_proxy),
+        )
         .route("/api", any(api))
         .route("/api/{*rest}", any(api))
         .with_state(state)

@@ -61,6 +61,7 @@ pub(crate) async fn setup() -> Setup {
         assignment_queue_url: env.queue_url("AssignmentQueue").to_owned(),
         machine_clients: vec!["helpdesk-client".into()],
         transcript_retention_days: 365,
+        inbox: Default::default(),
     };
     let api = AgentApi::from_parts(
         &config,
