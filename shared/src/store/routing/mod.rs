@@ -27,7 +27,10 @@
 //! calls.
 
 pub mod agents;
+pub mod bridge;
 pub mod tickets;
+
+pub use bridge::PendingDelivery;
 
 pub use tickets::{
     Announcement, AssignOutcome, CloseOutcome, Opened, Ticket, TicketState, TransferOutcome,
