@@ -5,6 +5,7 @@
 mod api;
 mod assigner;
 mod auth;
+mod bridge;
 mod foundation;
 mod iam;
 mod ingest;
