@@ -114,15 +114,20 @@ pub fn json_error(e: &serde_json::Error) -> String {
 }
 
 static REDACTION_KEY: OnceLock<Vec<u8>> = OnceLock::new();
+static RANDOM_KEY: OnceLock<Vec<u8>> = OnceLock::new();
 
 /// Sets the key for [`redact`] (from the `PRECHAT_LOG_KEY` secret, which
-/// `entrypoints::init` loads at start). First call wins.
+/// `entrypoints::init` loads at start). First call wins; a value redacted before it (there is
+/// none in a function: init comes first) used the per-process random key.
 pub fn set_redaction_key(key: &Secret) {
     let _ = REDACTION_KEY.set(key.expose().as_bytes().to_vec());
 }
 
 fn redaction_key() -> &'static [u8] {
-    REDACTION_KEY.get_or_init(|| {
+    if let Some(key) = REDACTION_KEY.get() {
+        return key;
+    }
+    RANDOM_KEY.get_or_init(|| {
         // No configured key: a per-process random one still hides the value; hashes then only
         // correlate within one process.
         use std::hash::{BuildHasher, Hasher};

@@ -9,7 +9,8 @@
 use chrono::Utc;
 
 use super::{context, AdminError};
-use crate::queue::{MessageQueue, SqsQueue};
+use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
+use crate::routing::job::{AssignmentJob, ClosedNotice};
 use crate::routing::model::{Agent, AgentStatus, Team};
 use crate::routing::rules::RoutingConfig;
 use crate::store::routing::{CloseOutcome, RoutingStore};
@@ -184,11 +185,28 @@ impl<Q: MessageQueue> Admin<Q> {
                 let by = take_flag(&mut args, "--by")?.unwrap_or_else(|| "admin".into());
                 let conv = positional(&args, 0, "conversation id")?;
                 let now = Utc::now().timestamp();
+                let ticket = self.store.get_ticket(&conv).await.map_err(failed)?;
                 match self.store.close(&conv, &by, now).await.map_err(failed)? {
                     CloseOutcome::Closed { team, agent } => {
                         let drained = self
                             .drain(std::slice::from_ref(&team), "conversation closed")
                             .await?;
+                        if let (Some(t), Some(queue)) = (ticket, &self.queue) {
+                            // The team's webhook hears it (`conversation.closed`).
+                            let notice = AssignmentJob::Closed(ClosedNotice {
+                                job_id: ClosedNotice::job_id_for(&conv, &t.job_id),
+                                phone_number_id: t.request.phone_number_id.clone(),
+                                contact: t.request.contact.clone(),
+                                conversation_id: conv.clone(),
+                                handoff_job_id: t.job_id.clone(),
+                                team_id: team.clone(),
+                                agent_id: agent.clone(),
+                                closed_by: by.clone(),
+                                closed_at: now,
+                            });
+                            let message = QueueMessage::of(&notice).map_err(failed)?;
+                            queue.send_all(&[message]).await.map_err(failed)?;
+                        }
                         let who = agent.map_or("it was waiting".to_owned(), |a| {
                             format!("{a} has a free slot")
                         });

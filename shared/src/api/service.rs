@@ -17,12 +17,13 @@ use super::policy::ListScope;
 use super::policy::{self, Access, Facts, HandoffState};
 use super::ports::{
     AgentDirectory, ConversationRecord, Conversations, Handoffs, Idempotency, StoredResponse,
-    TransferOutcome,
 };
 use super::route::{self, ListQuery, ListState, Reply, Route, TransferTo};
 use crate::clock::Clock;
 use crate::queue::{MessageQueue, QueueMessage};
-use crate::routing::job::drain_messages;
+use crate::routing::job::{
+    drain_messages, AssignmentJob, ClosedNotice, TransferRequest, TransferTarget,
+};
 use crate::routing::model::{Agent, AgentStatus};
 use crate::store::keys;
 use crate::store::routing::{CloseOutcome, Ticket, TicketState};
@@ -606,6 +607,10 @@ where
         Ok(())
     }
 
+    /// Checks what can be checked now (the conversation is the caller's to act on, the team or
+    /// agent exists, the agent is online) and queues the transfer for the assigner, in the
+    /// contact's FIFO group (after the contact's earlier jobs): 202. The assigner applies it
+    /// under the capacity rules; a full agent means the team's line.
     async fn transfer(
         &self,
         p: &Principal,
@@ -614,69 +619,52 @@ where
         to: TransferTo,
     ) -> Result<ApiResponse, ApiError> {
         let ticket = self.actionable(p, me, id).await?;
-        let (team, agent) = match &to {
+        let target = match to {
             TransferTo::Team(team) => {
-                if self.store.team(team).await?.is_none() {
+                if self.store.team(&team).await?.is_none() {
                     return Err(ApiError::invalid("team", "unknown team"));
                 }
-                (team.clone(), None)
+                TransferTarget::Team(team)
             }
             TransferTo::Agent(agent_id) => {
                 let agent = self
                     .store
-                    .agent(agent_id)
+                    .agent(&agent_id)
                     .await?
                     .ok_or_else(|| ApiError::invalid("agent", "unknown agent"))?;
-                let team = if agent.teams.contains(&ticket.team) {
-                    ticket.team.clone()
-                } else {
-                    agent
-                        .teams
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| ticket.team.clone())
-                };
-                (team, Some(agent.id))
+                if agent.status != AgentStatus::Online {
+                    return Err(ApiError::Conflict {
+                        code: "agent_unavailable",
+                        message: format!("the agent is {}", agent.status.as_str()),
+                    });
+                }
+                TransferTarget::Agent(agent.id)
             }
         };
-        let now = self.clock.unix();
-        match self
-            .store
-            .transfer(&ticket, &team, agent.as_deref(), now)
-            .await?
-        {
-            TransferOutcome::AgentUnavailable => {
-                return Err(ApiError::Conflict {
-                    code: "agent_unavailable",
-                    message: "the agent is not online or has no free slot".into(),
-                })
-            }
-            TransferOutcome::TicketChanged => {
-                return Err(ApiError::Conflict {
-                    code: "changed",
-                    message: "the conversation changed meanwhile; read it again".into(),
-                })
-            }
-            TransferOutcome::Assigned | TransferOutcome::Waiting => {}
-        }
-        let mut teams = vec![team.clone()];
-        if ticket.agent.is_some() && ticket.team != team {
-            teams.push(ticket.team.clone());
-        }
-        self.drain(&teams, &format!("transfer {id}")).await?;
-        self.event(
-            id,
-            Event::Transferred {
-                from_agent: ticket.agent.clone(),
-                to_team: team.clone(),
-                to_agent: agent.clone(),
-            },
-        )
-        .await?;
-        let moved = self.store.ticket(id).await?.unwrap_or(ticket);
-        Ok(ApiResponse::ok(
-            json!({ "conversation": summary_view(&moved) }),
-        ))
+        let now_ms = self.clock.now().timestamp_millis();
+        let to_name = match &target {
+            TransferTarget::Team(t) => format!("team.{t}"),
+            TransferTarget::Agent(a) => format!("agent.{a}"),
+        };
+        let job = AssignmentJob::Transfer(TransferRequest {
+            job_id: format!("{id}:transfer:{now_ms}:{to_name}"),
+            phone_number_id: ticket.request.phone_number_id.clone(),
+            contact: ticket.request.contact.clone(),
+            conversation_id: id.to_owned(),
+            to: target.clone(),
+            by: p.id.clone(),
+            requested_at: self.clock.unix(),
+        });
+        let message = QueueMessage::of(&job).map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.assignment.send_all(&[message]).await?;
+        Ok(ApiResponse {
+            status: 202,
+            body: json!({
+                "id": id,
+                "transfer": serde_json::to_value(&target).unwrap_or(Value::Null),
+                "conversation": summary_view(&ticket),
+            }),
+        })
     }
 
     async fn close(
@@ -697,9 +685,24 @@ where
         }
         let now = self.clock.unix();
         match self.store.close(id, &p.id, now).await? {
-            CloseOutcome::Closed { team, .. } => {
+            CloseOutcome::Closed { team, agent } => {
                 self.drain(std::slice::from_ref(&team), &format!("closed {id}"))
                     .await?;
+                // The team's webhook hears it through the assigner (which holds its secret).
+                let notice = AssignmentJob::Closed(ClosedNotice {
+                    job_id: ClosedNotice::job_id_for(id, &ticket.job_id),
+                    phone_number_id: ticket.request.phone_number_id.clone(),
+                    contact: ticket.request.contact.clone(),
+                    conversation_id: id.to_owned(),
+                    handoff_job_id: ticket.job_id.clone(),
+                    team_id: team.clone(),
+                    agent_id: agent,
+                    closed_by: p.id.clone(),
+                    closed_at: now,
+                });
+                let message =
+                    QueueMessage::of(&notice).map_err(|e| ApiError::Internal(e.to_string()))?;
+                self.assignment.send_all(&[message]).await?;
                 self.event(id, Event::Closed { by: p.id.clone() }).await?;
                 self.closing_text(&ticket, me, now).await?;
             }
@@ -871,7 +874,7 @@ pub fn templates_view(team: &crate::routing::model::Team) -> Value {
         .iter()
         .map(|(kind, name)| {
             let parameters: &[&str] = match kind {
-                MessageKind::Assigned => &["agent name"],
+                MessageKind::Assigned | MessageKind::Transferred => &["agent name"],
                 MessageKind::Away => &[],
                 MessageKind::Overload => &["place in line"],
             };

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
+use crate::api::ports::TransferOutcome;
 use crate::queue::QueueError;
 use crate::routing::job::AssignRequest;
 use crate::routing::model::Team;

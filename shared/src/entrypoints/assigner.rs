@@ -7,7 +7,11 @@
 //! `Cancel` jobs (the contact stopped, restarted or ended a handed-off conversation): the ticket
 //! leaves the line or frees its agent at once, and the line moves.
 //! `Drain` jobs (admin commands when capacity frees, and the scheduled sweep with
-//! `team_id = "*"`): let one team's line, or every team's, move.
+//! `team_id = "*"`): let one team's line, or every team's, move; the sweep also retries the
+//! team-webhook deliveries that are due.
+//! `Relay`, `Transfer` and `Closed` jobs: the help-desk bridge (module `assigner_bridge.rs`):
+//! a contact message of an assigned conversation to the team's webhook, a transfer under the
+//! capacity rules, a close outside the assigner to the webhook.
 //!
 //! Every assignment is announced exactly once in effect: the contact message has a
 //! deterministic dedup id (conversation, job, kind; never the place in line, so a retried job
@@ -21,6 +25,10 @@
 //! The 24-hour window of a contact message counts from the contact's latest inbound message:
 //! the job's `last_inbound_at`, or, when that is too old, the conversation's `last_inbound_at`
 //! that the survey engine keeps current while the contact waits.
+
+#[path = "assigner_bridge.rs"]
+mod bridge;
+pub use bridge::{Delivered, RelayOutcome, TransferResult};
 
 use crate::clock::Clock;
 
@@ -265,6 +273,18 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
                 let o = self.cancel(req).await?;
                 tracing::info!(outcome = ?o, "cancel job done");
             }
+            AssignmentJob::Relay(req) => {
+                let o = self.relay(req).await?;
+                tracing::info!(outcome = ?o, "relay job done");
+            }
+            AssignmentJob::Transfer(req) => {
+                let o = self.transfer(req).await?;
+                tracing::info!(outcome = ?o, "transfer job done");
+            }
+            AssignmentJob::Closed(n) => {
+                let o = self.closed_notice(n).await?;
+                tracing::info!(outcome = ?o, "closed notice done");
+            }
         }
         Ok(Handled::Done)
     }
@@ -402,6 +422,7 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
             }
         };
         tracing::info!(conversation = %conversation_id, team = %team, reason = by, freed = agent.is_some(), "hand-off cancelled");
+        self.post_closed(conversation_id, by, now).await?;
         if agent.is_some() {
             // The freed slot goes to the next in line now, not at the next sweep.
             match self.store.get_team(&team).await? {
@@ -460,6 +481,10 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
                 .await?;
             if freed > 0 {
                 tracing::warn!(freed, "freed reservations without an assigned ticket");
+            }
+            // And retries the team-webhook deliveries that are due.
+            if let Err(e) = self.flush_due().await {
+                tracing::warn!(error = %e, "retrying webhook deliveries failed");
             }
         }
         let mut agents = self.store.list_agents().await?;

@@ -3,8 +3,12 @@
 //! The survey engine enqueues [`AssignmentJob::Assign`] when a survey completes or a contact
 //! asks for a human, and [`AssignmentJob::Cancel`] when a handed-off conversation is stopped or
 //! restarted (in the same FIFO group as its `Assign`, so it is handled after it); admin commands
-//! and the scheduled sweep enqueue [`AssignmentJob::Drain`] when capacity frees up. The JSON form is the queue contract: add fields with
-//! `#[serde(default)]`, never rename.
+//! and the scheduled sweep enqueue [`AssignmentJob::Drain`] when capacity frees up. The
+//! help-desk bridge adds three, all in the contact's FIFO group: [`AssignmentJob::Relay`] (the
+//! survey engine, for each contact message after the hand-off), [`AssignmentJob::Transfer`]
+//! (the agent API's transfer) and [`AssignmentJob::Closed`] (the agent API's and the admin
+//! CLI's close, so the team's webhook hears it). The JSON form is the queue contract: add
+//! fields with `#[serde(default)]`, never rename.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +31,69 @@ pub enum AssignmentJob {
     },
     /// The contact left the hand-off (stop, restart, end): close its ticket, free the agent.
     Cancel(CancelRequest),
+    /// A contact message after the hand-off: to the team's webhook when assigned.
+    Relay(RelayRequest),
+    /// Move a conversation to another team or agent, under the capacity rules.
+    Transfer(TransferRequest),
+    /// A conversation was closed outside the assigner: tell the team's webhook.
+    Closed(ClosedNotice),
+}
+
+/// A contact message of a handed-off conversation, as its transcript entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RelayRequest {
+    /// Deterministic (`{conversation}:relay:{entry id}`, one per inbound message): FIFO dedup id.
+    pub job_id: String,
+    pub phone_number_id: String,
+    pub contact: ContactRef,
+    pub conversation_id: String,
+    pub entry: crate::transcript::Entry,
+}
+
+/// Where a transfer goes: `{"team": "..."}` or `{"agent": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferTarget {
+    Team(String),
+    Agent(String),
+}
+
+/// A transfer asked for through the agent API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferRequest {
+    /// Deterministic per request: FIFO dedup id, the transcript line's and the webhook's key.
+    pub job_id: String,
+    pub phone_number_id: String,
+    pub contact: ContactRef,
+    pub conversation_id: String,
+    pub to: TransferTarget,
+    /// Who asked (an agent id or a machine client id).
+    pub by: String,
+    pub requested_at: i64,
+}
+
+/// A conversation closed by an agent, a lead, an admin or an integration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedNotice {
+    /// `{conversation}:closed:{ticket job id}`: one per hand-off.
+    pub job_id: String,
+    pub phone_number_id: String,
+    pub contact: ContactRef,
+    pub conversation_id: String,
+    /// The job that opened the closed hand-off (the webhook's delivery id comes from it).
+    pub handoff_job_id: String,
+    pub team_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    pub closed_by: String,
+    pub closed_at: i64,
+}
+
+impl ClosedNotice {
+    /// The notice of closing the hand-off `ticket_job_id` of a conversation.
+    pub fn job_id_for(conversation_id: &str, ticket_job_id: &str) -> String {
+        format!("{conversation_id}:closed:{ticket_job_id}")
+    }
 }
 
 /// A hand-off the contact left before or while an agent served it.
@@ -155,6 +222,15 @@ impl FifoContract for AssignmentJob {
             AssignmentJob::Cancel(r) => {
                 contact_group_id(&r.phone_number_id, r.contact.key().as_ref())
             }
+            AssignmentJob::Relay(r) => {
+                contact_group_id(&r.phone_number_id, r.contact.key().as_ref())
+            }
+            AssignmentJob::Transfer(r) => {
+                contact_group_id(&r.phone_number_id, r.contact.key().as_ref())
+            }
+            AssignmentJob::Closed(r) => {
+                contact_group_id(&r.phone_number_id, r.contact.key().as_ref())
+            }
             AssignmentJob::Drain { team_id, .. } => format!("drain:{team_id}"),
         }
     }
@@ -164,6 +240,9 @@ impl FifoContract for AssignmentJob {
         match self {
             AssignmentJob::Assign(r) => r.job_id.clone(),
             AssignmentJob::Cancel(r) => r.job_id.clone(),
+            AssignmentJob::Relay(r) => r.job_id.clone(),
+            AssignmentJob::Transfer(r) => r.job_id.clone(),
+            AssignmentJob::Closed(r) => r.job_id.clone(),
             AssignmentJob::Drain { team_id, reason } => format!("drain:{team_id}:{reason}"),
         }
     }
@@ -207,6 +286,64 @@ mod tests {
         };
         assert!(!r.supersedes);
         assert_eq!(AssignmentJob::Assign(r).group_id(), "106:US.1");
+    }
+
+    #[test]
+    fn bridge_jobs_share_the_contact_group_and_round_trip() {
+        let contact = ContactRef {
+            user_id: Some("US.1".into()),
+            ..Default::default()
+        };
+        let transfer = AssignmentJob::Transfer(TransferRequest {
+            job_id: "c1:transfer:abc".into(),
+            phone_number_id: "106".into(),
+            contact: contact.clone(),
+            conversation_id: "c1".into(),
+            to: TransferTarget::Agent("bruno".into()),
+            by: "alice".into(),
+            requested_at: 7,
+        });
+        let json = serde_json::to_string(&transfer).unwrap();
+        assert!(
+            json.contains(r#""job":"transfer""#) && json.contains(r#""to":{"agent":"bruno"}"#),
+            "{json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<AssignmentJob>(&json).unwrap(),
+            transfer
+        );
+        let relay = AssignmentJob::Relay(RelayRequest {
+            job_id: "c1:relay:T#1".into(),
+            phone_number_id: "106".into(),
+            contact: contact.clone(),
+            conversation_id: "c1".into(),
+            entry: crate::transcript::Entry {
+                id: "T#0000000001000#000003".into(),
+                at: 1000,
+                author: crate::transcript::Author::Contact,
+                body: crate::transcript::Body::Text { text: "hi".into() },
+                status: None,
+                wamid: Some("wamid.1".into()),
+            },
+        });
+        let json = serde_json::to_string(&relay).unwrap();
+        assert_eq!(serde_json::from_str::<AssignmentJob>(&json).unwrap(), relay);
+        let closed = AssignmentJob::Closed(ClosedNotice {
+            job_id: ClosedNotice::job_id_for("c1", "j"),
+            phone_number_id: "106".into(),
+            contact,
+            conversation_id: "c1".into(),
+            handoff_job_id: "j".into(),
+            team_id: "sales".into(),
+            agent_id: None,
+            closed_by: "admin".into(),
+            closed_at: 9,
+        });
+        for job in [&transfer, &relay, &closed] {
+            assert_eq!(job.group_id(), "106:US.1");
+        }
+        assert_eq!(relay.dedup_id(), "c1:relay:T#1");
+        assert_eq!(closed.dedup_id(), "c1:closed:j");
     }
 
     #[test]

@@ -71,7 +71,9 @@ pub fn contact_message(
     } else {
         let name = team.templates.get(&kind)?;
         let body_parameters = match kind {
-            MessageKind::Assigned => vec![vars.agent_name.clone().unwrap_or_default()],
+            MessageKind::Assigned | MessageKind::Transferred => {
+                vec![vars.agent_name.clone().unwrap_or_default()]
+            }
             MessageKind::Away => vec![],
             MessageKind::Overload => vec![vars.queue_position.unwrap_or(0).to_string()],
         };
@@ -109,6 +111,7 @@ mod tests {
                 away: "Wir sind gerade nicht da.".into(),
                 overload: "Sie sind Nummer {{queue.position}}. {{unknown}}".into(),
                 closed: String::new(),
+                transferred: String::new(),
             },
         );
         t

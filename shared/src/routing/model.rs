@@ -112,6 +112,8 @@ pub enum MessageKind {
     Assigned,
     Away,
     Overload,
+    /// Told when an agent's transfer gives the conversation to another agent.
+    Transferred,
 }
 
 impl MessageKind {
@@ -120,6 +122,7 @@ impl MessageKind {
             MessageKind::Assigned => "assigned",
             MessageKind::Away => "away",
             MessageKind::Overload => "overload",
+            MessageKind::Transferred => "transferred",
         }
     }
 }
@@ -135,6 +138,10 @@ pub struct MessageTexts {
     /// window; `{{agent.name}}`, `{{team.name}}` replaced). Empty (the default): nothing.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub closed: String,
+    /// Sent when a transfer gives the conversation to another agent (`{{agent.name}}` = the
+    /// new agent). Empty (the default in a configured language): the `assigned` text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub transferred: String,
 }
 
 impl MessageTexts {
@@ -143,6 +150,8 @@ impl MessageTexts {
             MessageKind::Assigned => &self.assigned,
             MessageKind::Away => &self.away,
             MessageKind::Overload => &self.overload,
+            MessageKind::Transferred if self.transferred.trim().is_empty() => &self.assigned,
+            MessageKind::Transferred => &self.transferred,
         }
     }
 }
@@ -154,6 +163,7 @@ impl Default for MessageTexts {
             away: "Our team is away right now. You are in line and we will get back to you when we open.".into(),
             overload: "All our agents are busy. You are number {{queue.position}} in line; we will be with you soon.".into(),
             closed: String::new(),
+            transferred: "You have been transferred to {{agent.name}} of {{team.name}}. They will reply here shortly.".into(),
         }
     }
 }
@@ -286,12 +296,33 @@ mod tests {
             away: "weg".into(),
             overload: "voll".into(),
             closed: String::new(),
+            transferred: String::new(),
         };
         t.messages.insert("de".into(), de.clone());
         assert_eq!(t.texts("de"), de);
         assert_eq!(t.texts("fr"), MessageTexts::default());
         t.default_language = "de".into();
         assert_eq!(t.texts("fr"), de);
+    }
+
+    #[test]
+    fn the_transferred_text_falls_back_to_the_assigned_one() {
+        let mut de: MessageTexts = serde_json::from_str(
+            r#"{"assigned":"Hallo, hier ist {{agent.name}}","away":"a","overload":"o"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            de.get(MessageKind::Transferred),
+            "Hallo, hier ist {{agent.name}}"
+        );
+        de.transferred = "Weitergeleitet an {{agent.name}}".into();
+        assert_eq!(
+            de.get(MessageKind::Transferred),
+            "Weitergeleitet an {{agent.name}}"
+        );
+        assert!(MessageTexts::default()
+            .get(MessageKind::Transferred)
+            .contains("transferred to {{agent.name}}"));
     }
 
     #[test]

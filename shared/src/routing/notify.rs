@@ -160,19 +160,30 @@ impl WebhookNotifier {
         body: &Assignment<'_>,
         now: i64,
     ) -> Result<(), NotifyError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| NotifyError::Permanent(e.to_string()))?;
+        self.post(url, &body.delivery_id, &bytes, now).await
+    }
+
+    /// Posts a JSON body (any team webhook event, see [`super::bridge`]) signed at `now`.
+    pub async fn post(
+        &self,
+        url: &str,
+        delivery_id: &str,
+        bytes: &[u8],
+        now: i64,
+    ) -> Result<(), NotifyError> {
         // Checked again here: the team item may predate the check or have been edited by hand.
         let url = parse_notify_url(url)
             .map_err(|e| NotifyError::Permanent(format!("notify_url: {e}")))?;
-        let bytes = serde_json::to_vec(body).map_err(|e| NotifyError::Permanent(e.to_string()))?;
-        let sig = signature(&self.secret, now, &bytes);
+        let sig = signature(&self.secret, now, bytes);
         let res = self
             .http
             .post(url)
             .header("content-type", "application/json")
             .header(TIMESTAMP_HEADER, now.to_string())
             .header(SIGNATURE_HEADER, sig)
-            .header(DELIVERY_HEADER, &body.delivery_id)
-            .body(bytes)
+            .header(DELIVERY_HEADER, delivery_id)
+            .body(bytes.to_vec())
             .send()
             .await
             .map_err(|e| NotifyError::Retryable(format!("POST failed: {e}")))?;

@@ -220,6 +220,28 @@ pub fn announce_list(team_id: &str) -> String {
     format!("ANNOUNCE#{team_id}")
 }
 
+/// A team-webhook delivery that failed and waits for its retry: `HANDOFF#{conversation_id}` /
+/// `BRIDGE#{at_ms:013}#{delivery_id}` (`body`, `team`, `attempts`, `retry_at`), so a
+/// conversation's pending deliveries are one query, oldest first. Due ones are in the
+/// [`bridge_due`] partition of `gsi1`. Written and deleted by agent-assigner.
+pub fn bridge_delivery(conversation_id: &str, at_ms: i64, delivery_id: &str) -> Key {
+    Key::new(
+        format!("HANDOFF#{conversation_id}"),
+        format!("{BRIDGE_PREFIX}{:013}#{delivery_id}", at_ms.max(0)),
+    )
+}
+
+/// The sort-key prefix of [`bridge_delivery`] items.
+pub const BRIDGE_PREFIX: &str = "BRIDGE#";
+
+/// Pending team-webhook deliveries by due time: `gsi1pk = BRIDGE`, `gsi1sk` =
+/// `{retry_at:012}#{conversation_id}`.
+pub const BRIDGE_DUE: &str = "BRIDGE";
+
+pub fn bridge_due_sort(retry_at: i64, conversation_id: &str) -> String {
+    format!("{:012}#{conversation_id}", retry_at.max(0))
+}
+
 /// The closed conversations an agent held, newest last: `gsi1pk = CLOSED#{agent_id}` on the
 /// closed hand-off ticket, `gsi1sk` = `{closed_at:012}#{conversation_id}`. Written by whoever
 /// closes (agent-api, agent-assigner, prechat-admin), read by agent-api's closed list.

@@ -33,7 +33,7 @@ use super::definition::{Fallback, OnExpiry, Question, QuestionKind, Survey, Targ
 use super::locale;
 use super::text::{normalise, render};
 use crate::routing::job::{
-    AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason,
+    AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason, RelayRequest,
 };
 use crate::transcript::{self, Author, Body, Entry, TranscriptRef};
 use crate::whatsapp::event::{InboundMessage, MessageContent};
@@ -163,8 +163,9 @@ pub struct Effects {
     pub read: Option<OutboundMessage>,
     /// To the outbound queue, in order.
     pub messages: Vec<OutboundMessage>,
-    /// To the assignment queue: a hand-off ([`AssignmentJob::Assign`]), or the end of one
-    /// ([`AssignmentJob::Cancel`]: stop or restart while handed off).
+    /// To the assignment queue: a hand-off ([`AssignmentJob::Assign`]), the end of one
+    /// ([`AssignmentJob::Cancel`]: stop or restart while handed off), or a message the contact
+    /// wrote after it ([`AssignmentJob::Relay`], for the team's webhook).
     pub job: Option<AssignmentJob>,
     /// The transcript lines of this step, in order: the contact's message (every type but
     /// system notices, also after the hand-off), then what the survey recorded and said (each
@@ -333,7 +334,7 @@ pub fn on_message(
                 run.restart(&mut conv);
                 run.finish(Some(conv), Action::Restarted)
             }
-            _ => run.finish(Some(conv), Action::Silent),
+            _ => relayed(run.finish(Some(conv), Action::Silent)),
         },
         Status::Surveying => {
             match kw {
@@ -475,6 +476,31 @@ struct Run<'a> {
     effects: Effects,
     /// What the survey recorded and said so far, for the transcript ([`Run::record`]).
     lines: Vec<Line>,
+}
+
+/// A contact message after the hand-off goes on to the assigner ([`AssignmentJob::Relay`],
+/// in the contact's FIFO group, so the team's help desk gets the messages in order): its
+/// transcript entry, with a job id derived from it (one job per message, the same on redelivery).
+fn relayed(mut out: Outcome) -> Outcome {
+    let (Some(conv), None) = (&out.conversation, &out.effects.job) else {
+        return out;
+    };
+    let Some(entry) = out
+        .effects
+        .transcript
+        .iter()
+        .find(|e| e.author == Author::Contact)
+    else {
+        return out;
+    };
+    out.effects.job = Some(AssignmentJob::Relay(RelayRequest {
+        job_id: format!("{}:relay:{}", conv.id, entry.id),
+        phone_number_id: out.contact.phone_number_id.clone(),
+        contact: out.contact.identity.clone(),
+        conversation_id: conv.id.clone(),
+        entry: entry.clone(),
+    }));
+    out
 }
 
 /// A transcript line before it has its id: its author and body, and the index in

@@ -273,10 +273,11 @@ fn the_full_default_survey_ends_with_an_assignment_job_carrying_the_answers() {
         "exact English text: {}",
         consent.text
     );
-    // Now silent: the agent takes over.
+    // Now silent: the agent takes over (the message is only relayed to them).
     let o = s.text("hello?");
     assert_eq!(o.action, Action::Silent);
-    assert!(o.effects.messages.is_empty() && o.effects.job.is_none());
+    assert!(o.effects.messages.is_empty());
+    assert!(matches!(o.effects.job, Some(AssignmentJob::Relay(_))));
 }
 
 #[test]
@@ -1323,7 +1324,38 @@ fn a_message_while_handed_off_gets_no_reply() {
     s.text("human");
     let o = s.text("are you there?");
     assert!(o.effects.messages.is_empty());
-    assert!(o.effects.job.is_none());
+    assert!(matches!(o.effects.job, Some(AssignmentJob::Relay(_))));
+}
+
+#[test]
+fn a_message_while_handed_off_is_relayed_as_its_transcript_entry() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.text("human");
+    let o = s.text("are you there?");
+    let Some(AssignmentJob::Relay(r)) = &o.effects.job else {
+        panic!("no relay job: {:?}", o.effects.job)
+    };
+    let conv = o.conversation.as_ref().unwrap();
+    assert_eq!(r.entry, o.effects.transcript[0]);
+    assert_eq!(
+        r.entry.body,
+        Body::Text {
+            text: "are you there?".into()
+        }
+    );
+    assert_eq!(r.conversation_id, conv.id);
+    assert_eq!(r.job_id, format!("{}:relay:{}", conv.id, r.entry.id));
+    assert_eq!(r.contact, o.contact.identity);
+}
+
+#[test]
+fn a_stop_while_handed_off_cancels_instead_of_relaying() {
+    let mut s = Sim::new(spanish_contact());
+    s.text("hi");
+    s.text("human");
+    let o = s.text("STOP");
+    assert!(matches!(o.effects.job, Some(AssignmentJob::Cancel(_))));
 }
 
 #[test]

@@ -8,7 +8,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::Request;
 use prechat::clock::Clock;
 use prechat::entrypoints::agent_api::{AgentApi, AgentApiConfig};
-use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
+use prechat::queue::FifoContract;
+use prechat::routing::job::{
+    AssignRequest, AssignmentJob, HandoffReason, TransferRequest, TransferTarget,
+};
 use prechat::routing::model::{Agent, AgentStatus, Team};
 use prechat::store::routing::{RoutingStore, Ticket};
 use prechat::store::transcript::{DynamoTranscript, TranscriptLog};
@@ -532,7 +535,9 @@ async fn closing_frees_the_agent_s_slot_queues_a_drain_and_lists_it_as_closed() 
     assert_eq!(s.store.get_agent("alice").await.unwrap().unwrap().open, 0);
     let queued = jobs(&s.env.receive_all("AssignmentQueue").await);
     assert!(
-        matches!(queued.as_slice(), [AssignmentJob::Drain { team_id, .. }] if team_id == "sales")
+        matches!(queued.as_slice(), [AssignmentJob::Drain { team_id, .. }, AssignmentJob::Closed(n)]
+            if team_id == "sales" && n.closed_by == "alice" && n.agent_id.as_deref() == Some("alice")),
+        "{queued:?}"
     );
     let (_, closed) = get(&s, "/api/conversations?state=closed", alice.clone()).await;
     assert_eq!(closed["conversations"][0]["id"], "c-close");
@@ -552,42 +557,69 @@ async fn closing_frees_the_agent_s_slot_queues_a_drain_and_lists_it_as_closed() 
     );
 }
 
+/// The transfer jobs the API queued.
+async fn transfers(s: &Setup) -> Vec<TransferRequest> {
+    jobs(&s.env.receive_all("AssignmentQueue").await)
+        .into_iter()
+        .filter_map(|j| match j {
+            AssignmentJob::Transfer(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test]
-async fn a_transfer_to_an_agent_moves_the_slot_under_the_capacity_rule() {
+async fn a_transfer_to_an_agent_is_queued_for_the_assigner_and_answered_202() {
     let s = setup().await;
     conversation(&s, "c-move", s.now, Some("alice")).await;
     let path = "/api/conversations/c-move/transfer";
-    let (status, body) = post(
-        &s,
-        path,
-        user("alice", "[agents]"),
-        None,
-        r#"{"agent":"bruno"}"#,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["conversation"]["agent"], "bruno");
-    assert_eq!(s.store.get_agent("alice").await.unwrap().unwrap().open, 0);
-    assert_eq!(s.store.get_agent("bruno").await.unwrap().unwrap().open, 1);
+    let alice = user("alice", "[agents]");
+    let (status, body) = post(&s, path, alice, None, r#"{"agent":"bruno"}"#).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["transfer"], json!({"agent": "bruno"}));
+    let queued = transfers(&s).await;
+    assert_eq!(queued.len(), 1);
     assert_eq!(
-        get(&s, "/api/conversations/c-move", user("alice", "[agents]"))
-            .await
-            .0,
-        404
+        (
+            &queued[0].to,
+            queued[0].by.as_str(),
+            queued[0].conversation_id.as_str()
+        ),
+        (&TransferTarget::Agent("bruno".into()), "alice", "c-move")
     );
-    s.store.set_agent("alice", None, Some(0)).await.unwrap();
-    let (full, body) = post(
-        &s,
-        path,
-        user("bruno", "[agents]"),
-        None,
-        r#"{"agent":"alice"}"#,
-    )
-    .await;
     assert_eq!(
-        (full, body["error"]["code"].clone()),
+        AssignmentJob::Transfer(queued[0].clone()).group_id(),
+        format!("{PNID}:US.c-move"),
+        "in the contact's group"
+    );
+    assert_eq!(
+        s.store.get_agent("alice").await.unwrap().unwrap().open,
+        1,
+        "the assigner moves it"
+    );
+}
+
+#[tokio::test]
+async fn a_transfer_to_an_agent_who_is_not_online_is_refused_with_409() {
+    let s = setup().await;
+    conversation(&s, "c-off", s.now, Some("bruno")).await;
+    s.store
+        .set_agent("alice", Some(AgentStatus::Offline), None)
+        .await
+        .unwrap();
+    let path = "/api/conversations/c-off/transfer";
+    let bruno = user("bruno", "[agents]");
+    let (status, body) = post(&s, path, bruno.clone(), None, r#"{"agent":"alice"}"#).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
         (409, json!("agent_unavailable"))
     );
+    let (unknown, body) = post(&s, path, bruno, None, r#"{"agent":"nobody"}"#).await;
+    assert_eq!(
+        (unknown, body["error"]["field"].clone()),
+        (400, json!("agent"))
+    );
+    assert!(transfers(&s).await.is_empty());
 }
 
 #[tokio::test]
@@ -622,7 +654,7 @@ async fn closing_sends_the_team_s_closing_text_once() {
 }
 
 #[tokio::test]
-async fn a_transfer_to_a_team_puts_the_conversation_back_in_its_line_and_frees_the_slot() {
+async fn a_transfer_to_a_team_is_queued_and_an_unknown_team_refused() {
     let s = setup().await;
     let support: Team =
         serde_json::from_value(json!({"id": "support", "name": "Support"})).unwrap();
@@ -637,30 +669,10 @@ async fn a_transfer_to_a_team_puts_the_conversation_back_in_its_line_and_frees_t
         r#"{"team":"support"}"#,
     )
     .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        (
-            body["conversation"]["state"].clone(),
-            body["conversation"]["team"].clone()
-        ),
-        (json!("waiting"), json!("support"))
-    );
-    assert_eq!(s.store.get_agent("alice").await.unwrap().unwrap().open, 0);
-    let line = s.store.waiting("support").await.unwrap();
-    assert_eq!(
-        line.iter()
-            .map(|t| t.conversation_id.as_str())
-            .collect::<Vec<_>>(),
-        ["c-team"]
-    );
-    let drained: Vec<String> = jobs(&s.env.receive_all("AssignmentQueue").await)
-        .into_iter()
-        .filter_map(|j| match j {
-            AssignmentJob::Drain { team_id, .. } => Some(team_id),
-            _ => None,
-        })
-        .collect();
-    assert!(drained.contains(&"support".to_owned()), "{drained:?}");
+    assert_eq!(status, 202, "{body}");
+    let queued = transfers(&s).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].to, TransferTarget::Team("support".into()));
     let (unknown, body) = post(
         &s,
         path,

@@ -1200,7 +1200,12 @@ async fn admin_conversation_close_frees_the_slot_and_queues_a_drain() {
         admin_closes_conv_001(&w).await,
         "conversation conv-001 closed (ann has a free slot); drain queued for support"
     );
-    assert_eq!(queued_jobs(&w).await.len(), 1);
+    let jobs = queued_jobs(&w).await;
+    assert!(
+        matches!(jobs.as_slice(), [AssignmentJob::Drain { .. }, AssignmentJob::Closed(n)]
+            if n.conversation_id == "conv-001" && n.agent_id.as_deref() == Some("ann")),
+        "a drain, and the close for the team's webhook: {jobs:?}"
+    );
 }
 
 #[tokio::test]
@@ -1640,10 +1645,24 @@ async fn after_a_restart_the_new_answers_replace_the_old_on_the_ticket() {
 #[tokio::test]
 async fn after_a_restart_the_new_answers_reach_the_agent() {
     let (server, _w) = handed_off_again_after_a_restart().await;
-    let posts = server.received_requests().await.unwrap();
-    let last: serde_json::Value = serde_json::from_slice(&posts.last().unwrap().body).unwrap();
-    assert_eq!(posts.len(), 2);
-    assert_eq!(last["answers"]["issue"], "new");
+    let posts: Vec<serde_json::Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    let events: Vec<&str> = posts.iter().map(|p| p["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        [
+            "conversation.assigned",
+            "conversation.closed",
+            "conversation.assigned"
+        ]
+    );
+    assert_eq!(posts[1]["closed_by"], "restarted");
+    assert_eq!(posts[2]["answers"]["issue"], "new");
 }
 
 #[tokio::test]

@@ -361,8 +361,16 @@ fn the_team_webhook_hears_of_the_assignment() {
         "{}",
         f.hook[0]
     );
-    // TODO(lead): enable once `message.created` is merged (help-desk bridge):
-    // assert_eq!(f.hook.iter().filter(|b| b["event"] == "message.created").count(), 2);
+    let created: Vec<_> = f
+        .hook
+        .iter()
+        .filter(|b| b["event"] == "message.created")
+        .collect();
+    assert_eq!(
+        created.len(),
+        2,
+        "both messages after the hand-off reach the help desk"
+    );
 }
 
 #[test]

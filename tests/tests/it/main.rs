@@ -5,6 +5,7 @@
 mod api;
 mod assigner;
 mod auth;
+mod bridge;
 mod flow;
 mod foundation;
 mod iam;

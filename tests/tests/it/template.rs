@@ -169,6 +169,8 @@ const USES: &[(&str, &[&str])] = &[
             "dynamodb:Query",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            // A team-webhook delivery kept for a retry is deleted once it went out.
+            "dynamodb:DeleteItem",
             "sqs:SendMessage",
             "ssm:GetParameters",
         ],

@@ -30,8 +30,11 @@
 //! agent's closed ones in `gsi1`), newest first, and a page's tickets by key.
 
 pub mod agents;
+pub mod bridge;
 pub mod lists;
 pub mod tickets;
+
+pub use bridge::PendingDelivery;
 
 pub use tickets::{
     Announcement, AssignOutcome, CloseOutcome, Opened, Ticket, TicketState, TransferOutcome,
