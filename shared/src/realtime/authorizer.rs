@@ -356,6 +356,22 @@ mod tests {
         assert!(v.get("context").is_none());
     }
 
+    #[tokio::test]
+    async fn the_sample_event_s_token_is_read_from_the_query_and_refused_unsigned() {
+        let path = format!("{}/../events/ws-authorizer.json", env!("CARGO_MANIFEST_DIR"));
+        let event: ApiGatewayCustomAuthorizerRequestTypeRequest =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(event.query_string_parameters.first(TOKEN_PARAM).is_some());
+        let jwks = jsonwebtoken::jwk::JwkSet { keys: vec![] };
+        let verifier = JwtVerifier::with_keys("iss", vec!["c".into()], &jwks, Clock::at_unix(0));
+        let auth = WsAuthorizer::new(verifier);
+        assert_eq!(auth.handle(event.clone()).await, Err(Refused));
+        let mut without = event;
+        without.query_string_parameters = Default::default();
+        assert_eq!(auth.decide_token(None).await, Decision::Unauthorized);
+        assert_eq!(auth.handle(without).await, Err(Refused));
+    }
+
     #[test]
     fn the_settings_need_issuer_and_audience_and_derive_the_jwks_url() {
         let c = AuthorizerConfig::from_lookup(|k| match k {

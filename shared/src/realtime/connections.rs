@@ -24,7 +24,11 @@ use serde_json::Value;
 
 use crate::api::auth::{principal, AuthConfig};
 use crate::clock::Clock;
-use crate::store::connections::{Connection, ConnectionStore, MAX_CONNECTION_ID_BYTES};
+use crate::config::{ConfigError, EnvReader};
+use crate::store::connections::{
+    Connection, ConnectionStore, DynamoConnections, MAX_CONNECTION_ID_BYTES,
+};
+use crate::store::DynamoTable;
 
 /// The route answer to a ping.
 pub const PONG: &str = r#"{"type":"pong"}"#;
@@ -34,6 +38,17 @@ pub struct WsConnections<S> {
     store: S,
     clock: Clock,
     config: AuthConfig,
+}
+
+impl WsConnections<DynamoConnections> {
+    /// On the state table (`PRECHAT_TABLE`).
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let mut env = EnvReader::from_env();
+        let table = env.required("PRECHAT_TABLE");
+        env.finish()?;
+        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table);
+        Ok(WsConnections::new(DynamoConnections::new(table), Clock::system()))
+    }
 }
 
 impl<S: ConnectionStore> WsConnections<S> {
@@ -135,7 +150,71 @@ fn response(status: i64, body: Option<&str>) -> ApiGatewayProxyResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::connections::MemoryConnections;
     use serde_json::json;
+
+    const NOW: i64 = 1_796_173_200;
+
+    fn sample(file: &str) -> ApiGatewayWebsocketProxyRequest {
+        let path = format!("{}/../events/{file}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn routes() -> WsConnections<MemoryConnections> {
+        WsConnections::new(MemoryConnections::default(), Clock::at_unix(NOW))
+    }
+
+    fn body(r: &ApiGatewayProxyResponse) -> Option<&str> {
+        match &r.body {
+            Some(Body::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn connect_stores_the_authorized_agent_s_connection() {
+        let routes = routes();
+        let r = routes.handle(sample("ws-connections-connect.json")).await;
+        assert_eq!(r.status_code, 200);
+        let stored = routes.store.0.lock().unwrap().clone();
+        assert_eq!(stored, [Connection::new("Xx1yZcZNIAMCJhQ=", "alice", NOW * 1000)]);
+    }
+
+    #[tokio::test]
+    async fn connect_without_an_authorizer_context_is_refused() {
+        let routes = routes();
+        let mut event = sample("ws-connections-connect.json");
+        event.request_context.authorizer.fields.clear();
+        assert_eq!(routes.handle(event).await.status_code, 403);
+        assert!(routes.store.ids().is_empty());
+    }
+
+    #[tokio::test]
+    async fn disconnect_removes_the_connection() {
+        let routes = routes();
+        routes.handle(sample("ws-connections-connect.json")).await;
+        let r = routes.handle(sample("ws-connections-disconnect.json")).await;
+        assert_eq!(r.status_code, 200);
+        assert!(routes.store.ids().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_ping_is_answered_pong_and_other_frames_nothing() {
+        let routes = routes();
+        let r = routes.handle(sample("ws-connections-ping.json")).await;
+        assert_eq!((r.status_code, body(&r)), (200, Some(PONG)));
+        let mut other = sample("ws-connections-ping.json");
+        other.body = Some(r#"{"type":"subscribe"}"#.into());
+        let r = routes.handle(other).await;
+        assert_eq!((r.status_code, body(&r)), (200, None));
+    }
+
+    #[tokio::test]
+    async fn an_event_without_a_connection_id_is_a_400() {
+        let mut event = sample("ws-connections-ping.json");
+        event.request_context.connection_id = None;
+        assert_eq!(routes().handle(event).await.status_code, 400);
+    }
 
     #[test]
     fn a_ping_frame_is_recognised_and_anything_else_is_not() {

@@ -203,28 +203,9 @@ impl<S: ConnectionStore, P: ConnectionPoster> Pusher<S, P> {
 mod tests {
     use super::*;
     use crate::realtime::PushType;
-    use crate::store::connections::Connection;
-    use crate::store::StoreError;
+    use crate::store::connections::{Connection, MemoryConnections as Memory};
     use std::collections::HashMap;
     use std::sync::Mutex;
-
-    #[derive(Default)]
-    struct Memory(Mutex<Vec<Connection>>);
-
-    impl ConnectionStore for Memory {
-        async fn put(&self, c: &Connection) -> Result<(), StoreError> {
-            self.0.lock().unwrap().push(c.clone());
-            Ok(())
-        }
-        async fn remove(&self, id: &str) -> Result<(), StoreError> {
-            self.0.lock().unwrap().retain(|c| c.connection_id != id);
-            Ok(())
-        }
-        async fn of_agent(&self, agent: &str, now: i64) -> Result<Vec<Connection>, StoreError> {
-            let all = self.0.lock().unwrap();
-            Ok(all.iter().filter(|c| c.agent_id == agent && !c.expired(now)).cloned().collect())
-        }
-    }
 
     /// Answers per connection id; records what it was sent.
     #[derive(Default)]
@@ -285,8 +266,7 @@ mod tests {
         let pusher = Pusher::new(store(&[("a1", "alice"), ("a2", "alice")]), poster, Clock::at_unix(NOW));
         let r = pusher.push("alice", &event()).await;
         assert_eq!(r, PushReport { delivered: 0, gone: 1, failed: 1 });
-        let left: Vec<String> = pusher.store.0.lock().unwrap().iter().map(|c| c.connection_id.clone()).collect();
-        assert_eq!(left, ["a2"]);
+        assert_eq!(pusher.store.ids(), ["a2"]);
     }
 
     #[tokio::test]

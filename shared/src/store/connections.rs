@@ -158,6 +158,42 @@ impl ConnectionStore for DynamoConnections {
     }
 }
 
+/// [`ConnectionStore`] in memory, for the pure tests of its users.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct MemoryConnections(pub std::sync::Mutex<Vec<Connection>>);
+
+#[cfg(test)]
+impl MemoryConnections {
+    pub fn ids(&self) -> Vec<String> {
+        let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        all.iter().map(|c| c.connection_id.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+impl ConnectionStore for MemoryConnections {
+    async fn put(&self, c: &Connection) -> Result<(), StoreError> {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|o| o.connection_id != c.connection_id);
+        all.push(c.clone());
+        Ok(())
+    }
+    async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|c| c.connection_id != id);
+        Ok(())
+    }
+    async fn of_agent(&self, agent: &str, now: i64) -> Result<Vec<Connection>, StoreError> {
+        let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all
+            .iter()
+            .filter(|c| c.agent_id == agent && !c.expired(now))
+            .cloned()
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
