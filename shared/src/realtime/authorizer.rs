@@ -117,7 +117,12 @@ pub struct PolicyStatement {
 }
 
 impl PolicyResponse {
-    fn new(principal_id: String, allow: bool, resource: &str, ctx: HashMap<String, String>) -> Self {
+    fn new(
+        principal_id: String,
+        allow: bool,
+        resource: &str,
+        ctx: HashMap<String, String>,
+    ) -> Self {
         PolicyResponse {
             principal_id,
             policy_document: PolicyDocument {
@@ -306,7 +311,12 @@ mod tests {
             ("scope", "prechat/api"),
         ]);
         let d = decide(Ok(m.clone()), &AuthConfig::from_list("m"));
-        assert_eq!(d, Decision::Deny { principal_id: "m".into() });
+        assert_eq!(
+            d,
+            Decision::Deny {
+                principal_id: "m".into()
+            }
+        );
         let mut integrations = alice();
         integrations.insert("cognito:groups".into(), "[integrations]".into());
         assert!(matches!(
@@ -341,7 +351,11 @@ mod tests {
         assert_eq!(v["policyDocument"]["Version"], "2012-10-17");
         let s = &v["policyDocument"]["Statement"][0];
         assert_eq!(
-            (s["Action"].as_str(), s["Effect"].as_str(), s["Resource"].as_str()),
+            (
+                s["Action"].as_str(),
+                s["Effect"].as_str(),
+                s["Resource"].as_str()
+            ),
             (Some("execute-api:Invoke"), Some("Allow"), Some(ARN))
         );
         assert_eq!(v["context"]["username"], "alice");
@@ -349,7 +363,13 @@ mod tests {
 
     #[test]
     fn a_deny_policy_carries_no_context() {
-        let r = respond(Decision::Deny { principal_id: "m".into() }, ARN).unwrap();
+        let r = respond(
+            Decision::Deny {
+                principal_id: "m".into(),
+            },
+            ARN,
+        )
+        .unwrap();
         assert!(!r.allows());
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["policyDocument"]["Statement"][0]["Effect"], "Deny");
@@ -358,7 +378,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_sample_event_s_token_is_read_from_the_query_and_refused_unsigned() {
-        let path = format!("{}/../events/ws-authorizer.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../events/ws-authorizer.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let event: ApiGatewayCustomAuthorizerRequestTypeRequest =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert!(event.query_string_parameters.first(TOKEN_PARAM).is_some());

@@ -47,7 +47,10 @@ impl WsConnections<DynamoConnections> {
         let table = env.required("PRECHAT_TABLE");
         env.finish()?;
         let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), table);
-        Ok(WsConnections::new(DynamoConnections::new(table), Clock::system()))
+        Ok(WsConnections::new(
+            DynamoConnections::new(table),
+            Clock::system(),
+        ))
     }
 }
 
@@ -177,7 +180,10 @@ mod tests {
         let r = routes.handle(sample("ws-connections-connect.json")).await;
         assert_eq!(r.status_code, 200);
         let stored = routes.store.0.lock().unwrap().clone();
-        assert_eq!(stored, [Connection::new("Xx1yZcZNIAMCJhQ=", "alice", NOW * 1000)]);
+        assert_eq!(
+            stored,
+            [Connection::new("Xx1yZcZNIAMCJhQ=", "alice", NOW * 1000)]
+        );
     }
 
     #[tokio::test]
@@ -193,7 +199,9 @@ mod tests {
     async fn disconnect_removes_the_connection() {
         let routes = routes();
         routes.handle(sample("ws-connections-connect.json")).await;
-        let r = routes.handle(sample("ws-connections-disconnect.json")).await;
+        let r = routes
+            .handle(sample("ws-connections-disconnect.json"))
+            .await;
         assert_eq!(r.status_code, 200);
         assert!(routes.store.ids().is_empty());
     }
@@ -219,8 +227,19 @@ mod tests {
     #[test]
     fn a_ping_frame_is_recognised_and_anything_else_is_not() {
         assert_eq!(message_type(Some(r#"{"type":"ping"}"#)), Some("ping"));
-        assert_eq!(message_type(Some(r#"{"type":"ping","x":[1]}"#)), Some("ping"));
-        for other in ["ping", "", "{", "[]", r#"{"type":1}"#, "\u{0}\u{ff}", r#"{"kind":"ping"}"#] {
+        assert_eq!(
+            message_type(Some(r#"{"type":"ping","x":[1]}"#)),
+            Some("ping")
+        );
+        for other in [
+            "ping",
+            "",
+            "{",
+            "[]",
+            r#"{"type":1}"#,
+            "\u{0}\u{ff}",
+            r#"{"kind":"ping"}"#,
+        ] {
             assert_ne!(message_type(Some(other)), Some("ping"), "{other:?}");
         }
         assert_eq!(message_type(None), None);

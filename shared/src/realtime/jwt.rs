@@ -351,7 +351,9 @@ mod tests {
     }
 
     fn refused(t: &str) -> &'static str {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(verifier().check(t)).unwrap_err().reason
     }
 
@@ -379,41 +381,90 @@ mod tests {
 
     #[test]
     fn expired_and_not_yet_valid_tokens_are_refused_by_the_clock() {
-        assert_eq!(refused(&token(|c| { c.insert("exp".into(), json!(NOW)); })), "the token has expired");
-        assert_eq!(refused(&token(|c| { c.remove("exp"); })), "the token has no exp");
-        assert_eq!(refused(&token(|c| { c.insert("nbf".into(), json!(NOW + 1)); })), "the token is not valid yet");
-        assert_eq!(refused(&token(|c| { c.insert("iat".into(), json!("soon")); })), "the token is not valid yet");
+        assert_eq!(
+            refused(&token(|c| {
+                c.insert("exp".into(), json!(NOW));
+            })),
+            "the token has expired"
+        );
+        assert_eq!(
+            refused(&token(|c| {
+                c.remove("exp");
+            })),
+            "the token has no exp"
+        );
+        assert_eq!(
+            refused(&token(|c| {
+                c.insert("nbf".into(), json!(NOW + 1));
+            })),
+            "the token is not valid yet"
+        );
+        assert_eq!(
+            refused(&token(|c| {
+                c.insert("iat".into(), json!("soon"));
+            })),
+            "the token is not valid yet"
+        );
     }
 
     #[test]
     fn another_issuer_audience_or_token_use_is_refused() {
-        let other_iss = token(|c| { c.insert("iss".into(), json!(format!("{ISS}x"))); });
+        let other_iss = token(|c| {
+            c.insert("iss".into(), json!(format!("{ISS}x")));
+        });
         assert_eq!(refused(&other_iss), "the token has an invalid issuer");
-        let other_client = token(|c| { c.insert("client_id".into(), json!("helpdesk")); });
-        assert_eq!(refused(&other_client), "the token does not have a valid audience");
-        let aud_list = token(|c| { c.insert("aud".into(), json!(["x", 5])); });
-        assert_eq!(refused(&aud_list), "the token does not have a valid audience");
+        let other_client = token(|c| {
+            c.insert("client_id".into(), json!("helpdesk"));
+        });
+        assert_eq!(
+            refused(&other_client),
+            "the token does not have a valid audience"
+        );
+        let aud_list = token(|c| {
+            c.insert("aud".into(), json!(["x", 5]));
+        });
+        assert_eq!(
+            refused(&aud_list),
+            "the token does not have a valid audience"
+        );
         for token_use in [json!("refresh"), json!(null), json!(["access"])] {
-            let t = token(|c| { c.insert("token_use".into(), token_use); });
+            let t = token(|c| {
+                c.insert("token_use".into(), token_use);
+            });
             assert_eq!(refused(&t), "the token is not an access or id token");
         }
-        assert_eq!(refused(&token(|c| { c.remove("token_use"); })), "the token is not an access or id token");
+        assert_eq!(
+            refused(&token(|c| {
+                c.remove("token_use");
+            })),
+            "the token is not an access or id token"
+        );
     }
 
     #[test]
     fn a_tampered_payload_or_signature_is_refused() {
         let t = token(|_| {});
         let parts: Vec<&str> = t.split('.').collect();
-        let forged = b64(&json!({"sub": "s-1", "iss": ISS, "client_id": CLIENT, "token_use": "access",
-            "username": "admin", "cognito:groups": ["admins"], "exp": NOW + 900}));
-        assert_eq!(refused(&format!("{}.{forged}.{}", parts[0], parts[2])), "signature is invalid");
-        assert_eq!(refused(&format!("{}.{}.AAAA", parts[0], parts[1])), "signature is invalid");
+        let forged = b64(
+            &json!({"sub": "s-1", "iss": ISS, "client_id": CLIENT, "token_use": "access",
+            "username": "admin", "cognito:groups": ["admins"], "exp": NOW + 900}),
+        );
+        assert_eq!(
+            refused(&format!("{}.{forged}.{}", parts[0], parts[2])),
+            "signature is invalid"
+        );
+        assert_eq!(
+            refused(&format!("{}.{}.AAAA", parts[0], parts[1])),
+            "signature is invalid"
+        );
     }
 
     #[test]
     fn alg_none_hs256_and_unknown_kids_are_refused_before_any_key_is_used() {
-        let payload = b64(&json!({"sub": "s", "iss": ISS, "client_id": CLIENT, "token_use": "access",
-            "username": "x", "exp": NOW + 900}));
+        let payload = b64(
+            &json!({"sub": "s", "iss": ISS, "client_id": CLIENT, "token_use": "access",
+            "username": "x", "exp": NOW + 900}),
+        );
         let none = format!("{}.{payload}.", b64(&json!({"alg": "none", "kid": "k1"})));
         assert_eq!(refused(&none), "malformed token");
         // HS256 keyed with the public key's text: the classic algorithm confusion.
@@ -428,18 +479,33 @@ mod tests {
         assert_eq!(refused(&hs), "signing algorithm is not RS256");
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some("k2".into());
-        let other_kid = jsonwebtoken::encode(&header, &json!({"exp": NOW + 900}), &signing_key()).unwrap();
+        let other_kid =
+            jsonwebtoken::encode(&header, &json!({"exp": NOW + 900}), &signing_key()).unwrap();
         assert_eq!(refused(&other_kid), "no key for the token's kid");
-        let no_kid = jsonwebtoken::encode(&Header::new(Algorithm::RS256), &json!({}), &signing_key()).unwrap();
+        let no_kid =
+            jsonwebtoken::encode(&Header::new(Algorithm::RS256), &json!({}), &signing_key())
+                .unwrap();
         assert_eq!(refused(&no_kid), "token has no kid");
     }
 
     #[test]
     fn garbage_and_oversized_tokens_are_refused_without_panic() {
-        for t in ["", ".", "..", "a.b.c", "\u{0}\u{ffff}", "eyJ.eyJ.x", "é.é.é", "Bearer x"] {
+        for t in [
+            "",
+            ".",
+            "..",
+            "a.b.c",
+            "\u{0}\u{ffff}",
+            "eyJ.eyJ.x",
+            "é.é.é",
+            "Bearer x",
+        ] {
             assert!(!refused(t).is_empty(), "{t:?}");
         }
-        assert_eq!(refused(&"a".repeat(MAX_TOKEN_BYTES + 1)), "token is too long");
+        assert_eq!(
+            refused(&"a".repeat(MAX_TOKEN_BYTES + 1)),
+            "token is too long"
+        );
     }
 
     proptest::proptest! {

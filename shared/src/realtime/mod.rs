@@ -119,7 +119,10 @@ mod tests {
             (PushType::ConversationAssigned, "conversation.assigned"),
             (PushType::ConversationUpdated, "conversation.updated"),
             (PushType::ConversationClosed, "conversation.closed"),
-            (PushType::ConversationTransferred, "conversation.transferred"),
+            (
+                PushType::ConversationTransferred,
+                "conversation.transferred",
+            ),
             (PushType::MessageCreated, "message.created"),
             (PushType::MessageStatus, "message.status"),
         ];

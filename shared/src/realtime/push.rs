@@ -48,7 +48,13 @@ pub enum PostError {
 
 impl PostError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, PostError::Failed { retryable: true, .. })
+        matches!(
+            self,
+            PostError::Failed {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 
@@ -143,7 +149,8 @@ pub type AwsPusher = Pusher<DynamoConnections, ApiGatewayPoster>;
 impl AwsPusher {
     /// The pusher for `PRECHAT_WS_MANAGEMENT_URL`; `None` while it is unset or empty.
     pub fn from_env(sdk: &aws_config::SdkConfig, table: DynamoTable) -> Option<AwsPusher> {
-        let url = crate::config::process_env(MANAGEMENT_URL_VAR).filter(|u| !u.trim().is_empty())?;
+        let url =
+            crate::config::process_env(MANAGEMENT_URL_VAR).filter(|u| !u.trim().is_empty())?;
         Some(Pusher::new(
             DynamoConnections::new(table),
             ApiGatewayPoster::new(sdk, url.trim()),
@@ -230,7 +237,9 @@ mod tests {
     fn store(conns: &[(&str, &str)]) -> Memory {
         let m = Memory::default();
         for (id, agent) in conns {
-            m.0.lock().unwrap().push(Connection::new(id, agent, NOW * 1000));
+            m.0.lock()
+                .unwrap()
+                .push(Connection::new(id, agent, NOW * 1000));
         }
         m
     }
@@ -247,7 +256,14 @@ mod tests {
             Clock::at_unix(NOW),
         );
         let r = pusher.push("alice", &event()).await;
-        assert_eq!(r, PushReport { delivered: 2, gone: 0, failed: 0 });
+        assert_eq!(
+            r,
+            PushReport {
+                delivered: 2,
+                gone: 0,
+                failed: 0
+            }
+        );
         let sent = pusher.poster.sent.lock().unwrap().clone();
         let ids: Vec<&str> = sent.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["a1", "a2"]);
@@ -259,13 +275,30 @@ mod tests {
         let poster = Poster {
             answers: HashMap::from([
                 ("a1", PostError::Gone),
-                ("a2", PostError::Failed { retryable: true, reason: "throttled".into() }),
+                (
+                    "a2",
+                    PostError::Failed {
+                        retryable: true,
+                        reason: "throttled".into(),
+                    },
+                ),
             ]),
             ..Poster::default()
         };
-        let pusher = Pusher::new(store(&[("a1", "alice"), ("a2", "alice")]), poster, Clock::at_unix(NOW));
+        let pusher = Pusher::new(
+            store(&[("a1", "alice"), ("a2", "alice")]),
+            poster,
+            Clock::at_unix(NOW),
+        );
         let r = pusher.push("alice", &event()).await;
-        assert_eq!(r, PushReport { delivered: 0, gone: 1, failed: 1 });
+        assert_eq!(
+            r,
+            PushReport {
+                delivered: 0,
+                gone: 1,
+                failed: 1
+            }
+        );
         assert_eq!(pusher.store.ids(), ["a2"]);
     }
 

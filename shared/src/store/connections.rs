@@ -58,7 +58,10 @@ impl Connection {
         );
         item.insert(
             attr::GSI1_SK.to_owned(),
-            s(keys::connection_sort(self.connected_at, &self.connection_id)),
+            s(keys::connection_sort(
+                self.connected_at,
+                &self.connection_id,
+            )),
         );
         item.insert("connection_id".to_owned(), s(&self.connection_id));
         item.insert("agent_id".to_owned(), s(&self.agent_id));
@@ -205,10 +208,7 @@ mod tests {
         assert_eq!(Connection::from_item(&item).unwrap(), c);
         assert_eq!(item.str_opt(attr::GSI1_PK), Some("WSAGENT#alice"));
         assert_eq!(item.str_opt(attr::PK), Some("WSCONN#Abc123="));
-        assert_eq!(
-            item.str_opt(attr::GSI1_SK),
-            Some("1700000000123#Abc123=")
-        );
+        assert_eq!(item.str_opt(attr::GSI1_SK), Some("1700000000123#Abc123="));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod ingest;
 mod lambda_emulator;
 mod local;
 mod logs;
+mod realtime;
 mod sender;
 mod survey;
 mod template;

@@ -728,7 +728,9 @@ fn the_browser_client_is_public_and_the_machine_client_has_only_client_credentia
 fn the_realtime_api_is_a_websocket_api_with_the_three_routes_on_one_integration() {
     let t = Template::load();
     let n = t.names(&[]);
-    let api = t.resolve(&t.resource("RealtimeApi")["Properties"], &n).unwrap();
+    let api = t
+        .resolve(&t.resource("RealtimeApi")["Properties"], &n)
+        .unwrap();
     assert_eq!(api["ProtocolType"], "WEBSOCKET");
     let mut routes: Vec<(String, serde_json::Value)> = t
         .resources("AWS::ApiGatewayV2::Route")
@@ -742,10 +744,17 @@ fn the_realtime_api_is_a_websocket_api_with_the_three_routes_on_one_integration(
     for (key, r) in &routes {
         assert_eq!(r["ApiId"], "RealtimeApi", "{key}");
         assert_eq!(r["Target"], "integrations/RealtimeIntegration", "{key}");
-        let authorized = r["AuthorizationType"] == "CUSTOM" && r["AuthorizerId"] == "RealtimeAuthorizer";
-        assert_eq!(authorized, key == "$connect", "{key}: only $connect is authorized");
+        let authorized =
+            r["AuthorizationType"] == "CUSTOM" && r["AuthorizerId"] == "RealtimeAuthorizer";
+        assert_eq!(
+            authorized,
+            key == "$connect",
+            "{key}: only $connect is authorized"
+        );
     }
-    let stage = t.resolve(&t.resource("RealtimeStage")["Properties"], &n).unwrap();
+    let stage = t
+        .resolve(&t.resource("RealtimeStage")["Properties"], &n)
+        .unwrap();
     assert_eq!(stage["AutoDeploy"], true);
 }
 
@@ -753,9 +762,14 @@ fn the_realtime_api_is_a_websocket_api_with_the_three_routes_on_one_integration(
 fn connect_is_authorized_by_ws_authorizer_on_the_token_query_parameter() {
     let t = Template::load();
     let n = t.names(&[]);
-    let a = t.resolve(&t.resource("RealtimeAuthorizer")["Properties"], &n).unwrap();
+    let a = t
+        .resolve(&t.resource("RealtimeAuthorizer")["Properties"], &n)
+        .unwrap();
     assert_eq!(a["AuthorizerType"], "REQUEST");
-    assert_eq!(a["IdentitySource"], serde_json::json!(["route.request.querystring.token"]));
+    assert_eq!(
+        a["IdentitySource"],
+        serde_json::json!(["route.request.querystring.token"])
+    );
     let uri = a["AuthorizerUri"].as_str().unwrap();
     assert!(uri.contains(&n.atts["WsAuthorizerFunction.Arn"]), "{uri}");
     let env = t.environment("WsAuthorizerFunction", &n);
@@ -772,15 +786,31 @@ fn api_gateway_may_invoke_the_realtime_functions_only_from_the_realtime_api() {
     let t = Template::load();
     let n = t.names(&[]);
     for (permission, function, source) in [
-        ("WsAuthorizerPermission", "WsAuthorizerFunction", "RealtimeApi/authorizers/RealtimeAuthorizer"),
-        ("WsConnectionsPermission", "WsConnectionsFunction", "RealtimeApi/*"),
+        (
+            "WsAuthorizerPermission",
+            "WsAuthorizerFunction",
+            "RealtimeApi/authorizers/RealtimeAuthorizer",
+        ),
+        (
+            "WsConnectionsPermission",
+            "WsConnectionsFunction",
+            "RealtimeApi/*",
+        ),
     ] {
-        let p = t.resolve(&t.resource(permission)["Properties"], &n).unwrap();
+        let p = t
+            .resolve(&t.resource(permission)["Properties"], &n)
+            .unwrap();
         assert_eq!(p["FunctionName"], function);
         assert_eq!(p["Principal"], "apigateway.amazonaws.com");
-        assert!(p["SourceArn"].as_str().unwrap().ends_with(source), "{permission}: {}", p["SourceArn"]);
+        assert!(
+            p["SourceArn"].as_str().unwrap().ends_with(source),
+            "{permission}: {}",
+            p["SourceArn"]
+        );
     }
-    let integration = t.resolve(&t.resource("RealtimeIntegration")["Properties"], &n).unwrap();
+    let integration = t
+        .resolve(&t.resource("RealtimeIntegration")["Properties"], &n)
+        .unwrap();
     assert_eq!(integration["IntegrationType"], "AWS_PROXY");
     assert!(integration["IntegrationUri"]
         .as_str()
@@ -792,9 +822,16 @@ fn api_gateway_may_invoke_the_realtime_functions_only_from_the_realtime_api() {
 fn ping_gets_its_pong_through_the_default_route_response() {
     let t = Template::load();
     let n = t.names(&[]);
-    let r = t.resolve(&t.resource("RealtimeDefaultRouteResponse")["Properties"], &n).unwrap();
+    let r = t
+        .resolve(
+            &t.resource("RealtimeDefaultRouteResponse")["Properties"],
+            &n,
+        )
+        .unwrap();
     assert_eq!(r["RouteId"], "RealtimeDefaultRoute");
     assert_eq!(r["RouteResponseKey"], "$default");
-    let route = t.resolve(&t.resource("RealtimeDefaultRoute")["Properties"], &n).unwrap();
+    let route = t
+        .resolve(&t.resource("RealtimeDefaultRoute")["Properties"], &n)
+        .unwrap();
     assert_eq!(route["RouteResponseSelectionExpression"], "$default");
 }
