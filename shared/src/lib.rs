@@ -6,6 +6,7 @@
 //! - [`routing`]: agent-assignment jobs, routing rules and strategies.
 //! - [`store`] and [`queue`]: the DynamoDB and SQS ports, each a small trait plus its AWS implementation.
 //! - [`api`]: the agent API; [`api::auth`] reads who called from the JWT authorizer's claims.
+//! - [`realtime`]: the WebSocket API (authorizer, connections, pushes to agents' browsers).
 //! - [`entrypoints`]: turn Lambda events into domain calls and results into responses;
 //!   the binaries in `functions/` are a few lines around these.
 //! - [`config`], [`secrets`], [`telemetry`], [`aws`]: init-time plumbing shared by every function;
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod entrypoints;
 pub mod queue;
+pub mod realtime;
 pub mod routing;
 pub mod secrets;
 pub mod store;

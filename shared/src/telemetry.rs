@@ -33,6 +33,8 @@ pub const OWN_CRATES: &[&str] = &[
     "survey_timer",
     "agent_assigner",
     "reply_sender",
+    "ws_authorizer",
+    "ws_connections",
     "prechat_local",
 ];
 

@@ -173,6 +173,7 @@ impl Template {
             "AWS::AccountId" => Some(json!(ACCOUNT)),
             "AWS::Partition" => Some(json!("aws")),
             "AWS::URLSuffix" => Some(json!("amazonaws.com")),
+            "AWS::StackName" => Some(json!("prechat")),
             other => {
                 if let Some(p) = n.parameters.get(other) {
                     Some(json!(p))

@@ -95,6 +95,24 @@ where
     .await
 }
 
+/// Runs a function on a typed event (the WebSocket API's authorizer and routes): its result is
+/// the invocation's JSON response, its error the invocation's error (`errorMessage` = the
+/// error's text, which is how a REQUEST authorizer answers 401: the text `Unauthorized`).
+pub async fn serve_event<F, Fut, T, R, E>(handler: F) -> Result<(), Error>
+where
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = Result<R, E>>,
+    T: serde::de::DeserializeOwned + Send,
+    R: serde::Serialize,
+    E: Into<Error>,
+{
+    lambda_runtime::run(service_fn(|event: LambdaEvent<T>| {
+        let result = handler(event.payload);
+        async move { result.await.map_err(Into::into) }
+    }))
+    .await
+}
+
 /// Runs a scheduled (EventBridge) function: its result is the invocation's JSON response, its
 /// error the invocation's error.
 pub async fn serve_schedule<F, Fut, R, E>(handler: F) -> Result<(), Error>

@@ -299,6 +299,26 @@ pub fn idempotency(conversation_id: &str, key: &str) -> Key {
     Key::new(format!("IDEM#{conversation_id}#{key}"), "IDEM")
 }
 
+// ---------------------------------------------------------------- realtime (WebSocket API)
+
+/// WebSocket connection: `WSCONN#{connection_id}` / `WSCONN` (`agent_id`, `connected_at` in
+/// Unix ms, `expires_at`), in the agent's [`agent_connections`] partition of `gsi1` so a
+/// pusher finds an agent's connections without a scan. Put by ws-connections on `$connect`,
+/// deleted on `$disconnect`, and by any pusher that is answered 410 Gone.
+pub fn ws_connection(connection_id: &str) -> Key {
+    Key::new(format!("WSCONN#{connection_id}"), "WSCONN")
+}
+
+/// `gsi1` partition of one agent's WebSocket connections (`gsi1sk` = [`connection_sort`]).
+pub fn agent_connections(agent_id: &str) -> String {
+    format!("WSAGENT#{agent_id}")
+}
+
+/// `gsi1sk` of a connection: oldest first, then by id.
+pub fn connection_sort(connected_at_ms: i64, connection_id: &str) -> String {
+    format!("{:013}#{connection_id}", connected_at_ms.max(0))
+}
+
 const PROFILE: &str = "PROFILE";
 const CONV: &str = "CONV";
 const APPLIED: &str = "APPLIED";
@@ -324,6 +344,7 @@ mod tests {
             handoff("c"),
             transcript_entry("c", "T#0000000000001#000000"),
             idempotency("c", "k"),
+            ws_connection("c"),
         ];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {

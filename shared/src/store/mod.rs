@@ -10,6 +10,7 @@
 //! item has which `pk`/`sk`, what it holds, who writes it) is code in [`keys`]; the attribute
 //! codec every store uses is [`item`].
 //!
+//! - [`connections`]: the agents' WebSocket connections (ws-connections, pushers).
 //! - [`conversation_store`]: contacts, conversations, applied messages, the reminder index
 //!   (survey-engine).
 //! - [`delivery_log`]: what was sent, its delivery statuses and its failures (reply-sender
@@ -19,6 +20,7 @@
 //! - [`transcript`]: every line of a conversation with its delivery status (survey-engine,
 //!   reply-sender through the delivery log, agent-assigner).
 
+pub mod connections;
 pub mod conversation_store;
 pub mod delivery_log;
 pub mod item;

@@ -252,7 +252,12 @@ impl Deployment {
         let operator = moto.sdk(&k, &s).await;
         let mut sdk = BTreeMap::new();
         for (id, _) in template.resources("AWS::Serverless::Function") {
-            let policy = for_moto(template.statements(&id, &names));
+            let mut policy = for_moto(template.statements(&id, &names));
+            if policy.is_empty() {
+                // Granted nothing (ws-authorizer without a log key): IAM refuses an empty
+                // policy document, and denying everything is what no grant means.
+                policy.push(json!({"Effect": "Deny", "Action": "*", "Resource": "*"}));
+            }
             let (k, s) = moto.user(&id, policy).await;
             sdk.insert(id, moto.sdk(&k, &s).await);
         }

@@ -15,6 +15,7 @@ mod lists;
 mod local;
 mod local_stack;
 mod logs;
+mod realtime;
 mod sender;
 mod survey;
 mod template;

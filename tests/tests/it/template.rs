@@ -201,6 +201,17 @@ const USES: &[(&str, &[&str])] = &[
             "ssm:GetParameters",
         ],
     ),
+    // The pool's JWKS is public: no AWS call but the optional log key.
+    ("WsAuthorizerFunction", &["ssm:GetParameters"]),
+    (
+        "WsConnectionsFunction",
+        &[
+            // $connect puts the connection item, $disconnect deletes it.
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "ssm:GetParameters",
+        ],
+    ),
 ];
 
 /// The SSM parameters (template parameters) each function reads: always, and when set.
@@ -228,6 +239,8 @@ const SECRETS: &[(&str, &[&str], &[&str])] = &[
         &["AccessTokenParameter"],
         &["LogKeyParameter"],
     ),
+    ("WsAuthorizerFunction", &[], &["LogKeyParameter"]),
+    ("WsConnectionsFunction", &[], &["LogKeyParameter"]),
 ];
 
 fn allowed(t: &Template, function: &str, n: &Names) -> Vec<(Vec<String>, Vec<String>)> {
@@ -713,4 +726,118 @@ fn the_browser_client_is_public_and_the_machine_client_has_only_client_credentia
     for output in ["UserPoolId", "UserPoolClientId", "MachineClientId"] {
         assert!(!t.doc["Outputs"][output].is_null(), "no output {output}");
     }
+}
+
+// ------------------------------------------------------------------ realtime (WebSocket API)
+
+#[test]
+fn the_realtime_api_is_a_websocket_api_with_the_three_routes_on_one_integration() {
+    let t = Template::load();
+    let n = t.names(&[]);
+    let api = t
+        .resolve(&t.resource("RealtimeApi")["Properties"], &n)
+        .unwrap();
+    assert_eq!(api["ProtocolType"], "WEBSOCKET");
+    let mut routes: Vec<(String, serde_json::Value)> = t
+        .resources("AWS::ApiGatewayV2::Route")
+        .into_iter()
+        .map(|(_, r)| t.resolve(&r["Properties"], &n).unwrap())
+        .map(|p| (p["RouteKey"].as_str().unwrap_or_default().to_owned(), p))
+        .collect();
+    routes.sort_by(|a, b| a.0.cmp(&b.0));
+    let keys: Vec<&str> = routes.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["$connect", "$default", "$disconnect"]);
+    for (key, r) in &routes {
+        assert_eq!(r["ApiId"], "RealtimeApi", "{key}");
+        assert_eq!(r["Target"], "integrations/RealtimeIntegration", "{key}");
+        let authorized =
+            r["AuthorizationType"] == "CUSTOM" && r["AuthorizerId"] == "RealtimeAuthorizer";
+        assert_eq!(
+            authorized,
+            key == "$connect",
+            "{key}: only $connect is authorized"
+        );
+    }
+    let stage = t
+        .resolve(&t.resource("RealtimeStage")["Properties"], &n)
+        .unwrap();
+    assert_eq!(stage["AutoDeploy"], true);
+}
+
+#[test]
+fn connect_is_authorized_by_ws_authorizer_on_the_token_query_parameter() {
+    let t = Template::load();
+    let n = t.names(&[]);
+    let a = t
+        .resolve(&t.resource("RealtimeAuthorizer")["Properties"], &n)
+        .unwrap();
+    assert_eq!(a["AuthorizerType"], "REQUEST");
+    assert_eq!(
+        a["IdentitySource"],
+        serde_json::json!(["route.request.querystring.token"])
+    );
+    let uri = a["AuthorizerUri"].as_str().unwrap();
+    assert!(uri.contains(&n.atts["WsAuthorizerFunction.Arn"]), "{uri}");
+    let env = t.environment("WsAuthorizerFunction", &n);
+    assert_eq!(
+        env["PRECHAT_JWT_ISSUER"],
+        "https://cognito-idp.us-east-1.amazonaws.com/UserPool"
+    );
+    // The browser client only: a machine client has no business opening a socket.
+    assert_eq!(env["PRECHAT_JWT_AUDIENCE"], "UserPoolClient");
+}
+
+#[test]
+fn api_gateway_may_invoke_the_realtime_functions_only_from_the_realtime_api() {
+    let t = Template::load();
+    let n = t.names(&[]);
+    for (permission, function, source) in [
+        (
+            "WsAuthorizerPermission",
+            "WsAuthorizerFunction",
+            "RealtimeApi/authorizers/RealtimeAuthorizer",
+        ),
+        (
+            "WsConnectionsPermission",
+            "WsConnectionsFunction",
+            "RealtimeApi/*",
+        ),
+    ] {
+        let p = t
+            .resolve(&t.resource(permission)["Properties"], &n)
+            .unwrap();
+        assert_eq!(p["FunctionName"], function);
+        assert_eq!(p["Principal"], "apigateway.amazonaws.com");
+        assert!(
+            p["SourceArn"].as_str().unwrap().ends_with(source),
+            "{permission}: {}",
+            p["SourceArn"]
+        );
+    }
+    let integration = t
+        .resolve(&t.resource("RealtimeIntegration")["Properties"], &n)
+        .unwrap();
+    assert_eq!(integration["IntegrationType"], "AWS_PROXY");
+    assert!(integration["IntegrationUri"]
+        .as_str()
+        .unwrap()
+        .contains(&n.atts["WsConnectionsFunction.Arn"]));
+}
+
+#[test]
+fn ping_gets_its_pong_through_the_default_route_response() {
+    let t = Template::load();
+    let n = t.names(&[]);
+    let r = t
+        .resolve(
+            &t.resource("RealtimeDefaultRouteResponse")["Properties"],
+            &n,
+        )
+        .unwrap();
+    assert_eq!(r["RouteId"], "RealtimeDefaultRoute");
+    assert_eq!(r["RouteResponseKey"], "$default");
+    let route = t
+        .resolve(&t.resource("RealtimeDefaultRoute")["Properties"], &n)
+        .unwrap();
+    assert_eq!(route["RouteResponseSelectionExpression"], "$default");
 }
