@@ -22,7 +22,6 @@ use crate::store::routing::{CloseOutcome, RoutingStore, Ticket, TicketState};
 use crate::store::{attr, keys, DynamoTable, StoreError};
 use crate::survey::engine::{ContactState, Conversation};
 
-pub use crate::store::routing::tickets::TransferOutcome;
 
 pub trait AgentDirectory: Send + Sync {
     fn agent(&self, id: &str) -> impl Future<Output = Result<Option<Agent>, StoreError>> + Send;
@@ -85,15 +84,6 @@ pub trait Handoffs: Send + Sync {
         by: &str,
         now: i64,
     ) -> impl Future<Output = Result<CloseOutcome, StoreError>> + Send;
-    /// Moves an open ticket to `team`: to `agent` (a slot taken under the assigner's capacity
-    /// condition), or back into the team's waiting line.
-    fn transfer(
-        &self,
-        ticket: &Ticket,
-        team: &str,
-        agent: Option<&str>,
-        now: i64,
-    ) -> impl Future<Output = Result<TransferOutcome, StoreError>> + Send;
 }
 
 /// A conversation as the agent API shows it.
@@ -269,16 +259,6 @@ impl Handoffs for DynamoApiStore {
         now: i64,
     ) -> Result<CloseOutcome, StoreError> {
         self.routing.close(conversation_id, by, now).await
-    }
-
-    async fn transfer(
-        &self,
-        ticket: &Ticket,
-        team: &str,
-        agent: Option<&str>,
-        now: i64,
-    ) -> Result<TransferOutcome, StoreError> {
-        self.routing.transfer(ticket, team, agent, now).await
     }
 }
 

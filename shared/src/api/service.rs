@@ -655,13 +655,15 @@ where
             by: p.id.clone(),
             requested_at: self.clock.unix(),
         });
+        let transfer =
+            serde_json::to_value(&target).map_err(|e| ApiError::Internal(e.to_string()))?;
         let message = QueueMessage::of(&job).map_err(|e| ApiError::Internal(e.to_string()))?;
         self.assignment.send_all(&[message]).await?;
         Ok(ApiResponse {
             status: 202,
             body: json!({
                 "id": id,
-                "transfer": serde_json::to_value(&target).unwrap_or(Value::Null),
+                "transfer": transfer,
                 "conversation": summary_view(&ticket),
             }),
         })

@@ -9,7 +9,6 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::api::ports::TransferOutcome;
 use crate::queue::QueueError;
 use crate::routing::job::AssignRequest;
 use crate::routing::model::Team;
@@ -134,15 +133,6 @@ impl Handoffs for Fake {
             team: t.team.clone(),
             agent: t.agent.clone(),
         })
-    }
-    async fn transfer(
-        &self,
-        _: &Ticket,
-        _: &str,
-        _: Option<&str>,
-        _: i64,
-    ) -> Result<TransferOutcome, StoreError> {
-        Ok(TransferOutcome::AgentUnavailable)
     }
 }
 

@@ -82,10 +82,9 @@ impl PushEvent {
         }
     }
 
-    /// The frame's text.
-    pub fn to_frame(&self) -> String {
-        // A struct of strings, an enum, an i64 and a JSON value always serialises.
-        serde_json::to_string(self).unwrap_or_default()
+    /// The frame's text (an error rather than an empty frame if it ever fails to serialise).
+    pub fn to_frame(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
     }
 }
 
@@ -97,7 +96,7 @@ mod tests {
     #[test]
     fn a_push_is_the_contract_s_frame() {
         let e = PushEvent::conversation(PushType::ConversationAssigned, "c1", 1_790_000_000_000);
-        let v: serde_json::Value = serde_json::from_str(&e.to_frame()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&e.to_frame().unwrap()).unwrap();
         assert_eq!(
             v,
             json!({"type": "conversation.assigned", "conversation_id": "c1", "at": 1_790_000_000_000i64})
@@ -108,7 +107,7 @@ mod tests {
     fn a_message_push_carries_its_entry() {
         let entry = json!({"id": "e1", "direction": "in", "text": "hi"});
         let e = PushEvent::entry(PushType::MessageCreated, "c1", entry.clone(), 5);
-        let v: serde_json::Value = serde_json::from_str(&e.to_frame()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&e.to_frame().unwrap()).unwrap();
         assert_eq!(v["type"], "message.created");
         assert_eq!(v["entry"], entry);
     }

@@ -179,7 +179,14 @@ impl<S: ConnectionStore, P: ConnectionPoster> Pusher<S, P> {
                 return report;
             }
         };
-        let frame = event.to_frame();
+        let frame = match event.to_frame() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(category = ?e.classify(), "push: event does not serialise");
+                report.failed = 1;
+                return report;
+            }
+        };
         for c in &connections {
             match self.poster.post(&c.connection_id, frame.as_bytes()).await {
                 Ok(()) => report.delivered += 1,
@@ -267,7 +274,7 @@ mod tests {
         let sent = pusher.poster.sent.lock().unwrap().clone();
         let ids: Vec<&str> = sent.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["a1", "a2"]);
-        assert_eq!(sent[0].1, event().to_frame());
+        assert_eq!(sent[0].1, event().to_frame().unwrap());
     }
 
     #[tokio::test]

@@ -155,5 +155,5 @@ async fn a_push_to_a_gone_connection_removes_it_and_reaches_the_live_one() {
         .iter()
         .find(|r| r.url.path().ends_with("/live"))
         .unwrap();
-    assert_eq!(live.body, event.to_frame().into_bytes());
+    assert_eq!(live.body, event.to_frame().unwrap().into_bytes());
 }
