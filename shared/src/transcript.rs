@@ -164,6 +164,9 @@ impl DeliveryStatus {
 pub struct TranscriptRef {
     pub conversation_id: String,
     pub entry_id: String,
+    /// The agent who wrote it (an agent's reply): its status ticks are pushed to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
 }
 
 /// A page request: the newest `limit` entries when both cursors are None; entries strictly after `after`

@@ -52,6 +52,23 @@ fn shifted(days: u32, program: impl AsRef<std::ffi::OsStr>) -> Command {
 /// Runs the Rust tests `days` ahead; `extra` are the arguments given to `cargo xtask test`.
 pub fn run_shifted(root: &Path, venv: &Venv, days: u32, extra: &[String]) -> Result<(), String> {
     ensure_faketime()?;
+    // Everything is compiled under the real clock first: rustc itself can hang under
+    // faketime (seen when the first pass had failed to build and this one had to compile),
+    // and a build error then fails the step at once instead of holding CI until its timeout.
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args([
+            "test",
+            "--workspace",
+            "--lib",
+            "--bins",
+            "--tests",
+            "--no-run",
+        ])
+        .args(extra)
+        .current_dir(root);
+    venv.apply_env(&mut build);
+    run(&mut build)?;
     let mut moto_cmd = shifted(days, venv.bin("python"));
     let moto = procs::start_moto_with(moto_cmd.arg(root.join("xtask/moto_server.py")))?;
     eprintln!("moto {days} days ahead on {moto}");

@@ -1,6 +1,7 @@
-//! The end-to-end step of `cargo xtask test`: the chat simulator in headless Debian chromium
-//! (playwright-core from `tests/e2e/package-lock.json`), against the local stack started in
-//! the background on a free port and stopped by PID afterwards.
+//! The end-to-end step of `cargo xtask test`: the chat simulator, then the agent inbox next to
+//! it, in headless Debian chromium (playwright-core from `tests/e2e/package-lock.json`), each
+//! against a local stack of its own started in the background on a free port and stopped by
+//! PID afterwards.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -27,14 +28,41 @@ pub fn run_e2e(root: &Path, venv: &Venv, moto: &str) -> Result<(), String> {
         .current_dir(&e2e))?;
 
     let binary = build_stack(root)?;
+    // Each test gets a stack of its own (its own prefix in moto): the inbox test counts on
+    // agents with free slots and an empty line.
+    for (test, prefix) in [
+        ("simulator.test.mjs", "e2e-sim"),
+        ("inbox.test.mjs", "e2e-inbox"),
+    ] {
+        with_stack(root, venv, moto, &binary, prefix, |port, log| {
+            run(Command::new("node")
+                .arg(test)
+                .env("PRECHAT_E2E_URL", format!("http://127.0.0.1:{port}"))
+                .env("PRECHAT_E2E_STACK_LOG", log)
+                .current_dir(&e2e))
+        })?;
+    }
+    Ok(())
+}
 
+/// Starts the local stack on a free port under `prefix`, runs `test` against it, stops it
+/// (by PID) and prints its log's tail when the test failed.
+fn with_stack(
+    root: &Path,
+    venv: &Venv,
+    moto: &str,
+    binary: &Path,
+    prefix: &str,
+    test: impl FnOnce(u16, &Path) -> Result<(), String>,
+) -> Result<(), String> {
     let port = procs::free_port()?;
     let log_path = std::env::temp_dir().join(format!("prechat-local-{port}.log"));
     let log =
         std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(&binary);
+    let mut cmd = Command::new(binary);
     cmd.env("PRECHAT_PORT", port.to_string())
+        .env("PRECHAT_LOCAL_PREFIX", format!("{prefix}-{}", std::process::id()))
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
@@ -48,13 +76,7 @@ pub fn run_e2e(root: &Path, venv: &Venv, moto: &str) -> Result<(), String> {
         stack.id(),
         log_path.display()
     );
-
-    let outcome = wait_healthy(&mut stack, port, &log_path).and_then(|()| {
-        run(Command::new("node")
-            .arg("simulator.test.mjs")
-            .env("PRECHAT_E2E_URL", format!("http://127.0.0.1:{port}"))
-            .current_dir(&e2e))
-    });
+    let outcome = wait_healthy(&mut stack, port, &log_path).and_then(|()| test(port, &log_path));
     procs::stop(&mut stack);
     if outcome.is_err() {
         eprintln!(

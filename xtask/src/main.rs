@@ -110,7 +110,7 @@ fn test(root: &Path, extra: &[String]) -> Result<(), String> {
         outcome = outcome.and(anyday::run_shifted(root, &venv, days, extra));
     }
 
-    step("End-to-end: chat simulator in headless chromium");
+    step("End-to-end: chat simulator and agent inbox in headless chromium");
     let e2e = e2e::run_e2e(root, &venv, &moto);
     if let Err(e) = &e2e {
         eprintln!("xtask: {e}");
@@ -128,7 +128,7 @@ fn e2e_only(root: &Path) -> Result<(), String> {
     let venv = venv::ensure(root)?;
     step("moto_server");
     let moto = procs::start_moto(&venv)?;
-    step("End-to-end: chat simulator in headless chromium");
+    step("End-to-end: chat simulator and agent inbox in headless chromium");
     e2e::run_e2e(root, &venv, &moto)
 }
 

@@ -562,6 +562,7 @@ where
             transcript: Some(TranscriptRef {
                 conversation_id: id.to_owned(),
                 entry_id: entry.id.clone(),
+                agent_id: Some(p.id.clone()),
             }),
         };
         let message = QueueMessage::of(&msg).map_err(|e| ApiError::Internal(e.to_string()))?;

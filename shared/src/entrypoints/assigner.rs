@@ -31,6 +31,7 @@ mod bridge;
 pub use bridge::{Delivered, RelayOutcome, TransferResult};
 
 use crate::clock::Clock;
+use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
@@ -39,6 +40,8 @@ use super::sqs::{process_fifo_batch, Consumer, Disposition, Handled};
 use crate::config::{ConfigError, EnvReader};
 use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
 use crate::queue::{MessageQueue, QueueError, QueueMessage, SqsQueue};
+use crate::realtime::push::{push_opt, SharedPush};
+use crate::realtime::{PushEvent, PushType};
 use crate::routing::hours::Schedule;
 use crate::routing::job::{AssignRequest, AssignmentJob, CancelRequest};
 use crate::routing::messages::{contact_message, inside_window, Vars};
@@ -140,6 +143,9 @@ pub struct AgentAssigner<Q: MessageQueue = SqsQueue, D: DeadLetters = SqsDeadLet
     /// Notification URLs that just failed, with when they may be tried again (this instance
     /// only): a dead endpoint costs one timeout per cool-down, not one per ticket.
     cooling: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// Pushes to agents' browsers (`PRECHAT_WS_MANAGEMENT_URL`): assignments, transfers,
+    /// closes, and the contact's messages after the hand-off.
+    pusher: Option<SharedPush>,
 }
 
 /// Settings read at init.
@@ -204,6 +210,14 @@ impl AgentAssigner<SqsQueue, SqsDeadLetters> {
             }
         };
         let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), config.table);
+        let pusher = match lookup(crate::realtime::push::MANAGEMENT_URL_VAR) {
+            Some(url) if !url.trim().is_empty() => Some(Arc::new(crate::realtime::push::Pusher::new(
+                crate::store::connections::DynamoConnections::new(table.clone()),
+                crate::realtime::push::ApiGatewayPoster::new(sdk, url.trim()),
+                Clock::system(),
+            )) as SharedPush),
+            _ => None,
+        };
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let outbound = SqsQueue::new(sqs.clone(), config.outbound_queue_url);
         Ok(Self::new(
@@ -213,7 +227,8 @@ impl AgentAssigner<SqsQueue, SqsDeadLetters> {
             SqsDeadLetters::new(sqs, Some(config.dead_letter_queue_url)),
             notifier,
             Clock::system(),
-        ))
+        )
+        .with_pusher(pusher))
     }
 
     /// Whether agents are notified (the webhook secret was loaded).
@@ -241,7 +256,30 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
             notifier,
             clock,
             cooling: Default::default(),
+            pusher: None,
         }
+    }
+
+    /// Turns pushes to agents' browsers on (`Some`) or off.
+    pub fn with_pusher(mut self, pusher: Option<SharedPush>) -> Self {
+        self.pusher = pusher;
+        self
+    }
+
+    /// The push port, when pushes are on.
+    pub(super) fn pusher_port(&self) -> Option<&SharedPush> {
+        self.pusher.as_ref()
+    }
+
+    /// Pushes a conversation event to `agent_id` (when pushes are on; never fails the job).
+    pub(super) async fn push(&self, agent_id: &str, kind: PushType, conversation_id: &str) {
+        let at = self.now().timestamp_millis();
+        push_opt(
+            self.pusher.as_ref(),
+            agent_id,
+            PushEvent::conversation(kind, conversation_id, at),
+        )
+        .await;
     }
 
     pub fn store(&self) -> &RoutingStore {
@@ -423,6 +461,10 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
         };
         tracing::info!(conversation = %conversation_id, team = %team, reason = by, freed = agent.is_some(), "hand-off cancelled");
         self.post_closed(conversation_id, by, now).await?;
+        if let Some(a) = &agent {
+            self.push(a, PushType::ConversationClosed, conversation_id)
+                .await;
+        }
         if agent.is_some() {
             // The freed slot goes to the next in line now, not at the next sweep.
             match self.store.get_team(&team).await? {
@@ -634,6 +676,8 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
             self.tell_contact(&ticket.request, team, MessageKind::Assigned, &vars, at)
                 .await?;
         }
+        self.push(agent_id, PushType::ConversationAssigned, &ticket.conversation_id)
+            .await;
         let step = self.notify_agent(team, ticket, agent_id, &name).await;
         self.store.record_announcement(ticket, step).await?;
         Ok(())
@@ -740,6 +784,7 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
         msg.transcript = Some(TranscriptRef {
             conversation_id: req.conversation_id.clone(),
             entry_id: entry.id.clone(),
+            agent_id: None,
         });
         self.store
             .record_lines(&req.conversation_id, &[entry], now)

@@ -73,6 +73,11 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
             }
             (TicketState::Closed, _) => return Ok(RelayOutcome::NothingOpen),
         };
+        if let Ok(entry) = serde_json::to_value(&req.entry) {
+            let at = req.entry.at;
+            let event = PushEvent::entry(PushType::MessageCreated, &ticket.conversation_id, entry, at);
+            push_opt(self.pusher_port(), agent, event).await;
+        }
         let d = bridge::message_created(&ticket.conversation_id, &ticket.team, agent, &req.entry)
             .map_err(|e| AssignError::Invalid(e.to_string()))?;
         Ok(RelayOutcome::Relayed(self.deliver(d).await?))
@@ -81,6 +86,10 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
     /// Handles a `Closed` job (a close outside the assigner): `conversation.closed`.
     pub async fn closed_notice(&self, n: ClosedNotice) -> Result<Delivered, AssignError> {
         check_ids(&n.conversation_id, &n.job_id)?;
+        if let Some(agent) = &n.agent_id {
+            self.push(agent, PushType::ConversationClosed, &n.conversation_id)
+                .await;
+        }
         let d = bridge::closed(&CloseFacts {
             conversation_id: &n.conversation_id,
             handoff_job_id: &n.handoff_job_id,
@@ -266,6 +275,19 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
                 };
                 self.tell_contact(&request, team, kind, &vars, req.requested_at)
                     .await?;
+            }
+        }
+        match (&before.agent, &to_agent) {
+            (Some(from), Some(to)) if from == to => {}
+            (from, to) => {
+                if let Some(from) = from {
+                    self.push(from, PushType::ConversationTransferred, &req.conversation_id)
+                        .await;
+                }
+                if let Some(to) = to {
+                    self.push(to, PushType::ConversationAssigned, &req.conversation_id)
+                        .await;
+                }
             }
         }
         let d = bridge::transferred(&TransferFacts {

@@ -35,7 +35,9 @@ use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
 use crate::store::conversation_store::{
     Applied, ContactRecord, ConversationStore, DueReminder, DynamoConversationStore,
 };
-use crate::store::delivery_log::{DeliveryFailure, DeliveryLog, DynamoDeliveryLog};
+use crate::realtime::push::{push_opt, SharedPush};
+use crate::realtime::{PushEvent, PushType};
+use crate::store::delivery_log::{DeliveryFailure, DeliveryLog, DynamoDeliveryLog, SentMessage};
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
 use crate::store::{DynamoTable, StoreError};
 use crate::survey::catalog::{CatalogError, SurveyCatalog};
@@ -189,6 +191,8 @@ pub struct SurveyEngine<
     assignment: Q,
     dead_letters: D,
     clock: Clock,
+    /// Pushes to agents' browsers (`PRECHAT_WS_MANAGEMENT_URL`): delivery ticks of their replies.
+    pusher: Option<SharedPush>,
 }
 
 /// The consumer's name in logs and on parked messages.
@@ -200,7 +204,9 @@ impl SurveyEngine {
         let config = SurveyEngineConfig::from_lookup(crate::config::process_env)?;
         let dynamo = aws_sdk_dynamodb::Client::new(sdk);
         let sqs = aws_sdk_sqs::Client::new(sdk);
-        SurveyEngine::from_parts(&config, dynamo, sqs)
+        let table = DynamoTable::new(dynamo.clone(), config.table.clone());
+        Ok(SurveyEngine::from_parts(&config, dynamo, sqs)?
+            .with_pusher(crate::realtime::push::shared_from_env(sdk, table)))
     }
 
     /// survey-timer: as [`from_env`](Self::from_env), without the inbound dead-letter queue.
@@ -254,7 +260,14 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             assignment,
             dead_letters,
             clock: Clock::system(),
+            pusher: None,
         })
+    }
+
+    /// Turns pushes to agents' browsers on (`Some`) or off.
+    pub fn with_pusher(mut self, pusher: Option<SharedPush>) -> Self {
+        self.pusher = pusher;
+        self
     }
 
     /// Replaces the clock, for tests of timeouts and reopen windows.
@@ -480,6 +493,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             .deliveries
             .record_status(&s.message_id, s.status, s.timestamp)
             .await?;
+        self.push_tick(sent.as_ref(), s).await;
         if s.status != DeliveryStatus::Failed {
             return Ok(if sent.is_some() {
                 Handled::Done
@@ -524,6 +538,24 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
         let first = self.deliveries.record_failure(&failure).await?;
         tracing::warn!(conversation = %failure.conversation_id, code = %failure.error_code, first, "outbound message failed");
         Ok(Handled::Done)
+    }
+
+    /// An agent's reply changed status: `message.status` to that agent, with the entry's id
+    /// and new status (the inbox moves a tick only forward, so a stale status is harmless).
+    async fn push_tick(&self, sent: Option<&SentMessage>, s: &StatusUpdate) {
+        let Some(r) = sent.and_then(|m| m.transcript.as_ref()) else {
+            return;
+        };
+        let (Some(agent), Some(status)) = (
+            r.agent_id.as_deref(),
+            crate::transcript::DeliveryStatus::of_webhook(s.status),
+        ) else {
+            return;
+        };
+        let entry = serde_json::json!({"id": r.entry_id, "status": status, "wamid": s.message_id});
+        let at = s.timestamp.saturating_mul(1000);
+        let event = PushEvent::entry(PushType::MessageStatus, &r.conversation_id, entry, at);
+        push_opt(self.pusher.as_ref(), agent, event).await;
     }
 
     pub async fn on_user_id_update(&self, u: &UserIdUpdate) -> Result<Handled, EngineError> {

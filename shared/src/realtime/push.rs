@@ -18,6 +18,8 @@
 //! `execute-api:ManageConnections` on `arn:aws:execute-api:{region}:{account}:{api}/{stage}/POST/@connections/*`.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::operation::post_to_connection::PostToConnectionError;
@@ -210,6 +212,76 @@ impl<S: ConnectionStore, P: ConnectionPoster> Pusher<S, P> {
             "push"
         );
         report
+    }
+}
+
+/// The push port the functions that create events hold, type-erased so their own types do
+/// not grow two parameters: an [`AwsPusher`] in Lambda, a [`RecordedPushes`] in unit tests.
+pub trait Push: Send + Sync {
+    /// [`Pusher::push`]: never fails the caller.
+    fn push_to<'a>(
+        &'a self,
+        agent_id: &'a str,
+        event: &'a PushEvent,
+    ) -> Pin<Box<dyn Future<Output = PushReport> + Send + 'a>>;
+}
+
+/// A shared push port (`None` in a function: pushes are off).
+pub type SharedPush = Arc<dyn Push>;
+
+impl<S: ConnectionStore + 'static, P: ConnectionPoster + 'static> Push for Pusher<S, P> {
+    fn push_to<'a>(
+        &'a self,
+        agent_id: &'a str,
+        event: &'a PushEvent,
+    ) -> Pin<Box<dyn Future<Output = PushReport> + Send + 'a>> {
+        Box::pin(self.push(agent_id, event))
+    }
+}
+
+/// The push port of a function's init: [`AwsPusher::from_env`], shared.
+pub fn shared_from_env(sdk: &aws_config::SdkConfig, table: DynamoTable) -> Option<SharedPush> {
+    AwsPusher::from_env(sdk, table).map(|p| Arc::new(p) as SharedPush)
+}
+
+/// Pushes `event` to `agent_id` when pushes are on.
+pub async fn push_opt(port: Option<&SharedPush>, agent_id: &str, event: PushEvent) {
+    if let Some(p) = port {
+        p.push_to(agent_id, &event).await;
+    }
+}
+
+/// A push port that records what it was asked to push (unit tests of the functions).
+#[derive(Debug, Default)]
+pub struct RecordedPushes(pub Mutex<Vec<(String, PushEvent)>>);
+
+impl RecordedPushes {
+    /// What was pushed, as (agent, type, conversation).
+    pub fn seen(&self) -> Vec<(String, super::PushType, String)> {
+        self.0
+            .lock()
+            .map(|v| {
+                v.iter()
+                    .map(|(a, e)| (a.clone(), e.kind, e.conversation_id.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Push for RecordedPushes {
+    fn push_to<'a>(
+        &'a self,
+        agent_id: &'a str,
+        event: &'a PushEvent,
+    ) -> Pin<Box<dyn Future<Output = PushReport> + Send + 'a>> {
+        if let Ok(mut v) = self.0.lock() {
+            v.push((agent_id.to_owned(), event.clone()));
+        }
+        Box::pin(std::future::ready(PushReport {
+            delivered: 1,
+            ..PushReport::default()
+        }))
     }
 }
 

@@ -205,11 +205,14 @@ impl DynamoDeliveryLog {
 /// The `OUT#` attributes that keep a message's transcript entry.
 const OUT_TRANSCRIPT_CONVERSATION: &str = "transcript_conversation";
 const OUT_TRANSCRIPT_ENTRY: &str = "transcript_entry";
+/// The agent who wrote the message (its ticks are pushed to them).
+const OUT_TRANSCRIPT_AGENT: &str = "transcript_agent";
 
 fn transcript_ref(i: &Item) -> Option<TranscriptRef> {
     Some(TranscriptRef {
         conversation_id: i.str_opt(OUT_TRANSCRIPT_CONVERSATION)?.to_owned(),
         entry_id: i.str_opt(OUT_TRANSCRIPT_ENTRY)?.to_owned(),
+        agent_id: i.str_opt(OUT_TRANSCRIPT_AGENT).map(str::to_owned),
     })
 }
 
@@ -293,6 +296,10 @@ impl DeliveryLog for DynamoDeliveryLog {
                 values.insert(":te".to_owned(), s(r.entry_id.clone()));
                 set.push("transcript_conversation = :tc");
                 set.push("transcript_entry = :te");
+                if let Some(agent) = r.agent_id.as_ref() {
+                    values.insert(":ta".to_owned(), s(agent.clone()));
+                    set.push("transcript_agent = :ta");
+                }
             }
             let update_out = Update::builder()
                 .table_name(&self.table.name)

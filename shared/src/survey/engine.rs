@@ -584,6 +584,7 @@ impl<'a> Run<'a> {
                 m.transcript = Some(TranscriptRef {
                     conversation_id: conv.id.clone(),
                     entry_id: id.clone(),
+                    agent_id: None,
                 });
                 transcript::DeliveryStatus::Pending
             });

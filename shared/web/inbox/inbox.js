@@ -367,6 +367,9 @@
     }
   }
 
+  const RANKS = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
+  const rank = (status) => (status in RANKS ? RANKS[status] : -1);
+
   const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠ failed" };
 
   function bubble(e) {
@@ -474,13 +477,17 @@
       if (!push || push.type === "pong") return;
       if (push.conversation_id && push.conversation_id === current) {
         if (push.type === "message.status" && push.entry && entries.has(push.entry.id)) {
-          entries.set(push.entry.id, push.entry);
-          renderTranscript();
+          // A tick carries the entry's id and status only: merged, and only ever forward.
+          const had = entries.get(push.entry.id);
+          if (rank(push.entry.status) > rank(had.status)) {
+            entries.set(push.entry.id, { ...had, ...push.entry });
+            renderTranscript();
+          }
         } else {
           readConversation(false).catch(() => {});
         }
       }
-      loadLists().catch(() => {});
+      if (push.type !== "message.status") loadLists().catch(() => {});
     };
     ws.onclose = () => { wsUp = false; clearInterval(pingTimer); setLive(); retryWs(); };
   }

@@ -155,7 +155,8 @@ pub fn body_bytes(resp: &Response<Body>) -> Vec<u8> {
     }
 }
 
-fn percent_decode(s: &str) -> String {
+/// `application/x-www-form-urlencoded` decoding of one query key or value (`+` is a space).
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

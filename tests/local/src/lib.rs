@@ -15,6 +15,8 @@
 //! - [`seed`]: the default survey, sample teams, routing and agents.
 //! - [`server`]: the front door (`/webhook`, `/local/*`, the chat simulator page).
 //! - [`inbox`]: the agent inbox page through agent-api, and its same-origin Cognito proxy.
+//! - [`websocket`]: the WebSocket API (`/ws`: ws-authorizer, ws-connections) and its
+//!   management API (`/@connections/{id}`, `PRECHAT_WS_MANAGEMENT_URL`).
 
 pub mod apigw;
 pub mod cognito;
@@ -28,6 +30,7 @@ pub mod pipeline;
 pub mod provision;
 pub mod seed;
 pub mod server;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -269,6 +272,15 @@ pub async fn run() -> Result<(), String> {
             "PRECHAT_WS_URL",
             format!("ws://127.0.0.1:{}/ws", settings.port),
         ),
+        // ws-authorizer trusts the local pool as on AWS it trusts the stack's, and the
+        // functions that push post to this stack's management API.
+        ("PRECHAT_JWT_ISSUER", cognito.issuer()),
+        ("PRECHAT_JWT_AUDIENCE", cognito.client_id.clone()),
+        ("PRECHAT_JWKS_URL", cognito.jwks_url()),
+        (
+            prechat::realtime::push::MANAGEMENT_URL_VAR,
+            format!("http://127.0.0.1:{}", settings.port),
+        ),
     ] {
         std::env::set_var(k, v);
     }
@@ -324,10 +336,17 @@ pub async fn run() -> Result<(), String> {
     )
     .with_assignment_queue(assignment_queue)
     .with_auth(cognito, authorizer)
-    .with_api(pipeline.api.clone());
+    .with_api(pipeline.api.clone())
+    .with_websocket(
+        pipeline
+            .ws_authorizer
+            .clone()
+            .zip(pipeline.ws_routes.clone())
+            .map(|(a, r)| websocket::LocalWebSocketApi::new(a, r)),
+    );
     state.set_ready();
     eprintln!(
-        "prechat local stack ready: chat simulator http://127.0.0.1:{port}/  inbox http://127.0.0.1:{port}/inbox  webhook http://127.0.0.1:{port}/webhook  Graph API http://{graph_addr}  functions: {}",
+        "prechat local stack ready: chat simulator http://127.0.0.1:{port}/  inbox http://127.0.0.1:{port}/inbox  realtime ws://127.0.0.1:{port}/ws  webhook http://127.0.0.1:{port}/webhook  Graph API http://{graph_addr}  functions: {}",
         pipeline.functions().join(", "),
         port = settings.port,
     );

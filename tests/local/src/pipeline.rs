@@ -2,7 +2,8 @@
 //! (`from_env` with the same environment variables). Wiring a new function in is one line
 //! here: an HTTP route in [`build`] or an SQS consumer in [`consumers`]. HTTP: webhook-ingest
 //! (`POST /webhook`) and agent-api (`/api/*`); SQS: survey-engine, agent-assigner,
-//! reply-sender; schedules: survey-timer and the assigner's sweep.
+//! reply-sender; schedules: survey-timer and the assigner's sweep; the WebSocket API:
+//! ws-authorizer and ws-connections (served by [`crate::websocket`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,6 +49,16 @@ pub struct Pipeline {
     pub api: Option<HttpHandler>,
     pub consumers: Vec<Consumer>,
     pub schedules: Vec<Scheduled>,
+    /// The WebSocket API's `$connect` authorizer (ws-authorizer).
+    pub ws_authorizer: Option<Arc<prechat::realtime::authorizer::WsAuthorizer>>,
+    /// The WebSocket API's routes (ws-connections).
+    pub ws_routes: Option<
+        Arc<
+            prechat::realtime::connections::WsConnections<
+                prechat::store::connections::DynamoConnections,
+            >,
+        >,
+    >,
 }
 
 impl Pipeline {
@@ -62,6 +73,12 @@ impl Pipeline {
         }
         names.extend(self.consumers.iter().map(|c| c.function));
         names.extend(self.schedules.iter().map(|s| s.function));
+        if self.ws_authorizer.is_some() {
+            names.push("ws-authorizer");
+        }
+        if self.ws_routes.is_some() {
+            names.push("ws-connections");
+        }
         names
     }
 }
@@ -164,6 +181,15 @@ pub async fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
         let f = api.clone();
         async move { f.handle(req).await }
     }));
+    // The WebSocket API: its authorizer (`PRECHAT_JWT_*`) and its routes (`PRECHAT_TABLE`).
+    pipeline.ws_authorizer = Some(Arc::new(
+        prechat::realtime::authorizer::WsAuthorizer::from_env()
+            .map_err(|e| init("ws-authorizer", e))?,
+    ));
+    pipeline.ws_routes = Some(Arc::new(
+        prechat::realtime::connections::WsConnections::from_env(sdk)
+            .map_err(|e| init("ws-connections", e))?,
+    ));
     Ok(pipeline)
 }
 

@@ -16,6 +16,8 @@
 //!   (`InitiateAuth`), `{"access_token", "id_token", "expires_in"}`.
 //! - `GET /inbox`, `GET /inbox/{file}`, `POST /local/cognito`: the agent inbox page and its
 //!   same-origin Cognito proxy ([`super::inbox`]).
+//! - `GET /ws`, `/@connections/{id}`: the WebSocket API and its management API
+//!   ([`super::websocket`]), when the pipeline has its functions.
 //! - `/api` and `/api/*`: behind the JWT authorizer ([`super::jwt`]): 401
 //!   `{"message":"Unauthorized"}` without a valid token, else the API Gateway event with the
 //!   claims goes to the agent API's handler (`with_api`), or 404 `{"message":"Not Found"}`
@@ -78,6 +80,8 @@ pub struct Inner {
     pub authorizer: Option<Arc<JwtAuthorizer>>,
     /// The agent API's handler (`/api/*`, after the authorizer).
     pub api: Option<HttpHandler>,
+    /// The WebSocket API (`/ws`, `/@connections/{id}`).
+    pub websocket: Option<Arc<super::websocket::LocalWebSocketApi>>,
     pub ready: AtomicBool,
     chat: Mutex<Vec<ChatInbound>>,
     counter: AtomicU64,
@@ -113,6 +117,7 @@ impl AppState {
             cognito: None,
             authorizer: None,
             api: None,
+            websocket: None,
             ready: AtomicBool::new(false),
             chat: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
@@ -145,13 +150,24 @@ impl AppState {
         self
     }
 
+    /// Sets the WebSocket API (before the state is shared).
+    pub fn with_websocket(
+        mut self,
+        websocket: Option<Arc<super::websocket::LocalWebSocketApi>>,
+    ) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.websocket = websocket;
+        }
+        self
+    }
+
     pub fn set_ready(&self) {
         self.0.ready.store(true, Ordering::SeqCst);
     }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let front = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/webhook", get(webhook).post(webhook))
         .route("/local/health", get(health))
@@ -170,7 +186,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api", any(api))
         .route("/api/{*rest}", any(api))
-        .with_state(state)
+        .with_state(state.clone());
+    match &state.0.websocket {
+        Some(ws) => front.merge(super::websocket::router(ws.clone())),
+        None => front,
+    }
 }
 
 fn now_millis() -> u64 {

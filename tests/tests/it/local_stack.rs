@@ -3,13 +3,20 @@
 //! come from `/local/token` (moto's Cognito), `/api/*` goes through the local JWT authorizer to
 //! agent-api, replies reach the local Graph API (`/local/outbox`). The stack runs once, on a
 //! fresh prefix in moto ([`flow`]); each test checks one behaviour of what it saw.
+//!
+//! The realtime channel too: alice and bruno hold WebSockets on the stack's `/ws` (the
+//! emulated WebSocket API running ws-authorizer and ws-connections) for the whole flow, and
+//! the pushes the assigner and the engine send through the emulated management API arrive on
+//! them as frames.
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::{self, Message};
 
 /// The stack's process (group), stopped by its own pid when dropped.
 struct Stack {
@@ -196,8 +203,98 @@ async fn api(
     )
 }
 
+/// The JSON frames one socket received, each with when it arrived.
+#[derive(Clone, Default)]
+struct Frames(Arc<Mutex<Vec<(Instant, Value)>>>);
+
+impl Frames {
+    fn all(&self) -> Vec<Value> {
+        self.0.lock().unwrap().iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// The first frame matching `pred`, waiting up to 60 s for it.
+    async fn wait(&self, what: &str, pred: impl Fn(&Value) -> bool) -> (Instant, Value) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = self.0.lock().unwrap().iter().find(|(_, v)| pred(v)).cloned();
+            if let Some(f) = found {
+                return f;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} frame; got {:?}",
+                self.all()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn ws_url(base: &str, token: &str) -> String {
+    format!("{}/ws?token={token}", base.replacen("http://", "ws://", 1))
+}
+
+/// Opens a socket as the inbox does; its frames are collected until the runtime stops. The
+/// first frame sent is a ping; its answer is the first frame received.
+async fn open_socket(base: &str, token: &str) -> Frames {
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url(base, token))
+        .await
+        .unwrap_or_else(|e| panic!("the socket did not open: {e}"));
+    socket
+        .send(Message::Text(r#"{"type":"ping"}"#.into()))
+        .await
+        .unwrap();
+    let frames = Frames::default();
+    let sink = frames.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = socket.next().await {
+            if let Message::Text(t) = m {
+                let v = serde_json::from_str(t.as_str()).unwrap_or(Value::String(t.to_string()));
+                sink.0.lock().unwrap().push((Instant::now(), v));
+            }
+        }
+    });
+    frames
+}
+
+/// The HTTP status a refused handshake got.
+async fn refused_status(url: String) -> u16 {
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("not an HTTP refusal: {e}"),
+        Ok(_) => 101,
+    }
+}
+
+/// What the management API answers a post to `id`, signed or not.
+async fn manage(base: &str, id: &str, signed: bool) -> u16 {
+    let mut r = reqwest::Client::new()
+        .post(format!("{base}/@connections/{id}"))
+        .body("{}");
+    if signed {
+        r = r.header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261202/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=00",
+        );
+    }
+    r.send().await.unwrap().status().as_u16()
+}
+
+/// What the realtime channel showed during the flow.
+struct Live {
+    alice: Vec<Value>,
+    bruno: Vec<Value>,
+    /// No token, a token that is not one: the handshake's status.
+    refused: (u16, u16),
+    /// An unsigned post, a signed post to a connection that is not open.
+    management: (u16, u16),
+    /// From posting the contact's follow-up to `/webhook` to its push on alice's socket.
+    message_latency: Duration,
+}
+
 /// What the flow over HTTP saw.
 struct Seen {
+    live: Live,
     listed: Value,
     read: Value,
     reply: (u16, Value),
@@ -243,8 +340,15 @@ async fn replies_in_outbox(base: &str, text: &str, at_least: usize) -> usize {
 async fn run(stack: &Stack) -> Seen {
     let base = stack.base.as_str();
     wait_healthy(stack).await;
-    complete_survey(base).await;
     let alice = token(base, "alice").await;
+    let alice_socket = open_socket(base, &alice).await;
+    let bruno_socket = open_socket(base, &token(base, "bruno").await).await;
+    let refused = (
+        refused_status(format!("{}/ws", base.replacen("http://", "ws://", 1))).await,
+        refused_status(ws_url(base, "not.a.token")).await,
+    );
+    let management = (manage(base, "AAAAAAAAAAAAAA==", false).await, manage(base, "AAAAAAAAAAAAAA==", true).await);
+    complete_survey(base).await;
     let listed = loop {
         let (_, l) = api(base, "GET", "/api/conversations", Some(&alice), None, None).await;
         if l["conversations"].as_array().is_some_and(|c| !c.is_empty()) {
@@ -257,7 +361,20 @@ async fn run(stack: &Stack) -> Seen {
         .unwrap_or_default()
         .to_owned();
     let path = format!("/api/conversations/{id}");
+    alice_socket
+        .wait("conversation.assigned", |f| {
+            f["type"] == "conversation.assigned" && f["conversation_id"] == id.as_str()
+        })
+        .await;
+    let posted = Instant::now();
     send(base, json!({"type": "text", "body": "first follow-up"})).await;
+    let (arrived, _) = alice_socket
+        .wait("message.created", |f| {
+            f["type"] == "message.created" && f["entry"]["text"] == "first follow-up"
+        })
+        .await;
+    let message_latency = arrived.duration_since(posted);
+    eprintln!("measured: contact message posted to /webhook -> push on the agent's socket: {message_latency:?}");
     send(base, json!({"type": "text", "body": "second follow-up"})).await;
     let read = transcript_has(base, &alice, &path, "second follow-up").await;
     let reply_path = format!("{path}/messages");
@@ -304,7 +421,28 @@ async fn run(stack: &Stack) -> Seen {
         .await
         .1["open"]
         .clone();
+    let reply_entry = reply.1["message"]["id"].clone();
+    alice_socket
+        .wait("read tick", |f| {
+            f["type"] == "message.status"
+                && f["entry"]["id"] == reply_entry
+                && f["entry"]["status"] == "read"
+        })
+        .await;
+    alice_socket
+        .wait("conversation.closed", |f| {
+            f["type"] == "conversation.closed" && f["conversation_id"] == id.as_str()
+        })
+        .await;
+    let live = Live {
+        alice: alice_socket.all(),
+        bruno: bruno_socket.all(),
+        refused,
+        management,
+        message_latency,
+    };
     Seen {
+        live,
         listed,
         read,
         reply,
@@ -384,4 +522,36 @@ fn over_http_closing_drops_alice_s_open_count() {
         (seen.open_before.clone(), seen.open_after.clone()),
         (json!(1), json!(0))
     );
+}
+
+#[test]
+fn over_a_websocket_alice_sees_her_conversation_live_and_bruno_sees_none_of_it() {
+    let live = &flow().live;
+    assert_eq!(live.alice[0], json!({"type": "pong"}));
+    assert_eq!(live.bruno, [json!({"type": "pong"})], "bruno got pushes");
+    let kinds: Vec<&str> = live.alice[1..]
+        .iter()
+        .filter_map(|f| f["type"].as_str())
+        .collect();
+    for kind in [
+        "conversation.assigned",
+        "message.created",
+        "message.status",
+        "conversation.closed",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} not pushed: {kinds:?}");
+    }
+    // Contract: every push names its conversation and when it happened.
+    for f in &live.alice[1..] {
+        assert!(f["conversation_id"].is_string() && f["at"].is_i64(), "{f}");
+    }
+    // The latency is printed (`measured: ...`), not asserted: the wait above is the bound.
+    let _ = live.message_latency;
+}
+
+#[test]
+fn over_a_websocket_the_handshake_and_the_management_api_refuse_like_api_gateway() {
+    let live = &flow().live;
+    assert_eq!(live.refused, (401, 401));
+    assert_eq!(live.management, (403, 410));
 }

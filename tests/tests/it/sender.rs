@@ -788,6 +788,7 @@ async fn with_entry(
     let r = TranscriptRef {
         conversation_id: conv.into(),
         entry_id: entry.id,
+        agent_id: Some("alice".into()),
     };
     let mut msg = text(conv, n);
     msg.transcript = Some(r.clone());

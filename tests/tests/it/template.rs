@@ -149,6 +149,8 @@ const USES: &[(&str, &[&str])] = &[
             "dynamodb:DeleteItem",
             "sqs:SendMessage",
             "ssm:GetParameters",
+            // Delivery ticks pushed to the agent who wrote the reply.
+            "execute-api:ManageConnections",
         ],
     ),
     (
@@ -173,6 +175,8 @@ const USES: &[(&str, &[&str])] = &[
             "dynamodb:DeleteItem",
             "sqs:SendMessage",
             "ssm:GetParameters",
+            // Assignments, transfers, closes and contact messages pushed to agents.
+            "execute-api:ManageConnections",
         ],
     ),
     (
