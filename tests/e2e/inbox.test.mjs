@@ -107,6 +107,7 @@ async function run(alice, bruno, contact, pw) {
   const card = alice.getByTestId("answers");
   await waitFor(async () => /Carla Diaz/.test(await card.innerText()), "the answers card");
   assert.match(await card.innerText(), /Email[\s\S]*@example\.com/, "the answers card is labelled");
+  assert.match(await card.innerText(), /Topic\s+Buying/, "a choice shows its option's label");
   assert.match(await alice.getByTestId("conv-name").innerText(), /Carla Diaz/);
 
   // 2. The contact writes; alice sees it live.
@@ -153,7 +154,10 @@ async function run(alice, bruno, contact, pw) {
   await alice.getByTestId("tab-mine").click();
   await alice.getByTestId("conv-item").filter({ hasText: "Carla Diaz" }).click();
   await alice.getByTestId("close").click();
+  const closed = alice.getByTestId("event").filter({ hasText: "Closed by alice" });
+  await waitFor(async () => (await closed.count()) > 0, "the closed line");
   await appears(alice, "Erin Wait");
+  assert.equal(await closed.count(), 1, "one closed line per close");
   assert.ok(!(await names(alice, "mine")).includes("Carla Diaz"), "a closed conversation leaves Mine");
   assert.ok((await names(alice, "closed")).includes("Carla Diaz"), "and is under Closed");
   await alice.getByTestId("tab-mine").click();

@@ -32,7 +32,7 @@ use crate::store::transcript::TranscriptLog;
 use crate::survey::catalog::{CatalogError, SurveyCatalog};
 use crate::survey::definition::Target;
 use crate::transcript::{
-    event_entry_id, Author, Body, DeliveryStatus, Entry, Event, EventRank, PageRequest,
+    event_entry_id, Author, Body, DeliveryStatus, Entry, EventRank, PageRequest,
     TranscriptRef,
 };
 use crate::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient};
@@ -587,27 +587,6 @@ where
         )
     }
 
-    async fn event(&self, id: &str, event: Event) -> Result<(), ApiError> {
-        let at_ms = self.clock.now().timestamp_millis();
-        let name = match &event {
-            Event::Assigned { .. } => "assigned",
-            Event::Transferred { .. } => "transferred",
-            Event::Closed { .. } => "closed",
-            Event::Reopened => "reopened",
-        };
-        let entry = Entry {
-            id: event_entry_id(at_ms, event.rank(), &format!("api:{id}:{name}:{at_ms}")),
-            at: at_ms,
-            author: Author::System,
-            body: Body::Event { event },
-            status: None,
-            wamid: None,
-        };
-        let expires = self.expires_at(self.clock.unix());
-        self.transcript.append(id, &[entry], expires).await?;
-        Ok(())
-    }
-
     /// Checks what can be checked now (the conversation is the caller's to act on, the team or
     /// agent exists, the agent is online) and queues the transfer for the assigner, in the
     /// contact's FIFO group (after the contact's earlier jobs): 202. The assigner applies it
@@ -706,7 +685,8 @@ where
                 let message =
                     QueueMessage::of(&notice).map_err(|e| ApiError::Internal(e.to_string()))?;
                 self.assignment.send_all(&[message]).await?;
-                self.event(id, Event::Closed { by: p.id.clone() }).await?;
+                // The transcript's `closed` line was written by the store's close (keyed by
+                // the hand-off, so a repeated close writes it once).
                 self.closing_text(&ticket, me, now).await?;
             }
             CloseOutcome::AlreadyClosed => {}
@@ -951,13 +931,20 @@ pub fn answers_view(r: &ConversationRecord, survey: Option<&crate::survey::Surve
                 continue;
             };
             seen.insert(q.key.clone(), ());
-            out.push(json!({
+            let mut view = json!({
                 "key": q.key,
                 "label": s.label(q, &r.language),
                 "question": s.pick(&q.prompt, &r.language),
                 "value": value,
                 "saved_to": saved_to,
-            }));
+            });
+            // A choice is stored as its option id; agents read the option's label.
+            if let crate::survey::definition::QuestionKind::Choice { options } = &q.kind {
+                if let Some(o) = options.iter().find(|o| o.id == value.as_str()) {
+                    view["display"] = json!(s.pick(&o.label, &r.language));
+                }
+            }
+            out.push(view);
         }
     }
     for (k, v) in &r.answers {

@@ -110,6 +110,10 @@ impl Disposition for AssignError {
 /// The consumer's name in logs and on parked messages.
 pub const CONSUMER: &str = "agent-assigner";
 
+/// The most agents told about a new ticket in their team's line (one connection query and
+/// post each): a hint, bounded so a big team does not make every hand-off expensive.
+pub const MAX_LINE_PUSHES: usize = 10;
+
 /// What an `Assign` job came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobOutcome {
@@ -264,6 +268,24 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
     pub fn with_pusher(mut self, pusher: Option<SharedPush>) -> Self {
         self.pusher = pusher;
         self
+    }
+
+    /// A ticket joined `team`'s line: the waiting list of its members and leads who are not
+    /// offline changed (`conversation.updated`; at most [`MAX_LINE_PUSHES`] of them, the rest
+    /// see it on their next list read).
+    pub(super) async fn push_line(&self, team: &Team, agents: &[Agent], conversation_id: &str) {
+        if self.pusher.is_none() {
+            return;
+        }
+        let watching = agents
+            .iter()
+            .filter(|a| a.status != crate::routing::model::AgentStatus::Offline)
+            .filter(|a| a.teams.contains(&team.id) || a.leads.contains(&team.id))
+            .take(MAX_LINE_PUSHES);
+        for a in watching {
+            self.push(&a.id, PushType::ConversationUpdated, conversation_id)
+                .await;
+        }
     }
 
     /// The push port, when pushes are on.
@@ -427,6 +449,8 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
         };
         self.tell_contact(&current.request, &team, kind, &vars, current.requested_at)
             .await?;
+        self.push_line(&team, &agents, &current.conversation_id)
+            .await;
         Ok(JobOutcome::Waiting { kind, position })
     }
 

@@ -275,6 +275,7 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
                 };
                 self.tell_contact(&request, team, kind, &vars, req.requested_at)
                     .await?;
+                self.push_line(team, &agents, &req.conversation_id).await;
             }
         }
         match (&before.agent, &to_agent) {

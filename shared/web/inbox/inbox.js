@@ -187,15 +187,17 @@
   }
 
   async function peek(c) {
-    const i = info[c.id] || (info[c.id] = { after: null, lastContactAt: 0, unread: 0 });
+    const i = info[c.id] || (info[c.id] = { after: null, lastContactAt: 0, unread: 0, handedOff: false });
     const q = i.after ? `&after=${encodeURIComponent(i.after)}` : "";
     const r = await api("GET", `/api/conversations/${encodeURIComponent(c.id)}?peek=true&limit=100${q}`);
     if (r.status !== 200) return;
     const page = r.body.transcript || {};
     for (const e of page.entries || []) {
+      // The survey's answers are on the answers card: unread counts what came after the hand-off.
+      if (e.type === "event") i.handedOff = true;
       if (e.author && e.author.kind === "contact") {
         i.lastContactAt = Math.max(i.lastContactAt, e.at);
-        if (c.id !== current && (!seen[c.id] || e.id > seen[c.id])) i.unread += 1;
+        if (i.handedOff && c.id !== current && (!seen[c.id] || e.id > seen[c.id])) i.unread += 1;
       }
     }
     if (page.after) i.after = page.after;
@@ -332,7 +334,7 @@
     const dl = $("answers");
     dl.replaceChildren();
     for (const a of view.answers || []) {
-      dl.append(el("dt", {}, a.label || a.key), el("dd", { "data-testid": "answer" }, a.value));
+      dl.append(el("dt", {}, a.label || a.key), el("dd", { "data-testid": "answer", title: a.value }, a.display || a.value));
     }
     const k = view.consent;
     $("consent").textContent = k
