@@ -62,7 +62,10 @@ fn with_stack(
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(binary);
     cmd.env("PRECHAT_PORT", port.to_string())
-        .env("PRECHAT_LOCAL_PREFIX", format!("{prefix}-{}", std::process::id()))
+        .env(
+            "PRECHAT_LOCAL_PREFIX",
+            format!("{prefix}-{}", std::process::id()),
+        )
         .current_dir(root)
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))

@@ -9,7 +9,7 @@
 //!   stores and removes the connection (`store::connections`), answers `ping` with `pong`.
 //! - [`push`]: the [`push::Pusher`] the functions that create events call; a push is a hint.
 //!
-//! The push contract (README "Realtime"): every push is one JSON text frame, a [`PushEvent`]:
+//! The push contract (`infra/realtime.md`, next to the OpenAPI file): every push is one JSON text frame, a [`PushEvent`]:
 //! `{"type", "conversation_id", "entry"?, "at"}`. On any push the client re-reads what it
 //! needs through the agent API (the list, or the transcript with `?after=<last entry id>`), so
 //! a lost push costs latency, never data; on reconnect it does the same catch-up.
@@ -110,6 +110,28 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&e.to_frame().unwrap()).unwrap();
         assert_eq!(v["type"], "message.created");
         assert_eq!(v["entry"], entry);
+    }
+
+    #[test]
+    fn every_type_is_documented_next_to_the_openapi_file() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/realtime.md"))
+                .unwrap();
+        for kind in [
+            PushType::ConversationAssigned,
+            PushType::ConversationUpdated,
+            PushType::ConversationClosed,
+            PushType::ConversationTransferred,
+            PushType::MessageCreated,
+            PushType::MessageStatus,
+        ] {
+            let name = serde_json::to_value(kind).unwrap();
+            let row = format!("| `{}` |", name.as_str().unwrap());
+            assert!(
+                doc.contains(&row),
+                "infra/realtime.md has no row for {name}"
+            );
+        }
     }
 
     #[test]

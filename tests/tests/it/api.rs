@@ -197,7 +197,13 @@ pub(crate) async fn get(s: &Setup, path: &str, claims: Value) -> (u16, Value) {
     call(s, event("GET", path, Some(claims), json!({}), None)).await
 }
 
-async fn post(s: &Setup, path: &str, claims: Value, key: Option<&str>, body: &str) -> (u16, Value) {
+pub(crate) async fn post(
+    s: &Setup,
+    path: &str,
+    claims: Value,
+    key: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
     let headers = match key {
         Some(k) => json!({"content-type": "application/json", "idempotency-key": k}),
         None => json!({"content-type": "application/json"}),

@@ -209,14 +209,25 @@ struct Frames(Arc<Mutex<Vec<(Instant, Value)>>>);
 
 impl Frames {
     fn all(&self) -> Vec<Value> {
-        self.0.lock().unwrap().iter().map(|(_, v)| v.clone()).collect()
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// The first frame matching `pred`, waiting up to 60 s for it.
     async fn wait(&self, what: &str, pred: impl Fn(&Value) -> bool) -> (Instant, Value) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let found = self.0.lock().unwrap().iter().find(|(_, v)| pred(v)).cloned();
+            let found = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, v)| pred(v))
+                .cloned();
             if let Some(f) = found {
                 return f;
             }
@@ -347,7 +358,10 @@ async fn run(stack: &Stack) -> Seen {
         refused_status(format!("{}/ws", base.replacen("http://", "ws://", 1))).await,
         refused_status(ws_url(base, "not.a.token")).await,
     );
-    let management = (manage(base, "AAAAAAAAAAAAAA==", false).await, manage(base, "AAAAAAAAAAAAAA==", true).await);
+    let management = (
+        manage(base, "AAAAAAAAAAAAAA==", false).await,
+        manage(base, "AAAAAAAAAAAAAA==", true).await,
+    );
     complete_survey(base).await;
     let listed = loop {
         let (_, l) = api(base, "GET", "/api/conversations", Some(&alice), None, None).await;

@@ -492,3 +492,104 @@ async fn sdk_trace_logs_print_bodies_so_the_function_filter_caps_other_crates() 
     assert_eq!(receive().await.len(), 1);
     function.assert_clean(&[]);
 }
+
+#[tokio::test]
+async fn agent_api_logs_no_personal_data_on_any_path() {
+    use crate::api::{conversation_in, get, post, setup, user};
+    let s = setup().await;
+    conversation_in(&s, "c-logs", "sales", s.now, Some("alice")).await;
+    let alice = user("alice", "[agents]");
+    let capture = Capture::start();
+    assert_eq!(get(&s, "/api/conversations", alice.clone()).await.0, 200);
+    let (status, read) = get(&s, "/api/conversations/c-logs", alice.clone()).await;
+    assert_eq!(status, 200, "{read}");
+    let reply = json!({ "text": format!("{ANSWER} for {NAME} at {EMAIL}") }).to_string();
+    let path = "/api/conversations/c-logs/messages";
+    assert_eq!(
+        post(&s, path, alice.clone(), Some("k-1"), &reply).await.0,
+        202
+    );
+    // Malformed and unknown: the errors must not quote the body.
+    let junk = bad_body();
+    assert_eq!(
+        post(&s, path, alice.clone(), Some("k-2"), &junk).await.0,
+        400
+    );
+    let missing = format!("/api/conversations/{PHONE}");
+    assert_eq!(get(&s, &missing, alice.clone()).await.0, 404);
+    let close = "/api/conversations/c-logs/close";
+    assert_eq!(post(&s, close, alice, None, "").await.0, 200);
+    capture.assert_clean(&["api request", "api request refused"]);
+    // The seeded contact's own data (the fixture's): its phone, BSUID and order number.
+    let text = capture.text();
+    for m in ["491512345678", "US.c-logs", "1234567"] {
+        assert!(!text.contains(m), "{m} in the log");
+    }
+}
+
+#[tokio::test]
+async fn the_realtime_functions_log_no_personal_data() {
+    use prechat::realtime::authorizer::WsAuthorizer;
+    use prechat::realtime::connections::WsConnections;
+    use prechat::realtime::jwt::JwtVerifier;
+    use prechat::realtime::push::{ApiGatewayPoster, Pusher};
+    use prechat::realtime::{PushEvent, PushType};
+    use prechat::store::connections::{Connection, ConnectionStore, DynamoConnections};
+    use wiremock::matchers::path_regex;
+
+    let env = TestEnv::new().await;
+    let table = DynamoTable::new(env.dynamo.clone(), env.table("StateTable"));
+    let now = Utc::now().timestamp();
+    let store = DynamoConnections::new(table.clone());
+    for (id, n) in [("ok", 0), ("gone", 1), ("broken", 2)] {
+        store
+            .put(&Connection::new(id, "alice", now * 1000 + n))
+            .await
+            .unwrap();
+    }
+    let api = MockServer::start().await;
+    for (id, status) in [("ok", 200), ("gone", 410), ("broken", 500)] {
+        Mock::given(path_regex(format!("/@connections/{id}$")))
+            .respond_with(ResponseTemplate::new(status))
+            .mount(&api)
+            .await;
+    }
+    let sdk = prechat_tests::local::local_sdk_config().await;
+    let capture = Capture::start();
+    // A push of the contact's message (the entry holds every marker) to three connections.
+    let entry = json!({"id": "T#1", "author": {"kind": "contact"}, "type": "text",
+                       "text": format!("{NAME} {PHONE} {EMAIL} {BSUID} {ANSWER}")});
+    let pusher = Pusher::new(
+        DynamoConnections::new(table.clone()),
+        ApiGatewayPoster::new(&sdk, &api.uri()),
+        Clock::at_unix(now),
+    );
+    let event = PushEvent::entry(PushType::MessageCreated, "c1", entry, now * 1000);
+    let report = pusher.push("alice", &event).await;
+    assert_eq!((report.delivered, report.gone, report.failed), (1, 1, 1));
+    // The routes, with frames that carry the markers.
+    let routes = WsConnections::new(DynamoConnections::new(table), Clock::at_unix(now));
+    let sample = |file: &str| -> aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest {
+        let path = prechat_tests::workspace_root().join("events").join(file);
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    routes.handle(sample("ws-connections-connect.json")).await;
+    let mut frame = sample("ws-connections-ping.json");
+    frame.body = Some(bad_body());
+    routes.handle(frame).await;
+    routes
+        .handle(sample("ws-connections-disconnect.json"))
+        .await;
+    // The authorizer, with a "token" made of the markers.
+    let verifier = JwtVerifier::new(
+        "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_X",
+        vec!["client".into()],
+        format!("{}/jwks.json", api.uri()),
+        Clock::at_unix(now),
+    );
+    let authorizer = WsAuthorizer::new(verifier);
+    authorizer
+        .decide_token(Some(&format!("{EMAIL}.{PHONE}.{NAME}")))
+        .await;
+    capture.assert_clean(&["push", "ws route", "ws connect authorization"]);
+}
