@@ -412,3 +412,87 @@ async fn a_contact_who_stops_closes_the_conversation_for_the_help_desk() {
         (&json!(conv), &json!("stopped"))
     );
 }
+
+/// [`world`] with the assigner's pushes to agents' browsers recorded.
+async fn pushing_world(
+    server: &MockServer,
+    capacity: u32,
+) -> (TestApp, Arc<prechat::realtime::push::RecordedPushes>) {
+    let mut w = world(server, capacity).await;
+    let pushes = Arc::new(prechat::realtime::push::RecordedPushes::default());
+    let port: prechat::realtime::push::SharedPush = pushes.clone();
+    w.assigner = Arc::new(w.assigner_with(Some(SECRET)).with_pusher(Some(port)));
+    (w, pushes)
+}
+
+#[tokio::test]
+async fn the_assigner_pushes_each_event_to_the_agent_it_concerns() {
+    use prechat::realtime::PushType::*;
+    let server = hook(200).await;
+    let (w, pushes) = pushing_world(&server, 1).await;
+    let conv = handed_off(&w).await;
+    writes(&w, &["where is my order?"]).await;
+    w.routing()
+        .set_agent("bruno", Some(AgentStatus::Online), None)
+        .await
+        .unwrap();
+    w.clock.advance(10);
+    let to_bruno = TransferTarget::Agent("bruno".into());
+    w.run_job(transfer(&conv, to_bruno, w.clock.unix())).await;
+    let ticket = w.routing().get_ticket(&conv).await.unwrap().unwrap();
+    w.run_job(AssignmentJob::Closed(ClosedNotice {
+        job_id: ClosedNotice::job_id_for(&conv, &ticket.job_id),
+        phone_number_id: prechat_tests::app::PNID.into(),
+        contact: ana(),
+        conversation_id: conv.clone(),
+        handoff_job_id: ticket.job_id.clone(),
+        team_id: "support".into(),
+        agent_id: Some("bruno".into()),
+        closed_by: "bruno".into(),
+        closed_at: w.clock.unix(),
+    }))
+    .await;
+    let seen: Vec<(String, prechat::realtime::PushType)> = pushes
+        .seen()
+        .into_iter()
+        .inspect(|(_, _, c)| assert_eq!(c, &conv))
+        .map(|(a, k, _)| (a, k))
+        .collect();
+    let expect = |a: &str, k| (a.to_owned(), k);
+    assert_eq!(
+        seen,
+        [
+            expect("alice", ConversationAssigned),
+            expect("alice", MessageCreated),
+            expect("alice", ConversationTransferred),
+            expect("bruno", ConversationAssigned),
+            expect("bruno", ConversationClosed),
+        ]
+    );
+    // The relayed message carries its entry as the agent API shows it.
+    let frames = pushes.0.lock().unwrap().clone();
+    assert_eq!(
+        frames[1].1.entry.as_ref().unwrap()["text"],
+        "where is my order?"
+    );
+}
+
+#[tokio::test]
+async fn a_conversation_joining_the_line_is_pushed_to_the_team_s_agents_who_are_not_offline() {
+    use prechat::realtime::PushType::ConversationUpdated;
+    let server = hook(200).await;
+    // alice has no room: Ana waits; bruno is away (still watching), carmen offline.
+    let (w, pushes) = pushing_world(&server, 0).await;
+    w.routing()
+        .upsert_agent(&agent("carmen", AgentStatus::Offline, 1))
+        .await
+        .unwrap();
+    let conv = handed_off(&w).await;
+    assert_eq!(
+        pushes.seen(),
+        [
+            ("alice".to_owned(), ConversationUpdated, conv.clone()),
+            ("bruno".to_owned(), ConversationUpdated, conv),
+        ]
+    );
+}
