@@ -685,6 +685,91 @@ fn a_web_answer_is_what_the_whatsapp_validator_makes_of_the_same_reply() {
     assert_eq!(sub.answers.len(), 10);
 }
 
+/// The same replies through the WhatsApp engine and through the form give the same answers,
+/// fields, variables and consent: a web submission is stored in the engine's shape.
+#[test]
+fn a_submission_matches_what_the_engine_holds_after_the_same_replies() {
+    use crate::routing::job::AssignmentJob;
+    use crate::survey::engine::{on_message, ContactState};
+    use crate::whatsapp::event::InboundMessage;
+    use crate::whatsapp::ContactRef;
+
+    let s = default_survey();
+    let replies: BTreeMap<&str, &str> = [
+        ("language", "en"),
+        ("consent", "yes"),
+        ("name", " Ana López "),
+        ("email", "Ana@Example.COM"),
+        ("phone", "0034 612 345 678"),
+        ("customer_id", "c123456"),
+        ("inquiry", "after_sales"),
+        ("order_id", "1234567"),
+        ("country", "méxico"),
+        ("description", "Where is my order?"),
+    ]
+    .into();
+    // A contact known by BSUID only: no WhatsApp number to take a calling code from, as on
+    // the web.
+    let who = ContactRef {
+        user_id: Some("ES.8812345".into()),
+        wa_id: None,
+        profile_name: Some("Ana".into()),
+        username: Some("ana".into()),
+    };
+    let mut contact = ContactState {
+        phone_number_id: "PNID".into(),
+        key: who.key().unwrap().to_owned(),
+        ..Default::default()
+    };
+    let mut conv = None;
+    let mut job = None;
+    let now = 1_790_000_000;
+    for n in 0..=replies.len() {
+        let asked = conv
+            .as_ref()
+            .and_then(|c: &crate::survey::engine::Conversation| c.question.clone());
+        let content = match asked.as_deref() {
+            None => MessageContent::Text { body: "hi".into() },
+            Some(key) => {
+                let q = s.question(key).unwrap();
+                content(q, replies[key])
+            }
+        };
+        let msg = InboundMessage {
+            phone_number_id: "PNID".into(),
+            display_phone_number: "15550001111".into(),
+            contact: who.clone(),
+            message_id: format!("wamid.{n}"),
+            timestamp: now,
+            context_message_id: None,
+            referral: None,
+            content,
+        };
+        let out = on_message(contact, conv, &msg, &s, now);
+        contact = out.contact;
+        conv = out.conversation;
+        job = out.effects.job.or(job);
+    }
+    let Some(AssignmentJob::Assign(request)) = job else {
+        panic!("the engine did not hand off: {conv:?}");
+    };
+
+    let web_answers: BTreeMap<String, String> = replies
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let sub = submit(&s, "en", today(), &web_answers).unwrap();
+    assert_eq!(sub.answers, request.answers);
+    assert_eq!(sub.fields, request.fields);
+    assert_eq!(sub.vars, request.vars);
+    assert_eq!(sub.language, request.language);
+    let engine_consent = contact.consent.unwrap();
+    assert_eq!(
+        sub.consent.unwrap().record(engine_consent.at),
+        engine_consent
+    );
+}
+
 #[test]
 fn required_questions_must_be_answered_and_blank_is_no_answer() {
     let s = all();
