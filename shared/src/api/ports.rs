@@ -22,6 +22,7 @@ use crate::store::routing::{CloseOutcome, RoutingStore, Ticket, TicketState};
 use crate::store::{attr, keys, DynamoTable, StoreError};
 use crate::survey::engine::{ContactState, Conversation};
 
+
 pub trait AgentDirectory: Send + Sync {
     fn agent(&self, id: &str) -> impl Future<Output = Result<Option<Agent>, StoreError>> + Send;
     /// `ConditionFailed` when the agent does not exist.

@@ -32,7 +32,8 @@ use crate::store::transcript::TranscriptLog;
 use crate::survey::catalog::{CatalogError, SurveyCatalog};
 use crate::survey::definition::Target;
 use crate::transcript::{
-    event_entry_id, Author, Body, DeliveryStatus, Entry, EventRank, PageRequest, TranscriptRef,
+    event_entry_id, Author, Body, DeliveryStatus, Entry, EventRank, PageRequest,
+    TranscriptRef,
 };
 use crate::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient};
 

@@ -215,13 +215,11 @@ impl AgentAssigner<SqsQueue, SqsDeadLetters> {
         };
         let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), config.table);
         let pusher = match lookup(crate::realtime::push::MANAGEMENT_URL_VAR) {
-            Some(url) if !url.trim().is_empty() => {
-                Some(Arc::new(crate::realtime::push::Pusher::new(
-                    crate::store::connections::DynamoConnections::new(table.clone()),
-                    crate::realtime::push::ApiGatewayPoster::new(sdk, url.trim()),
-                    Clock::system(),
-                )) as SharedPush)
-            }
+            Some(url) if !url.trim().is_empty() => Some(Arc::new(crate::realtime::push::Pusher::new(
+                crate::store::connections::DynamoConnections::new(table.clone()),
+                crate::realtime::push::ApiGatewayPoster::new(sdk, url.trim()),
+                Clock::system(),
+            )) as SharedPush),
             _ => None,
         };
         let sqs = aws_sdk_sqs::Client::new(sdk);
@@ -702,12 +700,8 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
             self.tell_contact(&ticket.request, team, MessageKind::Assigned, &vars, at)
                 .await?;
         }
-        self.push(
-            agent_id,
-            PushType::ConversationAssigned,
-            &ticket.conversation_id,
-        )
-        .await;
+        self.push(agent_id, PushType::ConversationAssigned, &ticket.conversation_id)
+            .await;
         let step = self.notify_agent(team, ticket, agent_id, &name).await;
         self.store.record_announcement(ticket, step).await?;
         Ok(())

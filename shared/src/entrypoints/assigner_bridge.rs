@@ -75,8 +75,7 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
         };
         if let Ok(entry) = serde_json::to_value(&req.entry) {
             let at = req.entry.at;
-            let event =
-                PushEvent::entry(PushType::MessageCreated, &ticket.conversation_id, entry, at);
+            let event = PushEvent::entry(PushType::MessageCreated, &ticket.conversation_id, entry, at);
             push_opt(self.pusher_port(), agent, event).await;
         }
         let d = bridge::message_created(&ticket.conversation_id, &ticket.team, agent, &req.entry)
@@ -283,12 +282,8 @@ impl<Q: MessageQueue, D: DeadLetters> AgentAssigner<Q, D> {
             (Some(from), Some(to)) if from == to => {}
             (from, to) => {
                 if let Some(from) = from {
-                    self.push(
-                        from,
-                        PushType::ConversationTransferred,
-                        &req.conversation_id,
-                    )
-                    .await;
+                    self.push(from, PushType::ConversationTransferred, &req.conversation_id)
+                        .await;
                 }
                 if let Some(to) = to {
                     self.push(to, PushType::ConversationAssigned, &req.conversation_id)

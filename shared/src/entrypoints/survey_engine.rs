@@ -32,11 +32,11 @@ use crate::config::{ConfigError, EnvReader};
 use crate::entrypoints::sqs::{process_fifo_batch, Consumer, Disposition, Handled};
 use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
 use crate::queue::{MessageQueue, QueueMessage, SqsQueue};
-use crate::realtime::push::{push_opt, SharedPush};
-use crate::realtime::{PushEvent, PushType};
 use crate::store::conversation_store::{
     Applied, ContactRecord, ConversationStore, DueReminder, DynamoConversationStore,
 };
+use crate::realtime::push::{push_opt, SharedPush};
+use crate::realtime::{PushEvent, PushType};
 use crate::store::delivery_log::{DeliveryFailure, DeliveryLog, DynamoDeliveryLog, SentMessage};
 use crate::store::survey_store::{DynamoSurveyStore, SurveyStore};
 use crate::store::{DynamoTable, StoreError};
