@@ -485,6 +485,7 @@ mod tests {
             save_to: Target::Var("k".into()),
             max_attempts: 3,
             fallback: Fallback::Skip,
+            web: Default::default(),
         }
     }
 

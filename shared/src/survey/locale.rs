@@ -125,6 +125,16 @@ pub fn country_of_phone(digits: &str) -> Option<&'static str> {
     None
 }
 
+/// Every country the table knows, as (ISO 3166-1 alpha-2, calling code), in table order: the
+/// choices of the web form's country and phone pickers, so they offer what the validators accept.
+pub fn countries() -> impl Iterator<Item = (&'static str, &'static str)> {
+    // The table lists the Dominican Republic under its first area code (for
+    // `country_of_phone`); its calling code is NANP's 1.
+    COUNTRIES
+        .iter()
+        .map(|c| (c.1, if c.1 == "DO" { "1" } else { c.0 }))
+}
+
 /// The usual language of a country.
 pub fn language_of_country(iso: &str) -> Option<&'static str> {
     COUNTRIES

@@ -6,6 +6,7 @@
 //! - [`ask`]: how a question is put on WhatsApp (buttons, list, numbered text; yes/no labels).
 //! - [`text`]: reply normalisation (case, accents) and `{{variable}}` rendering.
 //! - [`engine`]: the pure state machine (state, message, survey, now) -> (state, effects).
+//! - [`web`]: the web pre-chat form built from the same definition, and its server-side check.
 //! - [`locale`]: countries, calling codes and languages, without a network call.
 
 pub mod answer;
@@ -15,5 +16,6 @@ pub mod definition;
 pub mod engine;
 pub mod locale;
 pub mod text;
+pub mod web;
 
 pub use definition::Survey;

@@ -23,6 +23,36 @@ pub struct Survey {
     pub texts: SurveyTexts,
     pub keywords: Keywords,
     pub questions: Vec<Question>,
+    /// The web pre-chat form's texts (`web:`; each absent one has a default in
+    /// [`crate::survey::web`]).
+    pub web: WebTexts,
+}
+
+/// The top-level `web:` section: texts of the web pre-chat form, each in every language.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebTexts {
+    pub title: Option<Texts>,
+    pub description: Option<Texts>,
+    pub start_button: Option<Texts>,
+}
+
+/// A question's `web:` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuestionWeb {
+    /// `false` leaves the question out of the web form (it is only asked on WhatsApp); such a
+    /// question cannot be required, or the form could never be submitted.
+    pub show: bool,
+    /// The hint shown inside an empty input.
+    pub placeholder: Option<Texts>,
+}
+
+impl Default for QuestionWeb {
+    fn default() -> Self {
+        QuestionWeb {
+            show: true,
+            placeholder: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -110,6 +140,8 @@ pub struct Question {
     pub save_to: Target,
     pub max_attempts: u32,
     pub fallback: Fallback,
+    /// How the web pre-chat form shows the question.
+    pub web: QuestionWeb,
 }
 
 #[derive(Debug, Clone)]

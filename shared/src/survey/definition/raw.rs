@@ -20,6 +20,30 @@ pub(super) struct RawSurvey {
     #[serde(default)]
     pub(super) keywords: Keywords,
     pub(super) questions: Vec<RawQuestion>,
+    #[serde(default)]
+    pub(super) web: Option<RawWeb>,
+}
+
+/// The top-level `web:` section (the web pre-chat form's own texts).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWeb {
+    #[serde(default)]
+    pub(super) title: Option<Texts>,
+    #[serde(default)]
+    pub(super) description: Option<Texts>,
+    #[serde(default)]
+    pub(super) start_button: Option<Texts>,
+}
+
+/// A question's `web:` settings.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQuestionWeb {
+    #[serde(default = "yes")]
+    pub(super) show: bool,
+    #[serde(default)]
+    pub(super) placeholder: Option<Texts>,
 }
 
 fn default_reopen_window() -> u32 {
@@ -83,6 +107,8 @@ pub(super) struct RawQuestion {
     pub(super) policy_version: Option<String>,
     #[serde(default)]
     pub(super) pattern: Option<String>,
+    #[serde(default)]
+    pub(super) web: Option<RawQuestionWeb>,
 }
 
 fn yes() -> bool {

@@ -17,6 +17,14 @@ use crate::survey::text::char_len;
 const NUMBERED_OPTIONS: usize = 50;
 /// The longest question label, in characters (a column heading, not a sentence).
 pub const LABEL_MAX: usize = 40;
+/// The web form's title, in characters (a heading).
+pub const WEB_TITLE: usize = 80;
+/// The web form's description, in characters (a short paragraph above the fields).
+pub const WEB_DESCRIPTION: usize = 1000;
+/// The web form's start button and a field's placeholder, in characters.
+pub const WEB_BUTTON: usize = 40;
+pub const WEB_PLACEHOLDER: usize = 100;
+const WEB_ALLOWS: &str = "the web form allows";
 
 /// One problem in a definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +143,19 @@ impl<'s> Validator<'s> {
         langs: &[String],
         max: usize,
     ) {
+        self.texts_within(path, line, texts, langs, max, "WhatsApp allows");
+    }
+
+    /// [`Self::texts`] with the name of whose limit `max` is (`"the web form allows"`).
+    fn texts_within(
+        &mut self,
+        path: &str,
+        line: Option<usize>,
+        texts: &Texts,
+        langs: &[String],
+        max: usize,
+        whose: &str,
+    ) {
         for lang in langs {
             match texts.get(lang) {
                 None => self.err(path, line, format!("missing translation for {lang:?}")),
@@ -144,10 +165,7 @@ impl<'s> Validator<'s> {
                 Some(t) if char_len(t) > max => self.err(
                     path,
                     line,
-                    format!(
-                        "{lang:?} text is {} characters; WhatsApp allows {max}",
-                        char_len(t)
-                    ),
+                    format!("{lang:?} text is {} characters; {whose} {max}", char_len(t)),
                 ),
                 Some(_) => {}
             }
@@ -305,6 +323,8 @@ impl<'s> Validator<'s> {
             }
         }
 
+        let web = self.web(raw.web, &langs);
+
         if self.errors.is_empty() {
             Ok(Survey {
                 id: raw.id,
@@ -316,6 +336,7 @@ impl<'s> Validator<'s> {
                 texts: raw.texts,
                 keywords: raw.keywords,
                 questions,
+                web,
             })
         } else {
             Err(DefinitionErrors(self.errors))
@@ -355,6 +376,31 @@ impl<'s> Validator<'s> {
                 self.err(label_path, line, "must be one line");
             }
         }
+        let web = match q.web {
+            None => QuestionWeb::default(),
+            Some(w) => {
+                if let Some(p) = &w.placeholder {
+                    let ppath = format!("{path}.web.placeholder");
+                    self.texts_within(&ppath, line, p, langs, WEB_PLACEHOLDER, WEB_ALLOWS);
+                    if matches!(q.kind, RawType::YesNo | RawType::Consent) {
+                        let kind = format!("{:?}", q.kind).to_lowercase();
+                        self.err(ppath, line, format!("does not apply to a {kind} question"));
+                    }
+                }
+                if !w.show && q.required {
+                    self.err(
+                        format!("{path}.web.show"),
+                        line,
+                        "a required question cannot be hidden from the web form \
+                         (it could never be submitted); make it `required: false`",
+                    );
+                }
+                QuestionWeb {
+                    show: w.show,
+                    placeholder: w.placeholder,
+                }
+            }
+        };
         if !(1..=10).contains(&q.max_attempts) {
             self.err(
                 format!("{path}.max_attempts"),
@@ -650,7 +696,32 @@ impl<'s> Validator<'s> {
             save_to: target,
             max_attempts: q.max_attempts,
             fallback: q.fallback,
+            web,
         })
+    }
+
+    /// The top-level `web:` section: every text it gives in every language, like the others.
+    fn web(&mut self, raw: Option<RawWeb>, langs: &[String]) -> WebTexts {
+        let raw = raw.unwrap_or_default();
+        let start = self.line_of("web", "", 0);
+        for (name, texts, max) in [
+            ("title", &raw.title, WEB_TITLE),
+            ("description", &raw.description, WEB_DESCRIPTION),
+            ("start_button", &raw.start_button, WEB_BUTTON),
+        ] {
+            if let Some(t) = texts {
+                let l = start.and_then(|s| self.line_of(name, "", s)).or(start);
+                self.texts_within(&format!("web.{name}"), l, t, langs, max, WEB_ALLOWS);
+                if name != "description" && t.values().any(|v| v.contains(['\n', '\r'])) {
+                    self.err(format!("web.{name}"), l, "must be one line");
+                }
+            }
+        }
+        WebTexts {
+            title: raw.title,
+            description: raw.description,
+            start_button: raw.start_button,
+        }
     }
 
     fn options(
