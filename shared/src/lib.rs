@@ -26,4 +26,5 @@ pub mod store;
 pub mod survey;
 pub mod telemetry;
 pub mod transcript;
+pub mod webchat;
 pub mod whatsapp;

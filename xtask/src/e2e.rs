@@ -27,6 +27,10 @@ pub fn run_e2e(root: &Path, venv: &Venv, moto: &str) -> Result<(), String> {
         .args(["ci", "--no-audit", "--no-fund"])
         .current_dir(&e2e))?;
 
+    // The web form's JavaScript validators against the Rust validators' test vectors.
+    run(Command::new("node")
+        .arg("validators.test.mjs")
+        .current_dir(&e2e))?;
     let binary = build_stack(root)?;
     // Each test gets a stack of its own (its own prefix in moto): the inbox test counts on
     // agents with free slots and an empty line.

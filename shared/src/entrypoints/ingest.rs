@@ -314,6 +314,7 @@ fn event_kind(ev: &InboundEvent) -> &'static str {
         InboundEvent::Message(_) => "message",
         InboundEvent::Status(_) => "status",
         InboundEvent::UserIdUpdate(_) => "user_id_update",
+        InboundEvent::WebForm(_) => "web_form",
     }
 }
 

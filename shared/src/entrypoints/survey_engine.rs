@@ -292,6 +292,10 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             InboundEvent::Message(m) => self.on_message(m).await,
             InboundEvent::Status(s) => self.on_status(s).await,
             InboundEvent::UserIdUpdate(u) => self.on_user_id_update(u).await,
+            // Not applied yet (issue 13): nothing produces it before the engine does.
+            InboundEvent::WebForm(_) => Err(EngineError::Invalid(
+                "web form submissions are not applied by this version",
+            )),
         }
     }
 

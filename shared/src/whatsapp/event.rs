@@ -16,6 +16,8 @@ pub enum InboundEvent {
     Status(StatusUpdate),
     /// A user's BSUID changed (phone number change): re-key the contact.
     UserIdUpdate(UserIdUpdate),
+    /// A web chat visitor submitted the pre-chat form (`crate::webchat`).
+    WebForm(WebFormSubmission),
 }
 
 impl InboundEvent {
@@ -25,6 +27,7 @@ impl InboundEvent {
             InboundEvent::Message(m) => &m.phone_number_id,
             InboundEvent::Status(s) => &s.phone_number_id,
             InboundEvent::UserIdUpdate(u) => &u.phone_number_id,
+            InboundEvent::WebForm(w) => &w.phone_number_id,
         }
     }
 
@@ -34,6 +37,7 @@ impl InboundEvent {
             InboundEvent::Message(m) => m.contact.key(),
             InboundEvent::Status(s) => s.recipient.key(),
             InboundEvent::UserIdUpdate(u) => Some(ContactKey::from(u.new_user_id.as_str())),
+            InboundEvent::WebForm(w) => w.contact.key(),
         }
     }
 }
@@ -53,8 +57,43 @@ impl FifoContract for InboundEvent {
             InboundEvent::UserIdUpdate(u) => {
                 format!("uid:{}:{}:{}", u.old_user_id, u.new_user_id, u.timestamp)
             }
+            InboundEvent::WebForm(w) => w.submission_id.clone(),
         }
     }
+}
+
+/// A web chat visitor's pre-chat form, validated and normalised at the edge
+/// (`survey::web::submit`, the WhatsApp validators) and applied by the survey engine as the
+/// survey's completion: the contact and conversation with these answers and the consent
+/// record, then the same hand-off as on WhatsApp.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebFormSubmission {
+    /// Always `crate::webchat::WEB_PHONE_NUMBER_ID`.
+    pub phone_number_id: String,
+    /// `user_id` = the visitor's contact key (`V.{visitor id}`), `profile_name` = the name the
+    /// form gave (if any); never a `wa_id`.
+    pub contact: ContactRef,
+    /// The idempotency key (FIFO dedup id, the engine's applied record):
+    /// `webform:{visitor id}:{the browser's submission nonce}`.
+    pub submission_id: String,
+    /// When it was submitted, Unix seconds.
+    pub timestamp: i64,
+    pub survey_id: String,
+    pub survey_version: u32,
+    /// The conversation's language.
+    pub language: String,
+    /// Every answer by question key, normalised (as the conversation's `answers`).
+    #[serde(default)]
+    pub answers: std::collections::BTreeMap<String, String>,
+    /// Answers saved to contact fields.
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// Answers saved as conversation variables.
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
+    /// The consent as given on the form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<crate::survey::engine::ConsentRecord>,
 }
 
 /// A message a contact sent to the business.

@@ -884,6 +884,7 @@ mod tests {
                 InboundEvent::Message(m) => m.timestamp,
                 InboundEvent::Status(s) => s.timestamp,
                 InboundEvent::UserIdUpdate(u) => u.timestamp,
+                InboundEvent::WebForm(w) => w.timestamp,
             })
             .collect()
     }
