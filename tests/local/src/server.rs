@@ -4,6 +4,8 @@
 //!   API Gateway HTTP API event Lambda would get ([`super::apigw`]).
 //! - `GET /`: the chat simulator page (`tests/local/web/index.html`, embedded).
 //! - `GET /local/health`: 200 once everything is running.
+//! - `GET /local/host[?lang=]`: a host page embedding the web chat widget (open it on
+//!   `localhost` so the widget's origin, `127.0.0.1`, is another one).
 //! - `GET /local/outbox[?wa_id=|?user_id=]`: every request the local Graph API received.
 //! - `POST /local/send`: builds a Meta-shaped webhook for a simulated user, signs it with the
 //!   app secret and posts it to `/webhook` over HTTP, like Meta does.
@@ -49,6 +51,7 @@ use super::meta::{self, Business, SimContact, SimInput, StatusRecipient};
 use super::pipeline::HttpHandler;
 
 const PAGE: &str = include_str!("../web/index.html");
+const HOST_PAGE: &str = include_str!("../web/host.html");
 
 /// A message a simulated user sent.
 #[derive(Debug, Clone, Serialize)]
@@ -178,6 +181,7 @@ pub fn router(state: AppState) -> Router {
         .route("/local/agents", get(agents))
         .route("/local/agents/{id}", post(toggle_agent))
         .route("/local/token", post(token))
+        .route("/local/host", get(host_page))
         .route("/inbox", get(super::inbox::page))
         .route("/inbox/{*file}", get(super::inbox::page))
         .route(
@@ -303,6 +307,31 @@ async fn api(
         out.headers_mut().insert(k.clone(), v.clone());
     }
     out
+}
+
+#[derive(Debug, Deserialize)]
+struct HostQuery {
+    lang: Option<String>,
+}
+
+/// `GET /local/host[?lang=es]`: a business's page embedding the web chat widget. Open it as
+/// `http://localhost:PORT/local/host`: the widget then comes from another origin
+/// (`http://127.0.0.1:PORT/widget.js`), as from the stack's API on a real website.
+async fn host_page(State(state): State<AppState>, Query(q): Query<HostQuery>) -> Response {
+    let api = state
+        .0
+        .webhook_url
+        .trim_end_matches("/webhook")
+        .replace("localhost", "127.0.0.1");
+    let lang = q
+        .lang
+        .filter(|l| l.len() == 2 && l.bytes().all(|b| b.is_ascii_lowercase()))
+        .map(|l| format!(r#" data-lang="{l}""#))
+        .unwrap_or_default();
+    let tag = format!(
+        r##"<script src="{api}/widget.js" data-survey="default"{lang} data-accent="#7b2cbf" async></script>"##
+    );
+    Html(HOST_PAGE.replace("<!--WIDGET-->", &tag)).into_response()
 }
 
 #[derive(Debug, Deserialize)]
