@@ -14,6 +14,10 @@
 //! Order per contact comes from the FIFO group, identity from the message id: a message is
 //! never refused for being old.
 //!
+//! A web visitor's submitted form ([`InboundEvent::WebForm`]) takes the same path
+//! ([`engine::on_web_form`], the submission id in place of the message id): the survey's
+//! completion in one commit, nothing while the visitor has an open conversation.
+//!
 //! The transcript: the entries the engine decided (`Effects::transcript`) are written in the
 //! same commit transaction as the state (no extra request, and a message's lines exist exactly
 //! when it was applied), expiring after `PRECHAT_TRANSCRIPT_RETENTION_DAYS`; the statuses of
