@@ -15,7 +15,8 @@
 //! - **inbound events**: [`message`](TestApp::message) makes the contact's next message (the
 //!   clock moves 5 s, the message id is unique), [`say`](TestApp::say) delivers one,
 //!   [`deliver`](TestApp::deliver) / [`try_deliver`](TestApp::try_deliver) a batch to the
-//!   survey engine; [`consume`](TestApp::consume) hands any queue bodies to any consumer as one
+//!   survey engine; [`web_form`](TestApp::web_form) makes a visitor's form submission (deliver
+//!   it like a message); [`consume`](TestApp::consume) hands any queue bodies to any consumer as one
 //!   SQS batch (built by [`crate::sqs`], the one place SQS events are built).
 //! - **queues**: [`drain`](TestApp::drain) / [`poll`](TestApp::poll) run a queue into its
 //!   consumer as Lambda's event source mapping does (receive 10, handle, delete what did not
@@ -68,7 +69,7 @@ use prechat::store::delivery_log::DynamoDeliveryLog;
 use prechat::store::routing::RoutingStore;
 use prechat::store::survey_store::DynamoSurveyStore;
 use prechat::store::DynamoTable;
-use prechat::whatsapp::event::{InboundEvent, InboundMessage, MessageContent};
+use prechat::whatsapp::event::{InboundEvent, InboundMessage, MessageContent, WebFormSubmission};
 use prechat::whatsapp::graph_client::{GraphClient, SecretToken};
 use prechat::whatsapp::outbound::{OutboundBody, OutboundMessage};
 use prechat::whatsapp::ContactRef;
@@ -398,6 +399,47 @@ impl TestApp {
         self.deliver(&[e]).await;
     }
 
+    /// A web visitor's next form submission of `survey` in `lang` (`answers` by question key,
+    /// as the browser sends them), through the edge's own check ([`prechat::survey::web::submit`]):
+    /// the clock moves 5 s, the submission id is new. Panics when the form is refused.
+    pub fn web_form(
+        &self,
+        who: &ContactRef,
+        survey: &prechat::survey::definition::Survey,
+        lang: &str,
+        answers: &[(&str, &str)],
+    ) -> InboundEvent {
+        let n = self.seq.fetch_add(1, Ordering::SeqCst);
+        self.clock.advance(5);
+        let at = self.clock.unix();
+        let raw: BTreeMap<String, String> = answers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let today = chrono::DateTime::from_timestamp(at, 0)
+            .map(|d| d.date_naive())
+            .unwrap_or_default();
+        let sub = prechat::survey::web::submit(survey, lang, today, &raw)
+            .unwrap_or_else(|e| panic!("the form is refused: {e}"));
+        let key = who.key().unwrap_or_else(|| panic!("{who:?} has no key"));
+        let visitor = key
+            .as_str()
+            .trim_start_matches(prechat::webchat::VISITOR_PREFIX);
+        InboundEvent::WebForm(WebFormSubmission {
+            phone_number_id: prechat::webchat::WEB_PHONE_NUMBER_ID.into(),
+            contact: who.clone(),
+            submission_id: format!("webform:{visitor}:{}.{n}", self.env.prefix),
+            timestamp: at,
+            survey_id: sub.survey_id,
+            survey_version: sub.survey_version,
+            language: sub.language,
+            answers: sub.answers,
+            fields: sub.fields,
+            vars: sub.vars,
+            consent: sub.consent.map(|c| c.record(at)),
+        })
+    }
+
     /// Delivers events to the survey engine as one SQS batch; asserts none failed.
     pub async fn deliver(&self, events: &[InboundEvent]) {
         let failures = self.try_deliver(events).await;
@@ -641,6 +683,27 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no conversation item {id}"))
     }
 
+    /// A web visitor's contact item (`CONTACT#web#V.{id}`, `PROFILE`); fails the test when
+    /// there is none.
+    pub async fn web_contact(&self, who: &ContactRef) -> Item {
+        let key = who.key().unwrap_or_else(|| panic!("{who:?} has no key"));
+        self.item(
+            contact_pk(prechat::webchat::WEB_PHONE_NUMBER_ID, &key),
+            "PROFILE",
+        )
+        .await
+        .unwrap_or_else(|| panic!("no web contact item for {key}"))
+    }
+
+    /// A web visitor's current conversation item (`CONV`).
+    pub async fn web_conversation(&self, who: &ContactRef) -> Item {
+        let contact = self.web_contact(who).await;
+        let id = s(&contact, "conversation_id").to_owned();
+        self.item(conversation_pk(&id), "CONV")
+            .await
+            .unwrap_or_else(|| panic!("no conversation item {id}"))
+    }
+
     /// The contact item's JSON document (`doc`).
     pub async fn contact_doc(&self, who: &ContactRef) -> Json {
         let contact = self.contact(who).await;
@@ -762,6 +825,16 @@ pub fn ana() -> ContactRef {
         user_id: Some("US.13491208655302741918".into()),
         wa_id: Some("16505551234".into()),
         profile_name: Some("Ana López".into()),
+        username: None,
+    }
+}
+
+/// A web chat visitor (`V.{visitor_id}` as the user id, no WhatsApp number) named `name`.
+pub fn visitor(visitor_id: &str, name: &str) -> ContactRef {
+    ContactRef {
+        user_id: Some(prechat::webchat::visitor_key(visitor_id)),
+        wa_id: None,
+        profile_name: Some(name.into()),
         username: None,
     }
 }

@@ -14,6 +14,10 @@
 //! Order per contact comes from the FIFO group, identity from the message id: a message is
 //! never refused for being old.
 //!
+//! A web visitor's submitted form ([`InboundEvent::WebForm`]) takes the same path
+//! ([`engine::on_web_form`], the submission id in place of the message id): the survey's
+//! completion in one commit, nothing while the visitor has an open conversation.
+//!
 //! The transcript: the entries the engine decided (`Effects::transcript`) are written in the
 //! same commit transaction as the state (no extra request, and a message's lines exist exactly
 //! when it was applied), expiring after `PRECHAT_TRANSCRIPT_RETENTION_DAYS`; the statuses of
@@ -44,7 +48,7 @@ use crate::survey::catalog::{CatalogError, SurveyCatalog};
 use crate::survey::engine::{self, ContactState};
 use crate::telemetry::redact;
 use crate::whatsapp::event::{
-    DeliveryStatus, InboundEvent, InboundMessage, StatusUpdate, UserIdUpdate,
+    DeliveryStatus, InboundEvent, InboundMessage, StatusUpdate, UserIdUpdate, WebFormSubmission,
 };
 use crate::whatsapp::ContactKey;
 
@@ -162,6 +166,17 @@ impl From<CatalogError> for EngineError {
             },
         }
     }
+}
+
+/// How [`SurveyEngine::commit_and_send`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Committed {
+    /// Committed now; the effects were sent.
+    Now,
+    /// Applied before; its recorded effects were sent again.
+    Before,
+    /// The contact changed under us: nothing written.
+    Changed,
 }
 
 /// Due conversations looked at per index shard and sweep; the rest wait for the next minute.
@@ -292,10 +307,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             InboundEvent::Message(m) => self.on_message(m).await,
             InboundEvent::Status(s) => self.on_status(s).await,
             InboundEvent::UserIdUpdate(u) => self.on_user_id_update(u).await,
-            // Not applied yet (issue 13): nothing produces it before the engine does.
-            InboundEvent::WebForm(_) => Err(EngineError::Invalid(
-                "web form submissions are not applied by this version",
-            )),
+            InboundEvent::WebForm(w) => self.on_web_form(w).await,
         }
     }
 
@@ -351,8 +363,8 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
             });
             let effects = Applied::new(&m.message_id, outcome.effects)
                 .in_conversation(next.conversation.as_ref().map(|c| c.id.as_str()));
-            match self.store.commit(&prev, &next, &effects, now).await {
-                Ok(()) => {
+            let committed = self
+                .commit_and_send(&prev, &next, &effects, &m.phone_number_id, now, || {
                     let conv = next.conversation.as_ref();
                     tracing::info!(
                         contact = %who,
@@ -363,31 +375,139 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                         survey_version = survey.version,
                         "message applied"
                     );
-                    self.send(&effects).await?;
-                    return Ok(Handled::Done);
-                }
-                Err(StoreError::ConditionFailed(_)) => {
-                    if let Some(done) = self
-                        .store
-                        .applied(&m.phone_number_id, &m.message_id, now)
-                        .await?
-                    {
-                        // Applied before: its effects may not have gone out (a send failed
-                        // after the commit, and the message may have been redriven from the
-                        // DLQ since). Send exactly those again; dedup ids drop what went out.
-                        tracing::info!(contact = %who, "message already applied; its effects are sent again");
-                        self.send(&done).await?;
-                        return Ok(Handled::Done);
-                    }
+                })
+                .await?;
+            match committed {
+                Committed::Now | Committed::Before => return Ok(Handled::Done),
+                Committed::Changed => {
                     // Another invocation moved first, or an agent closed the conversation:
                     // read again (including the conversation item) and decide again.
                     tracing::info!(contact = %who, attempt, "contact changed concurrently; reloading");
                     continue;
                 }
-                Err(e) => return Err(e.into()),
             }
         }
         Err(EngineError::Contended(ATTEMPTS))
+    }
+
+    /// Applies a web visitor's submitted form ([`engine::on_web_form`]) with the commit path of
+    /// a message: its `APPLIED#` record under the submission id, the effects sent after the
+    /// commit, and sent again (same dedup ids) when the submission is delivered again. The
+    /// survey is the version the form was built from.
+    pub async fn on_web_form(&self, w: &WebFormSubmission) -> Result<Handled, EngineError> {
+        if !crate::webchat::is_web(&w.phone_number_id) {
+            return Err(EngineError::Invalid(
+                "web form submission for a WhatsApp number",
+            ));
+        }
+        let Some(key) = w.contact.key() else {
+            return Err(EngineError::Invalid(
+                "web form submission without a visitor id",
+            ));
+        };
+        if w.submission_id.is_empty() {
+            return Err(EngineError::Invalid("web form submission without an id"));
+        }
+        let who = redact(key.as_str());
+        let survey = self.surveys.version(&w.survey_id, w.survey_version).await?;
+        const ATTEMPTS: u32 = 4;
+        for attempt in 0..ATTEMPTS {
+            let loaded = self
+                .store
+                .load(&w.phone_number_id, &key, attempt > 0)
+                .await?;
+            let prev = loaded.unwrap_or_else(|| ContactRecord {
+                contact: ContactState {
+                    phone_number_id: w.phone_number_id.clone(),
+                    key: key.clone(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+            let now = self.clock.unix();
+            let Some(outcome) = engine::on_web_form(
+                prev.contact.clone(),
+                prev.conversation.clone(),
+                w,
+                &survey,
+                now,
+            ) else {
+                // The open conversation may be this very submission's (a redelivery): then its
+                // effects go out again, as for a message applied before.
+                if let Some(done) = self
+                    .store
+                    .applied(&w.phone_number_id, &w.submission_id, now)
+                    .await?
+                {
+                    tracing::info!(contact = %who, "web form already applied; its effects are sent again");
+                    self.send(&done).await?;
+                    return Ok(Handled::Done);
+                }
+                tracing::info!(contact = %who, "web form while a conversation is open; ignored");
+                return Ok(Handled::Skipped(
+                    "the visitor already has an open conversation",
+                ));
+            };
+            let next = prev.advanced(outcome.contact, outcome.conversation, |c| {
+                engine::reminder_due(c, &survey)
+            });
+            let effects = Applied::new(&w.submission_id, outcome.effects)
+                .in_conversation(next.conversation.as_ref().map(|c| c.id.as_str()));
+            let committed = self
+                .commit_and_send(&prev, &next, &effects, &w.phone_number_id, now, || {
+                    tracing::info!(
+                        contact = %who,
+                        conversation = next.conversation.as_ref().map(|c| c.id.as_str()).unwrap_or(""),
+                        survey_version = survey.version,
+                        "web form applied"
+                    );
+                })
+                .await?;
+            match committed {
+                Committed::Now | Committed::Before => return Ok(Handled::Done),
+                Committed::Changed => {
+                    tracing::info!(contact = %who, attempt, "contact changed concurrently; reloading");
+                    continue;
+                }
+            }
+        }
+        Err(EngineError::Contended(ATTEMPTS))
+    }
+
+    /// Commits one applied event (`effects.message_id`) and sends its effects: `applied` runs
+    /// once the commit went through, before the send. When the event was applied before (a
+    /// redelivery, a Meta retry, a DLQ redrive), exactly its recorded effects are sent again:
+    /// they may not have gone out (a send failed after the commit), and dedup ids drop what
+    /// did. [`Committed::Changed`]: the contact changed under us; load again and decide again.
+    async fn commit_and_send(
+        &self,
+        prev: &ContactRecord,
+        next: &ContactRecord,
+        effects: &Applied,
+        phone_number_id: &str,
+        now: i64,
+        applied: impl FnOnce(),
+    ) -> Result<Committed, EngineError> {
+        match self.store.commit(prev, next, effects, now).await {
+            Ok(()) => {
+                applied();
+                self.send(effects).await?;
+                Ok(Committed::Now)
+            }
+            Err(StoreError::ConditionFailed(_)) => {
+                let Some(done) = self
+                    .store
+                    .applied(phone_number_id, &effects.message_id, now)
+                    .await?
+                else {
+                    return Ok(Committed::Changed);
+                };
+                tracing::info!(contact = %redact(prev.contact.key.as_str()), "already applied; its effects are sent again");
+                self.send(&done).await?;
+                Ok(Committed::Before)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Sends the mark-as-read and the replies (one batch) and then the job: replies first, so

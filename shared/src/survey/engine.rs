@@ -36,7 +36,7 @@ use crate::routing::job::{
     AssignRequest, AssignmentJob, CancelReason, CancelRequest, HandoffReason, RelayRequest,
 };
 use crate::transcript::{self, Author, Body, Entry, TranscriptRef};
-use crate::whatsapp::event::{InboundMessage, MessageContent};
+use crate::whatsapp::event::{InboundMessage, MessageContent, WebFormSubmission};
 use crate::whatsapp::outbound::{OutboundBody, OutboundMessage, Recipient};
 use crate::whatsapp::{ContactKey, ContactRef};
 
@@ -146,6 +146,12 @@ impl Conversation {
             Status::Closed => self.within(reopen_window_minutes, now),
             Status::OptedOut => false,
         }
+    }
+
+    /// Whether the conversation is still running: surveying or handed off, and closed by no
+    /// one. A new web form submission is ignored while it is.
+    pub fn is_open(&self) -> bool {
+        matches!(self.status, Status::Surveying | Status::HandedOff) && self.closed_at.is_none()
     }
 
     fn within(&self, window_minutes: u32, now: i64) -> bool {
@@ -378,6 +384,97 @@ pub fn on_message(
             run.finish(Some(conv), action)
         }
     }
+}
+
+/// Applies a web visitor's submitted pre-chat form (validated and normalised at the edge by
+/// [`super::web::submit`]) as the survey's completion: the state and effects the engine would
+/// hold after the same answers on WhatsApp. `conversation` is the contact's current one as
+/// stored (not filtered by [`Conversation::continues`]: a form reopens nothing), `survey` the
+/// version the form was built from.
+///
+/// `None` while the visitor has an open conversation ([`Conversation::is_open`]): a second
+/// submission (another tab, a double click) starts nothing. Otherwise (no conversation, or a
+/// closed or opted-out one) a new conversation, handed off as completed, with:
+/// - the contact: the form's profile name, its `fields` merged over the known ones, its consent
+///   record, one conversation more; the form is the visitor asking for a chat, so it ends an
+///   opt-out as the restart keyword does on WhatsApp;
+/// - the conversation: the form's `answers` and `vars`, its language (the survey's default when
+///   the survey does not have it), `last_inbound_at` the submission time (never past `now`);
+/// - the effects: one `Answer` transcript entry per answer in survey order (then any answer
+///   naming no question of this version, by key), the completion text and its entry, and the
+///   [`AssignmentJob::Assign`] of a completed survey. No mark-as-read: there is no message.
+pub fn on_web_form(
+    mut contact: ContactState,
+    conversation: Option<Conversation>,
+    form: &WebFormSubmission,
+    survey: &Survey,
+    now: i64,
+) -> Option<Outcome> {
+    if conversation.as_ref().is_some_and(Conversation::is_open) {
+        return None;
+    }
+    update_profile(&mut contact, &form.contact);
+    contact.opted_out = false;
+    contact
+        .fields
+        .extend(form.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+    if let Some(consent) = &form.consent {
+        contact.consent = Some(consent.clone());
+    }
+    contact.conversations = contact.conversations.saturating_add(1);
+    let language = if survey.languages.contains(&form.language) {
+        form.language.clone()
+    } else {
+        survey.default_language.clone()
+    };
+    let mut conv = Conversation {
+        id: conversation_id(&form.phone_number_id, &contact.key, &form.submission_id),
+        survey_id: survey.id.clone(),
+        survey_version: survey.version,
+        status: Status::Surveying,
+        question: None,
+        attempts: 0,
+        step: 0,
+        answers: form.answers.clone(),
+        vars: form.vars.clone(),
+        language,
+        started_at: now,
+        updated_at: now,
+        last_inbound_at: form.timestamp.min(now),
+        closed_at: None,
+        handoff: None,
+        reminded_step: None,
+        invalid_answers: 0,
+        transcript_seq: 0,
+    };
+    let mut run = Run {
+        survey,
+        contact,
+        msg: None,
+        now,
+        effects: Effects::default(),
+        lines: Vec::new(),
+    };
+    let in_survey = survey
+        .questions
+        .iter()
+        .filter_map(|q| form.answers.get_key_value(&q.key));
+    let others = form
+        .answers
+        .iter()
+        .filter(|(k, _)| survey.question(k).is_none());
+    for (question, value) in in_survey.chain(others) {
+        run.line(
+            Author::System,
+            Body::Answer {
+                question: question.clone(),
+                value: value.clone(),
+            },
+            None,
+        );
+    }
+    run.handoff(&mut conv, HandoffReason::Completed, true);
+    Some(run.finish(Some(conv), Action::Completed))
 }
 
 /// When the contact wrote, as far as the 24-hour window is concerned: the message's timestamp,

@@ -1386,3 +1386,442 @@ fn a_returning_contact_goes_from_the_inquiry_to_the_description() {
     assert_eq!(job.fields["customer_id"], "C123456");
     assert_eq!(job.answers["description"], "Need a quote");
 }
+
+// ------------------------------------------------------------------ web form submissions
+
+/// A web visitor: contact key `V.{id}` as the user id, no WhatsApp number.
+fn visitor() -> ContactRef {
+    ContactRef {
+        user_id: Some("V.visitor0123456789ab".into()),
+        wa_id: None,
+        profile_name: Some("Ana López".into()),
+        username: None,
+    }
+}
+
+fn visitor_state() -> ContactState {
+    ContactState {
+        phone_number_id: "web".into(),
+        key: visitor().key().unwrap(),
+        ..Default::default()
+    }
+}
+
+/// The default survey's form answered in `lang`, through the edge's own check, submitted at
+/// `at` with nonce `n`.
+fn web_form(lang: &str, pairs: &[(&str, &str)], n: u32, at: i64) -> WebFormSubmission {
+    let s = survey();
+    let answers: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 9, 21).unwrap();
+    let sub = crate::survey::web::submit(&s, lang, today, &answers).unwrap();
+    WebFormSubmission {
+        phone_number_id: "web".into(),
+        contact: visitor(),
+        submission_id: format!("webform:visitor0123456789ab:{n}"),
+        timestamp: at,
+        survey_id: sub.survey_id,
+        survey_version: sub.survey_version,
+        language: sub.language,
+        answers: sub.answers,
+        fields: sub.fields,
+        vars: sub.vars,
+        consent: sub.consent.map(|c| c.record(at)),
+    }
+}
+
+const FORM: &[(&str, &str)] = &[
+    ("language", "en"),
+    ("consent", "yes"),
+    ("name", "Ana López"),
+    ("email", "Ana@Example.COM"),
+    ("inquiry", "after_sales"),
+    ("order_id", "1234567"),
+    ("country", "ES"),
+    ("description", "Where is my order?"),
+];
+
+fn apply_form(
+    contact: ContactState,
+    conv: Option<Conversation>,
+    form: &WebFormSubmission,
+    now: i64,
+) -> Option<Outcome> {
+    on_web_form(contact, conv, form, &survey(), now)
+}
+
+#[test]
+fn a_web_form_completes_the_survey_in_one_step() {
+    let s = survey();
+    let form = web_form("en", FORM, 1, T0);
+    let out = apply_form(visitor_state(), None, &form, T0).unwrap();
+    assert_eq!(out.action, Action::Completed);
+
+    // The contact: identity from the form, fields, consent, one conversation.
+    let c = &out.contact;
+    assert_eq!(c.identity.profile_name.as_deref(), Some("Ana López"));
+    assert_eq!(c.identity.user_id.as_deref(), Some("V.visitor0123456789ab"));
+    assert_eq!(c.identity.wa_id, None);
+    assert_eq!(c.fields, form.fields);
+    assert_eq!(c.fields["email"], "Ana@example.com");
+    assert_eq!(c.consent, form.consent);
+    assert!(c.consent.as_ref().is_some_and(|r| r.accepted && r.at == T0));
+    assert_eq!((c.conversations, c.opted_out), (1, false));
+
+    // The conversation: handed off as a completed survey, with the form's answers.
+    let conv = out.conversation.as_ref().unwrap();
+    assert_eq!(
+        conv.id,
+        conversation_id("web", &visitor().key().unwrap(), &form.submission_id)
+    );
+    assert_eq!(conv.status, Status::HandedOff);
+    assert_eq!(conv.handoff, Some(HandoffReason::Completed));
+    assert_eq!(conv.question, None);
+    assert_eq!(conv.answers, form.answers);
+    assert_eq!(conv.vars, form.vars);
+    assert_eq!(conv.vars["order_id"], "1234567");
+    assert_eq!(
+        (conv.survey_id.as_str(), conv.survey_version),
+        (s.id.as_str(), s.version)
+    );
+    assert_eq!(conv.language, "en");
+    assert_eq!(
+        (conv.started_at, conv.updated_at, conv.last_inbound_at),
+        (T0, T0, T0)
+    );
+    assert_eq!(
+        (conv.closed_at, conv.attempts, conv.invalid_answers),
+        (None, 0, 0)
+    );
+    assert_eq!(conv.step, 1);
+    assert_eq!(reminder_due(conv, &s), None, "nothing to remind of");
+
+    // The transcript: each answer in survey order, then the completion text.
+    let t = &out.effects.transcript;
+    let answered: Vec<(&str, &str)> = t
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Answer { question, value } => Some((question.as_str(), value.as_str())),
+            _ => None,
+        })
+        .collect();
+    let in_order: Vec<(&str, &str)> = s
+        .questions
+        .iter()
+        .filter_map(|q| {
+            form.answers
+                .get(&q.key)
+                .map(|v| (q.key.as_str(), v.as_str()))
+        })
+        .collect();
+    assert_eq!(answered, in_order);
+    assert_eq!(answered.len(), FORM.len());
+    assert!(t[..answered.len()]
+        .iter()
+        .all(|e| e.author == Author::System && e.status.is_none() && e.at == T0 * 1000));
+    let ids: Vec<&str> = t.iter().map(|e| e.id.as_str()).collect();
+    let expected: Vec<String> = (0..t.len() as u32)
+        .map(|n| transcript::engine_entry_id(T0 * 1000, n))
+        .collect();
+    assert_eq!(ids, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(conv.transcript_seq, t.len() as u32);
+    let last = t.last().unwrap();
+    assert_eq!(last.author, Author::Bot);
+    let completion = "Thank you, Ana! An agent will be with you shortly.";
+    assert_eq!(
+        last.body,
+        Body::Text {
+            text: completion.into()
+        }
+    );
+    assert_eq!(last.status, Some(transcript::DeliveryStatus::Pending));
+
+    // The completion text to the visitor (the sender delivers web ones over the WebSocket).
+    let e = &out.effects;
+    assert_eq!(e.read, None, "no message to mark read");
+    assert_eq!(e.messages.len(), 1);
+    let m = &e.messages[0];
+    assert_eq!(m.phone_number_id, "web");
+    assert_eq!(m.recipient, Recipient::from(&visitor()));
+    assert_eq!(m.dedup_id, format!("{}:1:0", conv.id));
+    assert_eq!(m.conversation_id.as_deref(), Some(conv.id.as_str()));
+    assert_eq!(m.last_inbound_at, Some(T0));
+    assert_eq!(
+        m.body,
+        OutboundBody::Text {
+            body: completion.into(),
+            preview_url: false
+        }
+    );
+    assert_eq!(
+        m.transcript.as_ref().map(|r| r.entry_id.as_str()),
+        Some(last.id.as_str())
+    );
+
+    // The hand-off, exactly as on completion.
+    let Some(AssignmentJob::Assign(job)) = &e.job else {
+        panic!("no assign job: {:?}", e.job);
+    };
+    assert_eq!(job.job_id, format!("{}:assign:1", conv.id));
+    assert_eq!(job.phone_number_id, "web");
+    assert_eq!(job.contact, out.contact.identity);
+    assert_eq!(job.conversation_id, conv.id);
+    assert_eq!(job.reason, HandoffReason::Completed);
+    assert_eq!(job.answers, form.answers);
+    assert_eq!(job.fields, out.contact.fields);
+    assert_eq!(job.vars, form.vars);
+    assert_eq!(job.language, "en");
+    assert_eq!((job.last_inbound_at, job.requested_at), (T0, T0));
+    assert!(!job.supersedes);
+}
+
+#[test]
+fn a_web_form_is_applied_as_the_same_replies_on_whatsapp_would_be() {
+    // The WhatsApp engine through the same answers, by a contact without a phone number.
+    let who = ContactRef {
+        user_id: Some("ES.8812345".into()),
+        wa_id: None,
+        profile_name: Some("Ana López".into()),
+        username: None,
+    };
+    let mut sim = Sim::new(who);
+    let mut job = None;
+    let replies: BTreeMap<&str, &str> = FORM.iter().copied().collect();
+    let mut out = sim.text("hi");
+    for _ in 0..20 {
+        let Some(key) = sim.conv.as_ref().and_then(|c| c.question.clone()) else {
+            break;
+        };
+        let q = sim.survey.question(&key).unwrap().clone();
+        let content = match (&q.kind, replies.get(key.as_str())) {
+            (_, None) => MessageContent::Text {
+                body: "skip".into(),
+            },
+            (
+                QuestionKind::Choice { .. } | QuestionKind::YesNo | QuestionKind::Consent { .. },
+                Some(v),
+            ) => MessageContent::ButtonReply {
+                id: (*v).into(),
+                title: (*v).into(),
+            },
+            (_, Some(v)) => MessageContent::Text { body: (*v).into() },
+        };
+        out = sim.send(content);
+        job = out.effects.job.clone().or(job);
+    }
+    let Some(AssignmentJob::Assign(wa)) = job else {
+        panic!("the engine did not complete: {:?}", sim.conv);
+    };
+    let wa_conv = sim.conv.clone().unwrap();
+
+    let form = web_form("en", FORM, 1, sim.now);
+    let web = apply_form(visitor_state(), None, &form, sim.now).unwrap();
+    let Some(AssignmentJob::Assign(w)) = &web.effects.job else {
+        panic!("no job");
+    };
+    let conv = web.conversation.as_ref().unwrap();
+    assert_eq!(
+        (&w.answers, &w.fields, &w.vars, &w.language, w.reason),
+        (&wa.answers, &wa.fields, &wa.vars, &wa.language, wa.reason)
+    );
+    assert_eq!(
+        (conv.status, conv.handoff, &conv.answers, &conv.vars),
+        (
+            wa_conv.status,
+            wa_conv.handoff,
+            &wa_conv.answers,
+            &wa_conv.vars
+        )
+    );
+    let mut wa_consent = sim.contact.consent.clone().unwrap();
+    wa_consent.at = sim.now;
+    assert_eq!(web.contact.consent, Some(wa_consent));
+    // The same completion text as the WhatsApp contact's last message.
+    assert_eq!(
+        web.effects.messages.last().map(|m| &m.body),
+        out.effects.messages.last().map(|m| &m.body)
+    );
+}
+
+#[test]
+fn a_second_web_form_while_a_conversation_is_open_changes_nothing() {
+    let form = web_form("en", FORM, 1, T0);
+    let first = apply_form(visitor_state(), None, &form, T0).unwrap();
+    let again = web_form("en", FORM, 2, T0 + 60);
+    // Handed off (waiting for or with an agent), the same submission or another one.
+    for f in [&form, &again] {
+        let out = apply_form(
+            first.contact.clone(),
+            first.conversation.clone(),
+            f,
+            T0 + 60,
+        );
+        assert_eq!(out, None);
+    }
+    // Still surveying (the visitor wrote before submitting): also open.
+    let mut surveying = first.conversation.clone().unwrap();
+    surveying.status = Status::Surveying;
+    surveying.handoff = None;
+    assert_eq!(
+        apply_form(first.contact.clone(), Some(surveying), &again, T0 + 60),
+        None
+    );
+}
+
+#[test]
+fn a_web_form_after_a_close_starts_a_new_conversation() {
+    let form = web_form("en", FORM, 1, T0);
+    let first = apply_form(visitor_state(), None, &form, T0).unwrap();
+    let old = first.conversation.clone().unwrap();
+    // Closed by an agent (as loaded: status closed), by the engine, or handed off with a
+    // `closed_at` the store read; and an opted-out one.
+    let mut closed = old.clone();
+    closed.status = Status::Closed;
+    closed.closed_at = Some(T0 + 30);
+    let mut closed_at_only = old.clone();
+    closed_at_only.closed_at = Some(T0 + 30);
+    let mut opted_out = old.clone();
+    opted_out.status = Status::OptedOut;
+    opted_out.closed_at = Some(T0 + 30);
+    let next = web_form(
+        "es",
+        &[
+            ("language", "es"),
+            ("consent", "yes"),
+            ("name", "Ana"),
+            ("inquiry", "sales"),
+            ("country", "ES"),
+            ("description", "Una pregunta"),
+        ],
+        2,
+        T0 + 60,
+    );
+    for prev in [closed, closed_at_only, opted_out] {
+        let mut contact = first.contact.clone();
+        contact.opted_out = prev.status == Status::OptedOut;
+        let out = apply_form(contact, Some(prev.clone()), &next, T0 + 60).unwrap();
+        let conv = out.conversation.as_ref().unwrap();
+        assert_ne!(conv.id, old.id, "{:?}", prev.status);
+        assert_eq!(conv.status, Status::HandedOff);
+        assert_eq!(conv.answers, next.answers, "only the new answers");
+        assert_eq!(conv.language, "es");
+        assert_eq!(
+            (conv.started_at, conv.step, conv.transcript_seq),
+            (T0 + 60, 1, 7)
+        );
+        assert_eq!(out.contact.conversations, 2);
+        assert!(
+            !out.contact.opted_out,
+            "the form is the visitor asking for a chat"
+        );
+        // Fields merge: the email of the first form stays, the name is the new one.
+        assert_eq!(out.contact.fields["email"], "Ana@example.com");
+        assert_eq!(out.contact.fields["name"], "Ana");
+        assert_eq!(
+            out.effects.messages[0].body,
+            OutboundBody::Text {
+                body: "¡Gracias, Ana! Un agente te atenderá en breve.".into(),
+                preview_url: false
+            }
+        );
+        let Some(AssignmentJob::Assign(job)) = &out.effects.job else {
+            panic!("no job");
+        };
+        assert_eq!(
+            (job.reason, job.language.as_str()),
+            (HandoffReason::Completed, "es")
+        );
+        assert_eq!(job.conversation_id, conv.id);
+    }
+}
+
+#[test]
+fn a_web_form_is_deterministic_per_submission() {
+    let form = web_form("en", FORM, 1, T0);
+    let a = apply_form(visitor_state(), None, &form, T0);
+    assert_eq!(a, apply_form(visitor_state(), None, &form, T0));
+    let other = apply_form(visitor_state(), None, &web_form("en", FORM, 2, T0), T0).unwrap();
+    assert_ne!(
+        a.unwrap().conversation.unwrap().id,
+        other.conversation.unwrap().id
+    );
+}
+
+#[test]
+fn a_web_form_keeps_what_it_does_not_say_and_clamps_its_time() {
+    // A known contact: their consent and profile name stay when the form has none.
+    let mut known = visitor_state();
+    let earlier = ConsentRecord {
+        accepted: true,
+        text: "ok".into(),
+        policy_url: "https://example.com/p".into(),
+        policy_version: "2024-01".into(),
+        language: "en".into(),
+        at: T0 - 100,
+    };
+    known.consent = Some(earlier.clone());
+    known.identity.profile_name = Some("Ana".into());
+    known.fields.insert("customer_id".into(), "c1".into());
+    let mut form = web_form("en", FORM, 1, T0 + 3600);
+    form.consent = None;
+    form.contact.profile_name = Some("  ".into());
+    let out = apply_form(known, None, &form, T0).unwrap();
+    assert_eq!(out.contact.consent, Some(earlier));
+    assert_eq!(out.contact.identity.profile_name.as_deref(), Some("Ana"));
+    assert_eq!(out.contact.fields["customer_id"], "c1");
+    // Submitted "in the future" by a clock ahead of ours: the window opens at `now`.
+    let conv = out.conversation.unwrap();
+    assert_eq!(conv.last_inbound_at, T0);
+    let Some(AssignmentJob::Assign(job)) = out.effects.job else {
+        panic!("no job");
+    };
+    assert_eq!(job.last_inbound_at, T0);
+}
+
+#[test]
+fn a_web_form_in_a_language_the_survey_lacks_runs_in_its_default() {
+    let mut form = web_form("en", FORM, 1, T0);
+    form.language = "xx".into();
+    let out = apply_form(visitor_state(), None, &form, T0).unwrap();
+    assert_eq!(
+        out.conversation.unwrap().language,
+        survey().default_language
+    );
+}
+
+#[test]
+fn answers_naming_no_question_are_kept_and_written_last() {
+    let mut form = web_form("en", FORM, 1, T0);
+    form.answers.insert("zz_extra".into(), "z".into());
+    form.answers.insert("aa_extra".into(), "a".into());
+    let out = apply_form(visitor_state(), None, &form, T0).unwrap();
+    let keys: Vec<&str> = out
+        .effects
+        .transcript
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Answer { question, .. } => Some(question.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(keys[keys.len() - 2..], ["aa_extra", "zz_extra"]);
+    assert_eq!(keys.len(), FORM.len() + 2);
+    assert_eq!(out.conversation.unwrap().answers, form.answers);
+}
+
+#[test]
+fn a_web_form_from_an_empty_submission_still_hands_off() {
+    // Nothing answered (a survey whose questions are all optional or hidden): the hand-off
+    // alone, with no answer lines.
+    let mut form = web_form("en", FORM, 1, T0);
+    form.answers.clear();
+    form.fields.clear();
+    form.vars.clear();
+    form.consent = None;
+    let out = apply_form(visitor_state(), None, &form, T0).unwrap();
+    assert_eq!(out.effects.transcript.len(), 1);
+    assert!(matches!(out.effects.job, Some(AssignmentJob::Assign(_))));
+    assert_eq!(out.effects.messages.len(), 1);
+}
