@@ -13,6 +13,7 @@
 //!   inbound queue (the contact's FIFO group, like a message); the visitor's messages are
 //!   `InboundMessage`s with the channel's business number.
 
+pub mod outbound;
 pub mod token;
 
 /// The business number of every web chat contact.
