@@ -199,6 +199,10 @@ const USES: &[(&str, &[&str])] = &[
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            // Pushes to web visitors: their connections (gsi1), a gone one removed.
+            "dynamodb:Query",
+            "dynamodb:DeleteItem",
+            "execute-api:ManageConnections",
             "sqs:ChangeMessageVisibility",
             // Parking in its own DLQ.
             "sqs:SendMessage",
