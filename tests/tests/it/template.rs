@@ -209,7 +209,7 @@ const USES: &[(&str, &[&str])] = &[
             "ssm:GetParameters",
         ],
     ),
-    // The pool's JWKS is public: no AWS call but the optional log key.
+    // The pool's JWKS is public: no AWS call but the web chat secret and the optional log key.
     ("WsAuthorizerFunction", &["ssm:GetParameters"]),
     (
         "WsConnectionsFunction",
@@ -247,7 +247,11 @@ const SECRETS: &[(&str, &[&str], &[&str])] = &[
         &["AccessTokenParameter"],
         &["LogKeyParameter"],
     ),
-    ("WsAuthorizerFunction", &[], &["LogKeyParameter"]),
+    (
+        "WsAuthorizerFunction",
+        &["WebChatTokenSecretParameter"],
+        &["LogKeyParameter"],
+    ),
     ("WsConnectionsFunction", &[], &["LogKeyParameter"]),
 ];
 
