@@ -30,6 +30,16 @@ pub fn is_web(phone_number_id: &str) -> bool {
     phone_number_id == WEB_PHONE_NUMBER_ID
 }
 
+/// The channel of a conversation of this business number, as the agent API names it: `web`
+/// or `whatsapp`.
+pub fn channel(phone_number_id: &str) -> &'static str {
+    if is_web(phone_number_id) {
+        "web"
+    } else {
+        "whatsapp"
+    }
+}
+
 /// Whether `id` is a well-formed visitor id: 16 to 64 characters of `A-Z a-z 0-9 - _`.
 pub fn is_visitor_id(id: &str) -> bool {
     (16..=64).contains(&id.len())
@@ -56,6 +66,10 @@ mod tests {
     #[test]
     fn the_channel_and_the_keys() {
         assert!(is_web("web") && !is_web("106540352242922"));
+        assert_eq!(
+            (channel("web"), channel("106540352242922")),
+            ("web", "whatsapp")
+        );
         assert_eq!(visitor_key("abcdefghijklmnop"), "V.abcdefghijklmnop");
         assert_eq!(
             visitor_principal("V.abcdefghijklmnop"),
