@@ -7,7 +7,6 @@ use prechat::realtime::authorizer::WsAuthorizer;
 #[tokio::main]
 async fn main() -> Result<(), init::Error> {
     let sdk = init::start().await;
-    init::load_log_key(&sdk).await?;
-    let authorizer = &WsAuthorizer::from_env()?;
+    let authorizer = &WsAuthorizer::from_env(&sdk).await?;
     init::serve_event(move |event| authorizer.handle(event)).await
 }

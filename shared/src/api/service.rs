@@ -500,8 +500,7 @@ where
         }
         self.actionable(p, me, id).await?;
         let record = self.record(id).await?;
-        let window_open = now < record.last_inbound_at.saturating_add(WINDOW_SECONDS);
-        if !window_open && matches!(reply, Reply::Text(_)) {
+        if !window_open(&record, now) && matches!(reply, Reply::Text(_)) {
             return Err(ApiError::Conflict {
                 code: "outside_window",
                 message: "the contact last wrote more than 24 hours ago: only an approved \
@@ -718,7 +717,7 @@ where
             return Ok(());
         }
         let record = self.record(&ticket.conversation_id).await?;
-        if now >= record.last_inbound_at.saturating_add(WINDOW_SECONDS) {
+        if !window_open(&record, now) {
             return Ok(());
         }
         let vars = BTreeMap::from([
@@ -818,6 +817,13 @@ fn activity_key(t: &Ticket) -> String {
     keys::activity_sort(at, &t.conversation_id)
 }
 
+/// Whether a text may be sent now: always in a web conversation (the widget has no 24-hour
+/// window), else while the contact wrote within the last 24 hours.
+pub fn window_open(r: &ConversationRecord, now: i64) -> bool {
+    crate::webchat::is_web(&r.phone_number_id)
+        || now < r.last_inbound_at.saturating_add(WINDOW_SECONDS)
+}
+
 /// One conversation of `GET /api/conversations`: the contact's name (for display only: the
 /// detail view has the phone), the hand-off, the place in line while waiting, and how long
 /// ago the contact last wrote (`last_message_at`, from the conversation, else the hand-off).
@@ -833,6 +839,7 @@ pub fn list_item_view(
     json!({
         "id": t.conversation_id,
         "state": state_name(t),
+        "channel": crate::webchat::channel(&t.request.phone_number_id),
         "team": t.team,
         "agent": t.agent,
         "vip": t.vip,
@@ -872,6 +879,7 @@ pub fn summary_view(t: &Ticket) -> Value {
     json!({
         "id": t.conversation_id,
         "state": state_name(t),
+        "channel": crate::webchat::channel(&t.request.phone_number_id),
         "team": t.team,
         "agent": t.agent,
         "vip": t.vip,
@@ -885,17 +893,20 @@ pub fn summary_view(t: &Ticket) -> Value {
 
 /// `GET /api/conversations/{id}` without the transcript: the contact, the answers with their
 /// question labels (contact fields and `var.*` variables alike), consent, the hand-off and
-/// when the 24-hour window closes.
+/// when the 24-hour window closes (a web conversation has none: `window_open` is always true
+/// there, `window_closes_at` null).
 pub fn conversation_view(
     t: &Ticket,
     r: &ConversationRecord,
     survey: Option<&crate::survey::Survey>,
     now: i64,
 ) -> Value {
-    let window_closes_at = r.last_inbound_at.saturating_add(WINDOW_SECONDS);
+    let web = crate::webchat::is_web(&r.phone_number_id);
+    let window_closes_at = (!web).then(|| r.last_inbound_at.saturating_add(WINDOW_SECONDS));
     json!({
         "id": r.id,
         "state": state_name(t),
+        "channel": crate::webchat::channel(&r.phone_number_id),
         "team": t.team,
         "agent": t.agent,
         "language": r.language,
@@ -911,7 +922,7 @@ pub fn conversation_view(
         "closed_at": t.closed_at,
         "last_inbound_at": r.last_inbound_at,
         "window_closes_at": window_closes_at,
-        "window_open": now < window_closes_at,
+        "window_open": window_open(r, now),
     })
 }
 

@@ -543,3 +543,51 @@ async fn a_peek_reads_an_assigned_conversation_without_marking_it_read() {
         .await;
     assert_eq!(api.outbound.0.lock().unwrap().len(), 1, "a read receipt");
 }
+
+/// Turns `id` into a web chat conversation whose visitor last wrote two days ago.
+fn make_web(api: &Api, id: &str) {
+    let visitor = "V.abcdefghijklmnop";
+    let mut tickets = api.store.tickets.lock().unwrap();
+    let t = tickets.get_mut(id).unwrap();
+    t.request.phone_number_id = "web".into();
+    t.request.contact.user_id = Some(visitor.into());
+    let mut records = api.store.records.lock().unwrap();
+    let r = records.get_mut(id).unwrap();
+    r.phone_number_id = "web".into();
+    r.contact.phone_number_id = "web".into();
+    r.contact.key = visitor.into();
+    r.contact.identity.user_id = Some(visitor.into());
+    r.last_inbound_at = NOW - 2 * 24 * 3600;
+}
+
+#[tokio::test]
+async fn a_web_conversation_has_no_window_and_says_its_channel() {
+    let api = api(false);
+    make_web(&api, "c-a");
+    let alice = Some(("alice", "[agents]"));
+    let view = api
+        .handle(&req(alice, "GET", "/api/conversations/c-a", ""))
+        .await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    assert_eq!(
+        (
+            &view.body["channel"],
+            &view.body["window_open"],
+            &view.body["window_closes_at"]
+        ),
+        (&json!("web"), &json!(true), &Value::Null)
+    );
+    let r = api
+        .handle(&req(alice, "POST", "/api/conversations/c-a/messages", TEXT))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let queued = api.outbound.0.lock().unwrap().clone();
+    let msg: OutboundMessage = serde_json::from_str(&queued[0].body).unwrap();
+    assert_eq!(msg.phone_number_id, "web");
+    assert_eq!(msg.recipient.user_id.as_deref(), Some("V.abcdefghijklmnop"));
+    // The WhatsApp conversation says so too, and its window still applies.
+    let other = list_item_view(&api.store.tickets.lock().unwrap()["c-w"], None, None, NOW);
+    assert_eq!(other["channel"], "whatsapp");
+    let web = summary_view(&api.store.tickets.lock().unwrap()["c-a"]);
+    assert_eq!(web["channel"], "web");
+}

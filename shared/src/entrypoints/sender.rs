@@ -27,6 +27,17 @@
 //! If only DynamoDB fails after the send (three attempts), the message is reported done, not
 //! resent: its records are missing, which is logged as an error.
 //!
+//! Web chat ([`crate::webchat`], business number `web`): a message to a visitor never goes to
+//! the Graph API. Its text is pushed as `message.created` with its entry
+//! ([`crate::webchat::outbound::visitor_entry`]) to the visitor's connections
+//! (`visitor:V.{id}`), then recorded like a sent message with the synthetic id `web.{dedup_id}`
+//! where the wamid would be (so a redelivery finds the send record and never pushes twice), and
+//! its transcript entry is marked `delivered` when a connection took the frame (it stays
+//! `sent` when none is open: the visitor reads it from `GET /webchat/conversation` on
+//! reconnect). No 24-hour window and no re-engagement template apply; a mark-as-read costs no
+//! request at all. Pushes are off while `PRECHAT_WS_MANAGEMENT_URL` is unset (messages are
+//! still recorded).
+//!
 //! Requests per reply (happy path): 1 DynamoDB GetItem (consistent), 1 Graph API POST, 1
 //! DynamoDB TransactWriteItems; the message is deleted by the Lambda service, not by us. A closed
 //! window with a template costs one more POST; a retry costs one SQS ChangeMessageVisibilityBatch
@@ -46,11 +57,14 @@ use crate::entrypoints::sqs::{
     process_fifo_batch, Consumer, Disposition, Handled, Outcome, Processed,
 };
 use crate::queue::dlq::{DeadLetters, SqsDeadLetters};
+use crate::realtime::push::{PushReport, SharedPush};
+use crate::realtime::{PushEvent, PushType};
 use crate::store::delivery_log::{
     DeliveryFailure, DeliveryLog, DynamoDeliveryLog, SentRecord, SentVia,
 };
 use crate::store::{DynamoTable, StoreError};
 use crate::telemetry::redact;
+use crate::webchat;
 use crate::whatsapp::graph::{render, render_body};
 use crate::whatsapp::graph_client::{GraphApi, GraphClient, GraphSettings, SecretToken};
 use crate::whatsapp::graph_error::{ErrorClass, GraphError};
@@ -320,6 +334,8 @@ pub struct ReplySender<
     visibility: V,
     dead_letters: D,
     clock: Clock,
+    /// Pushes to web visitors (`None`: pushes off).
+    pusher: Option<SharedPush>,
 }
 
 impl ReplySender {
@@ -330,20 +346,16 @@ impl ReplySender {
         super::init::load_log_key(sdk).await?;
         let token = SecretToken::from_env(aws_sdk_ssm::Client::new(sdk), ACCESS_TOKEN);
         let graph = GraphClient::new(config.graph.clone(), token).await?;
-        let delivery_log = DynamoDeliveryLog::new(DynamoTable::new(
-            aws_sdk_dynamodb::Client::new(sdk),
-            config.table.clone(),
-        ));
+        let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), config.table.clone());
+        let pusher = crate::realtime::push::shared_from_env(sdk, table.clone());
+        let delivery_log = DynamoDeliveryLog::new(table);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let visibility = SqsVisibility::new(sqs.clone(), config.outbound_queue_url.clone());
         let dead_letters = SqsDeadLetters::new(sqs, Some(config.dead_letter_queue_url.clone()));
-        Ok(ReplySender::new(
-            config,
-            graph,
-            delivery_log,
-            visibility,
-            dead_letters,
-        ))
+        Ok(
+            ReplySender::new(config, graph, delivery_log, visibility, dead_letters)
+                .with_pusher(pusher),
+        )
     }
 }
 
@@ -363,7 +375,14 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
             visibility,
             dead_letters,
             clock: Clock::system(),
+            pusher: None,
         }
+    }
+
+    /// Turns pushes to web visitors on (`Some`) or off.
+    pub fn with_pusher(mut self, pusher: Option<SharedPush>) -> Self {
+        self.pusher = pusher;
+        self
     }
 
     /// Replaces the clock, for tests of the 24-hour window.
@@ -475,6 +494,9 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
     }
 
     async fn deliver_in_span(&self, msg: &OutboundMessage) -> Result<Delivery, SendError> {
+        if webchat::is_web(&msg.phone_number_id) {
+            return self.deliver_web(msg).await;
+        }
         if self
             .delivery_log
             .is_sent(&msg.dedup_id, self.clock.unix())
@@ -514,6 +536,73 @@ impl<G: GraphApi, L: DeliveryLog, V: Visibility, D: DeadLetters> ReplySender<G, 
             }
             Err(e) => self.on_error(msg, e).await,
         }
+    }
+
+    /// A message to a web visitor (see the module doc): pushed, recorded, marked delivered.
+    async fn deliver_web(&self, msg: &OutboundMessage) -> Result<Delivery, SendError> {
+        if matches!(msg.body, OutboundBody::MarkRead { .. }) {
+            // The widget has no read receipts to show: nothing to do, nothing to record.
+            tracing::info!("mark-as-read for a web visitor: nothing to send");
+            return Ok(Delivery::Sent {
+                wamid: None,
+                via: SentVia::Message,
+            });
+        }
+        if self
+            .delivery_log
+            .is_sent(&msg.dedup_id, self.clock.unix())
+            .await?
+        {
+            tracing::info!("already sent; redelivery skipped");
+            return Ok(Delivery::AlreadySent);
+        }
+        let visitor = msg
+            .recipient
+            .key()
+            .filter(|k| k.as_str().starts_with(webchat::VISITOR_PREFIX));
+        let Some(visitor) = visitor else {
+            return self
+                .fail(msg, "render", "invalid", "a web message names no visitor")
+                .await;
+        };
+        let message_id = webchat::outbound::web_message_id(&msg.dedup_id);
+        let now = self.clock.unix();
+        let at_ms = now.saturating_mul(1000);
+        let conversation = msg
+            .transcript
+            .as_ref()
+            .map(|r| r.conversation_id.clone())
+            .or_else(|| msg.conversation_id.clone())
+            .unwrap_or_default();
+        let report = match (
+            &self.pusher,
+            webchat::outbound::visitor_entry(msg, &message_id, at_ms),
+        ) {
+            (Some(p), Some(entry)) => {
+                let event = PushEvent::entry(PushType::MessageCreated, conversation, entry, at_ms);
+                p.push_to(&webchat::visitor_principal(visitor.as_str()), &event)
+                    .await
+            }
+            _ => PushReport::default(),
+        };
+        let delivery = self
+            .record(msg, Some(message_id.clone()), SentVia::Message)
+            .await?;
+        if report.delivered > 0 {
+            // The visitor's browser has it: the entry moves on to `delivered` (as a status
+            // webhook would move it). The message is out, so a failure here is only logged.
+            let delivered = crate::whatsapp::event::DeliveryStatus::Delivered;
+            if let Err(e) = self
+                .delivery_log
+                .record_status(&message_id, delivered, now)
+                .await
+            {
+                tracing::warn!(error = %e, "web message pushed, but not marked delivered");
+            }
+        } else {
+            tracing::info!("no visitor connection took the message; it waits in the transcript");
+        }
+        Ok(delivery)
     }
 
     async fn on_error(&self, msg: &OutboundMessage, e: GraphError) -> Result<Delivery, SendError> {
@@ -888,6 +977,106 @@ mod tests {
         // Redelivery: nothing posted again.
         assert_eq!(s.deliver(&text("d1")).await.unwrap(), Delivery::AlreadySent);
         assert_eq!(s.graph.posted().len(), 1);
+    }
+
+    fn web(dedup: &str) -> OutboundMessage {
+        let mut m = text(dedup);
+        m.phone_number_id = "web".into();
+        m.recipient.user_id = Some("V.abcdefghijklmnop".into());
+        // Two days since the visitor wrote: no window applies to web.
+        m.last_inbound_at = Some(NOW - 2 * WINDOW_SECONDS);
+        m.transcript = Some(crate::transcript::TranscriptRef {
+            conversation_id: "conv1".into(),
+            entry_id: "T#0000000000001#a1".into(),
+            agent_id: Some("alice".into()),
+        });
+        m
+    }
+
+    #[tokio::test]
+    async fn a_web_message_is_pushed_to_the_visitor_recorded_and_delivered_once() {
+        let pushes = std::sync::Arc::new(crate::realtime::push::RecordedPushes::default());
+        let s = sender(true, vec![]).with_pusher(Some(pushes.clone()));
+        let r = s.deliver(&web("d1")).await.unwrap();
+        assert_eq!(
+            r,
+            Delivery::Sent {
+                wamid: Some("web.d1".into()),
+                via: SentVia::Message
+            }
+        );
+        assert!(s.graph.posted().is_empty(), "never the Graph API");
+        let pushed = pushes.0.lock().unwrap().clone();
+        assert_eq!(pushed.len(), 1);
+        let (to, event) = &pushed[0];
+        assert_eq!(to, "visitor:V.abcdefghijklmnop");
+        assert_eq!(
+            (event.kind, event.conversation_id.as_str(), event.at),
+            (PushType::MessageCreated, "conv1", NOW * 1000)
+        );
+        let entry = event.entry.clone().unwrap();
+        assert_eq!(
+            (&entry["id"], &entry["text"], &entry["status"]),
+            (
+                &Value::from("T#0000000000001#a1"),
+                &Value::from("hello d1"),
+                &Value::from("delivered")
+            )
+        );
+        let rec = &s.delivery_log.sent()[0];
+        assert_eq!(
+            (rec.wamid.as_deref(), rec.phone_number_id.as_str()),
+            (Some("web.d1"), "web")
+        );
+        assert_eq!(
+            s.delivery_log.statuses.lock().unwrap().get("web.d1"),
+            Some(&crate::whatsapp::event::DeliveryStatus::Delivered)
+        );
+        // A redelivery pushes nothing.
+        assert_eq!(s.deliver(&web("d1")).await.unwrap(), Delivery::AlreadySent);
+        assert_eq!(pushes.0.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_web_message_without_a_connection_is_recorded_but_not_delivered() {
+        let s = sender(false, vec![]);
+        let r = s.deliver(&web("d1")).await.unwrap();
+        assert!(matches!(r, Delivery::Sent { .. }), "{r:?}");
+        assert_eq!(s.delivery_log.sent().len(), 1);
+        assert!(s.delivery_log.statuses.lock().unwrap().is_empty());
+        assert!(s.delivery_log.failures().is_empty(), "no window closed");
+    }
+
+    #[tokio::test]
+    async fn a_web_mark_as_read_costs_nothing_and_a_web_message_needs_a_visitor() {
+        let pushes = std::sync::Arc::new(crate::realtime::push::RecordedPushes::default());
+        let s = sender(false, vec![]).with_pusher(Some(pushes.clone()));
+        let mut read = web("r1");
+        read.body = OutboundBody::MarkRead {
+            message_id: "web.x.1".into(),
+            typing_indicator: true,
+        };
+        assert!(matches!(
+            s.deliver(&read).await.unwrap(),
+            Delivery::Sent { wamid: None, .. }
+        ));
+        s.delivery_log
+            .unavailable
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(s.deliver(&read).await.is_ok(), "no store call either");
+        s.delivery_log
+            .unavailable
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let mut whatsapp_contact = web("d2");
+        whatsapp_contact.recipient.user_id = Some("US.1".into());
+        assert_eq!(
+            s.deliver(&whatsapp_contact).await.unwrap(),
+            Delivery::Failed {
+                code: "render".into()
+            }
+        );
+        assert!(pushes.0.lock().unwrap().is_empty() && s.graph.posted().is_empty());
+        assert!(s.delivery_log.sent().is_empty());
     }
 
     #[tokio::test]

@@ -16,6 +16,16 @@
 //! The context carries the claims in the string shape `api::auth::principal` parses (API
 //! Gateway hands it to every route of the connection as `requestContext.authorizer`), only
 //! the claims `principal` reads: no email, phone or name rides along.
+//!
+//! Web chat visitors ([`crate::webchat`]) connect with their visitor token instead, when the
+//! web chat secret (`PRECHAT_WEBCHAT_TOKEN_SECRET`) is configured: a token that is no JWT but
+//! a valid visitor token is allowed as `visitor:V.{id}` ([`visitor_decision`]), its context
+//! `{"sub": "V.{id}", "username": "visitor:V.{id}"}`, which `principal` reads as a user of
+//! that name and no group, so `ws-connections` stores the connection under the visitor's push
+//! principal. It gives no agent rights anywhere: the agent API sits behind the HTTP API's JWT
+//! authorizer, which never accepts a visitor token, and a socket only receives pushes. A
+//! forged or expired visitor token is 401; a Cognito user whose name would collide with a
+//! visitor principal (`visitor:...`) is denied (403), so nobody else gets a visitor's pushes.
 
 use std::collections::HashMap;
 
@@ -26,6 +36,8 @@ use super::jwt::{jwks_url_of, JwtVerifier, Unauthorized};
 use crate::api::auth::{principal, AuthConfig};
 use crate::clock::Clock;
 use crate::config::{ConfigError, EnvReader};
+use crate::webchat::token::{TokenError, VisitorClaims, VisitorTokens};
+use crate::webchat::{visitor_principal, VISITOR_PRINCIPAL_PREFIX};
 
 /// The claims passed on in the context: what `api::auth::principal` reads, nothing more.
 pub const CONTEXT_CLAIMS: &[&str] = &[
@@ -80,6 +92,10 @@ pub fn decide(
         .filter(|(k, _)| CONTEXT_CLAIMS.contains(&k.as_str()))
         .collect();
     match principal(&context, config) {
+        // Only a visitor token may connect as a visitor's push principal.
+        Ok(p) if p.id.starts_with(VISITOR_PRINCIPAL_PREFIX) => Decision::Deny {
+            principal_id: "unknown".to_owned(),
+        },
         Ok(p) if !p.machine => Decision::Allow {
             principal_id: p.id,
             context,
@@ -88,6 +104,23 @@ pub fn decide(
         Err(_) => Decision::Deny {
             principal_id: "unknown".to_owned(),
         },
+    }
+}
+
+/// The decision for a visitor token (`verified`: its claims, or why not): allowed as the
+/// visitor's push principal, with the context `principal` reads as that name; else 401.
+pub fn visitor_decision(verified: Result<VisitorClaims, TokenError>) -> Decision {
+    let Ok(claims) = verified else {
+        return Decision::Unauthorized;
+    };
+    let principal_id = visitor_principal(&claims.sub);
+    let context = HashMap::from([
+        ("sub".to_owned(), claims.sub),
+        ("username".to_owned(), principal_id.clone()),
+    ]);
+    Decision::Allow {
+        principal_id,
+        context,
     }
 }
 
@@ -198,6 +231,9 @@ impl AuthorizerConfig {
 pub struct WsAuthorizer {
     verifier: JwtVerifier,
     config: AuthConfig,
+    /// Web chat visitors' tokens (`None`: only agents connect).
+    visitors: Option<VisitorTokens>,
+    clock: Clock,
 }
 
 impl WsAuthorizer {
@@ -206,7 +242,17 @@ impl WsAuthorizer {
             verifier,
             // No machine client may open a socket: a push goes to an agent.
             config: AuthConfig::default(),
+            visitors: None,
+            clock: Clock::system(),
         }
+    }
+
+    /// Lets web chat visitors connect with tokens of these (`None`: agents only); `clock`
+    /// tells their expiry.
+    pub fn with_visitor_tokens(mut self, visitors: Option<VisitorTokens>, clock: Clock) -> Self {
+        self.visitors = visitors;
+        self.clock = clock;
+        self
     }
 
     pub fn from_config(config: &AuthorizerConfig, clock: Clock) -> Self {
@@ -218,14 +264,48 @@ impl WsAuthorizer {
         ))
     }
 
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// From the environment, with the optional web chat secret and log key (one SSM request).
+    pub async fn from_env(
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<Self, crate::entrypoints::InitError> {
         let config = AuthorizerConfig::from_lookup(crate::config::process_env)?;
-        Ok(WsAuthorizer::from_config(&config, Clock::system()))
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        let (_, optional) = crate::entrypoints::init::load_secrets(
+            &ssm,
+            &[],
+            &[crate::webchat::token::SECRET],
+            crate::config::process_env,
+        )
+        .await?;
+        let visitors = optional
+            .into_iter()
+            .flatten()
+            .next()
+            .map(|s| VisitorTokens::new(&s));
+        Ok(WsAuthorizer::from_config(&config, Clock::system())
+            .with_visitor_tokens(visitors, Clock::system()))
     }
 
     /// The decision for one token (absent: 401).
     pub async fn decide_token(&self, token: Option<&str>) -> Decision {
-        let verified = match token.filter(|t| !t.is_empty()) {
+        let token = token.filter(|t| !t.is_empty());
+        if let (Some(t), Some(visitors)) = (token, &self.visitors) {
+            // A JWT is no visitor token (`Malformed`) and goes on to the JWT checks; a visitor
+            // token with a bad signature or past its expiry is refused here.
+            match visitors.verify(t, self.clock.unix()) {
+                Err(TokenError::Malformed) => {}
+                verified => {
+                    let decision = visitor_decision(verified);
+                    let outcome = match &decision {
+                        Decision::Allow { .. } => "visitor_allowed",
+                        _ => "visitor_unauthorized",
+                    };
+                    tracing::info!(outcome, "ws connect authorization");
+                    return decision;
+                }
+            }
+        }
+        let verified = match token {
             Some(t) => self.verifier.check(t).await,
             None => Err(Unauthorized {
                 reason: "missing token",
@@ -393,6 +473,81 @@ mod tests {
         without.query_string_parameters = Default::default();
         assert_eq!(auth.decide_token(None).await, Decision::Unauthorized);
         assert_eq!(auth.handle(without).await, Err(Refused));
+    }
+
+    const NOW: i64 = 1_796_173_200;
+    const VISITOR: &str = "V.abcdefghijklmnop";
+
+    fn visitor_authorizer(secret: Option<&str>) -> WsAuthorizer {
+        let jwks = jsonwebtoken::jwk::JwkSet { keys: vec![] };
+        let verifier = JwtVerifier::with_keys("iss", vec!["c".into()], &jwks, Clock::at_unix(NOW));
+        let tokens = secret.map(|s| VisitorTokens::new(&crate::secrets::Secret::new(s)));
+        WsAuthorizer::new(verifier).with_visitor_tokens(tokens, Clock::at_unix(NOW))
+    }
+
+    fn visitor_token(secret: &str, issued_at: i64) -> String {
+        VisitorTokens::new(&crate::secrets::Secret::new(secret)).issue(VISITOR, issued_at)
+    }
+
+    #[tokio::test]
+    async fn a_visitor_token_connects_as_the_visitor_s_push_principal() {
+        let auth = visitor_authorizer(Some("web-secret"));
+        let d = auth
+            .decide_token(Some(&visitor_token("web-secret", NOW - 60)))
+            .await;
+        let Decision::Allow {
+            principal_id,
+            context,
+        } = d.clone()
+        else {
+            panic!("not allowed: {d:?}");
+        };
+        assert_eq!(principal_id, "visitor:V.abcdefghijklmnop");
+        // ws-connections reads the context with `principal`: the visitor's principal, no group.
+        let p = principal(&context, &AuthConfig::default()).unwrap();
+        assert_eq!(p.id, crate::webchat::visitor_principal(VISITOR));
+        assert!(p.groups.is_empty() && !p.machine && !p.is_lead() && !p.is_admin());
+        let r = respond(d, ARN).unwrap();
+        assert!(r.allows());
+        assert_eq!(r.context["username"], "visitor:V.abcdefghijklmnop");
+    }
+
+    #[tokio::test]
+    async fn a_forged_or_expired_visitor_token_is_a_401() {
+        let auth = visitor_authorizer(Some("web-secret"));
+        let forged = visitor_token("another-secret", NOW - 60);
+        let expired = visitor_token(
+            "web-secret",
+            NOW - crate::webchat::token::TOKEN_TTL_SECS - 1,
+        );
+        for t in [forged, expired, "v1.e30.AAAA".into(), "garbage".into()] {
+            assert_eq!(
+                auth.decide_token(Some(&t)).await,
+                Decision::Unauthorized,
+                "{t}"
+            );
+        }
+        // Without the web chat secret no visitor token is accepted.
+        let agents_only = visitor_authorizer(None);
+        let token = visitor_token("web-secret", NOW - 60);
+        assert_eq!(
+            agents_only.decide_token(Some(&token)).await,
+            Decision::Unauthorized
+        );
+    }
+
+    #[test]
+    fn an_agent_named_like_a_visitor_principal_is_denied() {
+        let mut c = alice();
+        c.insert("username".into(), "visitor:V.abcdefghijklmnop".into());
+        assert!(matches!(
+            decide(Ok(c), &AuthConfig::default()),
+            Decision::Deny { .. }
+        ));
+        assert_eq!(
+            visitor_decision(Err(TokenError::Expired)),
+            Decision::Unauthorized
+        );
     }
 
     #[test]

@@ -153,6 +153,7 @@ fn response(status: i64, body: Option<&str>) -> ApiGatewayProxyResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::realtime::authorizer::Decision;
     use crate::store::connections::MemoryConnections;
     use serde_json::json;
 
@@ -184,6 +185,29 @@ mod tests {
             stored,
             [Connection::new("Xx1yZcZNIAMCJhQ=", "alice", NOW * 1000)]
         );
+    }
+
+    #[tokio::test]
+    async fn connect_stores_a_visitor_s_connection_under_the_visitor_principal() {
+        // The context ws-authorizer gives a valid visitor token.
+        let Decision::Allow { context, .. } = crate::realtime::authorizer::visitor_decision(Ok(
+            crate::webchat::token::VisitorClaims {
+                sub: "V.abcdefghijklmnop".into(),
+                iat: NOW,
+                exp: NOW + 60,
+            },
+        )) else {
+            panic!("a valid visitor token is allowed");
+        };
+        let routes = routes();
+        let mut event = sample("ws-connections-connect.json");
+        event.request_context.authorizer.fields = context
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        assert_eq!(routes.handle(event).await.status_code, 200);
+        let stored = routes.store.0.lock().unwrap().clone();
+        assert_eq!(stored[0].agent_id, "visitor:V.abcdefghijklmnop");
     }
 
     #[tokio::test]

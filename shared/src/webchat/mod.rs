@@ -13,6 +13,7 @@
 //!   inbound queue (the contact's FIFO group, like a message); the visitor's messages are
 //!   `InboundMessage`s with the channel's business number.
 
+pub mod outbound;
 pub mod token;
 
 /// The business number of every web chat contact.
@@ -27,6 +28,16 @@ pub const VISITOR_PRINCIPAL_PREFIX: &str = "visitor:";
 /// Whether a conversation of this business number is a web chat one.
 pub fn is_web(phone_number_id: &str) -> bool {
     phone_number_id == WEB_PHONE_NUMBER_ID
+}
+
+/// The channel of a conversation of this business number, as the agent API names it: `web`
+/// or `whatsapp`.
+pub fn channel(phone_number_id: &str) -> &'static str {
+    if is_web(phone_number_id) {
+        "web"
+    } else {
+        "whatsapp"
+    }
 }
 
 /// Whether `id` is a well-formed visitor id: 16 to 64 characters of `A-Z a-z 0-9 - _`.
@@ -55,6 +66,10 @@ mod tests {
     #[test]
     fn the_channel_and_the_keys() {
         assert!(is_web("web") && !is_web("106540352242922"));
+        assert_eq!(
+            (channel("web"), channel("106540352242922")),
+            ("web", "whatsapp")
+        );
         assert_eq!(visitor_key("abcdefghijklmnop"), "V.abcdefghijklmnop");
         assert_eq!(
             visitor_principal("V.abcdefghijklmnop"),

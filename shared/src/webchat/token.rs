@@ -13,6 +13,9 @@ use sha2::Sha256;
 
 use crate::secrets::Secret;
 
+/// The secret the tokens are signed with (`..._PARAM` names its SSM parameter in AWS; the
+/// local stack sets `local-webchat-secret`).
+pub const SECRET: &str = "PRECHAT_WEBCHAT_TOKEN_SECRET";
 /// How long a token is good for: a visitor coming back within it continues their conversation.
 pub const TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
 /// Longer input is refused before any decoding.

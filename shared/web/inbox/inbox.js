@@ -236,7 +236,10 @@
       const li = el("li", { "data-testid": "conv-item", "data-id": c.id, "data-state": c.state });
       if (c.id === current) li.classList.add("selected");
       const contact = c.contact || {};
-      li.append(el("span", { class: "name", "data-testid": "conv-item-name" }, contact.name || contact.phone || contact.username || "(no name)"));
+      const who = el("span", { class: "who" });
+      who.append(el("span", { class: "name", "data-testid": "conv-item-name" }, contact.name || contact.phone || contact.username || "(no name)"));
+      who.append(channelBadge(c.channel, "conv-item-channel"));
+      li.append(who);
       if (c.id !== current && i.unread > 0) li.append(el("span", { class: "unread", "data-testid": "unread" }, i.unread));
       else li.append(el("span"));
       const where = c.state === "waiting" ? `#${place[c.id] || "?"} in line` : c.agent ? `agent ${c.agent}` : c.state;
@@ -252,6 +255,12 @@
     }
     const total = unreadTotal();
     document.title = total ? `(${total}) prechat inbox` : "prechat inbox";
+  }
+
+  /** The conversation's channel, shown next to the contact: "Web" or "WhatsApp". */
+  function channelBadge(channel, testid) {
+    const web = channel === "web";
+    return el("span", { class: web ? "channel web" : "channel", "data-testid": testid, "data-channel": web ? "web" : "whatsapp" }, web ? "Web" : "WhatsApp");
   }
 
   function unreadTotal() {
@@ -317,6 +326,10 @@
     const c = view.contact || {};
     $("c-name").textContent = c.name || c.phone || c.username || "(no name)";
     $("c-vip").hidden = !(lists.assigned.concat(lists.waiting, lists.closed).find((x) => x.id === view.id) || {}).vip;
+    const badge = channelBadge(view.channel, "conv-channel");
+    $("c-channel").className = badge.className;
+    $("c-channel").dataset.channel = badge.dataset.channel;
+    $("c-channel").textContent = badge.textContent;
     $("c-who").textContent = c.phone ? `+${c.phone}` : c.username ? `@${c.username}` : "";
     $("c-meta").textContent = `${view.team} · ${view.state}${view.agent ? " · " + view.agent : ""}`;
     const open = view.state !== "closed";

@@ -183,7 +183,8 @@ pub async fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
     }));
     // The WebSocket API: its authorizer (`PRECHAT_JWT_*`) and its routes (`PRECHAT_TABLE`).
     pipeline.ws_authorizer = Some(Arc::new(
-        prechat::realtime::authorizer::WsAuthorizer::from_env()
+        prechat::realtime::authorizer::WsAuthorizer::from_env(sdk)
+            .await
             .map_err(|e| init("ws-authorizer", e))?,
     ));
     pipeline.ws_routes = Some(Arc::new(

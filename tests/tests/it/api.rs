@@ -95,7 +95,23 @@ pub(crate) async fn conversation_in(
     last_inbound_at: i64,
     agent: Option<&str>,
 ) -> Ticket {
-    let key = format!("US.{id}");
+    contact_conversation(s, id, team, last_inbound_at, agent, None).await
+}
+
+/// As [`conversation_in`]; with `visitor`, a web chat conversation of that visitor id (business
+/// number `web`, contact key `V.{visitor}`, no phone).
+pub(crate) async fn contact_conversation(
+    s: &Setup,
+    id: &str,
+    team: &str,
+    last_inbound_at: i64,
+    agent: Option<&str>,
+    visitor: Option<&str>,
+) -> Ticket {
+    let (pnid, key, wa_id) = match visitor {
+        Some(v) => ("web", prechat::webchat::visitor_key(v), None),
+        None => (PNID, format!("US.{id}"), Some("491512345678")),
+    };
     let answers = BTreeMap::from([
         ("name".to_owned(), "Ana".to_owned()),
         ("inquiry".to_owned(), "after_sales".to_owned()),
@@ -103,7 +119,7 @@ pub(crate) async fn conversation_in(
     ]);
     let doc = json!({
         "contact": {
-            "phone_number_id": PNID, "key": key, "user_id": key, "wa_id": "491512345678",
+            "phone_number_id": pnid, "key": key, "user_id": key, "wa_id": wa_id,
             "profile_name": "Ana", "fields": {"name": "Ana"},
             "consent": {"accepted": true, "text": "OK?", "policy_url": "https://x.example/p",
                         "policy_version": "1", "language": "en", "at": last_inbound_at}
@@ -128,7 +144,7 @@ pub(crate) async fn conversation_in(
     };
     let st = |v: &str| AttributeValue::S(v.to_owned());
     put(vec![
-        ("pk", st(&format!("CONTACT#{PNID}#{key}"))),
+        ("pk", st(&format!("CONTACT#{pnid}#{key}"))),
         ("sk", st("PROFILE")),
         ("doc", st(&doc.to_string())),
         ("rev", AttributeValue::N("1".into())),
@@ -139,7 +155,7 @@ pub(crate) async fn conversation_in(
     put(vec![
         ("pk", st(&format!("CONV#{id}"))),
         ("sk", st("CONV")),
-        ("phone_number_id", st(PNID)),
+        ("phone_number_id", st(pnid)),
         ("contact_key", st(&key)),
         ("survey_id", st("default")),
         ("survey_version", AttributeValue::N("0".into())),
@@ -154,10 +170,10 @@ pub(crate) async fn conversation_in(
     .unwrap();
     let request = AssignRequest {
         job_id: format!("handoff:{id}"),
-        phone_number_id: PNID.into(),
+        phone_number_id: pnid.into(),
         contact: ContactRef {
             user_id: Some(key.clone()),
-            wa_id: Some("491512345678".into()),
+            wa_id: wa_id.map(str::to_owned),
             profile_name: Some("Ana".into()),
             username: None,
         },
@@ -463,6 +479,52 @@ async fn a_text_reply_after_the_24_hour_window_is_409_but_a_template_goes_out() 
     assert!(
         matches!(&sent[..], [m] if matches!(&m.body, OutboundBody::Template { name, .. } if name == "follow_up"))
     );
+}
+
+#[tokio::test]
+async fn a_reply_in_a_web_conversation_a_day_after_the_visitor_wrote_is_queued_for_the_widget() {
+    let s = setup().await;
+    let visitor = "abcdefghijklmnop";
+    contact_conversation(
+        &s,
+        "c-web",
+        "sales",
+        s.now - 25 * 3600,
+        Some("alice"),
+        Some(visitor),
+    )
+    .await;
+    let (status, view) = get(&s, "/api/conversations/c-web", user("alice", "[agents]")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        (&view["channel"], &view["window_open"]),
+        (&json!("web"), &json!(true))
+    );
+    let (status, body) = post(
+        &s,
+        "/api/conversations/c-web/messages",
+        user("alice", "[agents]"),
+        None,
+        r#"{"text":"Still there?"}"#,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let sent = outbound(&s.env.receive_all("OutboundQueue").await);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].phone_number_id, "web");
+    assert_eq!(
+        sent[0].recipient.user_id.as_deref(),
+        Some("V.abcdefghijklmnop")
+    );
+    assert!(matches!(&sent[0].body, OutboundBody::Text { body, .. } if body == "Still there?"));
+    assert!(
+        sent[0].transcript.is_some(),
+        "the widget push names the entry"
+    );
+    // A WhatsApp conversation says its channel too.
+    conversation(&s, "c-wa", s.now, Some("alice")).await;
+    let (_, view) = get(&s, "/api/conversations/c-wa", user("alice", "[agents]")).await;
+    assert_eq!(view["channel"], "whatsapp");
 }
 
 #[tokio::test]

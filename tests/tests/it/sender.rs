@@ -844,3 +844,103 @@ async fn sender_marks_the_transcript_entry_of_a_refused_message_failed() {
     app.poll("OutboundQueue", &sender).await.unwrap();
     assert_eq!(entry_state(&log, &r).await, (Some(TStatus::Failed), None));
 }
+
+/// The pusher of reply-sender's environment, its management API at `api` (stage `live`).
+async fn web_pusher(app: &TestApp, api: &MockServer) -> prechat::realtime::push::SharedPush {
+    use prechat::realtime::push::{ApiGatewayPoster, Pusher};
+    let sdk = prechat_tests::local::local_sdk_config().await;
+    let poster = ApiGatewayPoster::new(&sdk, &format!("{}/live", api.uri()));
+    let table = DynamoTable::new(app.env.dynamo.clone(), app.table());
+    std::sync::Arc::new(Pusher::new(
+        prechat::store::connections::DynamoConnections::new(table),
+        poster,
+        app.clock.clone(),
+    ))
+}
+
+#[tokio::test]
+async fn a_web_message_reaches_the_visitor_s_connection_is_delivered_and_recorded_once() {
+    use prechat::entrypoints::sender::Delivery;
+    use prechat::store::connections::{Connection, ConnectionStore, DynamoConnections};
+
+    let (app, graph) = spawn().await;
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/live/@connections/visitor-conn"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&api)
+        .await;
+    let table = DynamoTable::new(app.env.dynamo.clone(), app.table());
+    let now = app.clock.unix();
+    let visitor = "V.abcdefghijklmnop";
+    let connections = DynamoConnections::new(table.clone());
+    connections
+        .put(&Connection::new(
+            "visitor-conn",
+            &prechat::webchat::visitor_principal(visitor),
+            now * 1000,
+        ))
+        .await
+        .unwrap();
+    // An agent's connection gets nothing of it.
+    connections
+        .put(&Connection::new("agent-conn", "alice", now * 1000))
+        .await
+        .unwrap();
+    let sender = sender(&app, &graph, false, 0)
+        .await
+        .with_pusher(Some(web_pusher(&app, &api).await));
+    let (mut msg, r, log) = with_entry(&app, "c-web", 1).await;
+    msg.phone_number_id = "web".into();
+    msg.recipient.user_id = Some(visitor.into());
+    // Three days since the visitor wrote: no window, no template for web.
+    msg.last_inbound_at = Some(now - 3 * 24 * 3600);
+    enqueue(&app, std::slice::from_ref(&msg)).await;
+    let (received, response) = app.poll("OutboundQueue", &sender).await.unwrap();
+    assert_eq!(received, 1);
+    assert!(response.batch_item_failures.is_empty());
+    assert!(posted(&graph).await.is_empty(), "never the Graph API");
+    let frames = api.received_requests().await.unwrap();
+    assert_eq!(frames.len(), 1);
+    let frame: Value = serde_json::from_slice(&frames[0].body).unwrap();
+    assert_eq!(frame["type"], "message.created");
+    assert_eq!(frame["conversation_id"], "c-web");
+    assert_eq!(frame["entry"]["id"], json!(r.entry_id));
+    assert_eq!(frame["entry"]["text"], "message 1");
+    assert_eq!(frame["entry"]["author"], json!({"kind": "agent"}));
+    let message_id = "web.c-web:m1";
+    assert_eq!(
+        entry_state(&log, &r).await,
+        (Some(TStatus::Delivered), Some(message_id.into()))
+    );
+    let sent = app.item("SENT#c-web:m1", "SENT").await.unwrap();
+    assert_eq!(s(&sent, "wamid"), message_id);
+    let out = app.item(&format!("OUT#{message_id}"), "OUT").await.unwrap();
+    assert_eq!(s(&out, "delivery_status"), "delivered");
+    // A redelivery is recognised and pushes nothing.
+    assert_eq!(sender.deliver(&msg).await.unwrap(), Delivery::AlreadySent);
+    assert_eq!(api.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_web_message_without_a_visitor_connection_waits_in_the_transcript() {
+    let (app, graph) = spawn().await;
+    let api = MockServer::start().await;
+    let sender = sender(&app, &graph, false, 0)
+        .await
+        .with_pusher(Some(web_pusher(&app, &api).await));
+    let (mut msg, r, log) = with_entry(&app, "c-web2", 1).await;
+    msg.phone_number_id = "web".into();
+    msg.recipient.user_id = Some("V.abcdefghijklmnop".into());
+    enqueue(&app, &[msg]).await;
+    let (_, response) = app.poll("OutboundQueue", &sender).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert!(posted(&graph).await.is_empty());
+    assert_eq!(
+        entry_state(&log, &r).await,
+        (Some(TStatus::Sent), Some("web.c-web2:m1".into()))
+    );
+    assert!(app.item("SENT#c-web2:m1", "SENT").await.is_some());
+    assert!(api.received_requests().await.unwrap().is_empty());
+}

@@ -199,13 +199,17 @@ const USES: &[(&str, &[&str])] = &[
             "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            // Pushes to web visitors: their connections (gsi1), a gone one removed.
+            "dynamodb:Query",
+            "dynamodb:DeleteItem",
+            "execute-api:ManageConnections",
             "sqs:ChangeMessageVisibility",
             // Parking in its own DLQ.
             "sqs:SendMessage",
             "ssm:GetParameters",
         ],
     ),
-    // The pool's JWKS is public: no AWS call but the optional log key.
+    // The pool's JWKS is public: no AWS call but the web chat secret and the optional log key.
     ("WsAuthorizerFunction", &["ssm:GetParameters"]),
     (
         "WsConnectionsFunction",
@@ -243,7 +247,11 @@ const SECRETS: &[(&str, &[&str], &[&str])] = &[
         &["AccessTokenParameter"],
         &["LogKeyParameter"],
     ),
-    ("WsAuthorizerFunction", &[], &["LogKeyParameter"]),
+    (
+        "WsAuthorizerFunction",
+        &["WebChatTokenSecretParameter"],
+        &["LogKeyParameter"],
+    ),
     ("WsConnectionsFunction", &[], &["LogKeyParameter"]),
 ];
 
