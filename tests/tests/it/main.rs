@@ -20,3 +20,4 @@ mod sender;
 mod survey;
 mod template;
 mod transcript;
+mod webchat;
