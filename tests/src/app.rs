@@ -376,7 +376,11 @@ impl TestApp {
 
     /// webchat configured from the template (`WebChatFunction`) plus `extra` variables, its
     /// token secret `secret`, on this app's clock.
-    pub fn webchat(&self, secret: &str, extra: &[(&str, &str)]) -> prechat::entrypoints::webchat::WebChat {
+    pub fn webchat(
+        &self,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> prechat::entrypoints::webchat::WebChat {
         let config = prechat::entrypoints::webchat::WebChatConfig::from_lookup(
             self.lookup("WebChatFunction", extra),
         )

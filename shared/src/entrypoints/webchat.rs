@@ -148,7 +148,9 @@ impl Reply {
 impl From<BodyError> for Reply {
     fn from(e: BodyError) -> Self {
         match e {
-            BodyError::TooLarge => Reply::error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
+            BodyError::TooLarge => {
+                Reply::error(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+            }
             BodyError::Malformed(_) | BodyError::BadNonce => {
                 Reply::error(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
             }
@@ -251,10 +253,7 @@ impl WebChat {
                 Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method", "GET only")
             };
         }
-        let origin = req
-            .headers()
-            .get("origin")
-            .and_then(|v| v.to_str().ok());
+        let origin = req.headers().get("origin").and_then(|v| v.to_str().ok());
         let Some(origin) = self.origins.check(origin) else {
             return Reply::error(
                 StatusCode::FORBIDDEN,
@@ -276,9 +275,17 @@ impl WebChat {
             ("POST", "/webchat/conversations") => self.submit(req).await,
             ("POST", "/webchat/messages") => self.message(req).await,
             ("GET", "/webchat/conversation") => self.conversation(req).await,
-            (_, "/webchat/form" | "/webchat/conversations" | "/webchat/messages" | "/webchat/conversation") => {
-                Reply::error(StatusCode::METHOD_NOT_ALLOWED, "method", "method not allowed")
-            }
+            (
+                _,
+                "/webchat/form"
+                | "/webchat/conversations"
+                | "/webchat/messages"
+                | "/webchat/conversation",
+            ) => Reply::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method",
+                "method not allowed",
+            ),
             _ => Reply::error(StatusCode::NOT_FOUND, "not_found", "no such route"),
         };
         reply.with(cors)
@@ -293,7 +300,11 @@ impl WebChat {
     async fn survey(&self, requested: Option<&str>) -> Result<std::sync::Arc<Survey>, Reply> {
         let requested = requested.filter(|s| !s.is_empty()).unwrap_or("default");
         if requested != self.survey_id && requested != "default" {
-            return Err(Reply::error(StatusCode::NOT_FOUND, "survey", "no such survey"));
+            return Err(Reply::error(
+                StatusCode::NOT_FOUND,
+                "survey",
+                "no such survey",
+            ));
         }
         self.catalog
             .latest()
@@ -319,7 +330,9 @@ impl WebChat {
 
     fn source_ip(req: &Request) -> String {
         match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone().unwrap_or_default(),
+            Some(RequestContext::ApiGatewayV2(ctx)) => {
+                ctx.http.source_ip.clone().unwrap_or_default()
+            }
             _ => String::new(),
         }
     }
@@ -548,7 +561,11 @@ impl WebChat {
             .agent_name(&conv.id)
             .await
             .map_err(|e| unavailable("agent lookup", &e))?;
-        let entries: Vec<_> = page.entries.iter().filter_map(http::visitor_entry).collect();
+        let entries: Vec<_> = page
+            .entries
+            .iter()
+            .filter_map(http::visitor_entry)
+            .collect();
         let mut body = json!({
             "conversation_id": conv.id,
             "state": conv.status.as_str(),

@@ -46,7 +46,7 @@ impl AllowedOrigins {
     pub fn check<'a>(&self, origin: Option<&'a str>) -> Option<&'a str> {
         let origin = origin?;
         let wanted = origin.trim_end_matches('/').to_ascii_lowercase();
-        self.0.iter().any(|o| *o == wanted).then_some(origin)
+        self.0.contains(&wanted).then_some(origin)
     }
 
     pub fn list(&self) -> &[String] {
@@ -97,7 +97,9 @@ pub struct SubmitBody {
 impl SubmitBody {
     /// Whether a bot filled in the hidden field.
     pub fn is_bot(&self) -> bool {
-        self.website.as_deref().is_some_and(|w| !w.trim().is_empty())
+        self.website
+            .as_deref()
+            .is_some_and(|w| !w.trim().is_empty())
     }
 }
 
@@ -341,9 +343,9 @@ mod tests {
         let h = cors_headers("https://a.test");
         assert!(h.contains(&("access-control-allow-origin", "https://a.test".into())));
         assert!(h.contains(&("vary", "origin".into())));
-        assert!(preflight_headers()
-            .iter()
-            .any(|(k, v)| *k == "access-control-allow-headers" && v == "authorization, content-type"));
+        assert!(preflight_headers().iter().any(
+            |(k, v)| *k == "access-control-allow-headers" && v == "authorization, content-type"
+        ));
     }
 
     #[test]
@@ -357,8 +359,8 @@ mod tests {
         let bot: SubmitBody = parse_body(br#"{"nonce":"abcdefgh12","website":"x"}"#).unwrap();
         assert!(bot.is_bot());
 
-        let err = parse_body::<MessageBody>(br#"{"text": "secret-value", "nonce": 5}"#)
-            .unwrap_err();
+        let err =
+            parse_body::<MessageBody>(br#"{"text": "secret-value", "nonce": 5}"#).unwrap_err();
         assert!(matches!(err, BodyError::Malformed(_)));
         assert!(!err.to_string().contains("secret-value"), "{err}");
         let err = parse_body::<MessageBody>(b"{\"text\": \"secret-value").unwrap_err();
@@ -452,7 +454,10 @@ mod tests {
             },
         ))
         .unwrap();
-        assert_eq!((closed.author, closed.kind, closed.text), ("system", "closed", None));
+        assert_eq!(
+            (closed.author, closed.kind, closed.text),
+            ("system", "closed", None)
+        );
         for hidden in [
             e(
                 Author::System,

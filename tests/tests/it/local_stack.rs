@@ -348,7 +348,11 @@ async fn web(base: &str) -> Web {
         .get("access-control-allow-origin")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let form = (r.status().as_u16(), allow, r.json().await.unwrap_or(Value::Null));
+    let form = (
+        r.status().as_u16(),
+        allow,
+        r.json().await.unwrap_or(Value::Null),
+    );
     let foreign = http
         .get(format!("{base}/webchat/form"))
         .header("origin", "https://evil.example")
@@ -622,10 +626,16 @@ fn over_a_websocket_the_handshake_and_the_management_api_refuse_like_api_gateway
 fn over_http_the_web_chat_serves_its_widget_and_form_to_the_stack_s_own_origin_only() {
     let web = &flow().web;
     assert_eq!(web.widget.0, 200);
-    assert!(web.widget.1.starts_with("text/javascript"), "{:?}", web.widget);
+    assert!(
+        web.widget.1.starts_with("text/javascript"),
+        "{:?}",
+        web.widget
+    );
     let (status, allow, form) = &web.form;
     assert_eq!(*status, 200, "{form}");
-    assert!(allow.as_deref().is_some_and(|a| a.starts_with("http://127.0.0.1:")));
+    assert!(allow
+        .as_deref()
+        .is_some_and(|a| a.starts_with("http://127.0.0.1:")));
     assert_eq!(form["language"], "es", "{form}");
     assert_eq!(web.foreign, 403);
 }

@@ -84,14 +84,23 @@ async fn the_widget_script_and_the_form() {
         .starts_with("text/javascript"));
     assert_eq!(r.headers()["cache-control"], "public, max-age=300");
 
-    let r = call(&chat, "GET", "/webchat/form?survey=default&lang=es", SITE, None, None).await;
+    let r = call(
+        &chat,
+        "GET",
+        "/webchat/form?survey=default&lang=es",
+        SITE,
+        None,
+        None,
+    )
+    .await;
     assert_eq!(r.headers()["access-control-allow-origin"], SITE);
     assert_eq!(r.headers()["vary"], "origin");
     let (status, form) = json_of(&r);
     assert_eq!(status, 200, "{form}");
     assert_eq!(form["language"], "es");
     assert!(form["fields"].as_array().is_some_and(|f| !f.is_empty()));
-    let (status, _) = json_of(&call(&chat, "GET", "/webchat/form?survey=other", SITE, None, None).await);
+    let (status, _) =
+        json_of(&call(&chat, "GET", "/webchat/form?survey=other", SITE, None, None).await);
     assert_eq!(status, 404);
 
     let r = call(&chat, "OPTIONS", "/webchat/conversations", SITE, None, None).await;
@@ -143,7 +152,10 @@ async fn a_valid_submission_queues_one_web_form_and_returns_a_token_that_verifie
     assert_eq!(form.answers["country"], "ES");
     assert_eq!(form.language, "es");
     assert_eq!(form.timestamp, T0);
-    assert!(form.consent.as_ref().is_some_and(|c| c.accepted && c.at == T0));
+    assert!(form
+        .consent
+        .as_ref()
+        .is_some_and(|c| c.accepted && c.at == T0));
 
     // A returning visitor keeps their id.
     let (status, again) = json_of(
@@ -201,7 +213,17 @@ async fn refused_submissions_are_422_and_queue_nothing() {
     // The honeypot: accepted, nothing done.
     let mut bot = submission(valid_answers(), "nonce-0003");
     bot["website"] = json!("http://spam.example");
-    let (status, _) = json_of(&call(&chat, "POST", "/webchat/conversations", SITE, None, Some(bot)).await);
+    let (status, _) = json_of(
+        &call(
+            &chat,
+            "POST",
+            "/webchat/conversations",
+            SITE,
+            None,
+            Some(bot),
+        )
+        .await,
+    );
     assert_eq!(status, 202);
     assert!(inbound(&app).await.is_empty());
 }
@@ -210,7 +232,15 @@ async fn refused_submissions_are_422_and_queue_nothing() {
 async fn foreign_origins_bad_tokens_bad_bodies_and_floods_are_refused() {
     let app = TestApp::spawn().await;
     let chat = chat(&app);
-    let r = call(&chat, "GET", "/webchat/form", "https://evil.example", None, None).await;
+    let r = call(
+        &chat,
+        "GET",
+        "/webchat/form",
+        "https://evil.example",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(r.status(), 403);
     assert!(r.headers().get("access-control-allow-origin").is_none());
     let r = chat
@@ -221,16 +251,35 @@ async fn foreign_origins_bad_tokens_bad_bodies_and_floods_are_refused() {
     let forged = VisitorTokens::new(&Secret::new("another-secret")).issue("V.abcdefghijklmnop", T0);
     let msg = json!({"text": "hola", "nonce": "nonce-0001"});
     for token in [Some(forged.as_str()), Some("v1.x.y"), None] {
-        let (status, _) =
-            json_of(&call(&chat, "POST", "/webchat/messages", SITE, token, Some(msg.clone())).await);
+        let (status, _) = json_of(
+            &call(
+                &chat,
+                "POST",
+                "/webchat/messages",
+                SITE,
+                token,
+                Some(msg.clone()),
+            )
+            .await,
+        );
         assert_eq!(status, 401, "{token:?}");
         let (status, _) =
             json_of(&call(&chat, "GET", "/webchat/conversation", SITE, token, None).await);
         assert_eq!(status, 401, "{token:?}");
     }
-    let expired = VisitorTokens::new(&Secret::new(SECRET)).issue("V.abcdefghijklmnop", T0 - 31 * 86_400);
-    let (status, _) =
-        json_of(&call(&chat, "POST", "/webchat/messages", SITE, Some(&expired), Some(msg)).await);
+    let expired =
+        VisitorTokens::new(&Secret::new(SECRET)).issue("V.abcdefghijklmnop", T0 - 31 * 86_400);
+    let (status, _) = json_of(
+        &call(
+            &chat,
+            "POST",
+            "/webchat/messages",
+            SITE,
+            Some(&expired),
+            Some(msg),
+        )
+        .await,
+    );
     assert_eq!(status, 401, "expired");
 
     let r = chat
@@ -246,7 +295,17 @@ async fn foreign_origins_bad_tokens_bad_bodies_and_floods_are_refused() {
     assert_eq!(status, 400);
     assert!(!body.to_string().contains("secret-value"), "{body}");
     let big = json!({"nonce": "nonce-0001", "answers": {"description": "x".repeat(17 * 1024)}});
-    let (status, _) = json_of(&call(&chat, "POST", "/webchat/conversations", SITE, None, Some(big)).await);
+    let (status, _) = json_of(
+        &call(
+            &chat,
+            "POST",
+            "/webchat/conversations",
+            SITE,
+            None,
+            Some(big),
+        )
+        .await,
+    );
     assert_eq!(status, 413);
 
     // 10 submissions per IP per minute; the 11th is 429 until the next minute.
@@ -274,7 +333,11 @@ async fn foreign_origins_bad_tokens_bad_bodies_and_floods_are_refused() {
     )
     .await;
     assert_eq!(r.status(), 429);
-    let retry: i64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry));
     assert_eq!(r.headers()["access-control-allow-origin"], SITE);
     app.clock.advance(retry);
@@ -301,8 +364,17 @@ async fn a_message_is_queued_and_the_conversation_read_is_the_visitor_s_own() {
     let ana = tokens.issue("V.ana-visitor-00000001", T0);
     let bob = tokens.issue("V.bob-visitor-00000002", T0);
 
-    let (status, _) =
-        json_of(&call(&chat, "GET", "/webchat/conversation", SITE, Some(&ana), None).await);
+    let (status, _) = json_of(
+        &call(
+            &chat,
+            "GET",
+            "/webchat/conversation",
+            SITE,
+            Some(&ana),
+            None,
+        )
+        .await,
+    );
     assert_eq!(status, 404, "no conversation yet");
 
     let (status, body) = json_of(
@@ -337,13 +409,27 @@ async fn a_message_is_queued_and_the_conversation_read_is_the_visitor_s_own() {
     assert_eq!(m.phone_number_id, "web");
     assert_eq!(m.contact.user_id.as_deref(), Some("V.ana-visitor-00000001"));
     assert_eq!(m.message_id, "web.ana-visitor-00000001.nonce-0001");
-    assert_eq!(m.content, MessageContent::Text { body: "hola".into() });
+    assert_eq!(
+        m.content,
+        MessageContent::Text {
+            body: "hola".into()
+        }
+    );
 
     // The survey engine starts Ana's conversation on her message (as on WhatsApp, until it
     // applies web forms); Bob has none.
     app.deliver(&events).await;
-    let (status, conv) =
-        json_of(&call(&chat, "GET", "/webchat/conversation", SITE, Some(&ana), None).await);
+    let (status, conv) = json_of(
+        &call(
+            &chat,
+            "GET",
+            "/webchat/conversation",
+            SITE,
+            Some(&ana),
+            None,
+        )
+        .await,
+    );
     assert_eq!(status, 200, "{conv}");
     assert!(conv["conversation_id"].is_string());
     assert_eq!(conv["state"], "surveying");
@@ -371,11 +457,28 @@ async fn a_message_is_queued_and_the_conversation_read_is_the_visitor_s_own() {
     assert_eq!(status, 200);
     assert_eq!(later["entries"], json!([]), "caught up");
     let (status, _) = json_of(
-        &call(&chat, "GET", "/webchat/conversation?after=nope", SITE, Some(&ana), None).await,
+        &call(
+            &chat,
+            "GET",
+            "/webchat/conversation?after=nope",
+            SITE,
+            Some(&ana),
+            None,
+        )
+        .await,
     );
     assert_eq!(status, 400);
 
-    let (status, _) =
-        json_of(&call(&chat, "GET", "/webchat/conversation", SITE, Some(&bob), None).await);
+    let (status, _) = json_of(
+        &call(
+            &chat,
+            "GET",
+            "/webchat/conversation",
+            SITE,
+            Some(&bob),
+            None,
+        )
+        .await,
+    );
     assert_eq!(status, 404, "Bob does not see Ana's conversation");
 }
