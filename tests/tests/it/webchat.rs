@@ -66,6 +66,19 @@ fn submission(answers: Value, nonce: &str) -> Value {
     json!({"survey": "default", "lang": "es", "answers": answers, "nonce": nonce, "website": ""})
 }
 
+async fn send(chat: &WebChat, token: &str, nonce: &str) -> Response<lambda_http::Body> {
+    let body = json!({"text": "hola", "nonce": nonce});
+    call(
+        chat,
+        "POST",
+        "/webchat/messages",
+        SITE,
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
 async fn inbound(app: &TestApp) -> Vec<InboundEvent> {
     app.received("InboundQueue").await
 }
@@ -481,4 +494,30 @@ async fn a_message_is_queued_and_the_conversation_read_is_the_visitor_s_own() {
         .await,
     );
     assert_eq!(status, 404, "Bob does not see Ana's conversation");
+}
+
+#[tokio::test]
+async fn messages_are_limited_per_visitor() {
+    let app = TestApp::spawn().await;
+    let chat = app.webchat(
+        SECRET,
+        &[
+            ("PRECHAT_WEBCHAT_ORIGINS", SITE),
+            ("PRECHAT_WEBCHAT_MESSAGES_PER_VISITOR", "2"),
+        ],
+    );
+    let tokens = VisitorTokens::new(&Secret::new(SECRET));
+    let ana = tokens.issue("V.ana-visitor-00000001", T0);
+    let bob = tokens.issue("V.bob-visitor-00000002", T0);
+    assert_eq!(send(&chat, &ana, "nonce-0001").await.status(), 202);
+    assert_eq!(send(&chat, &ana, "nonce-0002").await.status(), 202);
+    let r = send(&chat, &ana, "nonce-0003").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        send(&chat, &bob, "nonce-0001").await.status(),
+        202,
+        "another visitor"
+    );
+    assert_eq!(inbound(&app).await.len(), 3);
 }
