@@ -375,6 +375,27 @@ impl TestApp {
         .unwrap_or_else(|e| panic!("agent-api: {e}"))
     }
 
+    /// webchat configured from the template (`WebChatFunction`) plus `extra` variables, its
+    /// token secret `secret`, on this app's clock.
+    pub fn webchat(
+        &self,
+        secret: &str,
+        extra: &[(&str, &str)],
+    ) -> prechat::entrypoints::webchat::WebChat {
+        let config = prechat::entrypoints::webchat::WebChatConfig::from_lookup(
+            self.lookup("WebChatFunction", extra),
+        )
+        .unwrap_or_else(|e| panic!("webchat from the template: {e}"));
+        prechat::entrypoints::webchat::WebChat::from_parts(
+            &config,
+            &prechat::secrets::Secret::new(secret),
+            self.dynamo.clone(),
+            self.sqs.clone(),
+            self.clock.clone(),
+        )
+        .unwrap_or_else(|e| panic!("webchat: {e}"))
+    }
+
     // ------------------------------------------------------------------ inbound events
 
     /// The contact's next message: the clock moves 5 s, the message id is new.

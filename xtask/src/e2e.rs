@@ -37,6 +37,7 @@ pub fn run_e2e(root: &Path, venv: &Venv, moto: &str) -> Result<(), String> {
     for (test, prefix) in [
         ("simulator.test.mjs", "e2e-sim"),
         ("inbox.test.mjs", "e2e-inbox"),
+        ("webchat.test.mjs", "e2e-web"),
     ] {
         with_stack(root, venv, moto, &binary, prefix, |port, log| {
             run(Command::new("node")

@@ -12,6 +12,7 @@ pub mod sender;
 pub mod sqs;
 pub mod survey_engine;
 pub mod verify;
+pub mod webchat;
 
 pub use init::InitError;
 

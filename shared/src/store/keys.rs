@@ -319,6 +319,15 @@ pub fn connection_sort(connected_at_ms: i64, connection_id: &str) -> String {
     format!("{:013}#{connection_id}", connected_at_ms.max(0))
 }
 
+// ---------------------------------------------------------------- webchat
+
+/// Rate-limit counter: `RATE#{scope}#{minute}` / `RATE` (`hits`, `expires_at` a few minutes
+/// after the minute), one per scope (`submit.ip.{ip}`, `message.visitor.{id}`, ...) and Unix
+/// minute. Counted up by webchat with one conditional `UpdateItem ADD`; never read.
+pub fn rate_limit(scope: &str, minute: i64) -> Key {
+    Key::new(format!("RATE#{scope}#{minute}"), "RATE")
+}
+
 const PROFILE: &str = "PROFILE";
 const CONV: &str = "CONV";
 const APPLIED: &str = "APPLIED";

@@ -13,7 +13,9 @@
 //!   inbound queue (the contact's FIFO group, like a message); the visitor's messages are
 //!   `InboundMessage`s with the channel's business number.
 
+pub mod http;
 pub mod outbound;
+pub mod rate_limit;
 pub mod token;
 
 /// The business number of every web chat contact.

@@ -23,6 +23,16 @@
   const side = ds.position === "left" ? "left" : "right";
   const STORE = `prechat.webchat.${base}`;
   const CALLING = { en: "US", es: "ES", pt: "PT", fr: "FR", de: "DE" };
+  // The widget's own words (the survey's come from the form), in the form's language.
+  const WORDS = {
+    en: { chatting: (a) => `You are chatting with ${a}`, waiting: "Waiting for an agent…", closed: "This conversation was closed.",
+      agent: "Agent", message: "Message", send: "Send", close: "Close", busy: "Too many attempts; please wait a minute.",
+      failed: "Something went wrong; please try again.", down: "The chat is not available right now." },
+    es: { chatting: (a) => `Estás hablando con ${a}`, waiting: "Esperando a un agente…", closed: "Esta conversación se ha cerrado.",
+      agent: "Agente", message: "Mensaje", send: "Enviar", close: "Cerrar", busy: "Demasiados intentos; espera un minuto.",
+      failed: "Algo ha fallado; inténtalo de nuevo.", down: "El chat no está disponible ahora mismo." },
+  };
+  const t = (key, ...args) => { const w = WORDS[lang] || WORDS[wantLang] || WORDS.en; const v = w[key] ?? WORDS.en[key]; return typeof v === "function" ? v(...args) : v; };
 
   const host = document.createElement("div");
   host.id = "prechat-webchat";
@@ -88,7 +98,7 @@
   const panel = el("section", { class: "panel", "data-testid": "wc-panel", role: "dialog", "aria-label": "Chat" });
   panel.hidden = true;
   const title = el("h2", { "data-testid": "wc-title" }, "");
-  const close = el("button", { "aria-label": "Close", "data-testid": "wc-close" }, "×");
+  const close = el("button", { "aria-label": "Close", "data-testid": "wc-close" }, "×"); // relabelled once the form's language is known
   const body = el("div", { class: "body" });
   panel.append(el("header", {}, null), body);
   panel.firstChild.append(title, close);
@@ -130,9 +140,10 @@
       if (r.status === 401) { token = null; try { localStorage.removeItem(STORE); } catch { /* */ } }
     }
     const r = await call("GET", `/webchat/form?survey=${encodeURIComponent(survey)}&lang=${encodeURIComponent(wantLang)}`);
-    if (r.status !== 200) throw new Error("The chat is not available right now.");
+    if (r.status !== 200) throw new Error(t("down"));
     form = r.body;
     lang = form.language;
+    close.setAttribute("aria-label", t("close"));
     if (form.ws_url && !wsUrl) wsUrl = form.ws_url;
     renderForm();
   }
@@ -356,7 +367,7 @@
       return;
     }
     if (r.status !== 202 && r.status !== 200) {
-      formError.textContent = r.status === 429 ? "Too many attempts; please wait a minute." : "Something went wrong; please try again.";
+      formError.textContent = r.status === 429 ? t("busy") : t("failed");
       return;
     }
     token = r.body.visitor_token || token;
@@ -375,8 +386,8 @@
     list = el("div", { class: "msgs", "data-testid": "wc-messages", "aria-live": "polite" });
     body.replaceChildren(status, list);
     const box = el("form", { class: "send" });
-    const text = el("textarea", { "aria-label": "Message", "data-testid": "wc-text", maxLength: 4000 });
-    const btn = el("button", { type: "submit", "data-testid": "wc-send" }, "➤");
+    const text = el("textarea", { "aria-label": t("message"), "data-testid": "wc-text", maxLength: 4000 });
+    const btn = el("button", { type: "submit", "data-testid": "wc-send", "aria-label": t("send") }, "➤");
     box.append(text, btn);
     panel.append(box);
     text.addEventListener("keydown", (ev) => {
@@ -399,23 +410,23 @@
   }
 
   function render(view) {
-    if (view.state === "closed") status.textContent = "This conversation was closed.";
-    else if (view.agent_name) status.textContent = `You are chatting with ${view.agent_name}`;
-    else if (view.state === "waiting") status.textContent = "Waiting for an agent…";
+    if (view.state === "closed") status.textContent = t("closed");
+    else if (view.agent_name) status.textContent = t("chatting", view.agent_name);
+    else if (view.state === "waiting") status.textContent = t("waiting");
     for (const e of view.entries || []) {
       if (shown.has(e.id)) continue;
       shown.add(e.id);
       after = e.id;
       const kind = (e.author && e.author.kind) || "system";
       const mine = kind === "contact";
-      if (e.type === "event") {
-        list.append(el("div", { class: "note", "data-testid": "wc-note" }, e.event && e.event.name === "closed" ? "The conversation was closed." : ""));
+      if (e.type === "closed" || e.type === "event") {
+        if (e.type === "closed") list.append(el("div", { class: "note", "data-testid": "wc-note" }, t("closed")));
         continue;
       }
       const text = e.text || e.title || e.value || (e.type === "answer" ? `${e.question}: ${e.value}` : "");
       if (!text) continue;
       const m = el("div", { class: `msg ${mine ? "me" : "them"}`, "data-testid": mine ? "wc-mine" : "wc-theirs" });
-      if (!mine && kind === "agent") m.append(el("span", { class: "who" }, view.agent_name || "Agent"));
+      if (!mine && kind === "agent") m.append(el("span", { class: "who" }, view.agent_name || t("agent")));
       m.append(document.createTextNode(text));
       list.append(m);
     }

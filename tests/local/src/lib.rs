@@ -186,6 +186,11 @@ pub async fn run() -> Result<(), String> {
         ("WHATSAPP_APP_SECRET", settings.app_secret.clone()),
         ("WHATSAPP_VERIFY_TOKEN", settings.verify_token.clone()),
         ("WHATSAPP_ACCESS_TOKEN", settings.access_token.clone()),
+        (
+            "PRECHAT_WEBCHAT_TOKEN_SECRET",
+            "local-webchat-secret".to_owned(),
+        ),
+        ("PRECHAT_WEBCHAT_ORIGINS", webchat_origins(settings.port)),
     ];
     for (var, queue) in [
         ("PRECHAT_INBOUND_QUEUE_URL", "InboundQueue"),
@@ -337,6 +342,7 @@ pub async fn run() -> Result<(), String> {
     .with_assignment_queue(assignment_queue)
     .with_auth(cognito, authorizer)
     .with_api(pipeline.api.clone())
+    .with_webchat(pipeline.webchat.clone())
     .with_websocket(
         pipeline
             .ws_authorizer
@@ -398,6 +404,24 @@ async fn shutdown_signal() {
         } => {}
     }
     eprintln!("stopping the local stack");
+}
+
+/// The origins the local web chat answers: this stack's own (`127.0.0.1` and `localhost`, for
+/// a host page served here), then any `PRECHAT_WEBCHAT_ORIGINS` given to the stack (as the
+/// process started: a second stack in the same process does not inherit the first's).
+fn webchat_origins(port: u16) -> String {
+    static GIVEN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let given = GIVEN.get_or_init(|| {
+        std::env::var("PRECHAT_WEBCHAT_ORIGINS")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+    });
+    let mut origins = format!("http://127.0.0.1:{port},http://localhost:{port}");
+    if let Some(more) = given {
+        origins.push(',');
+        origins.push_str(more);
+    }
+    origins
 }
 
 #[cfg(test)]

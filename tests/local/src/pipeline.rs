@@ -47,6 +47,8 @@ pub struct Pipeline {
     pub webhook_post: Option<HttpHandler>,
     /// `/api/*` (agent-api, behind the local JWT authorizer) and `/inbox*` (agent-api, outside it).
     pub api: Option<HttpHandler>,
+    /// `/widget.js` and `/webchat/*` (webchat, outside the JWT authorizer).
+    pub webchat: Option<HttpHandler>,
     pub consumers: Vec<Consumer>,
     pub schedules: Vec<Scheduled>,
     /// The WebSocket API's `$connect` authorizer (ws-authorizer).
@@ -70,6 +72,9 @@ impl Pipeline {
         }
         if self.api.is_some() {
             names.push("agent-api");
+        }
+        if self.webchat.is_some() {
+            names.push("webchat");
         }
         names.extend(self.consumers.iter().map(|c| c.function));
         names.extend(self.schedules.iter().map(|s| s.function));
@@ -179,6 +184,16 @@ pub async fn build(sdk: &aws_config::SdkConfig) -> Result<Pipeline, String> {
     );
     pipeline.api = Some(http(move |req| {
         let f = api.clone();
+        async move { f.handle(req).await }
+    }));
+    // webchat: `/widget.js` and `/webchat/*`, outside the authorizer (the visitor's token).
+    let webchat = Arc::new(
+        prechat::entrypoints::webchat::WebChat::from_env(sdk)
+            .await
+            .map_err(|e| init("webchat", e))?,
+    );
+    pipeline.webchat = Some(http(move |req| {
+        let f = webchat.clone();
         async move { f.handle(req).await }
     }));
     // The WebSocket API: its authorizer (`PRECHAT_JWT_*`) and its routes (`PRECHAT_TABLE`).

@@ -20,6 +20,8 @@
 //!   same-origin Cognito proxy ([`super::inbox`]).
 //! - `GET /ws`, `/@connections/{id}`: the WebSocket API and its management API
 //!   ([`super::websocket`]), when the pipeline has its functions.
+//! - `GET /widget.js`, `/webchat/*`: the web chat's function (`with_webchat`), outside the
+//!   authorizer, as the template routes them; 404 `{"message":"Not Found"}` while there is none.
 //! - `/api` and `/api/*`: behind the JWT authorizer ([`super::jwt`]): 401
 //!   `{"message":"Unauthorized"}` without a valid token, else the API Gateway event with the
 //!   claims goes to the agent API's handler (`with_api`), or 404 `{"message":"Not Found"}`
@@ -83,6 +85,8 @@ pub struct Inner {
     pub authorizer: Option<Arc<JwtAuthorizer>>,
     /// The agent API's handler (`/api/*`, after the authorizer).
     pub api: Option<HttpHandler>,
+    /// The web chat's handler (`/widget.js`, `/webchat/*`).
+    pub webchat: Option<HttpHandler>,
     /// The WebSocket API (`/ws`, `/@connections/{id}`).
     pub websocket: Option<Arc<super::websocket::LocalWebSocketApi>>,
     pub ready: AtomicBool,
@@ -120,6 +124,7 @@ impl AppState {
             cognito: None,
             authorizer: None,
             api: None,
+            webchat: None,
             websocket: None,
             ready: AtomicBool::new(false),
             chat: Mutex::new(Vec::new()),
@@ -149,6 +154,14 @@ impl AppState {
     pub fn with_api(mut self, handler: Option<HttpHandler>) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.0) {
             inner.api = handler;
+        }
+        self
+    }
+
+    /// Sets the handler of `/widget.js` and `/webchat/*` (before the state is shared).
+    pub fn with_webchat(mut self, handler: Option<HttpHandler>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.webchat = handler;
         }
         self
     }
@@ -188,6 +201,8 @@ pub fn router(state: AppState) -> Router {
             super::inbox::COGNITO_PROXY_PATH,
             post(super::inbox::cognito_proxy),
         )
+        .route("/widget.js", get(webchat))
+        .route("/webchat/{*rest}", any(webchat))
         .route("/api", any(api))
         .route("/api/{*rest}", any(api))
         .with_state(state.clone());
@@ -271,6 +286,31 @@ fn unauthorized(refusal: &Unauthorized) -> Response {
         resp.headers_mut().insert("www-authenticate", v);
     }
     resp
+}
+
+/// `/widget.js`, `/webchat/*`: the web chat function, no authorizer (as the template routes it).
+async fn webchat(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(handler) = &state.0.webchat else {
+        return gateway_answer(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let raw = raw_request(&method, &uri, &headers, &body);
+    let id = format!("local-{}", state.0.counter.fetch_add(1, Ordering::Relaxed));
+    let req = match apigw::to_lambda_request(&raw, &id) {
+        Ok(r) => r,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+    };
+    let resp = handler(req).await;
+    let mut out = (resp.status(), apigw::body_bytes(&resp)).into_response();
+    for (k, v) in resp.headers() {
+        out.headers_mut().insert(k.clone(), v.clone());
+    }
+    out
 }
 
 /// `/api/*`: the JWT authorizer, then the agent API with the claims in its event.

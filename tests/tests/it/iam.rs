@@ -34,6 +34,7 @@ use prechat::entrypoints::ingest::{Ingest, Outcome, APP_SECRET};
 use prechat::entrypoints::init;
 use prechat::entrypoints::sender::{ReplySender, SenderConfig, SqsVisibility, ACCESS_TOKEN};
 use prechat::entrypoints::survey_engine::{SurveyEngine, SurveyEngineConfig};
+use prechat::entrypoints::webchat::{WebChat, WebChatConfig, TOKEN_SECRET};
 use prechat::queue::SqsQueue;
 use prechat::routing::job::{AssignRequest, AssignmentJob, HandoffReason};
 use prechat::store::delivery_log::DynamoDeliveryLog;
@@ -53,6 +54,7 @@ const README_SECRETS: &[(&str, &str)] = &[
     ("VerifyTokenParameter", "verify-token-1"),
     ("AppSecretParameter", "app-secret-1"),
     ("AccessTokenParameter", "access-token-1"),
+    ("WebChatTokenSecretParameter", "webchat-secret-1"),
 ];
 
 /// An environment lookup, boxed (the sender's token source holds one).
@@ -423,6 +425,9 @@ async fn every_function_runs_with_only_the_permissions_the_template_grants_it() 
     assert!(reply.batch_item_failures.is_empty(), "{reply:?}");
     assert!(!d.take("OutboundQueue").await.records.is_empty());
 
+    // webchat: a visitor writes, reads their conversation, submits the form.
+    webchat_runs(&d).await;
+
     // agent-api: ann reads, answers and closes the conversation, goes online, lists.
     let api = api_on(&d).await;
     let ann = || Some(user_claims("ann", "[agents]"));
@@ -447,6 +452,68 @@ async fn every_function_runs_with_only_the_permissions_the_template_grants_it() 
         let (status, body) = json_of(&call(m, p, body).await);
         assert_eq!(status, expected, "{m} {p}: {body}");
     }
+}
+
+/// webchat as `WebChat::from_env` builds it: a visitor's message (delivered to the engine,
+/// which starts their conversation), the conversation read back, a form submission.
+async fn webchat_runs(d: &Deployment) {
+    let f = "WebChatFunction";
+    let lookup = d.env(f, &[]);
+    let sdk = d.sdk(f);
+    let [secret] = init::load_secrets(
+        &aws_sdk_ssm::Client::new(sdk),
+        &[TOKEN_SECRET],
+        &[],
+        &lookup,
+    )
+    .await
+    .unwrap()
+    .0
+    .try_into()
+    .unwrap();
+    assert_eq!(secret.expose(), "webchat-secret-1");
+    let config = WebChatConfig::from_lookup(&lookup).unwrap();
+    let chat = WebChat::from_parts(
+        &config,
+        &secret,
+        aws_sdk_dynamodb::Client::new(sdk),
+        aws_sdk_sqs::Client::new(sdk),
+        Clock::system(),
+    )
+    .unwrap();
+    let token =
+        prechat::webchat::token::VisitorTokens::new(&secret).issue("V.iam-visitor-0000001", now());
+    let headers =
+        json!({"origin": "http://localhost:8080", "authorization": format!("Bearer {token}")});
+    let call = |m: &str, p: &str, body: Option<&str>| {
+        chat.handle(api_event(m, p, None, headers.clone(), body))
+    };
+    let (status, body) = json_of(
+        &call(
+            "POST",
+            "/webchat/messages",
+            Some(r#"{"text":"hola","nonce":"nonce-iam-1"}"#),
+        )
+        .await,
+    );
+    assert_eq!(status, 202, "{body}");
+    let reply = engine_on(d, "SurveyEngineFunction")
+        .handle(d.take("InboundQueue").await)
+        .await;
+    assert!(reply.batch_item_failures.is_empty(), "{reply:?}");
+    let _ = d.take("OutboundQueue").await;
+    let (status, body) = json_of(&call("GET", "/webchat/conversation", None).await);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = json_of(&call("GET", "/webchat/form?lang=en", None).await);
+    assert_eq!(status, 200, "{body}");
+    let form = json!({"nonce": "nonce-iam-2", "answers": {
+        "language": "en", "consent": "yes", "name": "Ana", "inquiry": "sales",
+        "country": "ES", "description": "Buying"
+    }});
+    let (status, body) =
+        json_of(&call("POST", "/webchat/conversations", Some(&form.to_string())).await);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(d.take("InboundQueue").await.records.len(), 1);
 }
 
 /// As `AgentApi::from_env` builds it, on the conversation the assigner gave ann (with the

@@ -316,6 +316,56 @@ struct Seen {
     open_before: Value,
     close: u16,
     open_after: Value,
+    web: Web,
+}
+
+/// The web chat through the stack's front door.
+struct Web {
+    widget: (u16, String),
+    form: (u16, Option<String>, Value),
+    foreign: u16,
+}
+
+async fn web(base: &str) -> Web {
+    let http = reqwest::Client::new();
+    let r = http.get(format!("{base}/widget.js")).send().await.unwrap();
+    let widget = (
+        r.status().as_u16(),
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    );
+    let r = http
+        .get(format!("{base}/webchat/form?lang=es"))
+        .header("origin", base)
+        .send()
+        .await
+        .unwrap();
+    let allow = r
+        .headers()
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let form = (
+        r.status().as_u16(),
+        allow,
+        r.json().await.unwrap_or(Value::Null),
+    );
+    let foreign = http
+        .get(format!("{base}/webchat/form"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    Web {
+        widget,
+        form,
+        foreign,
+    }
 }
 
 async fn transcript_has(base: &str, token: &str, path: &str, text: &str) -> Value {
@@ -362,6 +412,7 @@ async fn run(stack: &Stack) -> Seen {
         manage(base, "AAAAAAAAAAAAAA==", false).await,
         manage(base, "AAAAAAAAAAAAAA==", true).await,
     );
+    let web = web(base).await;
     complete_survey(base).await;
     let listed = loop {
         let (_, l) = api(base, "GET", "/api/conversations", Some(&alice), None, None).await;
@@ -467,6 +518,7 @@ async fn run(stack: &Stack) -> Seen {
         open_before,
         close,
         open_after,
+        web,
     }
 }
 
@@ -568,4 +620,22 @@ fn over_a_websocket_the_handshake_and_the_management_api_refuse_like_api_gateway
     let live = &flow().live;
     assert_eq!(live.refused, (401, 401));
     assert_eq!(live.management, (403, 410));
+}
+
+#[test]
+fn over_http_the_web_chat_serves_its_widget_and_form_to_the_stack_s_own_origin_only() {
+    let web = &flow().web;
+    assert_eq!(web.widget.0, 200);
+    assert!(
+        web.widget.1.starts_with("text/javascript"),
+        "{:?}",
+        web.widget
+    );
+    let (status, allow, form) = &web.form;
+    assert_eq!(*status, 200, "{form}");
+    assert!(allow
+        .as_deref()
+        .is_some_and(|a| a.starts_with("http://127.0.0.1:")));
+    assert_eq!(form["language"], "es", "{form}");
+    assert_eq!(web.foreign, 403);
 }

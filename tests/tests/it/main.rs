@@ -20,4 +20,5 @@ mod sender;
 mod survey;
 mod template;
 mod transcript;
+mod webchat;
 mod webform;

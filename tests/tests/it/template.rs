@@ -212,6 +212,19 @@ const USES: &[(&str, &[&str])] = &[
     // The pool's JWKS is public: no AWS call but the web chat secret and the optional log key.
     ("WsAuthorizerFunction", &["ssm:GetParameters"]),
     (
+        "WebChatFunction",
+        &[
+            // Surveys, the visitor's contact, ticket and agent; the transcript; rate-limit
+            // counters (conditional ADD).
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            // The form and the visitor's messages on the inbound queue.
+            "sqs:SendMessage",
+            "ssm:GetParameters",
+        ],
+    ),
+    (
         "WsConnectionsFunction",
         &[
             // $connect puts the connection item, $disconnect deletes it.
@@ -253,6 +266,11 @@ const SECRETS: &[(&str, &[&str], &[&str])] = &[
         &["LogKeyParameter"],
     ),
     ("WsConnectionsFunction", &[], &["LogKeyParameter"]),
+    (
+        "WebChatFunction",
+        &["WebChatTokenSecretParameter"],
+        &["LogKeyParameter"],
+    ),
 ];
 
 fn allowed(t: &Template, function: &str, n: &Names) -> Vec<(Vec<String>, Vec<String>)> {
