@@ -62,7 +62,9 @@ pub fn contact_message(
     now_unix: i64,
 ) -> Option<OutboundMessage> {
     let last_inbound_at = last_inbound_at.max(req.last_inbound_at);
-    let inside = inside_window(last_inbound_at, now_unix);
+    // A web visitor has no 24-hour window (no Graph API: the widget receives anything).
+    let inside =
+        crate::webchat::is_web(&req.phone_number_id) || inside_window(last_inbound_at, now_unix);
     let body = if inside {
         OutboundBody::Text {
             body: render(team.texts(&req.language).get(kind), team, vars),
@@ -203,6 +205,19 @@ mod tests {
                 preview_url: false
             }
         );
+    }
+
+    #[test]
+    fn a_web_visitor_gets_the_text_whenever_they_last_wrote() {
+        let now = 1_800_000_000;
+        let mut old = req("es", now - 3 * WINDOW_SECONDS);
+        old.phone_number_id = crate::webchat::WEB_PHONE_NUMBER_ID.into();
+        let vars = Vars {
+            agent_name: Some("Ana".into()),
+            queue_position: None,
+        };
+        let m = contact_message(&old, &team(), MessageKind::Assigned, &vars, 0, now).unwrap();
+        assert!(matches!(m.body, OutboundBody::Text { .. }), "{:?}", m.body);
     }
 
     #[test]
