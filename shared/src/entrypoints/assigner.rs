@@ -214,16 +214,8 @@ impl AgentAssigner<SqsQueue, SqsDeadLetters> {
             }
         };
         let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(sdk), config.table);
-        let pusher = match lookup(crate::realtime::push::MANAGEMENT_URL_VAR) {
-            Some(url) if !url.trim().is_empty() => {
-                Some(Arc::new(crate::realtime::push::Pusher::new(
-                    crate::store::connections::DynamoConnections::new(table.clone()),
-                    crate::realtime::push::ApiGatewayPoster::new(sdk, url.trim()),
-                    Clock::system(),
-                )) as SharedPush)
-            }
-            _ => None,
-        };
+        let pusher = crate::realtime::push::AwsPusher::from_lookup(sdk, table.clone(), &lookup)
+            .map(|p| Arc::new(p) as SharedPush);
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let outbound = SqsQueue::new(sqs.clone(), config.outbound_queue_url);
         Ok(Self::new(

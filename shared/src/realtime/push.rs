@@ -151,8 +151,16 @@ pub type AwsPusher = Pusher<DynamoConnections, ApiGatewayPoster>;
 impl AwsPusher {
     /// The pusher for `PRECHAT_WS_MANAGEMENT_URL`; `None` while it is unset or empty.
     pub fn from_env(sdk: &aws_config::SdkConfig, table: DynamoTable) -> Option<AwsPusher> {
-        let url =
-            crate::config::process_env(MANAGEMENT_URL_VAR).filter(|u| !u.trim().is_empty())?;
+        Self::from_lookup(sdk, table, crate::config::process_env)
+    }
+
+    /// [`AwsPusher::from_env`] with an explicit environment lookup.
+    pub fn from_lookup(
+        sdk: &aws_config::SdkConfig,
+        table: DynamoTable,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Option<AwsPusher> {
+        let url = lookup(MANAGEMENT_URL_VAR).filter(|u| !u.trim().is_empty())?;
         Some(Pusher::new(
             DynamoConnections::new(table),
             ApiGatewayPoster::new(sdk, url.trim()),

@@ -417,7 +417,8 @@
       if (shown.has(e.id)) continue;
       shown.add(e.id);
       after = e.id;
-      const kind = (e.author && e.author.kind) || "system";
+      // GET /webchat/conversation names the author as a string (`contact`, `bot`, `agent`, `system`).
+      const kind = typeof e.author === "string" ? e.author : "system";
       const mine = kind === "contact";
       if (e.type === "closed" || e.type === "event") {
         if (e.type === "closed") list.append(el("div", { class: "note", "data-testid": "wc-note" }, t("closed")));
