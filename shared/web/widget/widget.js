@@ -401,6 +401,7 @@
       if (r.status === 202) {
         text.value = "";
         list.append(el("div", { class: "msg me", "data-testid": "wc-pending" }, t));
+        settlePending(); // the push-driven re-read may already have shown it
         setTimeout(refresh, 400);
       }
     });
@@ -431,10 +432,15 @@
       m.append(document.createTextNode(text));
       list.append(m);
     }
+    settlePending();
+    body.scrollTop = body.scrollHeight;
+  }
+
+  // A sent message shows at once; its bubble goes once the conversation read has it.
+  function settlePending() {
     for (const p of list.querySelectorAll('[data-testid="wc-pending"]')) {
       if ([...list.querySelectorAll('[data-testid="wc-mine"]')].some((m) => m.textContent === p.textContent)) p.remove();
     }
-    body.scrollTop = body.scrollHeight;
   }
 
   async function refresh() {
