@@ -316,6 +316,16 @@ impl DynamoConversationStore {
             "handoff_reason = :reason",
         ]
         .join(", ");
+        // The contact's conversation list (`gsi2`, [`keys::contact_conversations`]).
+        set.push_str(", gsi2pk = :cl, gsi2sk = :cls");
+        values.insert(
+            ":cl".into(),
+            s(keys::contact_conversations(&c.phone_number_id, &c.key)),
+        );
+        values.insert(
+            ":cls".into(),
+            s(keys::activity_sort(conv.started_at, &conv.id)),
+        );
         let mut remove: Vec<&str> = Vec::new();
         match next.reminder_due {
             Some(due) => {

@@ -107,6 +107,16 @@ pub fn reminder_sort_due_by(now: i64) -> String {
     format!("{now:012}#~")
 }
 
+/// A contact's conversations, oldest first: `gsi2pk = CONVS#{phone_number_id}#{contact_key}`
+/// on the conversation item, `gsi2sk` = [`activity_sort`] of its `started_at`. Written by
+/// survey-engine in every commit's conversation update (so the index needs no write of its
+/// own), read by the admin's contact page, export and erasure: a contact's every
+/// conversation is one `Query` (`KEYS_ONLY`, then the items). A re-key (phone -> BSUID)
+/// starts the new key's partition; the contact item remembers the old key.
+pub fn contact_conversations(phone_number_id: &str, contact_key: &ContactKey) -> String {
+    format!("CONVS#{phone_number_id}#{contact_key}")
+}
+
 // ---------------------------------------------------------------- delivery log
 
 /// Send record (dedup): `SENT#{dedup_id}` / `SENT`. `wamid`?, `conversation_id`?, `sent_at`,
