@@ -1,8 +1,11 @@
 //! The admin command's logic: argument dispatch to the survey and agent/team commands.
-//! Each command group owns a module and returns the text to print.
+//! Each command group owns a module and returns the text to print (`answers export` streams
+//! its CSV itself and returns nothing to print when it writes to standard output).
 
 pub mod agents;
 pub mod contacts;
+pub mod csv;
+pub mod export;
 pub mod survey;
 
 use crate::config::ConfigError;
@@ -22,6 +25,9 @@ pub const USAGE: &str = "usage: prechat-admin [--table NAME] <group> <command> [
 groups:
   survey   publish, list and show survey definitions
   contact  show PHONE_NUMBER_ID CONTACT: what a contact answered (fields, consent, conversation)
+  answers  export --since YYYY-MM-DD [--until YYYY-MM-DD] [--survey ID] [--out FILE]:
+           one CSV row per conversation started in the range (UTC days, until included,
+           default today), one column per question; to standard output without --out
   agent, team, routing, conversation, waiting: agent assignment (below)
   help     this text
 
@@ -77,6 +83,7 @@ pub async fn run(mut args: Vec<String>) -> Result<String, AdminError> {
         "help" | "-h" => Ok(USAGE.to_owned()),
         "survey" => survey::run(args).await,
         "contact" => contacts::run(args).await,
+        "answers" => export::run(args).await,
         "agent" | "team" | "routing" | "conversation" | "waiting" => {
             agents::run(&group, args).await
         }

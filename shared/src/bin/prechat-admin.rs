@@ -11,7 +11,10 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match prechat::admin::run(args).await {
         Ok(output) => {
-            println!("{output}");
+            // Empty when the command streamed its output itself (`answers export`).
+            if !output.is_empty() {
+                println!("{output}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -326,6 +326,15 @@ impl DynamoConversationStore {
             ":cls".into(),
             s(keys::activity_sort(conv.started_at, &conv.id)),
         );
+        // The conversations of its day (`gsi3`, [`keys::conversation_day`]): the same values in
+        // every update, so the index is written only when the conversation is created.
+        set.push_str(", gsi3pk = :day, gsi3sk = :cls");
+        values.insert(":day".into(), s(keys::conversation_day(conv.started_at)));
+        // When the survey was answered to the end (the export's "completed"): the first commit
+        // that hands off as completed; a reopened conversation keeps it.
+        if conv.handoff == Some(HandoffReason::Completed) {
+            set.push_str(", completed_at = if_not_exists(completed_at, :updated)");
+        }
         let mut remove: Vec<&str> = Vec::new();
         match next.reminder_due {
             Some(due) => {

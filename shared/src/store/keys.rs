@@ -1,5 +1,5 @@
 //! The key layout of the state table, as code: every item's `pk`/`sk` and every `gsi1`
-//! partition is built here and nowhere else, and each builder's doc says what the item holds
+//! partition (and the `gsi2`/`gsi3` ones) is built here and nowhere else, and each builder's doc says what the item holds
 //! and which function writes it. The layout is a contract between the functions (the IAM
 //! test checks each function's grants against it).
 //!
@@ -115,6 +115,27 @@ pub fn reminder_sort_due_by(now: i64) -> String {
 /// starts the new key's partition; the contact item remembers the old key.
 pub fn contact_conversations(phone_number_id: &str, contact_key: &ContactKey) -> String {
     format!("CONVS#{phone_number_id}#{contact_key}")
+}
+
+/// Conversations by the UTC day they started, for exports of a date range without a scan:
+/// `gsi3pk = CONVDAY#{yyyy-mm-dd}` on the conversation item, `gsi3sk` = [`activity_sort`] of
+/// its `started_at`. Written by survey-engine in the same conversation update as `gsi2`; both
+/// keys derive from `started_at` and the id, which never change, so DynamoDB writes the
+/// (`KEYS_ONLY`) index entry once, when the conversation is created, and never again. One
+/// partition per day: an export reads a day in order, page by page, then the items by key.
+/// A day holds every conversation of that day (a few thousand at most for one business),
+/// well within one partition's throughput for a read that runs once in a while.
+pub fn conversations_of_day(day: chrono::NaiveDate) -> String {
+    format!("CONVDAY#{}", day.format("%Y-%m-%d"))
+}
+
+/// The `gsi3pk` of a conversation started at `started_at` (Unix seconds, UTC day); a time
+/// out of chrono's range (never written by us) falls on 1970-01-01.
+pub fn conversation_day(started_at: i64) -> String {
+    let day = chrono::DateTime::from_timestamp(started_at.max(0), 0)
+        .map(|d| d.date_naive())
+        .unwrap_or_default();
+    conversations_of_day(day)
 }
 
 // ---------------------------------------------------------------- delivery log
@@ -391,5 +412,14 @@ mod tests {
         assert_eq!(activity_sort_conversation(&k), Some("c-1:x"));
         assert_eq!(activity_sort_conversation("000000000001#"), None);
         assert_eq!(team_list("support", "closed"), "TEAM#support#closed");
+    }
+
+    #[test]
+    fn a_conversation_s_day_is_the_utc_day_it_started() {
+        // 1_790_000_000 = 2026-09-21T14:13:20Z.
+        assert_eq!(conversation_day(1_790_000_000), "CONVDAY#2026-09-21");
+        assert_eq!(conversation_day(1_789_948_800), "CONVDAY#2026-09-21");
+        assert_eq!(conversation_day(1_789_948_799), "CONVDAY#2026-09-20");
+        assert_eq!(conversation_day(-5), "CONVDAY#1970-01-01");
     }
 }

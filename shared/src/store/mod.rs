@@ -1,8 +1,9 @@
 //! The DynamoDB port.
 //!
 //! prechat keeps all state in one table (`StateTable` in `infra/template.yaml`), single-table
-//! style: string keys `pk` and `sk`, one global secondary index `gsi1` (`gsi1pk`, `gsi1sk`) for
-//! ordered look-ups (e.g. a team's waiting line), and `expires_at` (Unix seconds) as the TTL
+//! style: string keys `pk` and `sk`, global secondary indexes `gsi1` (`gsi1pk`, `gsi1sk`),
+//! `gsi2` and `gsi3` (keys only) for ordered look-ups (a team's waiting line, a contact's
+//! conversations, the conversations of a day), and `expires_at` (Unix seconds) as the TTL
 //! attribute. DynamoDB may keep expired items for a while, so readers filter on `expires_at`.
 //!
 //! Each part of the pipeline owns its store module; this module holds what they share: the
@@ -57,6 +58,9 @@ pub mod attr {
     pub const GSI2_PK: &str = "gsi2pk";
     pub const GSI2_SK: &str = "gsi2sk";
     pub const GSI2: &str = "gsi2";
+    pub const GSI3_PK: &str = "gsi3pk";
+    pub const GSI3_SK: &str = "gsi3sk";
+    pub const GSI3: &str = "gsi3";
     pub const EXPIRES_AT: &str = "expires_at";
 }
 
