@@ -512,19 +512,21 @@ impl ExportStore for DynamoExportStore {
     ) -> Result<DayPage, StoreError> {
         // The cursor is the last sort key read: `gsi3sk > :after` starts after it without
         // rebuilding an ExclusiveStartKey.
-        let out = self
+        let mut q = self
             .table
             .client
             .query()
             .table_name(&self.table.name)
             .index_name(attr::GSI3)
-            .key_condition_expression("gsi3pk = :d AND gsi3sk > :after")
             .expression_attribute_values(":d", s(keys::conversations_of_day(day)))
-            .expression_attribute_values(":after", s(after.unwrap_or("")))
-            .limit(i32::try_from(limit.clamp(1, PAGE_SIZE)).unwrap_or(1))
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+            .limit(i32::try_from(limit.clamp(1, PAGE_SIZE)).unwrap_or(1));
+        q = match after {
+            Some(a) => q
+                .key_condition_expression("gsi3pk = :d AND gsi3sk > :after")
+                .expression_attribute_values(":after", s(a)),
+            None => q.key_condition_expression("gsi3pk = :d"),
+        };
+        let out = q.send().await.map_err(StoreError::from_sdk)?;
         let mut ids = Vec::new();
         let mut last = None;
         for item in out.items() {

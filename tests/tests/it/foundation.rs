@@ -52,7 +52,14 @@ async fn the_state_table_has_the_reminder_and_team_list_indexes() {
         .filter_map(|g| Some((g.index_name()?, g.projection()?.projection_type()?.as_str())))
         .collect();
     gsis.sort();
-    assert_eq!(gsis, vec![("gsi1", "ALL"), ("gsi2", "KEYS_ONLY")]);
+    assert_eq!(
+        gsis,
+        vec![
+            ("gsi1", "ALL"),
+            ("gsi2", "KEYS_ONLY"),
+            ("gsi3", "KEYS_ONLY")
+        ]
+    );
 }
 
 #[tokio::test]

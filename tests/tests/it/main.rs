@@ -6,6 +6,7 @@ mod api;
 mod assigner;
 mod auth;
 mod bridge;
+mod export;
 mod flow;
 mod foundation;
 mod iam;
