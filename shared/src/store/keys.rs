@@ -59,8 +59,10 @@ pub fn applied_pk(phone_number_id: &str, message_id: &str) -> String {
 /// Conversation: `CONV#{conversation_id}` / `CONV`. Written by survey-engine; agent-assigner
 /// sets only `assigned_agent`, `assigned_team`, `assigned_at` (removed when the contact
 /// cancels the hand-off), `closed_at`, `closed_by`, and reads `last_inbound_at` (the 24-hour
-/// window); the delivery log counts `failed_messages`, `last_failure_at`. While a reminder can
-/// be due the item is in a [`reminder_partition`].
+/// window); the delivery log counts `failed_messages`, `last_failure_at`. `completed_at` is
+/// set once, by the commit that hands off a survey answered to the end. While a reminder can
+/// be due the item is in a [`reminder_partition`]; it is always in its contact's
+/// [`contact_conversations`] (`gsi2`) and its day's [`conversation_day`] (`gsi3`).
 pub fn conversation(conversation_id: &str) -> Key {
     Key::new(conversation_pk(conversation_id), CONV)
 }
