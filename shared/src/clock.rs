@@ -59,6 +59,11 @@ impl Clock {
         self.now().timestamp()
     }
 
+    /// Now, in Unix milliseconds (transcript entries' times).
+    pub fn unix_ms(&self) -> i64 {
+        self.now().timestamp_millis()
+    }
+
     /// Moves a fixed clock to `secs` (Unix seconds); the system clock ignores it.
     pub fn set_unix(&self, secs: i64) {
         if let Source::Fixed(ms) = &self.0 {

@@ -357,7 +357,13 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 }
                 None => (None, self.surveys.latest().await?),
             };
-            let outcome = engine::on_message(prev.contact.clone(), conversation, m, &survey, now);
+            let outcome = engine::on_message(
+                prev.contact.clone(),
+                conversation,
+                m,
+                &survey,
+                self.clock.unix_ms(),
+            );
             let next = prev.advanced(outcome.contact, outcome.conversation, |c| {
                 engine::reminder_due(c, &survey)
             });
@@ -430,7 +436,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 prev.conversation.clone(),
                 w,
                 &survey,
-                now,
+                self.clock.unix_ms(),
             ) else {
                 // The open conversation may be this very submission's (a redelivery): then its
                 // effects go out again, as for a message applied before.
@@ -584,7 +590,7 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 .version(&conv.survey_id, conv.survey_version)
                 .await?;
             let Some((reminded, effects)) =
-                engine::on_timer(&prev.contact, conv.clone(), &survey, now)
+                engine::on_timer(&prev.contact, conv.clone(), &survey, self.clock.unix_ms())
             else {
                 if engine::reminder_due(&conv, &survey).is_some_and(|t| t > now) {
                     // The contact answered meanwhile; that write moved the index entry.

@@ -17,7 +17,10 @@
 //! their line. Their ids come from the conversation's `transcript_seq`, which moves on with the
 //! same commit, so a message's lines are written exactly once.
 //!
-//! Time: `now` is the caller's clock. A message's own timestamp only moves `last_inbound_at`
+//! Time: `now_ms` is the caller's clock in Unix milliseconds. The conversation keeps whole
+//! seconds; transcript entries keep the milliseconds, because the transcript is read with a
+//! cursor (the entry id starts with its time) and an agent's reply is stamped in milliseconds:
+//! a contact's answer in the same second must sort after it. A message's own timestamp only moves `last_inbound_at`
 //! (which opens WhatsApp's 24-hour window), and never past `now`: a message dated in the
 //! future cannot stretch the window or outdate the messages after it.
 
@@ -252,8 +255,9 @@ pub fn on_message(
     conversation: Option<Conversation>,
     msg: &InboundMessage,
     survey: &Survey,
-    now: i64,
+    now_ms: i64,
 ) -> Outcome {
+    let now = now_ms.div_euclid(1000);
     update_profile(&mut contact, &msg.contact);
     let kw = keyword(survey, &msg.content);
     let mut run = Run {
@@ -261,6 +265,7 @@ pub fn on_message(
         contact,
         msg: Some(msg),
         now,
+        now_ms,
         effects: Effects::default(),
         lines: Vec::new(),
     };
@@ -408,8 +413,9 @@ pub fn on_web_form(
     conversation: Option<Conversation>,
     form: &WebFormSubmission,
     survey: &Survey,
-    now: i64,
+    now_ms: i64,
 ) -> Option<Outcome> {
+    let now = now_ms.div_euclid(1000);
     if conversation.as_ref().is_some_and(Conversation::is_open) {
         return None;
     }
@@ -452,6 +458,7 @@ pub fn on_web_form(
         contact,
         msg: None,
         now,
+        now_ms,
         effects: Effects::default(),
         lines: Vec::new(),
     };
@@ -499,8 +506,9 @@ pub fn on_timer(
     contact: &ContactState,
     mut conv: Conversation,
     survey: &Survey,
-    now: i64,
+    now_ms: i64,
 ) -> Option<(Conversation, Effects)> {
+    let now = now_ms.div_euclid(1000);
     if conv.status != Status::Surveying
         || contact.opted_out
         || conv.reminded_step == Some(conv.step)
@@ -526,6 +534,7 @@ pub fn on_timer(
         contact: contact.clone(),
         msg: None,
         now,
+        now_ms,
         effects: Effects::default(),
         lines: Vec::new(),
     };
@@ -569,7 +578,11 @@ struct Run<'a> {
     /// The message being handled (marked read when answered); `None` for the timer's
     /// reminder, which has no message of the contact's.
     msg: Option<&'a InboundMessage>,
+    /// Unix seconds (what the conversation stores).
     now: i64,
+    /// The same instant in milliseconds: transcript entries' times, so a line written in the
+    /// same second as an agent's reply still sorts after it.
+    now_ms: i64,
     effects: Effects,
     /// What the survey recorded and said so far, for the transcript ([`Run::record`]).
     lines: Vec<Line>,
@@ -656,7 +669,7 @@ impl<'a> Run<'a> {
     /// lines in order; ids from the conversation's sequence, the outbound messages pointed at
     /// their entries.
     fn record(&mut self, conv: &mut Conversation) {
-        let at = self.now.saturating_mul(1000);
+        let at = self.now_ms;
         let inbound = self.msg.and_then(|m| {
             transcript::inbound_body(&m.content).map(|body| {
                 let wamid = Some(m.message_id.clone()).filter(|id| !id.is_empty());

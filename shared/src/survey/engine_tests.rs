@@ -69,7 +69,7 @@ impl Sim {
             .conv
             .clone()
             .filter(|c| c.continues(self.survey.reopen_window_minutes, self.now));
-        let out = on_message(self.contact.clone(), conv, msg, &self.survey, self.now);
+        let out = on_message(self.contact.clone(), conv, msg, &self.survey, self.now * 1000);
         self.contact = out.contact.clone();
         self.conv = out.conversation.clone();
         out
@@ -664,8 +664,8 @@ fn reminders_once_per_question_within_the_window() {
     let mut s = Sim::new(spanish_contact());
     s.text("hi");
     let conv = s.conv.clone().unwrap();
-    assert!(on_timer(&s.contact, conv.clone(), &s.survey, s.now + 60).is_none());
-    let (c2, fx) = on_timer(&s.contact, conv.clone(), &s.survey, s.now + 31 * 60).unwrap();
+    assert!(on_timer(&s.contact, conv.clone(), &s.survey, (s.now + 60) * 1000).is_none());
+    let (c2, fx) = on_timer(&s.contact, conv.clone(), &s.survey, (s.now + 31 * 60) * 1000).unwrap();
     assert_eq!(fx.messages.len(), 1);
     assert!(bodies(&Outcome {
         contact: s.contact.clone(),
@@ -675,11 +675,11 @@ fn reminders_once_per_question_within_the_window() {
     })[0]
         .starts_with("¿Sigues ahí?"));
     assert!(
-        on_timer(&s.contact, c2, &s.survey, s.now + 40 * 60).is_none(),
+        on_timer(&s.contact, c2, &s.survey, (s.now + 40 * 60) * 1000).is_none(),
         "only once"
     );
     assert!(
-        on_timer(&s.contact, conv, &s.survey, s.now + 25 * 3600).is_none(),
+        on_timer(&s.contact, conv, &s.survey, (s.now + 25 * 3600) * 1000).is_none(),
         "expired"
     );
 }
@@ -1035,6 +1035,34 @@ fn entry_ids_keep_increasing_within_one_second_and_across_steps() {
 }
 
 #[test]
+fn entries_keep_the_milliseconds_so_an_answer_sorts_after_an_agents_reply_in_the_same_second() {
+    // An agent's reply is stamped in milliseconds (T0 s + 400 ms); the contact answers 350 ms
+    // later, still within second T0: the answer's entry must sort after the reply's.
+    let s = Sim::new(spanish_contact());
+    let agent_reply = transcript::event_entry_id(
+        T0 * 1000 + 400,
+        transcript::EventRank::Message,
+        "agent:c:1",
+    );
+    let msg = InboundMessage {
+        phone_number_id: "PNID".into(),
+        display_phone_number: "15550001111".into(),
+        contact: s.who.clone(),
+        message_id: "wamid.ms".into(),
+        timestamp: T0,
+        context_message_id: None,
+        referral: None,
+        content: MessageContent::Text { body: "hola".into() },
+    };
+    let o = on_message(s.contact.clone(), None, &msg, &s.survey, T0 * 1000 + 750);
+    let first = &o.effects.transcript[0];
+    assert_eq!(first.at, T0 * 1000 + 750);
+    assert!(first.id > agent_reply, "{} <= {agent_reply}", first.id);
+    let conv = o.conversation.expect("a conversation");
+    assert_eq!(conv.started_at, T0, "the conversation keeps whole seconds");
+}
+
+#[test]
 fn the_same_message_on_the_same_state_records_the_same_entries() {
     let mut s = Sim::new(spanish_contact());
     s.text("hola");
@@ -1053,7 +1081,7 @@ fn a_reminder_is_a_bot_line_of_the_conversation() {
     let mut s = Sim::new(spanish_contact());
     s.text("hi");
     let conv = s.conv.clone().unwrap();
-    let (c2, fx) = on_timer(&s.contact, conv.clone(), &s.survey, s.now + 31 * 60).unwrap();
+    let (c2, fx) = on_timer(&s.contact, conv.clone(), &s.survey, (s.now + 31 * 60) * 1000).unwrap();
     assert_eq!(fx.transcript.len(), 1);
     assert_eq!(fx.transcript[0].author, Author::Bot);
     assert_eq!(
@@ -1449,7 +1477,7 @@ fn apply_form(
     form: &WebFormSubmission,
     now: i64,
 ) -> Option<Outcome> {
-    on_web_form(contact, conv, form, &survey(), now)
+    on_web_form(contact, conv, form, &survey(), now * 1000)
 }
 
 #[test]

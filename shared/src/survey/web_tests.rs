@@ -745,7 +745,7 @@ fn a_submission_matches_what_the_engine_holds_after_the_same_replies() {
             referral: None,
             content,
         };
-        let out = on_message(contact, conv, &msg, &s, now);
+        let out = on_message(contact, conv, &msg, &s, now * 1000);
         contact = out.contact;
         conv = out.conversation;
         job = out.effects.job.or(job);

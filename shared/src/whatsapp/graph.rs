@@ -1020,7 +1020,7 @@ mod tests {
             key: "16505551234".into(),
             ..Default::default()
         };
-        let out = on_message(state, None, &msg, &survey, msg.timestamp + 1);
+        let out = on_message(state, None, &msg, &survey, (msg.timestamp + 1) * 1000);
         out.effects.messages[0].clone()
     }
 

@@ -443,10 +443,18 @@
     }
   }
 
+  // Entries are ordered by their writers' clocks, and a write may land a moment after a later
+  // one was read: re-read the last few seconds each time (what was shown is skipped by id).
+  function lookback(id) {
+    const m = /^T#(\d{13})#/.exec(id);
+    if (!m) return id;
+    return `T#${String(Math.max(0, Number(m[1]) - 10000)).padStart(13, "0")}#0`;
+  }
+
   async function refresh() {
     clearTimeout(pollTimer);
     try {
-      const q = after ? `?after=${encodeURIComponent(after)}` : "";
+      const q = after ? `?after=${encodeURIComponent(lookback(after))}` : "";
       const r = await call("GET", `/webchat/conversation${q}`);
       if (r.status === 200) render(r.body);
     } catch { /* offline: the next poll catches up */ }
