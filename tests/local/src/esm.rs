@@ -62,6 +62,14 @@ pub struct PollOutcome {
 impl EventSourceMapping {
     /// Receives one batch and runs it through the handler.
     pub async fn poll_once(&self, sqs: &aws_sdk_sqs::Client) -> Result<PollOutcome, String> {
+        let messages = self.receive(sqs).await?;
+        self.run_batch(sqs, messages).await
+    }
+
+    /// One long-poll `ReceiveMessage`. A FIFO queue hands out no message of a group that has
+    /// one in flight (SQS does; so does moto), so batches received while others run never
+    /// hold a message that must wait for theirs: per-contact order is the queue's.
+    async fn receive(&self, sqs: &aws_sdk_sqs::Client) -> Result<Vec<Message>, String> {
         let out = sqs
             .receive_message()
             .queue_url(&self.queue_url)
@@ -72,7 +80,16 @@ impl EventSourceMapping {
             .send()
             .await
             .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-        let messages = out.messages.unwrap_or_default();
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    /// Runs received messages through the handler, deletes what it did not report failed, and
+    /// makes the failed groups' followers visible again.
+    async fn run_batch(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        messages: Vec<Message>,
+    ) -> Result<PollOutcome, String> {
         if messages.is_empty() {
             return Ok(PollOutcome::default());
         }
@@ -158,17 +175,33 @@ impl EventSourceMapping {
         })
     }
 
-    /// Polls until the task is aborted.
-    pub fn spawn(self, sqs: aws_sdk_sqs::Client) -> tokio::task::JoinHandle<()> {
+    /// Polls until the task is aborted, with up to `concurrency` batches in flight at once, as
+    /// Lambda runs several batches of a FIFO queue (one per message group in flight, up to the
+    /// function's concurrency). One `ReceiveMessage` at a time; the next one starts as soon as a
+    /// batch slot is free.
+    pub fn spawn(self, sqs: aws_sdk_sqs::Client, concurrency: usize) -> tokio::task::JoinHandle<()> {
+        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let this = Arc::new(self);
         tokio::spawn(async move {
             loop {
-                match self.poll_once(&sqs).await {
-                    Ok(o) if o.received > 0 => {
-                        tracing::debug!(mapping = %self.name, received = o.received, failed = o.failed, "batch");
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return; // never closed
+                };
+                match this.receive(&sqs).await {
+                    Ok(messages) if messages.is_empty() => drop(slot),
+                    Ok(messages) => {
+                        let (this, sqs) = (this.clone(), sqs.clone());
+                        tokio::spawn(async move {
+                            let _slot = slot;
+                            match this.run_batch(&sqs, messages).await {
+                                Ok(o) => tracing::debug!(mapping = %this.name, received = o.received, failed = o.failed, "batch"),
+                                Err(e) => tracing::warn!(mapping = %this.name, error = %e, "batch failed"),
+                            }
+                        });
                     }
-                    Ok(_) => {}
                     Err(e) => {
-                        tracing::warn!(mapping = %self.name, error = %e, "poll failed");
+                        drop(slot);
+                        tracing::warn!(mapping = %this.name, error = %e, "poll failed");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
@@ -176,6 +209,10 @@ impl EventSourceMapping {
         })
     }
 }
+
+/// Batches of one queue in flight at once, when `PRECHAT_LOCAL_ESM_CONCURRENCY` is not set:
+/// Lambda starts an SQS event source with five concurrent batches.
+pub const DEFAULT_CONCURRENCY: usize = 5;
 
 /// The failed records that follow the first failed record of their message group (a batch can
 /// hold several failed groups, each with its own head).

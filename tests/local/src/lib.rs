@@ -3,7 +3,7 @@
 //! entrypoints the Lambdas run, against moto (DynamoDB and SQS) started by xtask.
 //!
 //! - [`settings`](Settings): `PRECHAT_PORT`, `WHATSAPP_*`, `PRECHAT_GRAPH_FAULT_RATE`,
-//!   `PRECHAT_GRAPH_STATUS_MS`, `PRECHAT_LOCAL_PREFIX`.
+//!   `PRECHAT_GRAPH_STATUS_MS`, `PRECHAT_LOCAL_ESM_CONCURRENCY`, `PRECHAT_LOCAL_PREFIX`.
 //! - [`apigw`]: HTTP request -> API Gateway HTTP API event -> `lambda_http::Request`.
 //! - [`cognito`]: the local user pool in moto (users, groups, passwords, `/local/token`).
 //! - [`jwt`]: the HTTP API JWT authorizer in front of `/api/*`, exactly as API Gateway checks.
@@ -90,6 +90,9 @@ pub struct Settings {
     pub fault_rate: f64,
     /// `PRECHAT_GRAPH_STATUS_MS` (400): pause before each sent/delivered/read status webhook.
     pub status_step_ms: u64,
+    /// `PRECHAT_LOCAL_ESM_CONCURRENCY` ([`esm::DEFAULT_CONCURRENCY`]): batches of one queue
+    /// the event source emulator runs at once (1 to 100).
+    pub esm_concurrency: usize,
     /// `PRECHAT_LOCAL_PREFIX` ([`PREFIX`]): names the table, queues and user pool in moto
     /// (`{prefix}-<LogicalId>`), so a second stack on the same moto starts from nothing.
     pub prefix: String,
@@ -112,6 +115,13 @@ impl Settings {
             ));
         }
         let status_step_ms = env.parsed_or("PRECHAT_GRAPH_STATUS_MS", 400u64);
+        let esm_concurrency =
+            env.parsed_or("PRECHAT_LOCAL_ESM_CONCURRENCY", esm::DEFAULT_CONCURRENCY);
+        if !(1..=100).contains(&esm_concurrency) {
+            env.problem(format!(
+                "PRECHAT_LOCAL_ESM_CONCURRENCY must be between 1 and 100, got {esm_concurrency}"
+            ));
+        }
         let prefix = text(&mut env, "PRECHAT_LOCAL_PREFIX", PREFIX);
         let prefix_ok = !prefix.is_empty()
             && prefix.len() <= 32
@@ -131,6 +141,7 @@ impl Settings {
             access_token,
             fault_rate,
             status_step_ms,
+            esm_concurrency,
             prefix,
         })
     }
@@ -312,10 +323,9 @@ pub async fn run() -> Result<(), String> {
             wait_seconds: 20,
             handler: consumer.handler.clone(),
         };
-        // One poller per queue: Lambda would run several batches at once, but moto applies
-        // concurrent conditional writes racily (measured: a burst of 20 contacts with five
-        // pollers hit retries and took 61 s instead of 6 s), so the local stack stays serial.
-        tasks.push(mapping.spawn(sqs.clone()));
+        // Several batches at once, like Lambda; xtask's moto applies DynamoDB requests one at a
+        // time (atomic as in AWS), and the FIFO queue keeps each contact's order.
+        tasks.push(mapping.spawn(sqs.clone(), settings.esm_concurrency));
     }
 
     for scheduled in &pipeline.schedules {

@@ -395,6 +395,87 @@ async fn event_source_mapping_keeps_fifo_order() {
     );
 }
 
+/// Several batches at once, as Lambda runs a FIFO queue (one batch per message group in flight):
+/// six contacts' four messages each, one message per batch, a handler that takes a while; at
+/// most `concurrency` handlers run together, more than one does, and each contact's messages
+/// arrive in the order sent, one at a time.
+#[tokio::test]
+async fn event_source_mapping_runs_batches_of_different_contacts_at_once_in_each_contacts_order() {
+    let env = TestEnv::new().await;
+    let url = env.queue_url("InboundQueue").to_owned();
+    let msgs: Vec<QueueMessage> = (0..24)
+        .map(|i| {
+            let group = format!("pn:c{}", i % 6);
+            QueueMessage::fifo(format!("{group}#{i}"), &group, &format!("wamid.c{i}"))
+        })
+        .collect();
+    SqsQueue::new(env.sqs.clone(), &url)
+        .send_all(&msgs)
+        .await
+        .unwrap();
+    #[derive(Default)]
+    struct Seen {
+        running: usize,
+        most: usize,
+        running_groups: Vec<String>,
+        overlapped_own_group: bool,
+        order: BTreeMap<String, Vec<String>>,
+        done: usize,
+    }
+    let seen: Arc<Mutex<Seen>> = Arc::default();
+    let sink = seen.clone();
+    let mapping = EventSourceMapping {
+        name: "test".into(),
+        queue_url: url,
+        queue_arn: env.resources.queue_arns["InboundQueue"].clone(),
+        batch_size: 1,
+        wait_seconds: 1,
+        handler: esm::handler(move |e: SqsEvent| {
+            let sink = sink.clone();
+            async move {
+                let r = &e.records[0];
+                let group = r.attributes["MessageGroupId"].clone();
+                {
+                    let mut s = sink.lock().unwrap();
+                    s.running += 1;
+                    s.most = s.most.max(s.running);
+                    if s.running_groups.contains(&group) {
+                        s.overlapped_own_group = true;
+                    }
+                    s.running_groups.push(group.clone());
+                    s.order.entry(group.clone()).or_default().push(r.body.clone().unwrap());
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                let mut s = sink.lock().unwrap();
+                s.running -= 1;
+                s.running_groups.retain(|g| g != &group);
+                s.done += 1;
+                Default::default()
+            }
+        }),
+    };
+    let task = mapping.spawn(env.sqs.clone(), 3);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while seen.lock().unwrap().done < 24 {
+        assert!(Instant::now() < deadline, "not all 24 handled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    let s = seen.lock().unwrap();
+    assert!(s.most > 1, "batches ran one at a time");
+    assert!(s.most <= 3, "{} batches at once, concurrency 3", s.most);
+    assert!(!s.overlapped_own_group, "two batches of one contact at once");
+    for (group, got) in &s.order {
+        let want: Vec<String> = msgs
+            .iter()
+            .filter(|m| &m.group_id == group)
+            .map(|m| m.body.clone())
+            .collect();
+        assert_eq!(got, &want, "order within {group}");
+    }
+    assert_eq!(s.done, 24, "each message handled once");
+}
+
 #[tokio::test]
 async fn event_source_mapping_hands_over_records_shaped_like_lambdas() {
     let env = TestEnv::new().await;
