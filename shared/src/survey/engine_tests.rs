@@ -69,7 +69,13 @@ impl Sim {
             .conv
             .clone()
             .filter(|c| c.continues(self.survey.reopen_window_minutes, self.now));
-        let out = on_message(self.contact.clone(), conv, msg, &self.survey, self.now * 1000);
+        let out = on_message(
+            self.contact.clone(),
+            conv,
+            msg,
+            &self.survey,
+            self.now * 1000,
+        );
         self.contact = out.contact.clone();
         self.conv = out.conversation.clone();
         out
@@ -665,7 +671,13 @@ fn reminders_once_per_question_within_the_window() {
     s.text("hi");
     let conv = s.conv.clone().unwrap();
     assert!(on_timer(&s.contact, conv.clone(), &s.survey, (s.now + 60) * 1000).is_none());
-    let (c2, fx) = on_timer(&s.contact, conv.clone(), &s.survey, (s.now + 31 * 60) * 1000).unwrap();
+    let (c2, fx) = on_timer(
+        &s.contact,
+        conv.clone(),
+        &s.survey,
+        (s.now + 31 * 60) * 1000,
+    )
+    .unwrap();
     assert_eq!(fx.messages.len(), 1);
     assert!(bodies(&Outcome {
         contact: s.contact.clone(),
@@ -1039,11 +1051,8 @@ fn entries_keep_the_milliseconds_so_an_answer_sorts_after_an_agents_reply_in_the
     // An agent's reply is stamped in milliseconds (T0 s + 400 ms); the contact answers 350 ms
     // later, still within second T0: the answer's entry must sort after the reply's.
     let s = Sim::new(spanish_contact());
-    let agent_reply = transcript::event_entry_id(
-        T0 * 1000 + 400,
-        transcript::EventRank::Message,
-        "agent:c:1",
-    );
+    let agent_reply =
+        transcript::event_entry_id(T0 * 1000 + 400, transcript::EventRank::Message, "agent:c:1");
     let msg = InboundMessage {
         phone_number_id: "PNID".into(),
         display_phone_number: "15550001111".into(),
@@ -1052,7 +1061,9 @@ fn entries_keep_the_milliseconds_so_an_answer_sorts_after_an_agents_reply_in_the
         timestamp: T0,
         context_message_id: None,
         referral: None,
-        content: MessageContent::Text { body: "hola".into() },
+        content: MessageContent::Text {
+            body: "hola".into(),
+        },
     };
     let o = on_message(s.contact.clone(), None, &msg, &s.survey, T0 * 1000 + 750);
     let first = &o.effects.transcript[0];
@@ -1081,7 +1092,13 @@ fn a_reminder_is_a_bot_line_of_the_conversation() {
     let mut s = Sim::new(spanish_contact());
     s.text("hi");
     let conv = s.conv.clone().unwrap();
-    let (c2, fx) = on_timer(&s.contact, conv.clone(), &s.survey, (s.now + 31 * 60) * 1000).unwrap();
+    let (c2, fx) = on_timer(
+        &s.contact,
+        conv.clone(),
+        &s.survey,
+        (s.now + 31 * 60) * 1000,
+    )
+    .unwrap();
     assert_eq!(fx.transcript.len(), 1);
     assert_eq!(fx.transcript[0].author, Author::Bot);
     assert_eq!(

@@ -179,7 +179,11 @@ impl EventSourceMapping {
     /// Lambda runs several batches of a FIFO queue (one per message group in flight, up to the
     /// function's concurrency). One `ReceiveMessage` at a time; the next one starts as soon as a
     /// batch slot is free.
-    pub fn spawn(self, sqs: aws_sdk_sqs::Client, concurrency: usize) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(
+        self,
+        sqs: aws_sdk_sqs::Client,
+        concurrency: usize,
+    ) -> tokio::task::JoinHandle<()> {
         let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         let this = Arc::new(self);
         tokio::spawn(async move {
@@ -194,8 +198,12 @@ impl EventSourceMapping {
                         tokio::spawn(async move {
                             let _slot = slot;
                             match this.run_batch(&sqs, messages).await {
-                                Ok(o) => tracing::debug!(mapping = %this.name, received = o.received, failed = o.failed, "batch"),
-                                Err(e) => tracing::warn!(mapping = %this.name, error = %e, "batch failed"),
+                                Ok(o) => {
+                                    tracing::debug!(mapping = %this.name, received = o.received, failed = o.failed, "batch")
+                                }
+                                Err(e) => {
+                                    tracing::warn!(mapping = %this.name, error = %e, "batch failed")
+                                }
                             }
                         });
                     }

@@ -443,7 +443,10 @@ async fn event_source_mapping_runs_batches_of_different_contacts_at_once_in_each
                         s.overlapped_own_group = true;
                     }
                     s.running_groups.push(group.clone());
-                    s.order.entry(group.clone()).or_default().push(r.body.clone().unwrap());
+                    s.order
+                        .entry(group.clone())
+                        .or_default()
+                        .push(r.body.clone().unwrap());
                 }
                 tokio::time::sleep(Duration::from_millis(150)).await;
                 let mut s = sink.lock().unwrap();
@@ -464,7 +467,10 @@ async fn event_source_mapping_runs_batches_of_different_contacts_at_once_in_each
     let s = seen.lock().unwrap();
     assert!(s.most > 1, "batches ran one at a time");
     assert!(s.most <= 3, "{} batches at once, concurrency 3", s.most);
-    assert!(!s.overlapped_own_group, "two batches of one contact at once");
+    assert!(
+        !s.overlapped_own_group,
+        "two batches of one contact at once"
+    );
     for (group, got) in &s.order {
         let want: Vec<String> = msgs
             .iter()
