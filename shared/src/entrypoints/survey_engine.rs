@@ -345,7 +345,9 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 },
                 ..Default::default()
             });
-            let now = self.clock.unix();
+            // One reading: the conversation keeps its seconds, the transcript its milliseconds.
+            let now_ms = self.clock.unix_ms();
+            let now = now_ms.div_euclid(1000);
             let (conversation, survey) = match prev.conversation.clone() {
                 Some(c) => {
                     let on = self.surveys.version(&c.survey_id, c.survey_version).await?;
@@ -357,13 +359,8 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 }
                 None => (None, self.surveys.latest().await?),
             };
-            let outcome = engine::on_message(
-                prev.contact.clone(),
-                conversation,
-                m,
-                &survey,
-                self.clock.unix_ms(),
-            );
+            let outcome =
+                engine::on_message(prev.contact.clone(), conversation, m, &survey, now_ms);
             let next = prev.advanced(outcome.contact, outcome.conversation, |c| {
                 engine::reminder_due(c, &survey)
             });
@@ -430,13 +427,15 @@ impl<S: ConversationStore, V: SurveyStore, Q: MessageQueue, D: DeadLetters, L: D
                 },
                 ..Default::default()
             });
-            let now = self.clock.unix();
+            // One reading: the conversation keeps its seconds, the transcript its milliseconds.
+            let now_ms = self.clock.unix_ms();
+            let now = now_ms.div_euclid(1000);
             let Some(outcome) = engine::on_web_form(
                 prev.contact.clone(),
                 prev.conversation.clone(),
                 w,
                 &survey,
-                self.clock.unix_ms(),
+                now_ms,
             ) else {
                 // The open conversation may be this very submission's (a redelivery): then its
                 // effects go out again, as for a message applied before.
