@@ -66,9 +66,6 @@ fn with_stack(
         std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(binary);
-    // One batch per queue at a time in the browser tests until the concurrent emulator has a
-    // clean CI run behind it (an inbox run on an overloaded machine missed a read tick).
-    cmd.env("PRECHAT_LOCAL_ESM_CONCURRENCY", "1");
     cmd.env("PRECHAT_PORT", port.to_string())
         .env(
             "PRECHAT_LOCAL_PREFIX",

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,19 +63,23 @@ pub struct PollOutcome {
 impl EventSourceMapping {
     /// Receives one batch and runs it through the handler.
     pub async fn poll_once(&self, sqs: &aws_sdk_sqs::Client) -> Result<PollOutcome, String> {
-        let messages = self.receive(sqs).await?;
+        let messages = self.receive(sqs, self.wait_seconds).await?;
         self.run_batch(sqs, messages).await
     }
 
     /// One long-poll `ReceiveMessage`. A FIFO queue hands out no message of a group that has
     /// one in flight (SQS does; so does moto), so batches received while others run never
     /// hold a message that must wait for theirs: per-contact order is the queue's.
-    async fn receive(&self, sqs: &aws_sdk_sqs::Client) -> Result<Vec<Message>, String> {
+    async fn receive(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        wait_seconds: i32,
+    ) -> Result<Vec<Message>, String> {
         let out = sqs
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(self.batch_size.clamp(1, 10))
-            .wait_time_seconds(self.wait_seconds)
+            .wait_time_seconds(wait_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()
@@ -185,16 +190,35 @@ impl EventSourceMapping {
         concurrency: usize,
     ) -> tokio::task::JoinHandle<()> {
         let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(tokio::sync::Notify::new());
         let this = Arc::new(self);
         tokio::spawn(async move {
             loop {
                 let Ok(slot) = slots.clone().acquire_owned().await else {
                     return; // never closed
                 };
-                match this.receive(&sqs).await {
-                    Ok(messages) if messages.is_empty() => drop(slot),
+                // moto decides which message groups are blocked when a long poll starts and
+                // keeps that view for the whole wait: a group whose batch finishes meanwhile
+                // would wait up to `wait_seconds` (real SQS hands it out at once). So only an
+                // idle mapping long-polls; with batches in flight it polls without waiting and,
+                // when nothing came, waits for a batch to finish (or a moment, for new groups).
+                let busy = in_flight.load(Ordering::SeqCst) > 0;
+                let wait = if busy { 0 } else { this.wait_seconds };
+                match this.receive(&sqs, wait).await {
+                    Ok(messages) if messages.is_empty() => {
+                        drop(slot);
+                        if busy {
+                            tokio::select! {
+                                () = finished.notified() => {}
+                                () = tokio::time::sleep(BUSY_POLL_PAUSE) => {}
+                            }
+                        }
+                    }
                     Ok(messages) => {
+                        in_flight.fetch_add(1, Ordering::SeqCst);
                         let (this, sqs) = (this.clone(), sqs.clone());
+                        let (in_flight, finished) = (in_flight.clone(), finished.clone());
                         tokio::spawn(async move {
                             let _slot = slot;
                             match this.run_batch(&sqs, messages).await {
@@ -205,6 +229,8 @@ impl EventSourceMapping {
                                     tracing::warn!(mapping = %this.name, error = %e, "batch failed")
                                 }
                             }
+                            in_flight.fetch_sub(1, Ordering::SeqCst);
+                            finished.notify_waiters();
                         });
                     }
                     Err(e) => {
@@ -217,6 +243,10 @@ impl EventSourceMapping {
         })
     }
 }
+
+/// How long a mapping with batches in flight waits after an empty poll before it polls again
+/// (unless a batch finishes first): how late a new contact's first message may start.
+const BUSY_POLL_PAUSE: Duration = Duration::from_millis(100);
 
 /// Batches of one queue in flight at once, when `PRECHAT_LOCAL_ESM_CONCURRENCY` is not set:
 /// Lambda starts an SQS event source with five concurrent batches.
